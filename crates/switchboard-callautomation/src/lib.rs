@@ -1,0 +1,1 @@
+//! switchboard-callautomation (work in progress).

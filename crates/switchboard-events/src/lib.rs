@@ -1,0 +1,1 @@
+//! switchboard-events (work in progress).

@@ -1,0 +1,1 @@
+//! switchboard-queue (work in progress).

@@ -1,0 +1,1 @@
+//! switchboard-routing (work in progress).

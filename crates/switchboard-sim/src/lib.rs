@@ -1,0 +1,1 @@
+//! switchboard-sim (work in progress).

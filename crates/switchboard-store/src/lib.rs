@@ -1,0 +1,1 @@
+//! switchboard-store (work in progress).

@@ -1,0 +1,1 @@
+//! switchboard-worker (work in progress).

@@ -1,0 +1,12 @@
+//! One file per subcommand. Each exposes `Args` and `async fn run(Args) -> anyhow::Result<ExitCode>`.
+pub mod agents;
+pub mod bench;
+pub mod call;
+pub mod demo;
+pub mod dlq;
+pub mod doctor;
+pub mod events;
+pub mod ingress;
+pub mod replay;
+pub mod sim;
+pub mod worker;

@@ -1,0 +1,110 @@
+//! `switchboard`: the one command-line entry point.
+//!
+//! # Layout
+//! Each subcommand lives in its own file under `cmd/` with an `Args` struct (clap) and a
+//! `run(args) -> anyhow::Result<ExitCode>` function. This file only parses the command line,
+//! sets up logging on stderr and dispatches; all real work lives in the library crates.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Route ACS calls to Microsoft Teams agents"
+)]
+struct Cli {
+    /// Log filter (tracing env-filter syntax); also read from RUST_LOG.
+    #[arg(long, global = true, env = "SWITCHBOARD_LOG", default_value = "info")]
+    log: String,
+    /// Emit logs as JSON lines on stderr.
+    #[arg(long, global = true, env = "SWITCHBOARD_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode queue message bodies into typed ACS events.
+    Events(cmd::events::Args),
+    /// Call Automation operations against ACS (or the local simulator).
+    Call(cmd::call::Args),
+    /// Run the local ACS simulator (Call Automation, callbacks, Teams agents, Graph, Event Grid).
+    Sim(cmd::sim::Args),
+    /// Agent roster: resolve names through Microsoft Graph, list with live availability.
+    Agents(cmd::agents::Args),
+    /// Explain why an agent can or cannot be reached (Teams interop eligibility).
+    Doctor(cmd::doctor::Args),
+    /// Run a worker: consume the queue and drive calls.
+    Worker(cmd::worker::Args),
+    /// Run the callback ingress: validate Call Automation callbacks and queue them.
+    Ingress(cmd::ingress::Args),
+    /// Run the whole flow on one machine against the simulator and print timelines.
+    Demo(cmd::demo::Args),
+    /// Put fixture messages onto the queue.
+    Replay(cmd::replay::Args),
+    /// Inspect and manage the dead-letter queue.
+    Dlq(cmd::dlq::Args),
+    /// Drive concurrent calls through the full pipeline and report throughput and latency.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log, cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Events(a) => cmd::events::run(a).await,
+            Command::Call(a) => cmd::call::run(a).await,
+            Command::Sim(a) => cmd::sim::run(a).await,
+            Command::Agents(a) => cmd::agents::run(a).await,
+            Command::Doctor(a) => cmd::doctor::run(a).await,
+            Command::Worker(a) => cmd::worker::run(a).await,
+            Command::Ingress(a) => cmd::ingress::run(a).await,
+            Command::Demo(a) => cmd::demo::run(a).await,
+            Command::Replay(a) => cmd::replay::run(a).await,
+            Command::Dlq(a) => cmd::dlq::run(a).await,
+            Command::Bench(a) => cmd::bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("switchboard: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
