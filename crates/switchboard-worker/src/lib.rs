@@ -1,1 +1,20 @@
-//! switchboard-worker (work in progress).
+//! The Switchboard worker: everything between the queue and Call Automation.
+//!
+//! # Layout
+//! - [`config`]: one typed configuration (TOML file + `SWITCHBOARD_*` env vars), validated before
+//!   any network I/O; secrets redacted.
+//! - [`flow`]: the pure call-flow state machine: (call state, input) → (new state, commands).
+//! - [`executor`]: runs flow commands against Call Automation, the store, routing and the queue.
+//! - [`runner`]: the queue consumer loop: receive, decode, dispatch, settle, renew locks, drain.
+//! - [`ingress`]: the callback ingress (axum): JWT-checked Call Automation callbacks onto the queue.
+//! - [`telemetry`]: metrics registry and `/metrics`, tracing setup.
+//! - [`shutdown`]: one shutdown signal (SIGTERM/SIGINT) every task listens to.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod executor;
+pub mod flow;
+pub mod ingress;
+pub mod runner;
+pub mod shutdown;
+pub mod telemetry;
