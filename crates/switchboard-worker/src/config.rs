@@ -1,1 +1,785 @@
-//! (in progress)
+//! One typed configuration for every Switchboard process.
+//!
+//! Sources, later wins: built-in defaults → the TOML file (`--config` or `SWITCHBOARD_CONFIG`) →
+//! `SWITCHBOARD_*` environment variables (the names Bicep sets on the container apps; see
+//! [`ENV_VARS`]). [`Config::validate`] runs before any network I/O and names the offending key;
+//! binaries exit with [`EXIT_CONFIG`] (64, `EX_USAGE`) on failure. Secrets are [`Secret`]s and never
+//! appear in `Debug` output or logs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Exit code for a configuration error (sysexits `EX_USAGE`).
+pub const EXIT_CONFIG: u8 = 64;
+
+/// Default Call Automation REST API version.
+pub const DEFAULT_API_VERSION: &str = "2026-03-12";
+/// ACS's OpenID configuration for callback JWTs.
+pub const ACS_OPENID_CONFIG_URL: &str =
+    "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration";
+/// Issuer of ACS callback JWTs.
+pub const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
+
+/// Every environment variable the binary reads. Infra (Bicep) may only set names from this list;
+/// a test compares the two.
+pub const ENV_VARS: &[&str] = &[
+    "SWITCHBOARD_CONFIG",
+    "SWITCHBOARD_QUEUE",
+    "SWITCHBOARD_SERVICEBUS_NAMESPACE",
+    "SWITCHBOARD_SERVICEBUS_QUEUE",
+    "SWITCHBOARD_SERVICEBUS_CONNECTION_STRING",
+    "SWITCHBOARD_STORE",
+    "SWITCHBOARD_REDIS_URL",
+    "SWITCHBOARD_ACS_ENDPOINT",
+    "SWITCHBOARD_ACS_CONNECTION_STRING",
+    "SWITCHBOARD_ACS_RESOURCE_ID",
+    "SWITCHBOARD_CALLBACK_URL",
+    "SWITCHBOARD_GRAPH_TENANT_ID",
+    "SWITCHBOARD_GRAPH_URL",
+    "AZURE_CLIENT_ID",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "SWITCHBOARD_LOG_JSON",
+    "SWITCHBOARD_LOG",
+    "SWITCHBOARD_INGRESS_PORT",
+    "SWITCHBOARD_METRICS_PORT",
+    "SWITCHBOARD_SQLITE_PATH",
+];
+
+/// A secret string: redacted in `Debug` and `Display`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret value. Call only where it is used, never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A configuration error: which key, and what is wrong with it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error at `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    #[default]
+    Sqlite,
+    Servicebus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Sqlite,
+    Redis,
+}
+
+/// How the ingress authenticates callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IngressAuth {
+    /// Verify the `Authorization: Bearer` JWT against the OpenID configuration (production).
+    #[default]
+    Jwt,
+    /// Accept unauthenticated callbacks. Only for local experiments; logged loudly at start.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub acs: AcsConfig,
+    pub queue: QueueConfig,
+    pub store: StoreConfig,
+    pub worker: WorkerConfig,
+    pub ingress: IngressConfig,
+    pub graph: GraphConfig,
+    pub telemetry: TelemetryConfig,
+    /// Routing: roster, queues, strategies (see `switchboard-routing`). Kept as TOML here and
+    /// parsed by the routing crate, so its errors name keys under `routing.`.
+    pub routing: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcsConfig {
+    /// `https://<resource>.communication.azure.com`; with no connection string, Entra auth.
+    pub endpoint: Option<String>,
+    /// `endpoint=…;accesskey=…` (HMAC auth).
+    pub connection_string: Option<Secret>,
+    /// The ACS resource's immutable id: the audience of callback JWTs.
+    pub resource_id: Option<String>,
+    /// Public URL of the ingress callback endpoint (`…/api/callbacks`).
+    pub callback_url: Option<String>,
+    pub api_version: String,
+    /// Shown to Teams agents when the call rings (`sourceDisplayName`).
+    pub source_display_name: String,
+    /// Phone numbers / raw ids we serve; IncomingCall to anything else is ignored.
+    pub numbers: Vec<String>,
+    /// Total deadline for one Call Automation operation including retries.
+    pub command_deadline_ms: u64,
+    pub max_attempts: u32,
+}
+
+impl Default for AcsConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            connection_string: None,
+            resource_id: None,
+            callback_url: None,
+            api_version: DEFAULT_API_VERSION.to_string(),
+            source_display_name: "Contoso Support".to_string(),
+            numbers: Vec::new(),
+            command_deadline_ms: 15_000,
+            max_attempts: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    pub kind: QueueKind,
+    pub sqlite_path: Option<PathBuf>,
+    /// Queue Event Grid delivers IncomingCall to (not sessionful).
+    pub incoming_queue: String,
+    /// Queue the ingress publishes callbacks to (sessionful, session = correlationId).
+    pub events_queue: String,
+    pub servicebus_namespace: Option<String>,
+    pub servicebus_connection_string: Option<Secret>,
+    pub lock_duration_secs: u64,
+    pub max_delivery_count: u32,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            kind: QueueKind::Sqlite,
+            sqlite_path: None,
+            incoming_queue: "incoming-calls".into(),
+            events_queue: "call-events".into(),
+            servicebus_namespace: None,
+            servicebus_connection_string: None,
+            lock_duration_secs: 30,
+            max_delivery_count: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    pub sqlite_path: Option<PathBuf>,
+    pub redis_url: Option<Secret>,
+    pub key_prefix: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Sqlite,
+            sqlite_path: None,
+            redis_url: None,
+            key_prefix: "switchboard".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Messages handled at once by one worker process.
+    pub concurrency: usize,
+    /// How long in-flight handlers may run after SIGTERM before they are abandoned.
+    pub grace_period_secs: u64,
+    /// Port for `/metrics` and `/healthz` (0 = pick one; absent = no listener).
+    pub metrics_port: Option<u16>,
+    /// Longest single receive wait.
+    pub receive_wait_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            grace_period_secs: 20,
+            metrics_port: None,
+            receive_wait_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngressConfig {
+    pub bind: String,
+    pub port: u16,
+    pub max_body_bytes: usize,
+    pub auth: IngressAuth,
+    pub openid_config_url: String,
+    pub issuer: String,
+    /// Defaults to `acs.resource_id`.
+    pub audience: Option<String>,
+    pub clock_skew_secs: u64,
+}
+
+impl Default for IngressConfig {
+    fn default() -> Self {
+        Self {
+            bind: "0.0.0.0".into(),
+            port: 8080,
+            max_body_bytes: 1024 * 1024,
+            auth: IngressAuth::Jwt,
+            openid_config_url: ACS_OPENID_CONFIG_URL.into(),
+            issuer: ACS_ISSUER.into(),
+            audience: None,
+            clock_skew_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphConfig {
+    pub base_url: String,
+    pub tenant_id: Option<String>,
+    /// A static bearer token (tests, the simulator). Otherwise managed identity.
+    pub token: Option<Secret>,
+    pub client_id: Option<String>,
+    pub presence_ttl_secs: u64,
+    /// Graph is optional: without it routing uses the roster and store state alone.
+    pub enabled: bool,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://graph.microsoft.com".into(),
+            tenant_id: None,
+            token: None,
+            client_id: None,
+            presence_ttl_secs: 30,
+            enabled: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    pub json_logs: bool,
+    pub otlp_endpoint: Option<String>,
+    pub appinsights_connection_string: Option<Secret>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            acs: AcsConfig::default(),
+            queue: QueueConfig::default(),
+            store: StoreConfig::default(),
+            worker: WorkerConfig::default(),
+            ingress: IngressConfig::default(),
+            graph: GraphConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            routing: None,
+        }
+    }
+}
+
+/// What a process needs from the configuration: validation differs per role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Worker,
+    Ingress,
+    /// replay / dlq: only the queue.
+    QueueTool,
+}
+
+impl Config {
+    /// Parse a TOML document. Errors name the key (`acs.endpoint`, …).
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let key = e
+                .span()
+                .and_then(|s| key_at(text, s.start))
+                .unwrap_or_else(|| "<file>".to_string());
+            ConfigError::new(key, e.message().to_string())
+        })
+    }
+
+    /// Load: the file (when given or named by `SWITCHBOARD_CONFIG`), then the environment.
+    pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let path = path
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("SWITCHBOARD_CONFIG").map(PathBuf::from));
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).map_err(|e| {
+                    ConfigError::new("SWITCHBOARD_CONFIG", format!("{}: {e}", p.display()))
+                })?;
+                Self::from_toml_str(&text)?
+            }
+            None => Self::default(),
+        };
+        cfg.apply_env(env)?;
+        Ok(cfg)
+    }
+
+    /// The process environment as a map (what [`Config::load`] takes).
+    pub fn process_env() -> BTreeMap<String, String> {
+        std::env::vars().collect()
+    }
+
+    /// Apply `SWITCHBOARD_*` overrides.
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        let get = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        if let Some(v) = get("SWITCHBOARD_QUEUE") {
+            self.queue.kind = match v.as_str() {
+                "sqlite" => QueueKind::Sqlite,
+                "servicebus" => QueueKind::Servicebus,
+                _ => {
+                    return Err(ConfigError::new(
+                        "SWITCHBOARD_QUEUE",
+                        format!("`{v}` is not one of sqlite, servicebus"),
+                    ))
+                }
+            };
+        }
+        if let Some(v) = get("SWITCHBOARD_STORE") {
+            self.store.kind = match v.as_str() {
+                "sqlite" => StoreKind::Sqlite,
+                "redis" => StoreKind::Redis,
+                _ => {
+                    return Err(ConfigError::new(
+                        "SWITCHBOARD_STORE",
+                        format!("`{v}` is not one of sqlite, redis"),
+                    ))
+                }
+            };
+        }
+        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_NAMESPACE") {
+            self.queue.servicebus_namespace = Some(v);
+        }
+        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_QUEUE") {
+            self.queue.events_queue = v;
+        }
+        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_CONNECTION_STRING") {
+            self.queue.servicebus_connection_string = Some(Secret(v));
+        }
+        if let Some(v) = get("SWITCHBOARD_REDIS_URL") {
+            self.store.redis_url = Some(Secret(v));
+        }
+        if let Some(v) = get("SWITCHBOARD_SQLITE_PATH") {
+            self.queue.sqlite_path = Some(PathBuf::from(&v));
+            self.store.sqlite_path = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("SWITCHBOARD_ACS_ENDPOINT") {
+            self.acs.endpoint = Some(v);
+        }
+        if let Some(v) = get("SWITCHBOARD_ACS_CONNECTION_STRING") {
+            self.acs.connection_string = Some(Secret(v));
+        }
+        if let Some(v) = get("SWITCHBOARD_ACS_RESOURCE_ID") {
+            self.acs.resource_id = Some(v);
+        }
+        if let Some(v) = get("SWITCHBOARD_CALLBACK_URL") {
+            self.acs.callback_url = Some(v);
+        }
+        if let Some(v) = get("SWITCHBOARD_GRAPH_TENANT_ID") {
+            self.graph.tenant_id = Some(v);
+            self.graph.enabled = true;
+        }
+        if let Some(v) = get("SWITCHBOARD_GRAPH_URL") {
+            self.graph.base_url = v;
+            self.graph.enabled = true;
+        }
+        if let Some(v) = get("AZURE_CLIENT_ID") {
+            self.graph.client_id = Some(v);
+        }
+        if let Some(v) = get("APPLICATIONINSIGHTS_CONNECTION_STRING") {
+            self.telemetry.appinsights_connection_string = Some(Secret(v));
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            self.telemetry.otlp_endpoint = Some(v);
+        }
+        if let Some(v) = get("SWITCHBOARD_LOG_JSON") {
+            self.telemetry.json_logs = parse_bool("SWITCHBOARD_LOG_JSON", &v)?;
+        }
+        if let Some(v) = get("SWITCHBOARD_INGRESS_PORT") {
+            self.ingress.port = parse_port("SWITCHBOARD_INGRESS_PORT", &v)?;
+        }
+        if let Some(v) = get("SWITCHBOARD_METRICS_PORT") {
+            self.worker.metrics_port = Some(parse_port("SWITCHBOARD_METRICS_PORT", &v)?);
+        }
+        Ok(())
+    }
+
+    /// Check everything a process of `role` needs, before any network I/O.
+    pub fn validate(&self, role: Role) -> Result<(), ConfigError> {
+        match self.queue.kind {
+            QueueKind::Sqlite => {}
+            QueueKind::Servicebus => {
+                if self.queue.servicebus_namespace.is_none()
+                    && self.queue.servicebus_connection_string.is_none()
+                {
+                    return Err(ConfigError::new(
+                        "queue.servicebus_namespace",
+                        "required when queue.kind = \"servicebus\" (or set queue.servicebus_connection_string)",
+                    ));
+                }
+            }
+        }
+        non_empty("queue.incoming_queue", &self.queue.incoming_queue)?;
+        non_empty("queue.events_queue", &self.queue.events_queue)?;
+        if self.queue.lock_duration_secs == 0 || self.queue.lock_duration_secs > 300 {
+            return Err(ConfigError::new(
+                "queue.lock_duration_secs",
+                "must be between 1 and 300 (Service Bus allows at most 5 minutes)",
+            ));
+        }
+        if self.queue.max_delivery_count == 0 {
+            return Err(ConfigError::new("queue.max_delivery_count", "must be at least 1"));
+        }
+        if role == Role::QueueTool {
+            return Ok(());
+        }
+        if self.store.kind == StoreKind::Redis {
+            match &self.store.redis_url {
+                None => {
+                    return Err(ConfigError::new(
+                        "store.redis_url",
+                        "required when store.kind = \"redis\"",
+                    ))
+                }
+                Some(u) => {
+                    let s = u.expose();
+                    if !(s.starts_with("redis://") || s.starts_with("rediss://")) {
+                        return Err(ConfigError::new(
+                            "store.redis_url",
+                            "must start with redis:// or rediss://",
+                        ));
+                    }
+                }
+            }
+        }
+        match role {
+            Role::Worker => {
+                if self.acs.endpoint.is_none() && self.acs.connection_string.is_none() {
+                    return Err(ConfigError::new(
+                        "acs.endpoint",
+                        "set acs.endpoint (Entra auth) or acs.connection_string (access key)",
+                    ));
+                }
+                if let Some(e) = &self.acs.endpoint {
+                    check_url("acs.endpoint", e)?;
+                }
+                if let Some(cs) = &self.acs.connection_string {
+                    check_connection_string(cs.expose())?;
+                }
+                match &self.acs.callback_url {
+                    None => {
+                        return Err(ConfigError::new(
+                            "acs.callback_url",
+                            "required: the public URL of the ingress (…/api/callbacks)",
+                        ))
+                    }
+                    Some(u) => check_url("acs.callback_url", u)?,
+                }
+                non_empty("acs.api_version", &self.acs.api_version)?;
+                if self.worker.concurrency == 0 {
+                    return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
+                }
+                if self.acs.max_attempts == 0 {
+                    return Err(ConfigError::new("acs.max_attempts", "must be at least 1"));
+                }
+                if self.graph.enabled {
+                    check_url("graph.base_url", &self.graph.base_url)?;
+                }
+            }
+            Role::Ingress => {
+                if self.ingress.auth == IngressAuth::Jwt {
+                    check_url("ingress.openid_config_url", &self.ingress.openid_config_url)?;
+                    non_empty("ingress.issuer", &self.ingress.issuer)?;
+                    if self.ingress.audience.is_none() && self.acs.resource_id.is_none() {
+                        return Err(ConfigError::new(
+                            "acs.resource_id",
+                            "required for JWT validation (the audience of ACS callback tokens); or set ingress.audience",
+                        ));
+                    }
+                }
+                if self.ingress.max_body_bytes < 1024 {
+                    return Err(ConfigError::new(
+                        "ingress.max_body_bytes",
+                        "must be at least 1024",
+                    ));
+                }
+                self.ingress_addr()?;
+            }
+            Role::QueueTool => {}
+        }
+        Ok(())
+    }
+
+    /// The ingress listen address.
+    pub fn ingress_addr(&self) -> Result<SocketAddr, ConfigError> {
+        format!("{}:{}", self.ingress.bind, self.ingress.port)
+            .parse()
+            .map_err(|e| ConfigError::new("ingress.bind", format!("{e}")))
+    }
+
+    /// The JWT audience the ingress expects.
+    pub fn jwt_audience(&self) -> Option<&str> {
+        self.ingress
+            .audience
+            .as_deref()
+            .or(self.acs.resource_id.as_deref())
+    }
+
+    /// The SQLite file for the queue (default `switchboard.db`).
+    pub fn queue_sqlite_path(&self) -> PathBuf {
+        self.queue
+            .sqlite_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("switchboard.db"))
+    }
+
+    /// The SQLite file for the store (default: the queue's file).
+    pub fn store_sqlite_path(&self) -> PathBuf {
+        self.store
+            .sqlite_path
+            .clone()
+            .unwrap_or_else(|| self.queue_sqlite_path())
+    }
+
+    pub fn command_deadline(&self) -> Duration {
+        Duration::from_millis(self.acs.command_deadline_ms)
+    }
+
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_secs(self.worker.grace_period_secs)
+    }
+}
+
+fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
+    if v.trim().is_empty() {
+        Err(ConfigError::new(key, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_url(key: &str, v: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(v) {
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(ConfigError::new(key, format!("`{v}` is not an http(s) URL"))),
+        Err(e) => Err(ConfigError::new(key, format!("`{v}` is not a URL: {e}"))),
+    }
+}
+
+fn check_connection_string(cs: &str) -> Result<(), ConfigError> {
+    let mut endpoint = None;
+    let mut key = None;
+    for part in cs.split(';') {
+        if let Some((k, v)) = part.split_once('=') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "endpoint" => endpoint = Some(v.trim()),
+                "accesskey" => key = Some(v.trim()),
+                _ => {}
+            }
+        }
+    }
+    let key_name = "acs.connection_string";
+    let endpoint =
+        endpoint.ok_or_else(|| ConfigError::new(key_name, "has no `endpoint=` part"))?;
+    check_url(key_name, endpoint)
+        .map_err(|_| ConfigError::new(key_name, "its `endpoint=` is not an http(s) URL"))?;
+    let key = key.ok_or_else(|| ConfigError::new(key_name, "has no `accesskey=` part"))?;
+    switchboard_contract::hmac::AccessKey::from_base64(key)
+        .map_err(|_| ConfigError::new(key_name, "its `accesskey=` is not valid base64"))?;
+    Ok(())
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(key, format!("`{v}` is not a boolean"))),
+    }
+}
+
+fn parse_port(key: &str, v: &str) -> Result<u16, ConfigError> {
+    v.parse::<u16>()
+        .map_err(|_| ConfigError::new(key, format!("`{v}` is not a port number")))
+}
+
+/// Best effort: the dotted key of the TOML line an error points at.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let mut table = String::new();
+    for line in before.lines() {
+        let l = line.trim();
+        if l.starts_with('[') && l.ends_with(']') {
+            table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+    }
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().map(str::trim).filter(|k| {
+        !k.is_empty() && !k.starts_with('[') && !k.starts_with('#')
+    });
+    match (table.is_empty(), key) {
+        (true, Some(k)) => Some(k.to_string()),
+        (false, Some(k)) => Some(format!("{table}.{k}")),
+        (false, None) => Some(table),
+        (true, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CS: &str = "endpoint=http://127.0.0.1:8080/;accesskey=c2VjcmV0";
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_acs_settings_for_a_worker() {
+        let cfg = Config::default();
+        let err = cfg.validate(Role::Worker).unwrap_err();
+        assert_eq!(err.key, "acs.endpoint");
+        assert!(cfg.validate(Role::QueueTool).is_ok());
+    }
+
+    #[test]
+    fn env_overrides_file_and_secrets_are_redacted() {
+        let mut cfg = Config::from_toml_str(
+            r#"
+            [acs]
+            connection_string = "endpoint=https://x.communication.azure.com/;accesskey=a2V5"
+            callback_url = "https://ingress.example.com/api/callbacks"
+            "#,
+        )
+        .unwrap();
+        cfg.apply_env(&env(&[("SWITCHBOARD_ACS_CONNECTION_STRING", CS)]))
+            .unwrap();
+        assert_eq!(cfg.acs.connection_string.as_ref().unwrap().expose(), CS);
+        cfg.validate(Role::Worker).unwrap();
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("c2VjcmV0"), "{dbg}");
+        assert!(dbg.contains("<redacted>"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml_str("[worker]\nconcurency = 3\n").unwrap_err();
+        assert!(err.key.starts_with("worker"), "{err:?}");
+        assert!(err.message.contains("concurency"), "{err:?}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::from_toml_str("[worker]\nconcurrency = \"many\"\n").unwrap_err();
+        assert_eq!(err.key, "worker.concurrency", "{err:?}");
+    }
+
+    #[test]
+    fn bad_env_values_are_named() {
+        let mut cfg = Config::default();
+        let err = cfg
+            .apply_env(&env(&[("SWITCHBOARD_QUEUE", "kafka")]))
+            .unwrap_err();
+        assert_eq!(err.key, "SWITCHBOARD_QUEUE");
+        let err = cfg
+            .apply_env(&env(&[("SWITCHBOARD_INGRESS_PORT", "99999")]))
+            .unwrap_err();
+        assert_eq!(err.key, "SWITCHBOARD_INGRESS_PORT");
+    }
+
+    #[test]
+    fn connection_string_is_checked_without_io() {
+        let mut cfg = Config::default();
+        cfg.acs.callback_url = Some("http://127.0.0.1:1/api/callbacks".into());
+        cfg.acs.connection_string = Some(Secret::new("endpoint=nope;accesskey=a2V5"));
+        assert_eq!(
+            cfg.validate(Role::Worker).unwrap_err().key,
+            "acs.connection_string"
+        );
+        cfg.acs.connection_string = Some(Secret::new("endpoint=https://x/;accesskey=!!"));
+        let err = cfg.validate(Role::Worker).unwrap_err();
+        assert!(err.message.contains("base64"), "{err}");
+        assert!(!err.to_string().contains("!!"));
+    }
+
+    #[test]
+    fn servicebus_and_redis_need_their_addresses() {
+        let mut cfg = Config::default();
+        cfg.apply_env(&env(&[("SWITCHBOARD_QUEUE", "servicebus")]))
+            .unwrap();
+        assert_eq!(
+            cfg.validate(Role::QueueTool).unwrap_err().key,
+            "queue.servicebus_namespace"
+        );
+        let mut cfg = Config::default();
+        cfg.acs.connection_string = Some(Secret::new(CS));
+        cfg.acs.callback_url = Some("http://127.0.0.1:1/api/callbacks".into());
+        cfg.apply_env(&env(&[("SWITCHBOARD_STORE", "redis")])).unwrap();
+        assert_eq!(cfg.validate(Role::Worker).unwrap_err().key, "store.redis_url");
+    }
+
+    #[test]
+    fn ingress_needs_an_audience() {
+        let cfg = Config::default();
+        assert_eq!(cfg.validate(Role::Ingress).unwrap_err().key, "acs.resource_id");
+        let mut cfg = Config::default();
+        cfg.ingress.auth = IngressAuth::None;
+        cfg.validate(Role::Ingress).unwrap();
+    }
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let text = include_str!("../config/switchboard.example.toml");
+        let cfg = Config::from_toml_str(text).unwrap();
+        cfg.validate(Role::Worker).unwrap();
+        cfg.validate(Role::Ingress).unwrap();
+    }
+}
