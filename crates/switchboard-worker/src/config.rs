@@ -366,7 +366,11 @@ impl Config {
 
     /// Apply `SWITCHBOARD_*` overrides.
     pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-        let get = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         if let Some(v) = get("SWITCHBOARD_QUEUE") {
             self.queue.kind = match v.as_str() {
                 "sqlite" => QueueKind::Sqlite,
@@ -472,7 +476,10 @@ impl Config {
             ));
         }
         if self.queue.max_delivery_count == 0 {
-            return Err(ConfigError::new("queue.max_delivery_count", "must be at least 1"));
+            return Err(ConfigError::new(
+                "queue.max_delivery_count",
+                "must be at least 1",
+            ));
         }
         if role == Role::QueueTool {
             return Ok(());
@@ -605,7 +612,10 @@ fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
 fn check_url(key: &str, v: &str) -> Result<(), ConfigError> {
     match url::Url::parse(v) {
         Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => Ok(()),
-        Ok(_) => Err(ConfigError::new(key, format!("`{v}` is not an http(s) URL"))),
+        Ok(_) => Err(ConfigError::new(
+            key,
+            format!("`{v}` is not an http(s) URL"),
+        )),
         Err(e) => Err(ConfigError::new(key, format!("`{v}` is not a URL: {e}"))),
     }
 }
@@ -623,8 +633,7 @@ fn check_connection_string(cs: &str) -> Result<(), ConfigError> {
         }
     }
     let key_name = "acs.connection_string";
-    let endpoint =
-        endpoint.ok_or_else(|| ConfigError::new(key_name, "has no `endpoint=` part"))?;
+    let endpoint = endpoint.ok_or_else(|| ConfigError::new(key_name, "has no `endpoint=` part"))?;
     check_url(key_name, endpoint)
         .map_err(|_| ConfigError::new(key_name, "its `endpoint=` is not an http(s) URL"))?;
     let key = key.ok_or_else(|| ConfigError::new(key_name, "has no `accesskey=` part"))?;
@@ -658,9 +667,11 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     }
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line = text[line_start..].lines().next().unwrap_or("");
-    let key = line.split('=').next().map(str::trim).filter(|k| {
-        !k.is_empty() && !k.starts_with('[') && !k.starts_with('#')
-    });
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && !k.starts_with('[') && !k.starts_with('#'));
     match (table.is_empty(), key) {
         (true, Some(k)) => Some(k.to_string()),
         (false, Some(k)) => Some(format!("{table}.{k}")),
@@ -762,14 +773,21 @@ mod tests {
         let mut cfg = Config::default();
         cfg.acs.connection_string = Some(Secret::new(CS));
         cfg.acs.callback_url = Some("http://127.0.0.1:1/api/callbacks".into());
-        cfg.apply_env(&env(&[("SWITCHBOARD_STORE", "redis")])).unwrap();
-        assert_eq!(cfg.validate(Role::Worker).unwrap_err().key, "store.redis_url");
+        cfg.apply_env(&env(&[("SWITCHBOARD_STORE", "redis")]))
+            .unwrap();
+        assert_eq!(
+            cfg.validate(Role::Worker).unwrap_err().key,
+            "store.redis_url"
+        );
     }
 
     #[test]
     fn ingress_needs_an_audience() {
         let cfg = Config::default();
-        assert_eq!(cfg.validate(Role::Ingress).unwrap_err().key, "acs.resource_id");
+        assert_eq!(
+            cfg.validate(Role::Ingress).unwrap_err().key,
+            "acs.resource_id"
+        );
         let mut cfg = Config::default();
         cfg.ingress.auth = IngressAuth::None;
         cfg.validate(Role::Ingress).unwrap();
