@@ -1,1 +1,2 @@
-//! (in progress)
+//! The callback ingress: `POST /api/callbacks` → JWT check → one queue message per event.
+pub mod jwt;
