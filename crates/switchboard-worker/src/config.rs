@@ -116,7 +116,7 @@ pub enum IngressAuth {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub acs: AcsConfig,
@@ -305,20 +305,6 @@ pub struct TelemetryConfig {
     pub appinsights_connection_string: Option<Secret>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            acs: AcsConfig::default(),
-            queue: QueueConfig::default(),
-            store: StoreConfig::default(),
-            worker: WorkerConfig::default(),
-            ingress: IngressConfig::default(),
-            graph: GraphConfig::default(),
-            telemetry: TelemetryConfig::default(),
-            routing: None,
-        }
-    }
-}
 
 /// What a process needs from the configuration: validation differs per role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
