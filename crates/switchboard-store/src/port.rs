@@ -1,0 +1,220 @@
+//! The store port: what the worker and the routing engine need from shared state.
+//!
+//! Every method is one atomic step against the backend (one `BEGIN IMMEDIATE` transaction in
+//! SQLite, one Lua script in Redis) whose keys are all known from its arguments, so the same
+//! contract holds for every backend and [`crate::conformance`] checks it. Time-dependent rules
+//! use the store's [`crate::Clock`]; "expired" always means `expires_at <= now`.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::StoreError;
+use crate::model::{
+    AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
+    Reservation, SweepReport, TeamsUserId, Versioned,
+};
+
+/// Shared state for many worker replicas: agent roster state, reservations, per-call state
+/// documents and idempotency markers.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    // ---------------------------------------------------------------- health
+
+    /// Cheap round trip proving the backend is reachable (readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // ---------------------------------------------------------------- roster
+
+    /// Creates the agent (status [`AgentStatus::Available`]) or updates its display name and
+    /// capacity. Status, reservations, presence and history are kept.
+    async fn upsert_agent(&self, agent: &AgentProfile) -> Result<(), StoreError>;
+
+    /// Sets the administrative status. Existing reservations are kept (pausing an agent on a
+    /// call does not cut the call); new ones are refused. `false` if the agent is unknown.
+    async fn set_agent_status(
+        &self,
+        agent: &TeamsUserId,
+        status: AgentStatus,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores (or clears, with `None`) the agent's presence snapshot. `false` if unknown.
+    async fn set_agent_presence(
+        &self,
+        agent: &TeamsUserId,
+        presence: Option<&PresenceSnapshot>,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the agent and every reservation on it. `false` if it was unknown.
+    async fn remove_agent(&self, agent: &TeamsUserId) -> Result<bool, StoreError>;
+
+    /// One agent with its live state now.
+    async fn get_agent(&self, agent: &TeamsUserId) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Every agent with its live state now, ordered by id. Expired reservations do not count.
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+
+    // ---------------------------------------------------------------- reservations
+
+    /// Takes one slot of `agent`'s capacity for `call_key` until now + `ttl`, atomically, if
+    /// the agent exists, has status available, is not in wrap-up and has a free slot (expired
+    /// reservations are reclaimed first). `None` if not.
+    ///
+    /// Idempotent per call: if `call_key` already holds an unexpired reservation on the agent,
+    /// that one is returned (expiry extended to at least now + `ttl`) and no second slot is
+    /// taken — so a worker retrying after a crash gets the same reservation back.
+    async fn reserve(
+        &self,
+        agent: &TeamsUserId,
+        call_key: &str,
+        ttl: Duration,
+    ) -> Result<Option<Reservation>, StoreError>;
+
+    /// The routing primitive: `candidates` are ranked best first by the (pure) routing engine;
+    /// in one atomic step, return the call's existing reservation on any candidate if it holds
+    /// one, else reserve the first candidate `reserve` would accept. Unknown agents are
+    /// skipped. `None` when no candidate is free.
+    async fn reserve_first_of(
+        &self,
+        candidates: &[TeamsUserId],
+        call_key: &str,
+        ttl: Duration,
+    ) -> Result<Option<Reservation>, StoreError>;
+
+    /// Extends a held reservation to now + `ttl` (never shortens it). `None` if it is no
+    /// longer held (released, expired, or the agent removed): the slot may belong to someone
+    /// else now, so the holder must treat the agent as lost.
+    async fn renew(
+        &self,
+        reservation: &Reservation,
+        ttl: Duration,
+    ) -> Result<Option<Reservation>, StoreError>;
+
+    /// Marks a held reservation as a call in progress (the agent joined) and sets its expiry
+    /// to now + `ttl`; use a TTL longer than any call, it only guards against a worker that
+    /// never releases. Idempotent. `None` if no longer held.
+    async fn confirm(
+        &self,
+        reservation: &Reservation,
+        ttl: Duration,
+    ) -> Result<Option<Reservation>, StoreError>;
+
+    /// Frees the slot. Sets the agent's `last_released_at` to now and, if `wrap_up` is not
+    /// zero, `wrap_up_until` to at least now + `wrap_up` (no new reservation on the agent until
+    /// then). `false` and no change if it was not held — releasing twice is harmless and a
+    /// stale handle never touches the agent.
+    async fn release(
+        &self,
+        reservation: &Reservation,
+        wrap_up: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Unexpired reservations held by a call, in token order.
+    async fn reservations_for_call(&self, call_key: &str) -> Result<Vec<Reservation>, StoreError>;
+
+    /// Unexpired reservations on an agent, in token order.
+    async fn reservations_for_agent(
+        &self,
+        agent: &TeamsUserId,
+    ) -> Result<Vec<Reservation>, StoreError>;
+
+    /// Deletes everything expired (reservations, call documents, archive records, markers).
+    /// Correctness never depends on it — expired entries are ignored or reclaimed when read —
+    /// it only keeps the backend small. Run it periodically from one place or many.
+    async fn sweep_expired(&self) -> Result<SweepReport, StoreError>;
+
+    // ---------------------------------------------------------------- call state
+
+    /// The call's state document, if present and unexpired.
+    async fn get_call(&self, call_key: &str) -> Result<Option<Versioned<Value>>, StoreError>;
+
+    /// Compare-and-set: writes `doc` (expiring at now + `ttl`) only if the stored version is
+    /// `expected` — `None` means "only if absent (or expired)". A mismatch is
+    /// [`CasOutcome::Conflict`], not an error.
+    async fn put_call_if(
+        &self,
+        call_key: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError>;
+
+    /// Deletes the call's state document. `false` if absent.
+    async fn delete_call(&self, call_key: &str) -> Result<bool, StoreError>;
+
+    /// Ends a call: atomically deletes its live state and keeps `doc` as a short-lived audit
+    /// record until now + `ttl` (replacing an earlier record for the key, so it is idempotent).
+    async fn archive_call(
+        &self,
+        call_key: &str,
+        doc: &Value,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// The audit record of a finished call, if unexpired.
+    async fn get_archived_call(&self, call_key: &str) -> Result<Option<ArchivedCall>, StoreError>;
+
+    /// Unexpired audit records, most recently archived first, at most `limit`.
+    async fn list_archived_calls(&self, limit: usize) -> Result<Vec<ArchivedCall>, StoreError>;
+
+    // ---------------------------------------------------------------- idempotency
+
+    /// Sets a marker for `key` until now + `ttl`. `true` the first time (or once an earlier
+    /// marker expired), `false` while it is set. Use it to do a side effect at most once per
+    /// event id across replicas.
+    async fn mark_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Whether an unexpired marker is set for `key`.
+    async fn check_mark(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Removes the marker (e.g. the side effect failed and must be allowed again). `false` if
+    /// none was set.
+    async fn clear_mark(&self, key: &str) -> Result<bool, StoreError>;
+}
+
+/// Typed helpers over [`Store`]'s JSON call state, for any `Store` (also `dyn Store`).
+#[async_trait]
+pub trait StoreExt: Store {
+    /// [`Store::get_call`], decoded as `T`. A document that does not decode is
+    /// [`StoreError::Corrupt`].
+    async fn get_call_as<T: DeserializeOwned>(
+        &self,
+        call_key: &str,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        let Some(v) = self.get_call(call_key).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::from_value(v.value).map_err(|e| {
+            StoreError::corrupt(
+                "get_call",
+                format!("call state for {call_key:?} does not decode: {e}"),
+            )
+        })?;
+        Ok(Some(Versioned {
+            version: v.version,
+            value,
+            updated_at: v.updated_at,
+            expires_at: v.expires_at,
+        }))
+    }
+
+    /// [`Store::put_call_if`] with a typed document.
+    async fn put_call_as<T: Serialize + Sync>(
+        &self,
+        call_key: &str,
+        expected: Option<u64>,
+        doc: &T,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError> {
+        let value = serde_json::to_value(doc).map_err(|e| {
+            StoreError::invalid("put_call_if", format!("document does not serialize: {e}"))
+        })?;
+        self.put_call_if(call_key, expected, &value, ttl).await
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}

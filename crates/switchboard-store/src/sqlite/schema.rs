@@ -1,0 +1,156 @@
+//! Connection setup and the schema of the embedded store.
+//!
+//! Tables are prefixed `store_` because the store shares its file with the embedded queue by
+//! default (see the worker's `store_sqlite_path`). Instants are Unix milliseconds (`INTEGER`),
+//! and every table with a TTL has an `expires_at` column: a row with `expires_at <= now` is
+//! treated as absent by every read and reclaimed by the next write that touches it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::{sql_error, Durability};
+use crate::error::StoreError;
+
+/// Version of the schema below; stored in `store_meta`. A file written by a newer version is
+/// refused rather than misread.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS store_meta (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS store_agents (
+    agent_id         TEXT PRIMARY KEY,
+    display_name     TEXT,
+    capacity         INTEGER NOT NULL CHECK (capacity > 0),
+    status           TEXT NOT NULL,
+    last_reserved_at INTEGER,
+    last_released_at INTEGER,
+    wrap_up_until    INTEGER,
+    presence         TEXT,
+    updated_at       INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- token comes from store_meta.seq, so tokens are never reused even after deletes.
+CREATE TABLE IF NOT EXISTS store_reservations (
+    token      INTEGER PRIMARY KEY,
+    agent_id   TEXT NOT NULL,
+    call_key   TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    UNIQUE (agent_id, call_key)
+);
+CREATE INDEX IF NOT EXISTS store_reservations_call ON store_reservations (call_key);
+CREATE INDEX IF NOT EXISTS store_reservations_expiry ON store_reservations (expires_at);
+
+CREATE TABLE IF NOT EXISTS store_calls (
+    call_key   TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    doc        TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_calls_expiry ON store_calls (expires_at);
+
+CREATE TABLE IF NOT EXISTS store_call_archive (
+    call_key    TEXT PRIMARY KEY,
+    doc         TEXT NOT NULL,
+    archived_at INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_call_archive_expiry ON store_call_archive (expires_at);
+CREATE INDEX IF NOT EXISTS store_call_archive_recent ON store_call_archive (archived_at);
+
+CREATE TABLE IF NOT EXISTS store_marks (
+    key        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_marks_expiry ON store_marks (expires_at);
+
+INSERT OR IGNORE INTO store_meta (name, value) VALUES ('seq', 0);
+";
+
+/// Opens one connection to `path` with the pragmas every connection needs.
+pub fn connect(
+    path: &Path,
+    busy_timeout: Duration,
+    durability: Durability,
+) -> Result<Connection, StoreError> {
+    let op = "open";
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(sql_error(op))?;
+    // Waits for other connections' write locks (other processes, or the queue in the same
+    // file) instead of failing at once; past it the error is `Unavailable` (retryable).
+    conn.busy_timeout(busy_timeout).map_err(sql_error(op))?;
+    // WAL: readers never block the writer and vice versa, and it is safe across processes on
+    // one host. The mode is persistent in the file, so this is a no-op after the first open.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(sql_error(op))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::invalid(
+            op,
+            format!(
+                "{} cannot use WAL journaling (got {mode:?}); the store needs a file on a local disk",
+                path.display()
+            ),
+        ));
+    }
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(sql_error(op))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Creates or checks the schema, in one immediate transaction so concurrent first opens from
+/// several processes do not race.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let op = "open";
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_error(op))?;
+    tx.execute_batch(SCHEMA).map_err(sql_error(op))?;
+    let stored: Option<i64> = tx
+        .query_row(
+            "SELECT value FROM store_meta WHERE name = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(sql_error(op))?;
+    match stored {
+        None => {
+            tx.execute(
+                "INSERT INTO store_meta (name, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION],
+            )
+            .map_err(sql_error(op))?;
+        }
+        Some(v) if v == SCHEMA_VERSION => {}
+        Some(v) => {
+            return Err(StoreError::corrupt(
+                op,
+                format!(
+                    "store schema version {v} is not {SCHEMA_VERSION}, the version this build \
+                     understands; use a matching switchboard build or a new file"
+                ),
+            ))
+        }
+    }
+    tx.commit().map_err(sql_error(op))
+}
