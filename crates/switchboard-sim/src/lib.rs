@@ -1,1 +1,139 @@
-//! switchboard-sim (work in progress).
+//! switchboard-sim: a local Azure Communication Services simulator — Call Automation REST,
+//! signed callbacks, simulated Microsoft Teams agents, a Microsoft Graph subset and Event
+//! Grid delivery of `IncomingCall` — so the whole Switchboard flow runs and is tested on one
+//! machine, the way Azurite stands in for Azure Storage.
+//!
+//! It is a product feature (`switchboard sim`, used by `switchboard demo` and the end-to-end
+//! tests), not a mock: request and response shapes follow the Call Automation OpenAPI
+//! 2026-03-12 contract, callbacks follow the live captures, and where the two disagree the
+//! captures win. Design decisions and known differences are in `docs/adr/`.
+//!
+//! # Using it
+//! ```no_run
+//! # async fn demo() -> Result<(), switchboard_sim::SimError> {
+//! use switchboard_sim::{AgentSpec, NumberSpec, SimConfig, Simulator, StartCall};
+//! let sim = Simulator::start(SimConfig::default()).await?;
+//! sim.seed_agents(vec![AgentSpec::new("6c6a3a52-…", "Adele Vance", "adelev@contoso.com")])?;
+//! sim.add_number(NumberSpec::new("+18005550100"))?;
+//! let call = sim.start_call(StartCall::default())?;   // IncomingCall → the Event Grid sink
+//! // … the worker answers with the Call Automation client at sim.connection_string() …
+//! println!("{:?}", sim.ledger().call(&call.correlation_id));
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # How data flows
+//! A customer call starts at [`SimHandle::start_call`] (or `POST /__sim/calls`): the engine
+//! mints ids and an incomingCallContext and hands an `IncomingCall` message to the
+//! [`EventGridSink`]. The worker answers over HTTP; the request passes faults → HMAC/bearer →
+//! `api-version` → repeatability → spec validation → the engine, which changes the call,
+//! counts the effect in the ledger, and queues callbacks on the call's ordered delivery
+//! queue. A per-call task POSTs them (signed JWT, retries) to the callback URI. Timers move
+//! the world on: agents answer or decline, invitations time out, plays finish, tones are
+//! recognised, agents hang up.
+//!
+//! # Layout
+//! - [`config`]: [`SimConfig`], [`Timing`], the seed file ([`Seed`], [`AgentSpec`],
+//!   [`Behaviour`], [`NumberSpec`]) and [`StartCall`].
+//! - [`faults`]: fault injection data ([`Faults`]) and the seeded dice.
+//! - [`eventgrid`]: the [`EventGridSink`] trait, [`SinkMessage`] and the HTTP, JSONL and
+//!   channel sinks; IncomingCall envelopes with `aeg-*` properties.
+//! - [`ledger`]: the effects [`Ledger`] and call timelines ([`TimelineEntry`]).
+//! - [`wire`]: callback CloudEvents, result codes, timestamps, .NET-style escaping.
+//! - [`error`]: [`SimError`] and the service's error bodies.
+//! - `engine`: the simulated world (calls, participants, invitations, media, recordings,
+//!   agents) and its timers; `callbacks`: ordered, signed, retried callback delivery.
+//! - `http`: the router — Call Automation (`/calling`), token discovery, Graph (`/v1.0`),
+//!   control API (`/__sim`); `auth`, `repeatability`, `validate`, `requests`: the request
+//!   pipeline; `net`: the listener with connection-reset support; `jwt`: callback tokens.
+//! - [`SimHandle`]: the running simulator and its typed control methods.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod eventgrid;
+pub mod faults;
+pub mod ledger;
+pub mod secret;
+pub mod wire;
+
+mod auth;
+mod callbacks;
+mod engine;
+mod handle;
+mod http;
+mod ids;
+mod jwt;
+mod net;
+mod repeatability;
+mod requests;
+mod validate;
+
+pub use config::{
+    AgentSpec, Behaviour, EventGridConfig, EventSchema, JwtConfig, NumberSpec, PresenceSpec,
+    RetryPolicy, Seed, SimConfig, StartCall, Timing,
+};
+pub use engine::control::{
+    AgentSnapshot, CallHandle, CallSnapshot, InvitationSnapshot, ParticipantSnapshot,
+};
+pub use engine::model::{ConnState, InvitationState, Phase};
+pub use error::SimError;
+pub use eventgrid::{
+    ChannelSink, EventGridSink, HttpSink, HttpSinkMode, JsonlSink, SinkError, SinkMessage,
+};
+pub use faults::{
+    CallbackFaults, EventGridFaults, FaultKind, FaultRule, FaultSpec, Faults, Latency,
+};
+pub use handle::{SimHandle, Simulator};
+pub use http::SimInfo;
+pub use ledger::{CallEffects, Effects, Ledger, TimelineEntry, TimelineKind};
+pub use secret::Secret;
+
+/// Apply a seed to a running engine: agents, numbers, then faults and timing if given.
+pub(crate) fn apply_seed(engine: &engine::Engine, seed: Seed) -> Result<(), SimError> {
+    if let Some(f) = &seed.faults {
+        check_faults(f)?;
+    }
+    engine.upsert_agents(seed.agents)?;
+    engine.add_numbers(seed.numbers)?;
+    if let Some(f) = seed.faults {
+        engine.faults.set(f);
+    }
+    if let Some(t) = seed.timing {
+        engine.set_timing(t);
+    }
+    Ok(())
+}
+
+/// Reject fault settings that make no sense (probabilities outside 0–1, odd statuses).
+pub(crate) fn check_faults(f: &Faults) -> Result<(), SimError> {
+    let prob = |p: f64, what: &str| {
+        if (0.0..=1.0).contains(&p) {
+            Ok(())
+        } else {
+            Err(SimError::Invalid(format!(
+                "{what} must be a probability between 0 and 1, got {p}"
+            )))
+        }
+    };
+    for (name, spec) in std::iter::once(("global", &f.global))
+        .chain(f.operations.iter().map(|(k, v)| (k.as_str(), v)))
+    {
+        for r in &spec.rules {
+            prob(r.probability, &format!("{name}: rule probability"))?;
+            if let FaultKind::Status { status } = r.kind {
+                if !(400..=599).contains(&status) {
+                    return Err(SimError::Invalid(format!(
+                        "{name}: fault status {status} is not an error status"
+                    )));
+                }
+            }
+        }
+    }
+    prob(f.callbacks.drop, "callbacks.drop")?;
+    prob(f.callbacks.duplicate, "callbacks.duplicate")?;
+    prob(f.callbacks.reorder, "callbacks.reorder")?;
+    prob(f.event_grid.drop, "eventGrid.drop")?;
+    prob(f.event_grid.duplicate, "eventGrid.duplicate")?;
+    Ok(())
+}

@@ -1,0 +1,364 @@
+//! Fault injection: what goes wrong, where, and how often.
+//!
+//! Faults are data ([`Faults`]) that can be replaced at runtime. Request faults apply to a
+//! named operation — the spec's `operationId` (`CallConnection_AddParticipant`, `AnswerCall`,
+//! …) or a Graph operation (`Graph_SearchUsers`, `Graph_GetPresence`,
+//! `Graph_GetPresencesByUserId`, `Graph_GetUser`) — after the global spec. Callback faults
+//! apply to every callback POST; Event Grid faults to every `IncomingCall` delivery.
+//!
+//! All dice come from one RNG seeded by `SimConfig::random_seed`, so a sequential test sees
+//! the same faults on every run. Rules with `times` fire that many times and then stop, which
+//! makes "the first attempt fails, the retry succeeds" scripts exact.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// All faults currently configured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    /// Applies to every Call Automation and Graph operation.
+    pub global: FaultSpec,
+    /// Per operation id; evaluated after `global`.
+    pub operations: BTreeMap<String, FaultSpec>,
+    pub callbacks: CallbackFaults,
+    pub event_grid: EventGridFaults,
+}
+
+/// Faults of one scope.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FaultSpec {
+    /// Added before the request is handled.
+    pub latency: Option<Latency>,
+    /// Evaluated in order; the first rule that fires answers the request.
+    pub rules: Vec<FaultRule>,
+}
+
+/// Added latency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Latency {
+    Fixed {
+        #[serde(rename = "ms")]
+        ms: u64,
+    },
+    /// Uniform in `[minMs, maxMs]`.
+    #[serde(rename_all = "camelCase")]
+    Random { min_ms: u64, max_ms: u64 },
+}
+
+/// One way to fail a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultRule {
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// Chance the rule fires per request, 0.0–1.0.
+    #[serde(default = "one")]
+    pub probability: f64,
+    /// Fire at most this many more times; `None` = unlimited.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl FaultRule {
+    /// Always fire (probability 1, unlimited).
+    pub fn always(kind: FaultKind) -> Self {
+        Self {
+            kind,
+            probability: 1.0,
+            times: None,
+        }
+    }
+
+    /// Fire exactly the next `n` times.
+    pub fn times(kind: FaultKind, n: u32) -> Self {
+        Self {
+            kind,
+            probability: 1.0,
+            times: Some(n),
+        }
+    }
+}
+
+/// The failure a rule produces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum FaultKind {
+    /// 429 with `Retry-After: <retryAfterSecs>`.
+    #[serde(rename_all = "camelCase")]
+    Throttle { retry_after_secs: u32 },
+    /// An error status (500, 502, 503, 504, …) with the surface's error body.
+    Status { status: u16 },
+    /// Close the connection without answering (the client sees a reset).
+    Reset,
+}
+
+/// Callback delivery faults (probabilities per callback).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CallbackFaults {
+    /// Never deliver the callback.
+    pub drop: f64,
+    /// Deliver it twice.
+    pub duplicate: f64,
+    /// Deliver it after the next callback of the same call.
+    pub reorder: f64,
+    /// Wait before each POST.
+    pub latency: Option<Latency>,
+}
+
+/// IncomingCall delivery faults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EventGridFaults {
+    /// Deliver the same message (same message id) a second time.
+    pub duplicate: f64,
+    /// Never deliver it.
+    pub drop: f64,
+}
+
+/// What the request pipeline must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestFault {
+    Throttle { retry_after_secs: u32 },
+    Status(u16),
+    Reset,
+}
+
+/// A decision for one callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CallbackDecision {
+    pub drop: bool,
+    pub duplicate: bool,
+    pub reorder: bool,
+    pub latency: Option<Duration>,
+}
+
+/// Faults plus the dice. Shared by the whole simulator.
+pub struct FaultEngine {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    faults: Faults,
+    rng: StdRng,
+}
+
+impl FaultEngine {
+    pub fn new(faults: Faults, seed: u64) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                faults,
+                rng: StdRng::seed_from_u64(seed),
+            }),
+        }
+    }
+
+    /// Replace every fault.
+    pub fn set(&self, faults: Faults) {
+        lock(&self.inner).faults = faults;
+    }
+
+    /// The current faults (with remaining `times`).
+    pub fn get(&self) -> Faults {
+        lock(&self.inner).faults.clone()
+    }
+
+    /// Latency to add and the failure (if any) for a request to `operation`.
+    pub fn on_request(&self, operation: &str) -> (Option<Duration>, Option<RequestFault>) {
+        let mut guard = lock(&self.inner);
+        let Inner { faults, rng } = &mut *guard;
+        let mut latency = None;
+        let mut outcome = None;
+        let specs = std::iter::once(&mut faults.global).chain(faults.operations.get_mut(operation));
+        for spec in specs {
+            if let Some(l) = &spec.latency {
+                let d = sample_latency(l, rng);
+                latency = Some(latency.unwrap_or(Duration::ZERO) + d);
+            }
+            if outcome.is_none() {
+                outcome = roll_rules(&mut spec.rules, rng);
+            }
+        }
+        (latency, outcome)
+    }
+
+    /// Dice for one callback POST.
+    pub fn on_callback(&self) -> CallbackDecision {
+        let mut guard = lock(&self.inner);
+        let Inner { faults, rng } = &mut *guard;
+        let cb = &faults.callbacks;
+        if cb.drop <= 0.0 && cb.duplicate <= 0.0 && cb.reorder <= 0.0 && cb.latency.is_none() {
+            return CallbackDecision::default();
+        }
+        CallbackDecision {
+            drop: chance(cb.drop, rng),
+            duplicate: chance(cb.duplicate, rng),
+            reorder: chance(cb.reorder, rng),
+            latency: cb.latency.as_ref().map(|l| sample_latency(l, rng)),
+        }
+    }
+
+    /// Dice for one Event Grid delivery: (drop, duplicate).
+    pub fn on_event_grid(&self) -> (bool, bool) {
+        let mut guard = lock(&self.inner);
+        let Inner { faults, rng } = &mut *guard;
+        let eg = &faults.event_grid;
+        if eg.drop <= 0.0 && eg.duplicate <= 0.0 {
+            return (false, false);
+        }
+        (chance(eg.drop, rng), chance(eg.duplicate, rng))
+    }
+}
+
+fn roll_rules(rules: &mut [FaultRule], rng: &mut StdRng) -> Option<RequestFault> {
+    for rule in rules.iter_mut() {
+        if rule.times == Some(0) {
+            continue;
+        }
+        if !chance(rule.probability, rng) {
+            continue;
+        }
+        if let Some(t) = rule.times.as_mut() {
+            *t -= 1;
+        }
+        return Some(match rule.kind {
+            FaultKind::Throttle { retry_after_secs } => RequestFault::Throttle { retry_after_secs },
+            FaultKind::Status { status } => RequestFault::Status(status),
+            FaultKind::Reset => RequestFault::Reset,
+        });
+    }
+    None
+}
+
+fn chance(p: f64, rng: &mut StdRng) -> bool {
+    if !(p > 0.0) {
+        return false;
+    }
+    if p >= 1.0 {
+        return true;
+    }
+    rng.random::<f64>() < p
+}
+
+fn sample_latency(l: &Latency, rng: &mut StdRng) -> Duration {
+    match *l {
+        Latency::Fixed { ms } => Duration::from_millis(ms),
+        Latency::Random { min_ms, max_ms } => {
+            let (lo, hi) = if min_ms <= max_ms {
+                (min_ms, max_ms)
+            } else {
+                (max_ms, min_ms)
+            };
+            Duration::from_millis(rng.random_range(lo..=hi))
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the faults half-updated in a way that
+    // matters, so recover the guard instead of poisoning the simulator.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_limits_firing_and_global_comes_first() {
+        let mut faults = Faults::default();
+        faults.operations.insert(
+            "AnswerCall".into(),
+            FaultSpec {
+                latency: Some(Latency::Fixed { ms: 5 }),
+                rules: vec![FaultRule::times(FaultKind::Status { status: 503 }, 2)],
+            },
+        );
+        let fe = FaultEngine::new(faults, 1);
+        assert_eq!(
+            fe.on_request("AnswerCall"),
+            (
+                Some(Duration::from_millis(5)),
+                Some(RequestFault::Status(503))
+            )
+        );
+        assert_eq!(
+            fe.on_request("AnswerCall").1,
+            Some(RequestFault::Status(503))
+        );
+        assert_eq!(fe.on_request("AnswerCall").1, None);
+        assert_eq!(fe.on_request("CreateCall"), (None, None));
+        // Remaining count is visible.
+        assert_eq!(fe.get().operations["AnswerCall"].rules[0].times, Some(0));
+
+        fe.set(Faults {
+            global: FaultSpec {
+                latency: None,
+                rules: vec![FaultRule::always(FaultKind::Reset)],
+            },
+            ..Faults::default()
+        });
+        assert_eq!(fe.on_request("anything").1, Some(RequestFault::Reset));
+    }
+
+    #[test]
+    fn seeded_dice_repeat() {
+        let faults = Faults {
+            callbacks: CallbackFaults {
+                drop: 0.3,
+                duplicate: 0.3,
+                reorder: 0.3,
+                latency: Some(Latency::Random {
+                    min_ms: 1,
+                    max_ms: 50,
+                }),
+            },
+            ..Faults::default()
+        };
+        let a = FaultEngine::new(faults.clone(), 42);
+        let b = FaultEngine::new(faults, 42);
+        let sa: Vec<_> = (0..50).map(|_| a.on_callback()).collect();
+        let sb: Vec<_> = (0..50).map(|_| b.on_callback()).collect();
+        assert_eq!(sa, sb);
+        assert!(sa.iter().any(|d| d.drop) && sa.iter().any(|d| !d.drop));
+    }
+
+    #[test]
+    fn json_shape() {
+        let text = r#"{
+          "global": {"latency": {"type": "random", "minMs": 1, "maxMs": 3}},
+          "operations": {"CallConnection_AddParticipant": {"rules": [
+              {"kind": "throttle", "retryAfterSecs": 2, "times": 1},
+              {"kind": "status", "status": 500, "probability": 0.5},
+              {"kind": "reset"}]}},
+          "callbacks": {"duplicate": 1.0},
+          "eventGrid": {"duplicate": 0.5}
+        }"#;
+        let f: Faults = serde_json::from_str(text).unwrap();
+        let rules = &f.operations["CallConnection_AddParticipant"].rules;
+        assert_eq!(
+            rules[0].kind,
+            FaultKind::Throttle {
+                retry_after_secs: 2
+            }
+        );
+        assert_eq!(rules[0].times, Some(1));
+        assert_eq!(rules[1].probability, 0.5);
+        assert_eq!(rules[2].kind, FaultKind::Reset);
+        assert_eq!(f.callbacks.duplicate, 1.0);
+        let back: Faults = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+    }
+}
