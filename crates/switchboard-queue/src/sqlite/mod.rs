@@ -1,0 +1,794 @@
+//! The embedded queue: the port on one SQLite file (WAL, bundled SQLite).
+//!
+//! A [`SqliteNamespace`] is one file, like a Service Bus namespace: it holds several named
+//! queues, each with its own [`QueueConfig`], their dead-letter queues and session state.
+//! [`SqliteQueue`] implements [`QueueSender`] and [`QueueReceiver`];
+//! [`SqliteDeadLetterQueue`] implements [`DeadLetterQueue`]; sessions are
+//! [`SqliteSessionReceiver`]s.
+//!
+//! Several processes may open the same file at once (worker, ingress, simulator, replay CLI):
+//! every transition is one `BEGIN IMMEDIATE` transaction, and every time rule is evaluated from
+//! stored instants when the next transaction runs (see [`ops`]), so no process has to be
+//! alive for locks to expire. The file must be on a local disk (SQLite locking does not work
+//! on network shares such as Azure Files), and processes sharing it must share a clock — same
+//! host.
+//!
+//! Durability: with the default `synchronous = NORMAL`, committed messages survive a process
+//! crash or kill; a power loss may lose the last commits but never corrupts the file. Set
+//! [`SqliteOptions::synchronous_full`] to fsync every commit.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::clock::{from_unix_ms, Clock, SystemClock};
+use crate::config::{validate_queue_name, QueueConfig};
+use crate::error::QueueError;
+use crate::message::{Delivery, Message, OutgoingMessage, Properties};
+use crate::port::{
+    DeadLetterQueue, QueueHandle, QueueReceiver, QueueRuntimeProperties, QueueSender,
+    SessionReceiver,
+};
+
+mod codec;
+mod db;
+pub(crate) mod ops;
+mod wait;
+
+use db::Db;
+use ops::{LockRef, Settle, Target, Via};
+
+/// How the namespace uses SQLite.
+#[derive(Clone)]
+pub struct SqliteOptions {
+    /// How long a transaction waits for another process's write lock before failing with a
+    /// retryable error. Default 5 s.
+    pub busy_timeout: Duration,
+    /// `PRAGMA synchronous = FULL` (fsync on every commit) instead of `NORMAL`. Default off.
+    pub synchronous_full: bool,
+    /// First poll interval of a waiting receiver (cross-process wake-up latency when busy).
+    /// Default 5 ms.
+    pub poll_interval_min: Duration,
+    /// Longest poll interval of an idle waiting receiver. Default 100 ms.
+    pub poll_interval_max: Duration,
+    /// Connections kept open for reuse. Default 4.
+    pub max_idle_connections: usize,
+    /// Where "now" comes from. Default [`SystemClock`]; processes sharing a file must all use
+    /// the system clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
+            synchronous_full: false,
+            poll_interval_min: Duration::from_millis(5),
+            poll_interval_max: Duration::from_millis(100),
+            max_idle_connections: 4,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("busy_timeout", &self.busy_timeout)
+            .field("synchronous_full", &self.synchronous_full)
+            .field("poll_interval_min", &self.poll_interval_min)
+            .field("poll_interval_max", &self.poll_interval_max)
+            .field("max_idle_connections", &self.max_idle_connections)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// One SQLite file holding named queues. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqliteNamespace {
+    db: Arc<Db>,
+}
+
+impl SqliteNamespace {
+    /// Opens (creating if needed) the file at `path` with default options.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, QueueError> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the file at `path`.
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, QueueError> {
+        let path = path.as_ref().to_path_buf();
+        let db = tokio::task::spawn_blocking(move || Db::open_blocking(&path, options))
+            .await
+            .map_err(|e| QueueError::Backend {
+                op: "open",
+                message: format!("blocking task failed: {e}"),
+                retryable: false,
+                source: Some(Box::new(e)),
+            })??;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// The file (canonical path).
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    /// Creates a queue; fails with [`QueueError::QueueExists`] if the name is taken.
+    pub async fn create_queue(
+        &self,
+        name: &str,
+        config: QueueConfig,
+    ) -> Result<SqliteQueue, QueueError> {
+        self.create(name, config, false).await
+    }
+
+    /// Creates the queue, or updates its properties if it exists (all but `requires_session`,
+    /// which cannot change: [`QueueError::InvalidOperation`]). Idempotent; what a service calls
+    /// at startup.
+    pub async fn ensure_queue(
+        &self,
+        name: &str,
+        config: QueueConfig,
+    ) -> Result<SqliteQueue, QueueError> {
+        self.create(name, config, true).await
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        config: QueueConfig,
+        replace: bool,
+    ) -> Result<SqliteQueue, QueueError> {
+        validate_queue_name(name)?;
+        config.validate()?;
+        let queue = name.to_owned();
+        self.db
+            .write("create queue", move |conn, now| {
+                ops::create_queue(conn, &queue, &config, replace, now)
+            })
+            .await?;
+        Ok(self.handle_for(name))
+    }
+
+    /// Opens an existing queue ([`QueueError::QueueNotFound`] otherwise).
+    pub async fn queue(&self, name: &str) -> Result<SqliteQueue, QueueError> {
+        self.queue_config(name).await?;
+        Ok(self.handle_for(name))
+    }
+
+    /// The properties of a queue.
+    pub async fn queue_config(&self, name: &str) -> Result<QueueConfig, QueueError> {
+        validate_queue_name(name)?;
+        let queue = name.to_owned();
+        self.db
+            .read("load queue", move |conn, _| ops::load_config(conn, &queue))
+            .await
+    }
+
+    /// Names of all queues in the file.
+    pub async fn list_queues(&self) -> Result<Vec<String>, QueueError> {
+        self.db
+            .read("list queues", |conn, _| ops::list_queues(conn))
+            .await
+    }
+
+    /// Deletes a queue with all its messages, dead letters and sessions. `false` if it did not
+    /// exist.
+    pub async fn delete_queue(&self, name: &str) -> Result<bool, QueueError> {
+        let queue = name.to_owned();
+        self.db
+            .write("delete queue", move |conn, _| {
+                ops::delete_queue(conn, &queue)
+            })
+            .await
+    }
+
+    fn handle_for(&self, name: &str) -> SqliteQueue {
+        SqliteQueue {
+            inner: Arc::new(QueueInner {
+                name: name.to_owned(),
+                notify: wait::notifier(self.db.path(), name),
+                db: Arc::clone(&self.db),
+            }),
+        }
+    }
+}
+
+struct QueueInner {
+    name: String,
+    db: Arc<Db>,
+    notify: Arc<Notify>,
+}
+
+/// One queue in a [`SqliteNamespace`]: sender and receiver. Cheap to clone; clones share the
+/// connection pool.
+#[derive(Clone)]
+pub struct SqliteQueue {
+    inner: Arc<QueueInner>,
+}
+
+impl fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteQueue")
+            .field("name", &self.inner.name)
+            .field("file", &self.inner.db.path())
+            .finish()
+    }
+}
+
+fn instant(ms: i64) -> Result<OffsetDateTime, QueueError> {
+    from_unix_ms(ms).ok_or_else(|| QueueError::corrupt("lock", format!("bad instant {ms}")))
+}
+
+fn check_max(max: usize) -> Result<(), QueueError> {
+    if max == 0 {
+        Err(QueueError::invalid_argument("max must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
+impl SqliteQueue {
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Its dead-letter queue.
+    pub fn dead_letter_queue(&self) -> SqliteDeadLetterQueue {
+        SqliteDeadLetterQueue {
+            queue: self.clone(),
+        }
+    }
+
+    /// Sender, receiver and dead-letter queue as trait objects.
+    pub fn handle(&self) -> QueueHandle {
+        QueueHandle {
+            name: self.inner.name.clone(),
+            sender: Arc::new(self.clone()),
+            receiver: Arc::new(self.clone()),
+            dead_letters: Arc::new(self.dead_letter_queue()),
+        }
+    }
+
+    /// The queue's current properties.
+    pub async fn config(&self) -> Result<QueueConfig, QueueError> {
+        let queue = self.inner.name.clone();
+        self.inner
+            .db
+            .read("load queue", move |conn, _| ops::load_config(conn, &queue))
+            .await
+    }
+
+    fn wake(&self) {
+        self.inner.notify.notify_waiters();
+    }
+
+    /// Runs a write transaction against this queue with its config loaded.
+    async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &str, &QueueConfig, i64) -> Result<T, QueueError>
+            + Send
+            + 'static,
+    {
+        let queue = self.inner.name.clone();
+        self.inner
+            .db
+            .write(op, move |conn, now| {
+                let config = ops::load_config(conn, &queue)?;
+                f(conn, &queue, &config, now)
+            })
+            .await
+    }
+
+    async fn read<T, F>(&self, op: &'static str, f: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &str, i64) -> Result<T, QueueError> + Send + 'static,
+    {
+        let queue = self.inner.name.clone();
+        self.inner
+            .db
+            .read(op, move |conn, now| f(conn, &queue, now))
+            .await
+    }
+
+    async fn receive_via(
+        &self,
+        max: usize,
+        wait: Duration,
+        target: Target,
+        session: Option<(String, String)>,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        check_max(max)?;
+        let dead_letters = matches!(target, Target::DeadLetter);
+        let found = wait::wait_for(
+            &self.inner.db,
+            &self.inner.notify,
+            &self.inner.name,
+            target,
+            wait,
+            || {
+                let session = session.clone();
+                self.write("receive", move |conn, queue, config, now| {
+                    let via = match &session {
+                        Some((id, token)) => Via::Session { id, token },
+                        None if dead_letters => Via::DeadLetter,
+                        None => Via::Queue,
+                    };
+                    let got = ops::receive(conn, queue, config, now, max, via)?;
+                    Ok((!got.is_empty()).then_some(got))
+                })
+            },
+        )
+        .await?;
+        Ok(found.unwrap_or_default())
+    }
+
+    async fn settle_via(
+        &self,
+        delivery: &Delivery,
+        action: Settle,
+        session: Option<(String, String)>,
+        dead_letters: bool,
+    ) -> Result<(), QueueError> {
+        let lock = LockRef::of(delivery);
+        let op = match action {
+            Settle::Complete => "complete",
+            Settle::Abandon(_) => "abandon",
+            Settle::DeadLetter { .. } => "dead-letter",
+            Settle::Defer => "defer",
+        };
+        let woke = self
+            .write(op, move |conn, queue, config, now| {
+                let via = match &session {
+                    Some((id, token)) => Via::Session { id, token },
+                    None if dead_letters => Via::DeadLetter,
+                    None => Via::Queue,
+                };
+                ops::settle(conn, queue, config, now, &lock, action, via)
+            })
+            .await?;
+        if woke {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    async fn receive_deferred_via(
+        &self,
+        sequence_numbers: &[i64],
+        session: Option<(String, String)>,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let seqs = sequence_numbers.to_vec();
+        self.write("receive deferred", move |conn, queue, config, now| {
+            let via = match &session {
+                Some((id, token)) => Via::Session { id, token },
+                None => Via::Queue,
+            };
+            ops::receive_deferred(conn, queue, config, now, &seqs, via)
+        })
+        .await?
+    }
+
+    fn session_receiver(
+        &self,
+        session_id: String,
+        token: String,
+        until: i64,
+    ) -> Result<Box<dyn SessionReceiver>, QueueError> {
+        Ok(Box::new(SqliteSessionReceiver {
+            queue: self.clone(),
+            session_id,
+            token,
+            locked_until: Mutex::new(instant(until)?),
+            closed: AtomicBool::new(false),
+        }))
+    }
+}
+
+#[async_trait]
+impl QueueSender for SqliteQueue {
+    fn queue_name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
+        self.send_batch(vec![message]).await
+    }
+
+    async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let visible = self
+            .write("send", move |conn, queue, config, now| {
+                ops::send(conn, queue, config, &messages, now)
+            })
+            .await?;
+        if visible > 0 {
+            self.wake();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueReceiver for SqliteQueue {
+    fn queue_name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.receive_via(max, wait, Target::Queue, None).await
+    }
+
+    async fn receive_deferred(
+        &self,
+        sequence_numbers: &[i64],
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.receive_deferred_via(sequence_numbers, None).await
+    }
+
+    async fn peek(
+        &self,
+        from_sequence_number: i64,
+        max: usize,
+    ) -> Result<Vec<Message>, QueueError> {
+        check_max(max)?;
+        self.read("peek", move |conn, queue, _| {
+            ops::peek(conn, queue, from_sequence_number, max, false)
+        })
+        .await
+    }
+
+    async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.settle_via(delivery, Settle::Complete, None, false)
+            .await
+    }
+
+    async fn abandon(
+        &self,
+        delivery: &Delivery,
+        properties_to_modify: Option<Properties>,
+    ) -> Result<(), QueueError> {
+        self.settle_via(delivery, Settle::Abandon(properties_to_modify), None, false)
+            .await
+    }
+
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), QueueError> {
+        let action = Settle::DeadLetter {
+            reason: reason.to_owned(),
+            description: description.to_owned(),
+        };
+        self.settle_via(delivery, action, None, false).await
+    }
+
+    async fn defer(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.settle_via(delivery, Settle::Defer, None, false).await
+    }
+
+    async fn renew_lock(&self, delivery: &Delivery) -> Result<OffsetDateTime, QueueError> {
+        let lock = LockRef::of(delivery);
+        let until = self
+            .write("renew lock", move |conn, queue, config, now| {
+                ops::renew_lock(conn, queue, config, now, &lock, Via::Queue)
+            })
+            .await?;
+        instant(until)
+    }
+
+    async fn accept_next_session(
+        &self,
+        wait: Duration,
+    ) -> Result<Option<Box<dyn SessionReceiver>>, QueueError> {
+        let found = wait::wait_for(
+            &self.inner.db,
+            &self.inner.notify,
+            &self.inner.name,
+            Target::AnySession,
+            wait,
+            || {
+                self.write("accept session", |conn, queue, config, now| {
+                    ops::accept_next_session(conn, queue, config, now)
+                })
+            },
+        )
+        .await?;
+        found
+            .map(|(id, token, until)| self.session_receiver(id, token, until))
+            .transpose()
+    }
+
+    async fn accept_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Box<dyn SessionReceiver>, QueueError> {
+        let id = session_id.to_owned();
+        let (token, until) = self
+            .write("accept session", move |conn, queue, config, now| {
+                ops::accept_session(conn, queue, config, now, &id)
+            })
+            .await?;
+        self.session_receiver(session_id.to_owned(), token, until)
+    }
+
+    async fn runtime_properties(&self) -> Result<QueueRuntimeProperties, QueueError> {
+        self.read("runtime properties", |conn, queue, now| {
+            ops::runtime_properties(conn, queue, now)
+        })
+        .await
+    }
+}
+
+/// The dead-letter queue of a [`SqliteQueue`].
+#[derive(Clone, Debug)]
+pub struct SqliteDeadLetterQueue {
+    queue: SqliteQueue,
+}
+
+#[async_trait]
+impl DeadLetterQueue for SqliteDeadLetterQueue {
+    fn queue_name(&self) -> &str {
+        self.queue.name()
+    }
+
+    async fn peek(
+        &self,
+        from_sequence_number: i64,
+        max: usize,
+    ) -> Result<Vec<Message>, QueueError> {
+        check_max(max)?;
+        self.queue
+            .read("peek dead letters", move |conn, queue, _| {
+                ops::peek(conn, queue, from_sequence_number, max, true)
+            })
+            .await
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.queue
+            .receive_via(max, wait, Target::DeadLetter, None)
+            .await
+    }
+
+    async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.queue
+            .settle_via(delivery, Settle::Complete, None, true)
+            .await
+    }
+
+    async fn abandon(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.queue
+            .settle_via(delivery, Settle::Abandon(None), None, true)
+            .await
+    }
+
+    async fn resubmit(&self, sequence_number: i64) -> Result<String, QueueError> {
+        let id = self
+            .queue
+            .write("resubmit", move |conn, queue, config, now| {
+                ops::resubmit(conn, queue, config, now, sequence_number, None)
+            })
+            .await?;
+        self.queue.wake();
+        Ok(id)
+    }
+
+    async fn resubmit_delivery(&self, delivery: &Delivery) -> Result<String, QueueError> {
+        let lock = LockRef::of(delivery);
+        let id = self
+            .queue
+            .write("resubmit", move |conn, queue, config, now| {
+                ops::resubmit(conn, queue, config, now, lock.seq, Some(&lock))
+            })
+            .await?;
+        self.queue.wake();
+        Ok(id)
+    }
+
+    async fn purge(&self) -> Result<u64, QueueError> {
+        self.queue
+            .write("purge", |conn, queue, _, _| {
+                ops::purge_dead_letters(conn, queue)
+            })
+            .await
+    }
+}
+
+/// A lock on one session of a [`SqliteQueue`].
+pub struct SqliteSessionReceiver {
+    queue: SqliteQueue,
+    session_id: String,
+    token: String,
+    locked_until: Mutex<OffsetDateTime>,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for SqliteSessionReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteSessionReceiver")
+            .field("queue", &self.queue.name())
+            .field("session_id", &self.session_id)
+            .field("locked_until", &self.locked_until())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteSessionReceiver {
+    fn session(&self) -> Option<(String, String)> {
+        Some((self.session_id.clone(), self.token.clone()))
+    }
+}
+
+#[async_trait]
+impl SessionReceiver for SqliteSessionReceiver {
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    fn locked_until(&self) -> OffsetDateTime {
+        *self
+            .locked_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.queue
+            .receive_via(
+                max,
+                wait,
+                Target::Session(self.session_id.clone()),
+                self.session(),
+            )
+            .await
+    }
+
+    async fn receive_deferred(
+        &self,
+        sequence_numbers: &[i64],
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.queue
+            .receive_deferred_via(sequence_numbers, self.session())
+            .await
+    }
+
+    async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.queue
+            .settle_via(delivery, Settle::Complete, self.session(), false)
+            .await
+    }
+
+    async fn abandon(
+        &self,
+        delivery: &Delivery,
+        properties_to_modify: Option<Properties>,
+    ) -> Result<(), QueueError> {
+        self.queue
+            .settle_via(
+                delivery,
+                Settle::Abandon(properties_to_modify),
+                self.session(),
+                false,
+            )
+            .await
+    }
+
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), QueueError> {
+        let action = Settle::DeadLetter {
+            reason: reason.to_owned(),
+            description: description.to_owned(),
+        };
+        self.queue
+            .settle_via(delivery, action, self.session(), false)
+            .await
+    }
+
+    async fn defer(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.queue
+            .settle_via(delivery, Settle::Defer, self.session(), false)
+            .await
+    }
+
+    async fn renew_session_lock(&self) -> Result<OffsetDateTime, QueueError> {
+        let (id, token) = (self.session_id.clone(), self.token.clone());
+        let until = self
+            .queue
+            .write("renew session lock", move |conn, queue, config, now| {
+                ops::renew_session(conn, queue, config, now, &id, &token)
+            })
+            .await?;
+        let until = instant(until)?;
+        *self
+            .locked_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = until;
+        Ok(until)
+    }
+
+    async fn session_state(&self) -> Result<Option<Bytes>, QueueError> {
+        let (id, token) = (self.session_id.clone(), self.token.clone());
+        let state = self
+            .queue
+            .read("session state", move |conn, queue, now| {
+                ops::session_state(conn, queue, now, &id, &token)
+            })
+            .await?;
+        Ok(state.map(Bytes::from))
+    }
+
+    async fn set_session_state(&self, state: Option<Bytes>) -> Result<(), QueueError> {
+        let (id, token) = (self.session_id.clone(), self.token.clone());
+        self.queue
+            .write("set session state", move |conn, queue, _, now| {
+                ops::set_session_state(conn, queue, now, &id, &token, state.as_deref())
+            })
+            .await
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), QueueError> {
+        self.closed.store(true, Ordering::SeqCst);
+        let (id, token) = (self.session_id.clone(), self.token.clone());
+        let released = self
+            .queue
+            .write("close session", move |conn, queue, config, _| {
+                ops::close_session(conn, queue, config, &id, &token)
+            })
+            .await?;
+        if released {
+            self.queue.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteSessionReceiver {
+    /// Best-effort release when dropped without `close`, so the session does not sit locked
+    /// until expiry. Without a Tokio runtime the lock simply expires.
+    fn drop(&mut self) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let queue = self.queue.clone();
+        let (id, token) = (self.session_id.clone(), self.token.clone());
+        runtime.spawn(async move {
+            let result = queue
+                .write("close session", move |conn, q, config, _| {
+                    ops::close_session(conn, q, config, &id, &token)
+                })
+                .await;
+            match result {
+                Ok(true) => queue.wake(),
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "releasing a dropped session lock failed"),
+            }
+        });
+    }
+}

@@ -1,0 +1,101 @@
+//! Waiting receivers: how a `receive(max, wait)` that found nothing learns that something
+//! arrived.
+//!
+//! Two signals. In-process: one [`Notify`] per (file, queue), shared by every namespace opened
+//! on that file in this process, fired after each commit that makes a message receivable, so
+//! a local receiver wakes at once. Cross-process: a read-only probe
+//! ([`super::ops::probe`]) polled with exponential backoff (`poll_interval_min` doubling to
+//! `poll_interval_max`), and never later than the next instant time alone makes a message
+//! receivable (a scheduled time, a lock expiry), so lock-expiry redelivery is prompt without
+//! busy polling. Idle receivers only read; they take the write lock only when the probe says a
+//! receive can succeed.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::error::QueueError;
+
+use super::db::Db;
+use super::ops::{self, Target};
+
+type Registry = Mutex<HashMap<(PathBuf, String), Arc<Notify>>>;
+
+/// The process-wide notifier of `queue` in the file at `path` (canonical).
+pub(crate) fn notifier(path: &Path, queue: &str) -> Arc<Notify> {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(Registry::default);
+    let mut map = registry.lock().unwrap_or_else(PoisonError::into_inner);
+    // Entries are never removed: one small allocation per queue name per file for the life of
+    // the process.
+    Arc::clone(
+        map.entry((path.to_path_buf(), queue.to_owned()))
+            .or_default(),
+    )
+}
+
+/// Runs `attempt` (a receiving transaction) until it returns `Some`, or `wait` has passed.
+/// Between attempts, sleeps until notified, until the probe for `target` says an attempt can
+/// succeed, or until the backoff/next-change instant.
+pub(crate) async fn wait_for<T, F, Fut>(
+    db: &Arc<Db>,
+    notify: &Notify,
+    queue: &str,
+    target: Target,
+    wait: Duration,
+    mut attempt: F,
+) -> Result<Option<T>, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, QueueError>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    let min_poll = db.options().poll_interval_min;
+    let max_poll = db.options().poll_interval_max.max(min_poll);
+    let mut backoff = min_poll;
+    loop {
+        // Register for the wake-up *before* looking, so a send that commits between the look
+        // and the sleep is not missed.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+
+        if let Some(found) = attempt().await? {
+            return Ok(Some(found));
+        }
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let mut nap = backoff.min(deadline - now);
+            let queue_name = queue.to_owned();
+            let probe_target = target.clone();
+            let probe = db
+                .read("probe", move |conn, now_ms| {
+                    ops::probe(conn, &queue_name, now_ms, &probe_target)
+                })
+                .await?;
+            if probe.ready {
+                break;
+            }
+            if let Some(next) = probe.next_change_ms {
+                let until = next.saturating_sub(db.clock().now_ms()).max(1);
+                nap = nap.min(Duration::from_millis(u64::try_from(until).unwrap_or(1)));
+            }
+            tokio::select! {
+                () = &mut notified => {
+                    backoff = min_poll;
+                    break;
+                }
+                () = tokio::time::sleep(nap) => {
+                    backoff = (backoff * 2).min(max_poll);
+                }
+            }
+        }
+    }
+}
