@@ -1,0 +1,413 @@
+//! Tests of configuration parsing and validation: every error names its key.
+
+use std::time::Duration;
+
+use super::*;
+use crate::presence::Availability;
+
+fn err(toml: &str) -> ConfigError {
+    match RoutingConfig::from_toml_str(toml) {
+        Ok(cfg) => panic!("expected an error, got {cfg:?}"),
+        Err(e) => e,
+    }
+}
+
+const OID_A: &str = "11111111-1111-1111-1111-111111111111";
+
+#[test]
+fn minimal_config_gets_an_implicit_default_queue() {
+    let cfg = RoutingConfig::from_toml_str(&format!("[[agents]]\noid = \"{OID_A}\"\n")).unwrap();
+    assert_eq!(cfg.default_queue, IMPLICIT_QUEUE.into());
+    let q = cfg.queue(IMPLICIT_QUEUE).unwrap();
+    assert_eq!(q.strategy, Strategy::LongestIdle);
+    assert_eq!(q.max_attempts, 3);
+    assert_eq!(q.overflow, OverflowTarget::Hangup);
+    assert_eq!(cfg.agents[0].capacity, 1);
+    assert_eq!(cfg.agents[0].agent, AgentRef::Oid(OID_A.into()));
+    assert!(cfg.agents[0].enabled);
+}
+
+#[test]
+fn empty_document_is_valid() {
+    let cfg = RoutingConfig::from_toml_str("").unwrap();
+    assert!(cfg.agents.is_empty());
+    assert_eq!(cfg.queues.len(), 1);
+}
+
+#[test]
+fn the_documented_example_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/routing.toml");
+    let cfg = RoutingConfig::from_path(&path).unwrap();
+    assert!(cfg.agents.len() >= 4);
+    assert!(cfg.queues.len() >= 3);
+    assert!(!cfg.rules.is_empty());
+    // Every kind of agent reference is shown.
+    assert!(cfg
+        .agents
+        .iter()
+        .any(|a| matches!(a.agent, AgentRef::Oid(_))));
+    assert!(cfg
+        .agents
+        .iter()
+        .any(|a| matches!(a.agent, AgentRef::Upn(_))));
+    assert!(cfg
+        .agents
+        .iter()
+        .any(|a| matches!(a.agent, AgentRef::DisplayName(_))));
+}
+
+#[test]
+fn agent_identity_errors_name_the_key() {
+    assert_eq!(err("[[agents]]\nskills = { sales = 1 }\n").key, "agents[0]");
+    assert_eq!(err("[[agents]]\noid = \"nope\"\n").key, "agents[0].oid");
+    assert_eq!(err("[[agents]]\nupn = \"alice\"\n").key, "agents[0].upn");
+    assert_eq!(err("[[agents]]\nname = \"  \"\n").key, "agents[0].name");
+    let dup = err(&format!(
+        "[[agents]]\noid = \"{OID_A}\"\n[[agents]]\noid = \"{}\"\n",
+        OID_A.to_uppercase()
+    ));
+    assert_eq!(dup.key, "agents[1]");
+    assert!(dup.message.contains("more than once"), "{dup}");
+    assert_eq!(
+        err("[[agents]]\nname = \"Al\"\ncapacity = 0\n").key,
+        "agents[0].capacity"
+    );
+}
+
+#[test]
+fn unknown_and_mistyped_keys_are_errors_at_that_key() {
+    let e = err("[[agents]]\nname = \"Al\"\nskils = { a = 1 }\n");
+    assert_eq!(e.key, "agents[0].skils");
+    assert!(e.message.contains("unknown field"), "{e}");
+    assert!(e.message.contains("line 3"), "{e}");
+
+    let e = err("[[agents]]\nname = \"Al\"\ncapacity = \"two\"\n");
+    assert_eq!(e.key, "agents[0].capacity");
+
+    let e = err("[queues.sales]\nstrategy = \"fastest\"\n");
+    assert_eq!(e.key, "queues.sales.strategy");
+    assert!(e.message.contains("longest-idle"), "{e}");
+
+    let e = err("[[agents]]\nname = \"Al\"\nskills = { sales = 300 }\n");
+    assert_eq!(e.key, "agents[0].skills.sales");
+
+    let e = err("bogus = 1\n");
+    assert_eq!(e.key, "bogus");
+
+    let e = err("[[agents]\n");
+    assert_eq!(e.key, "<file>");
+    assert!(e.message.contains("line 1"), "{e}");
+}
+
+#[test]
+fn queue_references_must_exist() {
+    let e = err("default_queue = \"nope\"\n[queues.a]\n[queues.b]\n");
+    assert_eq!(e.key, "default_queue");
+    assert!(e.message.contains("a, b"), "{e}");
+
+    assert_eq!(
+        err("[queues.a]\n[queues.b]\n").key,
+        "default_queue",
+        "two queues need a default"
+    );
+    assert_eq!(
+        err("[queues.a]\n[[rules]]\nqueue = \"x\"\n").key,
+        "rules[0].queue"
+    );
+    assert_eq!(
+        err("[queues.a]\noverflow = { queue = \"x\" }\n").key,
+        "queues.a.overflow.queue"
+    );
+    assert_eq!(
+        err("[queues.a]\nivr = { prompt = { text = \"hi\" }, options = { \"1\" = \"x\" } }\n").key,
+        "queues.a.ivr.options.1"
+    );
+    assert_eq!(
+        err("[queues.a]\nivr = { prompt = { text = \"hi\" }, options = { \"1\" = \"a\" }, fallback = \"x\" }\n").key,
+        "queues.a.ivr.fallback"
+    );
+}
+
+#[test]
+fn overflow_loops_and_self_overflow_are_rejected() {
+    let e = err("default_queue = \"a\"\n[queues.a]\noverflow = { queue = \"b\" }\n[queues.b]\noverflow = { queue = \"c\" }\n[queues.c]\noverflow = { queue = \"a\" }\n");
+    assert_eq!(e.key, "queues.a.overflow.queue");
+    assert!(e.message.contains("a → b → c → a"), "{e}");
+    assert_eq!(
+        err("[queues.a]\noverflow = { queue = \"a\" }\n").key,
+        "queues.a.overflow.queue"
+    );
+    // A chain that ends is fine.
+    RoutingConfig::from_toml_str("default_queue = \"a\"\n[queues.a]\noverflow = { queue = \"b\" }\n[queues.b]\noverflow = { phone = \"+14255550199\" }\n").unwrap();
+}
+
+#[test]
+fn overflow_targets_parse_and_validate() {
+    let cfg = RoutingConfig::from_toml_str(
+        r#"
+        default_queue = "p"
+        [queues.p]
+        overflow = { phone = "+1 (425) 555-0199" }
+        [queues.t]
+        overflow = { teams_user = "22222222-2222-2222-2222-22222222222A" }
+        [queues.v]
+        overflow = { voicemail = { greeting = { text = "Leave a message" } } }
+        [queues.a]
+        overflow = { announcement = { url = "https://example.com/closed.wav" } }
+        [queues.h]
+        overflow = "hangup"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.queue("p").unwrap().overflow,
+        OverflowTarget::Phone {
+            number: "+14255550199".into()
+        }
+    );
+    assert_eq!(
+        cfg.queue("t").unwrap().overflow,
+        OverflowTarget::TeamsUser {
+            oid: "22222222-2222-2222-2222-22222222222a".into()
+        }
+    );
+    assert!(matches!(
+        cfg.queue("v").unwrap().overflow,
+        OverflowTarget::Voicemail { max_duration, .. } if max_duration == Duration::from_secs(120)
+    ));
+    assert!(matches!(
+        cfg.queue("a").unwrap().overflow,
+        OverflowTarget::Announcement {
+            source: PlaySource::File { .. }
+        }
+    ));
+    assert_eq!(cfg.queue("h").unwrap().overflow, OverflowTarget::Hangup);
+
+    assert_eq!(
+        err("[queues.a]\noverflow = { phone = \"call me\" }\n").key,
+        "queues.a.overflow.phone"
+    );
+    assert_eq!(
+        err("[queues.a]\noverflow = { teams_user = \"bob@contoso.com\" }\n").key,
+        "queues.a.overflow.teams_user"
+    );
+    assert_eq!(
+        err("[queues.a]\noverflow = { fax = \"1\" }\n").key,
+        "queues.a.overflow"
+    );
+    assert_eq!(
+        err("[queues.a]\noverflow = { announcement = { url = \"ftp://x/y.wav\" } }\n").key,
+        "queues.a.overflow.announcement.url"
+    );
+}
+
+#[test]
+fn play_sources_need_exactly_one_kind() {
+    assert_eq!(
+        err("[queues.a]\nhold_music = { text = \"a\", url = \"https://x/y.wav\" }\n").key,
+        "queues.a.hold_music"
+    );
+    assert_eq!(
+        err("[queues.a]\nhold_music = { loop = true }\n").key,
+        "queues.a.hold_music"
+    );
+    assert_eq!(
+        err("[queues.a]\nannouncement = { url = \"https://x/y.wav\", voice = \"en-US-JennyNeural\" }\n").key,
+        "queues.a.announcement"
+    );
+    let cfg = RoutingConfig::from_toml_str(
+        "[queues.a]\nhold_music = { url = \"https://x/y.wav\" }\nannouncement = { ssml = \"<speak>hi</speak>\" }\n",
+    )
+    .unwrap();
+    let q = cfg.queue("a").unwrap();
+    assert!(
+        q.hold_music.as_ref().unwrap().loop_playback,
+        "hold music loops by default"
+    );
+    assert!(!q.announcement.as_ref().unwrap().loop_playback);
+}
+
+#[test]
+fn acs_limits_are_enforced() {
+    assert_eq!(
+        err("[queues.a]\nring_timeout_secs = 181\n").key,
+        "queues.a.ring_timeout_secs"
+    );
+    assert_eq!(
+        err("[queues.a]\nivr = { prompt = { text = \"x\" }, options = { \"1\" = \"a\" }, timeout_secs = 301 }\n").key,
+        "queues.a.ivr.timeout_secs"
+    );
+    assert_eq!(
+        err("[queues.a]\nivr = { prompt = { text = \"x\" }, options = { \"x1\" = \"a\" } }\n").key,
+        "queues.a.ivr.options.x1"
+    );
+    assert_eq!(
+        err("[queues.a]\nivr = { prompt = { text = \"x\" } }\n").key,
+        "queues.a.ivr.options"
+    );
+    assert_eq!(
+        err("[queues.a]\nmax_attempts = 0\n").key,
+        "queues.a.max_attempts"
+    );
+    assert_eq!(
+        err("[queues.a]\nmax_wait_secs = 0\n").key,
+        "queues.a.max_wait_secs"
+    );
+    assert_eq!(err("[queues.\"bad name\"]\n").key, "queues.bad name");
+}
+
+#[test]
+fn direct_mode_cannot_play_or_record() {
+    assert_eq!(
+        err("[queues.a]\ndirect = true\nrecording = true\n").key,
+        "queues.a.recording"
+    );
+    assert_eq!(
+        err("[queues.a]\ndirect = true\nhold_music = { url = \"https://x/y.wav\" }\n").key,
+        "queues.a.hold_music"
+    );
+    let cfg = RoutingConfig::from_toml_str("[queues.a]\ndirect = true\n").unwrap();
+    assert!(cfg.queue("a").unwrap().direct);
+}
+
+#[test]
+fn presence_policy_merges_global_and_queue() {
+    let cfg = RoutingConfig::from_toml_str(
+        r#"
+        default_queue = "a"
+        [presence]
+        routable = ["available", "AvailableIdle", "BusyIdle"]
+        fallback = "wait"
+        max_age_secs = 60
+        [queues.a]
+        [queues.b]
+        presence = { fallback = "route" }
+        "#,
+    )
+    .unwrap();
+    let a = &cfg.queue("a").unwrap().presence;
+    assert_eq!(a.fallback, PresenceFallback::Wait);
+    assert_eq!(a.max_age, Duration::from_secs(60));
+    assert!(a.routable.contains(&Availability::BusyIdle));
+    let b = &cfg.queue("b").unwrap().presence;
+    assert_eq!(b.fallback, PresenceFallback::Route);
+    assert_eq!(b.max_age, Duration::from_secs(60), "inherited");
+    assert!(b.routable.contains(&Availability::BusyIdle), "inherited");
+
+    let e = err("[presence]\nroutable = [\"Available\", \"Availible\"]\n");
+    assert_eq!(e.key, "presence.routable[1]");
+    assert!(e.message.contains("AvailableIdle"), "{e}");
+    assert_eq!(
+        err("[queues.a]\npresence = { fallback = \"maybe\" }\n").key,
+        "queues.a.presence.fallback"
+    );
+}
+
+#[test]
+fn rules_validate_patterns() {
+    assert_eq!(
+        err("[queues.a]\n[[rules]]\nqueue = \"a\"\ncaller = [\"+1-800-CALL-NOW\"]\n").key,
+        "rules[0].caller[0]"
+    );
+    assert_eq!(
+        err("[queues.a]\n[[rules]]\nqueue = \"a\"\nheader = { name = \"bad name\" }\n").key,
+        "rules[0].header.name"
+    );
+    let cfg = RoutingConfig::from_toml_str(
+        "[queues.a]\n[[rules]]\nqueue = \"a\"\ncaller = [\"*\", \"+44 20*\", \"8:acs:abc\"]\nheader = { name = \"X-MS-Custom-Tier\" }\n",
+    )
+    .unwrap();
+    let r = &cfg.rules[0];
+    assert_eq!(
+        r.caller,
+        vec![
+            NumberPattern::Any,
+            NumberPattern::Prefix("+4420".into()),
+            NumberPattern::Exact("8:acs:abc".into())
+        ]
+    );
+    assert_eq!(r.header.as_ref().unwrap().value, ValuePattern::Any);
+}
+
+#[test]
+fn agent_defaults_apply() {
+    let cfg = RoutingConfig::from_toml_str(
+        "[agent_defaults]\ncapacity = 2\nwrap_up_secs = 15\n[[agents]]\nname = \"A\"\n[[agents]]\nname = \"B\"\ncapacity = 1\nwrap_up_secs = 0\nskills = { Sales = 3 }\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.agents[0].capacity, 2);
+    assert_eq!(cfg.agents[0].wrap_up, Duration::from_secs(15));
+    assert_eq!(cfg.agents[1].capacity, 1);
+    assert_eq!(cfg.agents[1].wrap_up, Duration::ZERO);
+    assert_eq!(cfg.agents[1].skills.get("sales"), Some(&3));
+    assert_eq!(
+        err("[[agents]]\nname = \"A\"\nskills = { Sales = 3, sales = 4 }\n").key,
+        "agents[0].skills.sales"
+    );
+}
+
+#[test]
+fn json_and_embedded_routing_table_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("routing.json");
+    std::fs::write(
+        &json,
+        format!(r#"{{"agents":[{{"oid":"{OID_A}","skills":{{"sales":2}}}}],"queues":{{"sales":{{"required_skills":{{"sales":1}}}}}}}}"#),
+    )
+    .unwrap();
+    let cfg = RoutingConfig::from_path(&json).unwrap();
+    assert_eq!(cfg.default_queue, "sales".into());
+
+    std::fs::write(&json, r#"{"agents":[{"oid":"x"}]}"#).unwrap();
+    assert_eq!(
+        RoutingConfig::from_path(&json).unwrap_err().key,
+        "agents[0].oid"
+    );
+    std::fs::write(&json, r#"{"agents":[{"nme":"x"}]}"#).unwrap();
+    assert_eq!(
+        RoutingConfig::from_path(&json).unwrap_err().key,
+        "agents[0].nme"
+    );
+
+    // A whole Switchboard configuration with a [routing] table.
+    let whole = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &whole,
+        format!(
+            "[acs]\nendpoint = \"https://x\"\n\n[routing]\n[[routing.agents]]\noid = \"{OID_A}\"\n"
+        ),
+    )
+    .unwrap();
+    let cfg = RoutingConfig::from_path(&whole).unwrap();
+    assert_eq!(cfg.agents.len(), 1);
+    std::fs::write(
+        &whole,
+        "[acs]\n[routing]\n[[routing.agents]]\noid = \"x\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        RoutingConfig::from_path(&whole).unwrap_err().key,
+        "routing.agents[0].oid"
+    );
+
+    let missing = RoutingConfig::from_path(&dir.path().join("nope.toml")).unwrap_err();
+    assert_eq!(missing.key, "<file>");
+}
+
+#[test]
+fn agent_ref_parse_recognises_oid_upn_and_name() {
+    assert_eq!(
+        AgentRef::parse(" 11111111-1111-1111-1111-11111111111F "),
+        AgentRef::Oid("11111111-1111-1111-1111-11111111111f".into())
+    );
+    assert_eq!(
+        AgentRef::parse("alice@contoso.com"),
+        AgentRef::Upn("alice@contoso.com".into())
+    );
+    assert_eq!(
+        AgentRef::parse("Alice Smith"),
+        AgentRef::DisplayName("Alice Smith".into())
+    );
+    assert!(!is_guid("11111111-1111-1111-1111-11111111111"));
+    assert!(!is_guid("g1111111-1111-1111-1111-111111111111"));
+}

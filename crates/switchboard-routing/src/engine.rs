@@ -1,0 +1,506 @@
+//! The routing decision: pure functions from snapshots to a decision. No I/O, no clock, no
+//! randomness — the same inputs always give the same output, so every replica agrees and
+//! every edge case has a plain unit test.
+//!
+//! [`rank_agents`] answers "which agents, in which order, should this call be offered to
+//! now?" with [`RoutingDecision::Offer`], [`RoutingDecision::Wait`] or
+//! [`RoutingDecision::Overflow`]. The worker then tries to reserve the ranked agents in order
+//! (atomically, in the store) and rings the first it gets. On ring-no-answer it adds that
+//! agent to `excluded`, increments `attempts` and asks again.
+//!
+//! [`next_call_for_agent`] is the other direction: an agent became free, which waiting call
+//! gets them (queue priority, then wait time).
+//!
+//! # Evaluation order in `rank_agents`
+//! 1. Waited `max_wait` or longer → overflow (`MaxWaitExceeded`).
+//! 2. `attempts >= max_attempts` → overflow (`MaxAttemptsReached`).
+//! 3. Eligible agents: enabled and meeting the queue's required skills and the call's extra
+//!    skills. None → overflow (`NoEligibleAgents`).
+//! 4. Remove `excluded` (already tried for this call). None left → overflow
+//!    (`AllAgentsTried`).
+//! 5. Per agent: free capacity (active + reserved < capacity), not in wrap-up, presence
+//!    routable under the queue's [`PresencePolicy`](crate::presence::PresencePolicy). If
+//!    nobody passes → wait, with counts of why and a `retry_after` (the earliest of the
+//!    queue's `wait_retry`, the first wrap-up end and the max-wait deadline).
+//! 6. Order by the queue's strategy → offer.
+//!
+//! # Tie-breaking (deterministic)
+//! Agents whose presence is confirmed (or who are on one of our calls) always come before
+//! agents offered on the roster alone because their presence is unknown or stale. Within
+//! that, each strategy's key decides (see [`Strategy`]); when every key is equal the agent
+//! with the smaller OID (byte-wise string order) comes first. Input order never matters.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use switchboard_events::TeamsUserId;
+use time::OffsetDateTime;
+
+use crate::model::{AgentSnapshot, CallRequirements, QueueName};
+use crate::presence::{PresenceFallback, PresenceStatus, PresenceView};
+use crate::queue::{OverflowTarget, QueueConfig, Strategy};
+
+/// Shortest `retry_after` a wait decision carries, so a misconfigured `wait_retry` of zero
+/// cannot turn a waiting call into a busy loop.
+pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// The engine's answer for one call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum RoutingDecision {
+    /// Offer the call to these agents, best first. Reserve them in this order.
+    Offer {
+        /// Never empty.
+        ranked: Vec<Candidate>,
+    },
+    /// Nobody can take the call right now; ask again after `retry_after`.
+    Wait {
+        reason: WaitReason,
+        #[serde(rename = "retry_after_ms", serialize_with = "ser_millis")]
+        retry_after: Duration,
+    },
+    /// Stop trying in this queue; send the call to `target`.
+    Overflow {
+        target: OverflowTarget,
+        reason: OverflowReason,
+    },
+}
+
+impl RoutingDecision {
+    /// The ranked candidates if this is an offer.
+    pub fn candidates(&self) -> &[Candidate] {
+        match self {
+            Self::Offer { ranked } => ranked,
+            _ => &[],
+        }
+    }
+
+    /// The OIDs of the ranked candidates, in order (empty unless an offer).
+    pub fn ranked_ids(&self) -> Vec<&TeamsUserId> {
+        self.candidates().iter().map(|c| &c.agent).collect()
+    }
+}
+
+fn ser_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One agent in an offer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// The agent.
+    pub agent: TeamsUserId,
+    /// The strategy's primary measure, higher is better (see [`RankReason`] for what it
+    /// counts). Informational: the list order is authoritative, and candidates offered on
+    /// the roster alone come after confirmed ones whatever their score.
+    pub score: i64,
+    /// Why the agent is where it is.
+    pub reason: RankReason,
+    /// How presence was established.
+    pub presence: CandidatePresence,
+}
+
+/// Why a candidate ranks where it does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "strategy", rename_all = "kebab-case")]
+pub enum RankReason {
+    /// Score: seconds since the last call ended (`i64::MAX` if the agent has had none).
+    LongestIdle { in_use: u32, idle_secs: Option<u64> },
+    /// Score: agents after this one in the ring order (the first candidate scores highest).
+    RoundRobin { position: usize },
+    /// Score: the skill score.
+    SkillsBestMatch {
+        skill_score: u32,
+        in_use: u32,
+        idle_secs: Option<u64>,
+    },
+}
+
+impl fmt::Display for RankReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idle = |f: &mut fmt::Formatter<'_>, idle: &Option<u64>| match idle {
+            Some(s) => write!(f, "idle {s}s"),
+            None => f.write_str("no call yet"),
+        };
+        match self {
+            Self::LongestIdle { in_use, idle_secs } => {
+                write!(f, "longest-idle: {in_use} in use, ")?;
+                idle(f, idle_secs)
+            }
+            Self::RoundRobin { position } => write!(f, "round-robin: position {position}"),
+            Self::SkillsBestMatch {
+                skill_score,
+                in_use,
+                idle_secs,
+            } => {
+                write!(
+                    f,
+                    "skills-best-match: score {skill_score}, {in_use} in use, "
+                )?;
+                idle(f, idle_secs)
+            }
+        }
+    }
+}
+
+/// How a candidate's presence was established.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "presence", rename_all = "kebab-case")]
+pub enum CandidatePresence {
+    /// Graph says routable and the reading is fresh.
+    Confirmed,
+    /// The agent is on one of our calls, so their Graph presence reflects us and was not
+    /// consulted (capacity still applied).
+    OnOurCall,
+    /// Unknown or stale presence; offered on the roster alone (fallback `route`).
+    Assumed { status: PresenceStatus },
+}
+
+impl CandidatePresence {
+    fn tier(&self) -> u8 {
+        match self {
+            Self::Confirmed | Self::OnOurCall => 0,
+            Self::Assumed { .. } => 1,
+        }
+    }
+}
+
+/// Why a call waits: how many untried eligible agents were held back by each cause.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WaitReason {
+    /// Eligible agents not yet tried for this call.
+    pub untried: usize,
+    /// Active calls plus reservations fill their capacity.
+    pub at_capacity: usize,
+    /// Still wrapping up their previous call.
+    pub in_wrap_up: usize,
+    /// Presence fresh but not routable (Busy, Away, Offline, ...).
+    pub not_available: usize,
+    /// Presence unknown or stale and the fallback is `wait`.
+    pub presence_unknown: usize,
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} untried agents: {} at capacity, {} in wrap-up, {} not available, {} presence unknown",
+            self.untried, self.at_capacity, self.in_wrap_up, self.not_available, self.presence_unknown
+        )
+    }
+}
+
+/// Why a call overflows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum OverflowReason {
+    /// The caller waited the queue's max wait.
+    MaxWaitExceeded { waited_secs: u64 },
+    /// The queue's max attempts were used.
+    MaxAttemptsReached { attempts: u32 },
+    /// No enabled agent has the required skills.
+    NoEligibleAgents,
+    /// Every eligible agent was already tried for this call.
+    AllAgentsTried { tried: usize },
+}
+
+impl fmt::Display for OverflowReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MaxWaitExceeded { waited_secs } => {
+                write!(f, "max wait exceeded after {waited_secs}s")
+            }
+            Self::MaxAttemptsReached { attempts } => {
+                write!(f, "max attempts reached ({attempts})")
+            }
+            Self::NoEligibleAgents => f.write_str("no eligible agents"),
+            Self::AllAgentsTried { tried } => write!(f, "all {tried} eligible agents tried"),
+        }
+    }
+}
+
+/// Ranks the agents for one call. See the [module docs](self) for the evaluation order and
+/// the tie-breaking rules.
+///
+/// `queue` is the configuration of the queue the call is in (the caller looks it up by
+/// `call.queue`); `excluded` holds the agents already tried for this call.
+pub fn rank_agents(
+    call: &CallRequirements,
+    queue: &QueueConfig,
+    agents: &[AgentSnapshot],
+    presence: &PresenceView,
+    now: OffsetDateTime,
+    excluded: &HashSet<TeamsUserId>,
+) -> RoutingDecision {
+    let overflow = |reason| RoutingDecision::Overflow {
+        target: queue.overflow.clone(),
+        reason,
+    };
+
+    // 1–2: the call's own limits come first, whatever the agents look like.
+    let waited = now - call.waiting_since;
+    let deadline = call.waiting_since + queue.max_wait;
+    if now >= deadline {
+        return overflow(OverflowReason::MaxWaitExceeded {
+            waited_secs: waited.whole_seconds().max(0).unsigned_abs(),
+        });
+    }
+    if call.attempts >= queue.max_attempts {
+        return overflow(OverflowReason::MaxAttemptsReached {
+            attempts: call.attempts,
+        });
+    }
+
+    // 3: eligibility (skills, enabled).
+    let eligible = agents
+        .iter()
+        .filter(|a| a.enabled && a.meets(&queue.required_skills) && a.meets(&call.extra_skills));
+    let mut eligible_count = 0usize;
+    let mut tried = 0usize;
+    let mut reason = WaitReason::default();
+    let mut earliest_wrap_up_end: Option<OffsetDateTime> = None;
+    let mut routable: Vec<(&AgentSnapshot, CandidatePresence)> = Vec::new();
+
+    for agent in eligible {
+        eligible_count += 1;
+        // 4: ring-no-answer / declined agents are not offered this call again.
+        if excluded.contains(&agent.oid) {
+            tried += 1;
+            continue;
+        }
+        reason.untried += 1;
+        // 5: capacity, wrap-up, presence.
+        if !agent.has_free_capacity() {
+            reason.at_capacity += 1;
+            continue;
+        }
+        if agent.in_wrap_up(now) {
+            reason.in_wrap_up += 1;
+            if let Some(end) = agent.wrap_up_ends_at() {
+                earliest_wrap_up_end = Some(earliest_wrap_up_end.map_or(end, |e| e.min(end)));
+            }
+            continue;
+        }
+        let policy = &queue.presence;
+        let how = if agent.live.active_calls > 0 && policy.ignore_while_on_our_call {
+            CandidatePresence::OnOurCall
+        } else {
+            match policy.evaluate(presence.get(&agent.oid), now) {
+                PresenceStatus::Routable => CandidatePresence::Confirmed,
+                PresenceStatus::NotRoutable { .. } => {
+                    reason.not_available += 1;
+                    continue;
+                }
+                status @ (PresenceStatus::Unknown | PresenceStatus::Stale { .. }) => {
+                    match policy.fallback {
+                        PresenceFallback::Route => CandidatePresence::Assumed { status },
+                        PresenceFallback::Wait => {
+                            reason.presence_unknown += 1;
+                            continue;
+                        }
+                    }
+                }
+            }
+        };
+        routable.push((agent, how));
+    }
+
+    if eligible_count == 0 {
+        return overflow(OverflowReason::NoEligibleAgents);
+    }
+    if reason.untried == 0 {
+        return overflow(OverflowReason::AllAgentsTried { tried });
+    }
+    if routable.is_empty() {
+        let mut retry_after = queue.wait_retry;
+        if let Some(end) = earliest_wrap_up_end {
+            retry_after = retry_after.min((end - now).unsigned_abs());
+        }
+        retry_after = retry_after.min((deadline - now).unsigned_abs());
+        return RoutingDecision::Wait {
+            reason,
+            retry_after: retry_after.max(MIN_RETRY_AFTER),
+        };
+    }
+
+    // 6: order.
+    let ranked = match queue.strategy {
+        Strategy::LongestIdle => rank_longest_idle(routable, now),
+        Strategy::RoundRobin => rank_round_robin(routable, call.round_robin_cursor.as_ref()),
+        Strategy::SkillsBestMatch => rank_skills(routable, call, queue, now),
+    };
+    RoutingDecision::Offer { ranked }
+}
+
+/// Seconds since the agent's last call ended (`None`: none yet).
+fn idle_secs(agent: &AgentSnapshot, now: OffsetDateTime) -> Option<u64> {
+    agent
+        .live
+        .last_released_at
+        .map(|t| (now - t).whole_seconds().max(0).unsigned_abs())
+}
+
+fn idle_score(idle: Option<u64>) -> i64 {
+    idle.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX))
+}
+
+fn rank_longest_idle(
+    mut routable: Vec<(&AgentSnapshot, CandidatePresence)>,
+    now: OffsetDateTime,
+) -> Vec<Candidate> {
+    // `Option` orders `None` first: agents without a call yet are the longest idle.
+    routable.sort_by(|(a, pa), (b, pb)| {
+        (pa.tier(), a.in_use(), a.live.last_released_at, &a.oid).cmp(&(
+            pb.tier(),
+            b.in_use(),
+            b.live.last_released_at,
+            &b.oid,
+        ))
+    });
+    routable
+        .into_iter()
+        .map(|(a, presence)| {
+            let idle = idle_secs(a, now);
+            Candidate {
+                agent: a.oid.clone(),
+                score: idle_score(idle),
+                reason: RankReason::LongestIdle {
+                    in_use: a.in_use(),
+                    idle_secs: idle,
+                },
+                presence,
+            }
+        })
+        .collect()
+}
+
+fn rank_round_robin(
+    mut routable: Vec<(&AgentSnapshot, CandidatePresence)>,
+    cursor: Option<&TeamsUserId>,
+) -> Vec<Candidate> {
+    // The ring is OID order. Agents after the cursor come first, then the ring wraps. The
+    // cursor need not be in the list (it may be busy or gone): the ring position is where it
+    // would sort.
+    let wrapped = |oid: &TeamsUserId| cursor.is_some_and(|c| oid <= c);
+    routable.sort_by(|(a, pa), (b, pb)| {
+        (pa.tier(), wrapped(&a.oid), &a.oid).cmp(&(pb.tier(), wrapped(&b.oid), &b.oid))
+    });
+    let n = routable.len();
+    routable
+        .into_iter()
+        .enumerate()
+        .map(|(position, (a, presence))| Candidate {
+            agent: a.oid.clone(),
+            score: i64::try_from(n - position).unwrap_or(i64::MAX),
+            reason: RankReason::RoundRobin { position },
+            presence,
+        })
+        .collect()
+}
+
+fn rank_skills(
+    routable: Vec<(&AgentSnapshot, CandidatePresence)>,
+    call: &CallRequirements,
+    queue: &QueueConfig,
+    now: OffsetDateTime,
+) -> Vec<Candidate> {
+    // Each skill named by the queue (required or preferred) or the call counts once.
+    let skills: BTreeSet<&str> = queue
+        .required_skills
+        .iter()
+        .chain(&queue.preferred_skills)
+        .chain(&call.extra_skills)
+        .map(|r| r.skill.as_str())
+        .collect();
+    let mut scored: Vec<(u32, &AgentSnapshot, CandidatePresence)> = routable
+        .into_iter()
+        .map(|(a, p)| {
+            let score = skills
+                .iter()
+                .filter_map(|s| a.skills.get(*s))
+                .map(|l| u32::from(*l))
+                .sum();
+            (score, a, p)
+        })
+        .collect();
+    scored.sort_by(|(sa, a, pa), (sb, b, pb)| {
+        (
+            pa.tier(),
+            Reverse(*sa),
+            a.in_use(),
+            a.live.last_released_at,
+            &a.oid,
+        )
+            .cmp(&(
+                pb.tier(),
+                Reverse(*sb),
+                b.in_use(),
+                b.live.last_released_at,
+                &b.oid,
+            ))
+    });
+    scored
+        .into_iter()
+        .map(|(skill_score, a, presence)| Candidate {
+            agent: a.oid.clone(),
+            score: i64::from(skill_score),
+            reason: RankReason::SkillsBestMatch {
+                skill_score,
+                in_use: a.in_use(),
+                idle_secs: idle_secs(a, now),
+            },
+            presence,
+        })
+        .collect()
+}
+
+/// Orders waiting calls for service: higher queue priority first, then the call waiting
+/// longest, then the smaller call id (so equal timestamps still give one order). Calls whose
+/// queue is not configured sort last, in the same order among themselves. Returns indices
+/// into `calls`.
+pub fn order_waiting_calls(
+    calls: &[CallRequirements],
+    queues: &BTreeMap<QueueName, QueueConfig>,
+) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..calls.len()).collect();
+    let priority = |c: &CallRequirements| queues.get(&c.queue).map(|q| q.priority);
+    idx.sort_by(|&i, &j| {
+        let (a, b) = (&calls[i], &calls[j]);
+        // `Reverse(Option)`: Some(high) < Some(low) < None, i.e. unknown queues last.
+        (Reverse(priority(a)), a.waiting_since, &a.call_id).cmp(&(
+            Reverse(priority(b)),
+            b.waiting_since,
+            &b.call_id,
+        ))
+    });
+    idx
+}
+
+/// A freed agent: which waiting call should it take? The first call in
+/// [`order_waiting_calls`] order whose queue exists, whose required skills and extra skills
+/// the agent meets. Returns its index in `calls`, or `None`.
+///
+/// The caller leaves out calls this agent was already tried for. Capacity, wrap-up and
+/// presence of the agent are the caller's to check (it just became free).
+pub fn next_call_for_agent(
+    agent: &AgentSnapshot,
+    calls: &[CallRequirements],
+    queues: &BTreeMap<QueueName, QueueConfig>,
+) -> Option<usize> {
+    if !agent.enabled {
+        return None;
+    }
+    order_waiting_calls(calls, queues).into_iter().find(|&i| {
+        let call = &calls[i];
+        queues
+            .get(&call.queue)
+            .is_some_and(|q| agent.meets(&q.required_skills) && agent.meets(&call.extra_skills))
+    })
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

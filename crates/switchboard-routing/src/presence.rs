@@ -1,0 +1,337 @@
+//! Presence as the engine uses it: Graph availabilities, a snapshot of observations
+//! ([`PresenceView`]) and the policy that turns an observation into "may we ring this agent".
+//!
+//! The view is filled by [`crate::presence_cache::PresenceCache`] (Graph) or built by hand
+//! (tests, the simulator); the engine only reads it. An agent missing from the view, or
+//! observed longer ago than [`PresencePolicy::max_age`], has *unknown* presence and the
+//! policy's [`PresenceFallback`] decides.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use switchboard_events::TeamsUserId;
+use time::OffsetDateTime;
+
+/// A Graph presence `availability` value (the base presence of a Teams user).
+///
+/// Graph documents `Available`, `AvailableIdle`, `Away`, `BeRightBack`, `Busy`, `BusyIdle`,
+/// `DoNotDisturb`, `Offline` and `PresenceUnknown`; newer docs also list values such as
+/// `Focusing`. Anything we do not know is kept as [`Other`](Self::Other) rather than
+/// rejected, so a new Graph value never breaks routing (it is simply not routable unless the
+/// operator lists it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Availability {
+    Available,
+    AvailableIdle,
+    Away,
+    BeRightBack,
+    Busy,
+    BusyIdle,
+    DoNotDisturb,
+    Offline,
+    PresenceUnknown,
+    /// A value this version does not know, as Graph spelled it.
+    Other(String),
+}
+
+impl Availability {
+    /// Every documented value, in Graph's spelling.
+    pub const KNOWN: [&'static str; 9] = [
+        "Available",
+        "AvailableIdle",
+        "Away",
+        "BeRightBack",
+        "Busy",
+        "BusyIdle",
+        "DoNotDisturb",
+        "Offline",
+        "PresenceUnknown",
+    ];
+
+    /// Graph's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Available => "Available",
+            Self::AvailableIdle => "AvailableIdle",
+            Self::Away => "Away",
+            Self::BeRightBack => "BeRightBack",
+            Self::Busy => "Busy",
+            Self::BusyIdle => "BusyIdle",
+            Self::DoNotDisturb => "DoNotDisturb",
+            Self::Offline => "Offline",
+            Self::PresenceUnknown => "PresenceUnknown",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Parses Graph's value case-insensitively (the beta docs spell them `available`,
+    /// `beRightBack`, ...). Never fails: unknown values become [`Other`](Self::Other).
+    pub fn parse(s: &str) -> Self {
+        let known = [
+            Self::Available,
+            Self::AvailableIdle,
+            Self::Away,
+            Self::BeRightBack,
+            Self::Busy,
+            Self::BusyIdle,
+            Self::DoNotDisturb,
+            Self::Offline,
+            Self::PresenceUnknown,
+        ];
+        known
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .unwrap_or_else(|| Self::Other(s.to_owned()))
+    }
+
+    /// The routable set used when the configuration does not say: `Available`,
+    /// `AvailableIdle`.
+    pub fn default_routable() -> BTreeSet<Availability> {
+        [Self::Available, Self::AvailableIdle].into_iter().collect()
+    }
+}
+
+impl FromStr for Availability {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::parse(s))
+    }
+}
+
+impl fmt::Display for Availability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Availability {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Availability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Self::parse(&s))
+    }
+}
+
+/// One presence reading of one user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceObservation {
+    /// Base presence.
+    pub availability: Availability,
+    /// Graph's `activity` (`InACall`, `InAMeeting`, `Presenting`, ...), kept as text.
+    pub activity: String,
+    /// When Switchboard read it from Graph.
+    #[serde(with = "time::serde::rfc3339")]
+    pub observed_at: OffsetDateTime,
+}
+
+/// Presence of many users at one moment, keyed by OID. Missing users are "unknown".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PresenceView {
+    entries: HashMap<TeamsUserId, PresenceObservation>,
+}
+
+impl PresenceView {
+    /// An empty view: everyone's presence is unknown (what routing sees when Graph is not
+    /// configured or unreachable).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records an observation, replacing any earlier one for the same user.
+    pub fn insert(&mut self, oid: TeamsUserId, observation: PresenceObservation) {
+        self.entries.insert(oid, observation);
+    }
+
+    /// The observation for `oid`, if any.
+    pub fn get(&self, oid: &TeamsUserId) -> Option<&PresenceObservation> {
+        self.entries.get(oid)
+    }
+
+    /// Number of users with an observation.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if nobody has an observation.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Iterates over all observations.
+    pub fn iter(&self) -> impl Iterator<Item = (&TeamsUserId, &PresenceObservation)> {
+        self.entries.iter()
+    }
+}
+
+impl FromIterator<(TeamsUserId, PresenceObservation)> for PresenceView {
+    fn from_iter<T: IntoIterator<Item = (TeamsUserId, PresenceObservation)>>(iter: T) -> Self {
+        Self {
+            entries: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// What to do with an agent whose presence is unknown (not in the view, Graph down) or stale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PresenceFallback {
+    /// Offer the agent anyway, on the roster and store state alone, after every agent whose
+    /// presence is confirmed routable. The default: a Graph outage must not stop the
+    /// contact centre, and the ring timeout covers an agent who is not really there.
+    #[default]
+    Route,
+    /// Do not offer the agent until presence is known again.
+    Wait,
+}
+
+/// How presence gates routing. Set globally in `[presence]` and per queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresencePolicy {
+    /// Availabilities that mean "may ring" (default `Available`, `AvailableIdle`).
+    pub routable: BTreeSet<Availability>,
+    /// Unknown or stale presence.
+    pub fallback: PresenceFallback,
+    /// Observations older than this are stale.
+    #[serde(with = "crate::model::duration_secs")]
+    pub max_age: Duration,
+    /// Ignore presence for agents already on one of *our* calls. Their presence then reads
+    /// `Busy`/`InACall` because of us, which would otherwise keep an agent with capacity > 1
+    /// from ever getting a second call. Capacity still applies. Default true.
+    pub ignore_while_on_our_call: bool,
+}
+
+impl Default for PresencePolicy {
+    fn default() -> Self {
+        Self {
+            routable: Availability::default_routable(),
+            fallback: PresenceFallback::Route,
+            max_age: Duration::from_secs(120),
+            ignore_while_on_our_call: true,
+        }
+    }
+}
+
+/// The verdict of a [`PresencePolicy`] on one observation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum PresenceStatus {
+    /// Observed, fresh and in the routable set.
+    Routable,
+    /// Observed, fresh, and not routable.
+    NotRoutable {
+        /// What Graph said.
+        availability: Availability,
+    },
+    /// No observation.
+    Unknown,
+    /// Observed too long ago.
+    Stale {
+        /// Age of the observation in whole seconds.
+        age_secs: u64,
+    },
+}
+
+impl PresencePolicy {
+    /// Judges one observation at `now`.
+    pub fn evaluate(
+        &self,
+        observation: Option<&PresenceObservation>,
+        now: OffsetDateTime,
+    ) -> PresenceStatus {
+        let Some(obs) = observation else {
+            return PresenceStatus::Unknown;
+        };
+        let age = now - obs.observed_at;
+        // A reading from the future (clock skew between replicas) counts as fresh.
+        if age.is_positive() && age.unsigned_abs() > self.max_age {
+            return PresenceStatus::Stale {
+                age_secs: age.whole_seconds().unsigned_abs(),
+            };
+        }
+        if self.routable.contains(&obs.availability) {
+            PresenceStatus::Routable
+        } else {
+            PresenceStatus::NotRoutable {
+                availability: obs.availability.clone(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn obs(a: Availability, at: OffsetDateTime) -> PresenceObservation {
+        PresenceObservation {
+            availability: a,
+            activity: "Available".into(),
+            observed_at: at,
+        }
+    }
+
+    #[test]
+    fn availability_parses_case_insensitively_and_keeps_unknown_values() {
+        assert_eq!(Availability::parse("available"), Availability::Available);
+        assert_eq!(
+            Availability::parse("beRightBack"),
+            Availability::BeRightBack
+        );
+        assert_eq!(
+            Availability::parse("Focusing"),
+            Availability::Other("Focusing".into())
+        );
+        for k in Availability::KNOWN {
+            assert_eq!(Availability::parse(k).as_str(), k);
+        }
+        let json = serde_json::to_string(&Availability::AvailableIdle).unwrap();
+        assert_eq!(json, "\"AvailableIdle\"");
+    }
+
+    #[test]
+    fn policy_judges_fresh_stale_unknown() {
+        let p = PresencePolicy::default();
+        let now = datetime!(2026-03-01 12:00:00 UTC);
+        assert_eq!(p.evaluate(None, now), PresenceStatus::Unknown);
+        assert_eq!(
+            p.evaluate(Some(&obs(Availability::Available, now)), now),
+            PresenceStatus::Routable
+        );
+        assert_eq!(
+            p.evaluate(Some(&obs(Availability::AvailableIdle, now)), now),
+            PresenceStatus::Routable
+        );
+        assert_eq!(
+            p.evaluate(Some(&obs(Availability::Busy, now)), now),
+            PresenceStatus::NotRoutable {
+                availability: Availability::Busy
+            }
+        );
+        // Exactly max_age old is still fresh; one second more is stale.
+        let edge = now - Duration::from_secs(120);
+        assert_eq!(
+            p.evaluate(Some(&obs(Availability::Available, edge)), now),
+            PresenceStatus::Routable
+        );
+        let old = now - Duration::from_secs(121);
+        assert_eq!(
+            p.evaluate(Some(&obs(Availability::Available, old)), now),
+            PresenceStatus::Stale { age_secs: 121 }
+        );
+        // Clock skew: a reading "from the future" is fresh.
+        let future = now + Duration::from_secs(5);
+        assert_eq!(
+            p.evaluate(Some(&obs(Availability::Available, future)), now),
+            PresenceStatus::Routable
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Queue configuration: who may take the queue's calls, how they are picked, how long a
+//! caller waits and where the call goes when nobody takes it.
+//!
+//! These are the validated forms; [`crate::config`] builds them from TOML/JSON.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use switchboard_events::TeamsUserId;
+
+use crate::model::{QueueName, SkillRequirement};
+use crate::presence::PresencePolicy;
+
+/// How a queue orders the agents it may offer a call to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Fewest calls in progress first, then the agent whose last call ended longest ago
+    /// (agents who have not had a call yet count as idle the longest). The default, and what
+    /// most contact centres mean by "fair".
+    #[default]
+    LongestIdle,
+    /// Agents in a fixed ring (ordered by OID), starting after the agent that got the
+    /// previous offer in this queue (the cursor the store keeps).
+    RoundRobin,
+    /// Highest skill score first: the sum of the agent's levels in the queue's required and
+    /// preferred skills and the call's extra skills. Ties go to longest-idle.
+    SkillsBestMatch,
+}
+
+impl Strategy {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LongestIdle => "longest-idle",
+            Self::RoundRobin => "round-robin",
+            Self::SkillsBestMatch => "skills-best-match",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something to play to the caller: the three Call Automation play sources.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum PlaySource {
+    /// Text-to-speech.
+    Text {
+        text: String,
+        /// Neural voice name, e.g. `en-US-JennyNeural`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voice: Option<String>,
+        /// BCP-47 locale, e.g. `en-US`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        locale: Option<String>,
+    },
+    /// An audio file (WAV, 16 kHz mono) reachable by ACS.
+    File { url: String },
+    /// SSML for text-to-speech.
+    Ssml { ssml: String },
+}
+
+/// Audio with an optional loop flag (hold music loops; announcements usually do not).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    pub source: PlaySource,
+    pub loop_playback: bool,
+}
+
+/// Where a call goes when its queue cannot serve it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum OverflowTarget {
+    /// Transfer to a phone number (E.164).
+    Phone { number: String },
+    /// Transfer to a Teams user.
+    TeamsUser { oid: TeamsUserId },
+    /// Move the call into another queue (its own max wait and overflow then apply).
+    Queue { queue: QueueName },
+    /// Play a greeting and record a message, then hang up.
+    Voicemail {
+        greeting: PlaySource,
+        #[serde(with = "crate::model::duration_secs")]
+        max_duration: Duration,
+    },
+    /// Play an announcement, then hang up.
+    Announcement { source: PlaySource },
+    /// Hang up.
+    Hangup,
+}
+
+impl OverflowTarget {
+    /// Short description for logs: `phone +1425...`, `queue general`, `hangup`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Phone { number } => format!("phone {number}"),
+            Self::TeamsUser { oid } => format!("teams user {oid}"),
+            Self::Queue { queue } => format!("queue {queue}"),
+            Self::Voicemail { .. } => "voicemail".into(),
+            Self::Announcement { .. } => "announcement then hangup".into(),
+            Self::Hangup => "hangup".into(),
+        }
+    }
+}
+
+/// A DTMF menu played when a call lands in the queue; the caller's choice reclassifies it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IvrMenu {
+    /// The prompt ("Press 1 for sales, 2 for support").
+    pub prompt: PlaySource,
+    /// Choice (a digit or a short digit string) → queue.
+    pub options: BTreeMap<String, QueueName>,
+    /// Queue for no input / an unknown choice after `max_tries`. `None`: stay in this queue.
+    pub fallback: Option<QueueName>,
+    /// How long to wait for the caller's input.
+    #[serde(with = "crate::model::duration_secs")]
+    pub timeout: Duration,
+    /// How many times the prompt is played before `fallback` applies.
+    pub max_tries: u32,
+}
+
+/// One routing queue, validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueConfig {
+    /// The queue's name.
+    pub name: QueueName,
+    /// Skills an agent must have (at the minimum level) to take this queue's calls.
+    pub required_skills: Vec<SkillRequirement>,
+    /// Skills that raise an agent's score under skills-best-match (not required).
+    pub preferred_skills: Vec<SkillRequirement>,
+    /// Higher is served first when one freed agent could take calls from several queues.
+    pub priority: i32,
+    /// Agent ordering.
+    pub strategy: Strategy,
+    /// Longest a caller waits before overflow.
+    #[serde(with = "crate::model::duration_secs")]
+    pub max_wait: Duration,
+    /// Most offers (agents rung) before overflow.
+    pub max_attempts: u32,
+    /// How long an offer rings before it counts as ring-no-answer.
+    #[serde(with = "crate::model::duration_secs")]
+    pub ring_timeout: Duration,
+    /// How soon to re-evaluate a waiting call when nothing else says when.
+    #[serde(with = "crate::model::duration_secs")]
+    pub wait_retry: Duration,
+    /// Where calls go on max wait, max attempts, no eligible agent or everyone tried.
+    pub overflow: OverflowTarget,
+    /// Played (looped) while the caller waits.
+    pub hold_music: Option<Media>,
+    /// Played once when the call enters the queue.
+    pub announcement: Option<Media>,
+    /// DTMF menu that reclassifies the call.
+    pub ivr: Option<IvrMenu>,
+    /// Record calls in this queue.
+    pub recording: bool,
+    /// Direct mode: redirect the incoming call to the agent instead of answering it. No IVR,
+    /// hold music or recording is possible then (the call is never ours).
+    pub direct: bool,
+    /// Presence gate for this queue.
+    pub presence: PresencePolicy,
+}
+
+impl QueueConfig {
+    /// A queue with the defaults the configuration uses: longest-idle, priority 0, 300 s
+    /// max wait, 3 attempts, 20 s ring timeout, 5 s wait retry, hang up on overflow.
+    pub fn new(name: impl Into<QueueName>) -> Self {
+        Self {
+            name: name.into(),
+            required_skills: Vec::new(),
+            preferred_skills: Vec::new(),
+            priority: 0,
+            strategy: Strategy::LongestIdle,
+            max_wait: Duration::from_secs(300),
+            max_attempts: 3,
+            ring_timeout: Duration::from_secs(20),
+            wait_retry: Duration::from_secs(5),
+            overflow: OverflowTarget::Hangup,
+            hold_music: None,
+            announcement: None,
+            ivr: None,
+            recording: false,
+            direct: false,
+            presence: PresencePolicy::default(),
+        }
+    }
+}
