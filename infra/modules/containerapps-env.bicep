@@ -16,7 +16,7 @@ param tags object
 @description('Resource id of the Log Analytics workspace that receives the environment logs.')
 param workspaceId string
 
-resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
+resource managedEnvironment 'Microsoft.App/managedEnvironments@2025-01-01' = {
   name: name
   location: location
   tags: tags
@@ -40,7 +40,7 @@ resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
 
 resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
-  scope: environment
+  scope: managedEnvironment
   properties: {
     workspaceId: workspaceId
     logs: [
@@ -59,7 +59,7 @@ resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
 }
 
 @description('Resource id of the environment.')
-output id string = environment.id
+output id string = managedEnvironment.id
 
 @description('Default domain: apps are reachable at https://<app name>.<defaultDomain>.')
-output defaultDomain string = environment.properties.defaultDomain
+output defaultDomain string = managedEnvironment.properties.defaultDomain

@@ -51,7 +51,7 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: topicName
 }
 
-resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
+resource incomingCalls 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
   parent: topic
   name: name
   properties: {
@@ -123,4 +123,4 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-
 }
 
 @description('Name of the event subscription.')
-output name string = subscription.name
+output name string = incomingCalls.name

@@ -14,12 +14,12 @@ param principalId string
 
 var serviceBusDataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
+resource sbNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: namespaceName
 }
 
 resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
-  parent: namespace
+  parent: sbNamespace
   name: queueName
 }
 

@@ -70,7 +70,7 @@ var serviceBusDataOwnerRoleId = '090c5cfd-751d-490a-894a-3ce6f1109419'
 var serviceBusDataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var serviceBusDataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+resource sbNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
   location: location
   tags: tags
@@ -86,7 +86,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
 }
 
 resource incomingQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
-  parent: namespace
+  parent: sbNamespace
   name: incomingQueueName
   properties: {
     requiresSession: false
@@ -103,7 +103,7 @@ resource incomingQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
 }
 
 resource eventsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
-  parent: namespace
+  parent: sbNamespace
   name: eventsQueueName
   properties: {
     requiresSession: true
@@ -186,8 +186,8 @@ resource scalerReadsEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' 
 }
 
 resource operatorOwnsNamespace 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
-  name: guid(namespace.id, operatorPrincipalId, serviceBusDataOwnerRoleId)
-  scope: namespace
+  name: guid(sbNamespace.id, operatorPrincipalId, serviceBusDataOwnerRoleId)
+  scope: sbNamespace
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataOwnerRoleId)
     principalId: operatorPrincipalId
@@ -196,11 +196,11 @@ resource operatorOwnsNamespace 'Microsoft.Authorization/roleAssignments@2022-04-
 }
 
 @description('Namespace name (the KEDA scale rules take the short name).')
-output name string = namespace.name
+output name string = sbNamespace.name
 
 // serviceBusEndpoint is https://<name>.servicebus.windows.net:443/ (other clouds: other suffixes).
 @description('Fully qualified namespace host (SWITCHBOARD_SERVICEBUS_NAMESPACE).')
-output fullyQualifiedNamespace string = replace(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':443/', '')
+output fullyQualifiedNamespace string = replace(replace(sbNamespace.properties.serviceBusEndpoint, 'https://', ''), ':443/', '')
 
 @description('Resource id of the incoming-calls queue (Event Grid destination).')
 output incomingQueueId string = incomingQueue.id
