@@ -120,7 +120,7 @@ pub trait QueueReceiver: Send + Sync {
 /// delivery counts stay incremented). Close the receiver when done; dropping it without closing
 /// releases the lock on a best-effort basis (if a Tokio runtime is around).
 #[async_trait]
-pub trait SessionReceiver: Send + Sync {
+pub trait SessionReceiver: Send + Sync + fmt::Debug {
     /// The locked session.
     fn session_id(&self) -> &str;
 

@@ -792,3 +792,6 @@ impl Drop for SqliteSessionReceiver {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
