@@ -1,8 +1,313 @@
+//! `switchboard agents resolve NAME` and `switchboard agents list`.
+//!
+//! `resolve` looks a display name, UPN or OID up in Microsoft Graph and prints one JSON
+//! object (`oid`, `displayName`, `upn`, `mail`) — the OID is what the roster wants. A name
+//! that matches nobody or several people is an error listing what Graph found.
+//!
+//! `list` loads the routing configuration (`--config`; a routing file or a whole Switchboard
+//! configuration with a `[routing]` table), resolves the roster to OIDs and shows each agent
+//! with its Graph presence and whether the default presence policy would route to it.
+//! Live reservation state comes from an [`AgentStateSource`]; the CLI has none yet (the
+//! worker's store provides it), so the LIVE column shows `-`.
+//!
+//! Graph settings, later wins: the `[graph]` table of the configuration file (`base_url`,
+//! `token`) → `SWITCHBOARD_GRAPH_URL` / `SWITCHBOARD_GRAPH_TOKEN` → `--graph-url` /
+//! `--graph-token`. Without a token Graph is not called: `list` shows presence as unknown
+//! and needs every agent to have an `oid`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use switchboard_routing::graph::auth::StaticToken;
+use switchboard_routing::graph::{GraphClient, GraphClientOptions, GraphUser, DEFAULT_GRAPH_URL};
+use switchboard_routing::presence::{PresenceStatus, PresenceView};
+use switchboard_routing::presence_cache::{PresenceCache, PresenceCacheOptions};
+use switchboard_routing::roster::{list_agents, AgentListing, AgentStateSource};
+use switchboard_routing::{AgentRef, Roster, RoutingConfig};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Resolve a display name, UPN or OID to the user's OID through Microsoft Graph.
+    Resolve(ResolveArgs),
+    /// List the roster with live availability from Microsoft Graph presence.
+    List(ListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ResolveArgs {
+    /// Display name ("Alice Smith"), UPN (alice@contoso.com) or OID.
+    name: String,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// Configuration and Microsoft Graph connection flags (shared with `doctor`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GraphArgs {
+    /// Routing configuration (TOML or JSON), or a Switchboard configuration with [routing].
+    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Microsoft Graph base URL (the simulator serves a subset at its root).
+    #[arg(long, env = "SWITCHBOARD_GRAPH_URL", value_name = "URL")]
+    pub graph_url: Option<String>,
+    /// A bearer token for Graph with User.Read.All and Presence.Read.All (app-only).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_GRAPH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub graph_token: Option<String>,
+}
+
+/// The configuration file's settings relevant to these commands.
+#[derive(Debug, Default)]
+pub struct FileSettings {
+    pub routing: Option<RoutingConfig>,
+    pub graph_url: Option<String>,
+    pub graph_token: Option<String>,
+    pub acs_resource_id: Option<String>,
+}
+
+impl GraphArgs {
+    /// Reads `--config` (if any): the routing configuration plus `[graph]` and `[acs]`
+    /// settings of a whole Switchboard configuration file.
+    pub fn load_file(&self) -> anyhow::Result<FileSettings> {
+        let Some(path) = &self.config else {
+            return Ok(FileSettings::default());
+        };
+        let routing = RoutingConfig::from_path(path)
+            .with_context(|| format!("loading {}", path.display()))?;
+        let mut settings = FileSettings {
+            routing: Some(routing),
+            ..Default::default()
+        };
+        if !is_json(path) {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            // A whole Switchboard configuration also carries [graph] and [acs]. A standalone
+            // routing file does not parse as one (its keys are routing keys), which is fine.
+            if let Ok(whole) = switchboard_worker::config::Config::from_toml_str(&text) {
+                settings.graph_url = Some(whole.graph.base_url.clone());
+                settings.graph_token = whole.graph.token.as_ref().map(|t| t.expose().to_owned());
+                settings.acs_resource_id = whole.acs.resource_id.clone();
+            }
+        }
+        Ok(settings)
+    }
+
+    /// A Graph client if a token is available (flag/env, else the file), `None` otherwise.
+    pub fn client(&self, file: &FileSettings) -> anyhow::Result<Option<GraphClient>> {
+        let url = self
+            .graph_url
+            .clone()
+            .or_else(|| file.graph_url.clone())
+            .unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned());
+        let Some(token) = self
+            .graph_token
+            .clone()
+            .or_else(|| file.graph_token.clone())
+            .filter(|t| !t.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let client = GraphClient::new(
+            &url,
+            Arc::new(StaticToken::new(token.trim())),
+            Some(GraphClientOptions::default()),
+        )?;
+        Ok(Some(client))
+    }
+}
+
+fn is_json(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+const NO_TOKEN: &str = "no Microsoft Graph token: set SWITCHBOARD_GRAPH_TOKEN (or --graph-token, or token in [graph] of the configuration)";
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Resolve(a) => resolve(a).await,
+        Command::List(a) => list(a).await,
+    }
+}
+
+/// The JSON `resolve` prints.
+pub fn user_json(user: &GraphUser) -> serde_json::Value {
+    serde_json::json!({
+        "oid": user.id,
+        "displayName": user.display_name,
+        "upn": user.user_principal_name,
+        "mail": user.mail,
+    })
+}
+
+async fn resolve(args: ResolveArgs) -> anyhow::Result<ExitCode> {
+    let file = args.graph.load_file()?;
+    let client = args.graph.client(&file)?.ok_or_else(|| anyhow!(NO_TOKEN))?;
+    let reference = AgentRef::parse(&args.name);
+    // The resolve error already names what was looked up and what Graph found.
+    let user = client.resolve(&reference).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(&user_json(&user))?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves the roster: through Graph when a client is available, offline otherwise.
+pub async fn roster(cfg: &RoutingConfig, client: Option<&GraphClient>) -> anyhow::Result<Roster> {
+    Ok(match client {
+        Some(c) => Roster::resolve(cfg, c).await?,
+        None => Roster::offline(cfg).map_err(|e| anyhow!("{e}\n{NO_TOKEN}"))?,
+    })
+}
+
+/// One presence read for the given roster (the cache's fallback applies: never fails).
+pub async fn presence(
+    client: Option<&GraphClient>,
+    roster: &Roster,
+) -> (PresenceView, Option<String>) {
+    let Some(client) = client else {
+        return (
+            PresenceView::new(),
+            Some("Microsoft Graph not configured".into()),
+        );
+    };
+    let cache = PresenceCache::new(
+        client.clone(),
+        PresenceCacheOptions {
+            refresh_timeout: Duration::from_secs(15),
+            ..Default::default()
+        },
+    );
+    let view = cache.view(&roster.ids()).await;
+    (view, cache.last_error().await)
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let file = args.graph.load_file()?;
+    let cfg = file
+        .routing
+        .as_ref()
+        .ok_or_else(|| anyhow!("no configuration: pass --config FILE or set SWITCHBOARD_CONFIG"))?;
+    let client = args.graph.client(&file)?;
+    let roster = roster(cfg, client.as_ref()).await?;
+    let (view, presence_error) = presence(client.as_ref(), &roster).await;
+    if let Some(e) = &presence_error {
+        tracing::warn!("presence unavailable: {e}");
+    }
+    // Extension point: the worker passes its store-backed AgentStateSource here.
+    let state: Option<&dyn AgentStateSource> = None;
+    let (rows, state_error) = list_agents(
+        &roster,
+        &view,
+        &cfg.presence,
+        state,
+        switchboard_routing::wall_clock(),
+    )
+    .await;
+    if let Some(e) = state_error {
+        tracing::warn!("{e}");
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        write_table(&mut out, &rows)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn routable_label(status: &PresenceStatus) -> &'static str {
+    match status {
+        PresenceStatus::Routable => "yes",
+        PresenceStatus::NotRoutable { .. } => "no",
+        PresenceStatus::Unknown => "unknown",
+        PresenceStatus::Stale { .. } => "stale",
+    }
+}
+
+fn write_table(out: &mut impl Write, rows: &[AgentListing]) -> anyhow::Result<()> {
+    let header = [
+        "NAME",
+        "OID",
+        "UPN",
+        "AVAILABILITY",
+        "ACTIVITY",
+        "ROUTABLE",
+        "CAP",
+        "LIVE",
+        "SKILLS",
+    ];
+    let mut cells: Vec<[String; 9]> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let skills: Vec<String> = r.skills.iter().map(|(s, l)| format!("{s}:{l}")).collect();
+        let (availability, activity) = match &r.presence {
+            Some(p) => (p.availability.to_string(), p.activity.clone()),
+            None => ("-".into(), "-".into()),
+        };
+        let live = match &r.live {
+            Some(l) => format!("{} active, {} reserved", l.active_calls, l.reserved),
+            None => "-".into(),
+        };
+        let routable = if r.enabled {
+            routable_label(&r.presence_status).to_owned()
+        } else {
+            "disabled".to_owned()
+        };
+        cells.push([
+            r.display_name.clone(),
+            r.oid.to_string(),
+            r.upn.clone().unwrap_or_else(|| "-".into()),
+            availability,
+            activity,
+            routable,
+            r.capacity.to_string(),
+            live,
+            skills.join(","),
+        ]);
+    }
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |out: &mut dyn Write, row: &[&str]| -> std::io::Result<()> {
+        let padded: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        writeln!(out, "{}", padded.join("  ").trim_end())
+    };
+    line(out, &header)?;
+    for row in &cells {
+        let refs: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &refs)?;
+    }
+    if rows.is_empty() {
+        bail!("the roster is empty: add [[agents]] to the configuration");
+    }
+    Ok(())
 }
