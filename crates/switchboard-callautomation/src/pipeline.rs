@@ -202,7 +202,14 @@ impl Pipeline {
                 );
                 Some(b)
             }
-            (None, true) => Some(Bytes::new()),
+            (None, true) => {
+                // hyper omits Content-Length for an empty body unless told; send it explicitly.
+                fixed.insert(
+                    reqwest::header::CONTENT_LENGTH,
+                    HeaderValue::from_static("0"),
+                );
+                Some(Bytes::new())
+            }
             (None, false) => None,
         };
 
@@ -454,18 +461,17 @@ fn status_error(op: &'static Operation, status: u16, headers: &HeaderMap, body: 
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
         .map(str::to_owned);
-    let message = if parsed.is_none() && !body.is_empty() {
-        crate::auth::bounded(&String::from_utf8_lossy(
-            &body[..body.len().min(MAX_ERROR_BODY * 4)],
-        ))
-        .chars()
-        .take(MAX_ERROR_BODY)
-        .collect()
-    } else if (200..300).contains(&status) {
+    let message = if (200..300).contains(&status) {
         format!(
             "unexpected success status (the operation documents {:?})",
             op.success_statuses()
         )
+    } else if parsed.is_none() && !body.is_empty() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY * 4)]);
+        crate::auth::bounded(&text)
+            .chars()
+            .take(MAX_ERROR_BODY)
+            .collect()
     } else {
         String::new()
     };
