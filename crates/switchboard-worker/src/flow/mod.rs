@@ -1,1 +1,79 @@
-//! (in progress)
+//! The call flow: a pure state machine from (call state, input) to (new state, commands).
+//!
+//! [`step`] is the whole brain of the worker and does no I/O: the executor loads the call's
+//! [`CallState`] from the store, calls `step`, saves the new state with compare-and-set and
+//! only then runs the [`Command`]s (see [`crate::executor`]). Everything here is therefore
+//! deterministic and tested without a network, a clock or a queue.
+//!
+//! # The flow (issue 6, steps 1–8)
+//! 1. **IncomingCall** to a number we serve: classify to a queue ([`switchboard_routing::classify`]),
+//!    then answer (operation context `sb1:answer`). In a queue with `direct = true` the call is
+//!    routed first and redirected to the reserved agent instead; nobody free → answer and
+//!    queue normally; overflow → redirect to the target / reject. Numbers we do not serve are
+//!    ignored, never answered. A second IncomingCall for the same correlation id does nothing.
+//! 2. **CallConnected**: if the entry queue has an IVR menu and no Teams user is in the call
+//!    (recognize is unsupported with Teams users — a Teams caller skips the menu), play it
+//!    with DTMF recognize (`sb1:ivr:<try>`); the choice is classified again; unknown choices
+//!    and silence replay the menu up to `max_tries`, then the menu's fallback applies.
+//! 3. **Queue**: start recording if the queue records, play the announcement, loop hold
+//!    music, then [`Op::Route`]: the executor ranks agents (routing engine) and reserves the
+//!    first free one atomically in the store. Reserved → add the Teams agent
+//!    (`sb1:add:<seq>:<oid>`, `sourceDisplayName`, invitation timeout = ring timeout) and
+//!    schedule a [`Internal::RingTimeout`] at ring timeout + grace. Nobody free → wait and
+//!    re-check on a timer. Max wait / max attempts / nobody eligible → overflow (transfer to a
+//!    phone number or Teams user, another queue, an announcement, voicemail, or hang up).
+//! 4. **AddParticipantSucceeded** or a **ParticipantsUpdated** that lists the agent: stop
+//!    hold music, confirm the reservation (agent busy). ParticipantsUpdated is the source of
+//!    truth for who is in the call; updates with an older `sequenceNumber` are ignored.
+//! 5. **AddParticipantFailed** for the current offer: release the agent with a cool-down by
+//!    outcome (no answer / declined / busy), route again excluding the agents tried. No
+//!    outcome by the ring timeout: withdraw the invitation (cancel add) and do the same.
+//!    Results of older offers (e.g. the 487 of our own cancel) are stale and ignored; an
+//!    agent who joins after their offer was withdrawn is removed again.
+//! 6. **CallTransferAccepted**: our leg is done. **CallTransferFailed**: retry
+//!    (`transfer_retries`), then hang up.
+//! 7. **RecordingStateChanged** (active): play the recording notice (once per recording),
+//!    interrupting hold music and restarting it afterwards.
+//! 8. **CallDisconnected**, caller gone from the participants, or the agent gone: release the
+//!    reservation (with the agent's wrap-up after a conversation), withdraw a pending
+//!    invitation, terminate the call if it is still up, archive the state (short audit record).
+//!
+//! # Idempotency and order tolerance
+//! - Each applied input's id is remembered in the state: the same event twice is a
+//!   [`Disposition::Duplicate`] with no commands.
+//! - Results carry the operation context of the request that caused them, so results of
+//!   older attempts, superseded timers and older participant lists are [`Disposition::Stale`].
+//! - Every command carries a [`RepeatKey`] (input id + action + input time) from which the
+//!   executor derives `Repeatability-Request-ID`/`First-Sent`, so re-running a command after a
+//!   redelivery or a crash has one effect at ACS.
+//! - **Reordering before the state exists**: the state is written before the answer is sent,
+//!   and Call Automation only sends callbacks after the answer, so a callback can only find no
+//!   state when the call has already ended and been archived (or is not ours). Such inputs are
+//!   [`Disposition::Orphan`]: completed and counted, never used to create state. No deferral
+//!   is needed; with session ordering on the callback queue, a call's callbacks and timers
+//!   are handled one at a time in arrival order.
+//!
+//! # Layout
+//! - [`machine`]: [`step`], [`Transition`], [`Disposition`].
+//! - [`state`]: [`CallState`] (the stored document) and its parts, [`Phase`].
+//! - [`input`]: [`FlowInput`], [`Internal`] inputs, [`InternalMessage`] (timers on the queue).
+//! - [`command`]: [`Command`], [`Op`], [`RepeatKey`].
+//! - [`opctx`]: the `sb1:` operation-context format.
+//! - [`config`]: [`FlowConfig`].
+
+pub mod command;
+pub mod config;
+pub mod input;
+pub mod machine;
+pub mod opctx;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::{Command, Op, RepeatKey};
+pub use config::{Cooldowns, FlowConfig};
+pub use input::{FlowInput, InputKind, Internal, InternalMessage, INTERNAL_TYPE_PREFIX};
+pub use machine::{step, Disposition, Transition};
+pub use opctx::OpCtx;
+pub use state::{CallState, Phase};

@@ -1,0 +1,299 @@
+//! What the flow asks the executor to do.
+//!
+//! A [`Command`] is data: an [`Op`] plus the [`RepeatKey`] it was derived from (the id of the
+//! input that caused it, an action name unique within that input, and the input's time). The
+//! executor turns the key into the `Repeatability-Request-ID` / `Repeatability-First-Sent`
+//! pair of Call Automation requests and into message ids for scheduled timers, so executing
+//! the same command twice — after a redelivery, or by a second replica finishing a crashed
+//! one's work — has one effect. Commands are kept in the call state's outbox until executed,
+//! so they serialize.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use switchboard_events::{CommunicationIdentifier, IncomingCallContext, InvitationId, TeamsUserId};
+use switchboard_routing::queue::PlaySource;
+use switchboard_routing::CallRequirements;
+use switchboard_store::Reservation;
+use time::OffsetDateTime;
+
+use super::input::Internal;
+
+/// Where a command's repeatability comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepeatKey {
+    /// Id of the input that caused the command.
+    pub event_id: String,
+    /// Unique among the commands of that input (`answer`, `add:3`, `play:hold:2`).
+    pub action: String,
+    /// The input's time: `Repeatability-First-Sent`.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_sent: OffsetDateTime,
+}
+
+impl RepeatKey {
+    /// Id of an input that is the result of this command (`<event>/<action>/<suffix>`).
+    pub fn derived_id(&self, suffix: &str) -> String {
+        format!("{}/{}/{suffix}", self.event_id, self.action)
+    }
+}
+
+/// One thing to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    pub key: RepeatKey,
+    pub op: Op,
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]", self.op, self.key.action)
+    }
+}
+
+/// The operations. Call Automation ones address the call by the call connection id kept in
+/// the call state; store, routing and queue ones are the executor's own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Op {
+    /// Answer the incoming call (callback URI from configuration).
+    #[serde(rename_all = "camelCase")]
+    Answer {
+        incoming_call_context: IncomingCallContext,
+        operation_context: String,
+    },
+    /// Redirect the unanswered call (direct mode).
+    #[serde(rename_all = "camelCase")]
+    Redirect {
+        incoming_call_context: IncomingCallContext,
+        target: CommunicationIdentifier,
+    },
+    /// Reject the unanswered call.
+    #[serde(rename_all = "camelCase")]
+    Reject {
+        incoming_call_context: IncomingCallContext,
+    },
+    /// Invite a Teams agent.
+    #[serde(rename_all = "camelCase")]
+    AddParticipant {
+        agent: TeamsUserId,
+        invitation_timeout_secs: u32,
+        operation_context: String,
+        /// Offer number (echoed back as [`Internal::Invited`]).
+        seq: u32,
+    },
+    /// Withdraw a pending invitation.
+    #[serde(rename_all = "camelCase")]
+    CancelAddParticipant {
+        invitation_id: InvitationId,
+        operation_context: String,
+    },
+    /// Remove someone from the call.
+    #[serde(rename_all = "camelCase")]
+    RemoveParticipant {
+        participant: CommunicationIdentifier,
+        operation_context: String,
+    },
+    /// Play media (to everyone, or to one participant).
+    #[serde(rename_all = "camelCase")]
+    Play {
+        source: PlaySource,
+        loop_playback: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        play_to: Option<CommunicationIdentifier>,
+        /// Interrupt (and drop) media already playing or queued (play to all only).
+        interrupt: bool,
+        operation_context: String,
+    },
+    /// Stop all media operations (hold music, prompts).
+    CancelMedia,
+    /// DTMF menu: prompt and collect tones from `target`.
+    #[serde(rename_all = "camelCase")]
+    Recognize {
+        prompt: PlaySource,
+        target: CommunicationIdentifier,
+        max_tones: u32,
+        initial_silence_timeout_secs: u32,
+        operation_context: String,
+    },
+    /// Start recording the call (audio, mixed); state changes arrive as
+    /// `RecordingStateChanged` on the callback URI.
+    StartRecording,
+    /// Transfer the caller (overflow).
+    #[serde(rename_all = "camelCase")]
+    Transfer {
+        target: CommunicationIdentifier,
+        operation_context: String,
+    },
+    /// End the call: for everyone (terminate), or just drop our leg.
+    #[serde(rename_all = "camelCase")]
+    HangUp { for_everyone: bool },
+    /// Ask the routing engine and reserve an agent; the result comes back as
+    /// [`Internal::Routed`], [`Internal::NoAgent`] or [`Internal::Overflow`].
+    #[serde(rename_all = "camelCase")]
+    Route {
+        seq: u32,
+        call: CallRequirements,
+        excluded: Vec<TeamsUserId>,
+    },
+    /// The agent joined: the reservation now stands for a call in progress (agent busy).
+    #[serde(rename_all = "camelCase")]
+    Confirm { reservation: Reservation },
+    /// Free the agent; `wrap_up_secs` of after-call work (or a no-answer cool-down) first.
+    #[serde(rename_all = "camelCase")]
+    Release {
+        reservation: Reservation,
+        wrap_up_secs: u64,
+    },
+    /// Deliver `input` back to this call at `at` (a scheduled queue message).
+    #[serde(rename_all = "camelCase")]
+    Schedule {
+        /// The input id (and queue message id).
+        id: String,
+        input: Internal,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// The call is over: move its state to the short-lived audit record. Always last.
+    Archive,
+}
+
+impl Op {
+    /// Stable name for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Answer { .. } => "answer",
+            Self::Redirect { .. } => "redirect",
+            Self::Reject { .. } => "reject",
+            Self::AddParticipant { .. } => "add_participant",
+            Self::CancelAddParticipant { .. } => "cancel_add_participant",
+            Self::RemoveParticipant { .. } => "remove_participant",
+            Self::Play { .. } => "play",
+            Self::CancelMedia => "cancel_media",
+            Self::Recognize { .. } => "recognize",
+            Self::StartRecording => "start_recording",
+            Self::Transfer { .. } => "transfer",
+            Self::HangUp { .. } => "hang_up",
+            Self::Route { .. } => "route",
+            Self::Confirm { .. } => "confirm",
+            Self::Release { .. } => "release",
+            Self::Schedule { .. } => "schedule",
+            Self::Archive => "archive",
+        }
+    }
+
+    /// True for Call Automation requests (as opposed to store, routing and queue work).
+    pub fn is_call_automation(&self) -> bool {
+        matches!(
+            self,
+            Self::Answer { .. }
+                | Self::Redirect { .. }
+                | Self::Reject { .. }
+                | Self::AddParticipant { .. }
+                | Self::CancelAddParticipant { .. }
+                | Self::RemoveParticipant { .. }
+                | Self::Play { .. }
+                | Self::CancelMedia
+                | Self::Recognize { .. }
+                | Self::StartRecording
+                | Self::Transfer { .. }
+                | Self::HangUp { .. }
+        )
+    }
+
+    /// The operation context the request carries, if any.
+    pub fn operation_context(&self) -> Option<&str> {
+        match self {
+            Self::Answer {
+                operation_context, ..
+            }
+            | Self::AddParticipant {
+                operation_context, ..
+            }
+            | Self::CancelAddParticipant {
+                operation_context, ..
+            }
+            | Self::RemoveParticipant {
+                operation_context, ..
+            }
+            | Self::Play {
+                operation_context, ..
+            }
+            | Self::Recognize {
+                operation_context, ..
+            }
+            | Self::Transfer {
+                operation_context, ..
+            } => Some(operation_context),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Answer { .. } => f.write_str("answer"),
+            Self::Redirect { target, .. } => write!(f, "redirect to {target}"),
+            Self::Reject { .. } => f.write_str("reject"),
+            Self::AddParticipant {
+                agent,
+                invitation_timeout_secs,
+                ..
+            } => write!(f, "add agent {agent} (rings {invitation_timeout_secs}s)"),
+            Self::CancelAddParticipant { invitation_id, .. } => {
+                write!(f, "cancel invitation {invitation_id}")
+            }
+            Self::RemoveParticipant { participant, .. } => write!(f, "remove {participant}"),
+            Self::Play {
+                loop_playback,
+                interrupt,
+                operation_context,
+                ..
+            } => write!(
+                f,
+                "play {operation_context}{}{}",
+                if *loop_playback { " (loop)" } else { "" },
+                if *interrupt { " (interrupt)" } else { "" }
+            ),
+            Self::CancelMedia => f.write_str("cancel media"),
+            Self::Recognize {
+                operation_context, ..
+            } => write!(f, "recognize DTMF {operation_context}"),
+            Self::StartRecording => f.write_str("start recording"),
+            Self::Transfer { target, .. } => write!(f, "transfer to {target}"),
+            Self::HangUp { for_everyone } => f.write_str(if *for_everyone {
+                "terminate call"
+            } else {
+                "hang up"
+            }),
+            Self::Route {
+                seq,
+                call,
+                excluded,
+                ..
+            } => write!(
+                f,
+                "route {seq} in queue {} ({} attempts, {} excluded)",
+                call.queue,
+                call.attempts,
+                excluded.len()
+            ),
+            Self::Confirm { reservation } => write!(f, "confirm agent {}", reservation.agent),
+            Self::Release {
+                reservation,
+                wrap_up_secs,
+            } => write!(
+                f,
+                "release agent {} (wrap-up {wrap_up_secs}s)",
+                reservation.agent
+            ),
+            Self::Schedule { input, at, .. } => {
+                write!(f, "schedule {} at {at}", input.type_name())
+            }
+            Self::Archive => f.write_str("archive call"),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! What the flow needs to know besides the call: the routing configuration (queues, IVR
+//! menus, hold music, overflow targets, classification rules) and a few flow policies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use switchboard_events::{normalize_e164, TeamsUserId};
+use switchboard_routing::queue::PlaySource;
+use switchboard_routing::{QueueConfig, RoutingConfig};
+
+/// Default recording notice (the app must tell callers about recording).
+pub const DEFAULT_RECORDING_NOTICE: &str =
+    "This call is being recorded for quality and training purposes.";
+
+/// How long an agent is held back from new offers after they failed one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cooldowns {
+    /// Rang out (408) or no outcome at all (our ring timeout).
+    pub no_answer: Duration,
+    /// Declined (603).
+    pub declined: Duration,
+    /// Busy (486): already on a call elsewhere.
+    pub busy: Duration,
+    /// Any other failure (not the agent's doing).
+    pub other: Duration,
+}
+
+impl Default for Cooldowns {
+    fn default() -> Self {
+        // Ring-no-answer usually means the agent walked away: keep them out for a while so
+        // the next callers are not rung in vain. Declines and busy are deliberate/short-lived.
+        Self {
+            no_answer: Duration::from_secs(60),
+            declined: Duration::from_secs(10),
+            busy: Duration::from_secs(5),
+            other: Duration::ZERO,
+        }
+    }
+}
+
+/// Flow configuration. Build with [`FlowConfig::new`] and adjust the public fields.
+#[derive(Clone, Debug)]
+pub struct FlowConfig {
+    /// Queues, rules, default queue.
+    pub routing: RoutingConfig,
+    /// Numbers / raw ids we serve, normalized ([`FlowConfig::serves`]). IncomingCall to
+    /// anything else is ignored (never answered). Empty = serve nothing.
+    pub numbers: BTreeSet<String>,
+    /// What Teams agents see as the caller when the offer rings.
+    pub source_display_name: String,
+    /// Extra wait after an offer's invitation timeout before we treat a missing outcome as
+    /// ring-no-answer and withdraw the invitation ourselves.
+    pub ring_grace: Duration,
+    /// Played to everyone when recording becomes active.
+    pub recording_notice: PlaySource,
+    pub cooldowns: Cooldowns,
+    /// Extra attempts of a failed overflow transfer before hanging up.
+    pub transfer_retries: u32,
+    /// Wrap-up after a call, per agent (from the resolved roster).
+    pub wrap_up: BTreeMap<TeamsUserId, Duration>,
+    /// Wrap-up for agents not in `wrap_up`.
+    pub default_wrap_up: Duration,
+    /// Applied input ids remembered per call.
+    pub applied_limit: usize,
+    /// Timeline entries kept per call.
+    pub history_limit: usize,
+}
+
+impl FlowConfig {
+    /// Defaults around a routing configuration and the numbers we serve. Wrap-up times are
+    /// taken from the roster entries that name an OID.
+    pub fn new(routing: RoutingConfig, numbers: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        let wrap_up = routing
+            .agents
+            .iter()
+            .filter_map(|a| a.oid().map(|o| (o.clone(), a.wrap_up)))
+            .collect();
+        Self {
+            routing,
+            numbers: numbers
+                .into_iter()
+                .map(|n| normalize_number(n.as_ref()))
+                .collect(),
+            source_display_name: "Contoso Support".into(),
+            ring_grace: Duration::from_secs(5),
+            recording_notice: PlaySource::Text {
+                text: DEFAULT_RECORDING_NOTICE.into(),
+                voice: None,
+                locale: None,
+            },
+            cooldowns: Cooldowns::default(),
+            transfer_retries: 1,
+            wrap_up,
+            default_wrap_up: Duration::ZERO,
+            applied_limit: 256,
+            history_limit: 200,
+        }
+    }
+
+    /// True if calls to `called` (normalized: E.164 or raw id) are ours.
+    pub fn serves(&self, called: &str) -> bool {
+        self.numbers.contains(&normalize_number(called))
+    }
+
+    /// The queue's configuration, falling back to the default queue for a name that is not
+    /// configured (a call classified under an older configuration).
+    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+        self.routing
+            .queue(name)
+            .or_else(|| self.routing.queue(self.routing.default_queue.as_str()))
+    }
+
+    /// Wrap-up after a call for `agent`.
+    pub fn wrap_up_for(&self, agent: &TeamsUserId) -> Duration {
+        self.wrap_up
+            .get(agent)
+            .copied()
+            .unwrap_or(self.default_wrap_up)
+    }
+}
+
+/// E.164 for anything that reads as a phone number, else the trimmed string (raw ids).
+pub fn normalize_number(s: &str) -> String {
+    let s = s.trim();
+    let s = s.strip_prefix("4:").unwrap_or(s);
+    normalize_e164(s).unwrap_or_else(|| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_match_in_e164_and_raw_form() {
+        let routing = RoutingConfig::from_toml_str("").unwrap();
+        let cfg = FlowConfig::new(routing, ["+1 (425) 555-0100", "8:acs:res_user"]);
+        assert!(cfg.serves("+14255550100"));
+        assert!(cfg.serves("4:+14255550100"));
+        assert!(cfg.serves("14255550100"));
+        assert!(cfg.serves("8:acs:res_user"));
+        assert!(!cfg.serves("+14255550101"));
+        assert!(!cfg.serves(""));
+    }
+}

@@ -1,0 +1,365 @@
+//! What the flow reacts to: a decoded ACS event, or one of our own internal inputs.
+//!
+//! Internal inputs are results the executor feeds back (a routing decision, the invitation id
+//! an add-participant returned, a command that failed for good) and timers (ring timeout,
+//! queue re-check) that travel through the queue as scheduled [`InternalMessage`]s with
+//! session id = correlation id, so a timer lands on whichever replica owns the call then.
+//!
+//! Every input has an id that is stable across redeliveries (the event id; for feedback, the
+//! id of the command that produced it plus a suffix; for timers, fixed when scheduled) and a
+//! time (the event time; for feedback, the producing command's first-sent time). Commands
+//! derive their repeatability keys from both, so a redelivered input reproduces the same
+//! requests byte for byte.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use switchboard_events::{AcsEvent, CorrelationId, InvitationId};
+use switchboard_routing::OverflowTarget;
+use switchboard_store::Reservation;
+use time::OffsetDateTime;
+
+use super::command::Command;
+
+/// One input to [`super::step`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowInput {
+    /// Stable id (event id, or derived for internal inputs).
+    pub id: String,
+    /// When the input happened; the First-Sent of every command it causes.
+    pub time: OffsetDateTime,
+    /// What happened.
+    pub kind: InputKind,
+}
+
+/// An ACS event or an internal input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InputKind {
+    /// A decoded ACS event (IncomingCall or a Call Automation callback).
+    Acs(AcsEvent),
+    /// One of ours.
+    Internal(Internal),
+}
+
+impl FlowInput {
+    /// An ACS event.
+    pub fn acs(id: impl Into<String>, time: OffsetDateTime, event: AcsEvent) -> Self {
+        Self {
+            id: id.into(),
+            time,
+            kind: InputKind::Acs(event),
+        }
+    }
+
+    /// An internal input.
+    pub fn internal(id: impl Into<String>, time: OffsetDateTime, input: Internal) -> Self {
+        Self {
+            id: id.into(),
+            time,
+            kind: InputKind::Internal(input),
+        }
+    }
+
+    /// Short type name for logs, metrics and the timeline (`CallConnected`, `RingTimeout`).
+    pub fn type_name(&self) -> &str {
+        match &self.kind {
+            InputKind::Acs(e) => e.short_type(),
+            InputKind::Internal(i) => i.type_name(),
+        }
+    }
+
+    /// The key under which the call state remembers this input as applied. The type is part
+    /// of it because sanitized captures reuse one id for different events.
+    pub fn dedupe_key(&self) -> String {
+        format!("{}:{}", self.type_name(), self.id)
+    }
+
+    /// The correlation id carried by the input itself, if any (ACS events; internal inputs
+    /// are keyed by the message that carries them).
+    pub fn correlation_id(&self) -> Option<&CorrelationId> {
+        match &self.kind {
+            InputKind::Acs(e) => e.correlation_id(),
+            InputKind::Internal(_) => None,
+        }
+    }
+}
+
+/// Inputs Switchboard produces itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Internal {
+    /// Route `seq` reserved an agent.
+    #[serde(rename_all = "camelCase")]
+    Routed {
+        seq: u32,
+        reservation: Reservation,
+        /// Why this agent (the engine's rank reason), for the timeline.
+        detail: String,
+    },
+    /// Route `seq` found nobody free now; ask again after `retry_after_ms`.
+    #[serde(rename_all = "camelCase")]
+    NoAgent {
+        seq: u32,
+        retry_after_ms: u64,
+        detail: String,
+    },
+    /// Route `seq`: the routing engine says stop trying in this queue.
+    #[serde(rename_all = "camelCase")]
+    Overflow {
+        seq: u32,
+        target: OverflowTarget,
+        detail: String,
+    },
+    /// Offer `seq`'s add-participant was accepted; this is the invitation to cancel it by.
+    #[serde(rename_all = "camelCase")]
+    Invited {
+        seq: u32,
+        invitation_id: InvitationId,
+    },
+    /// Timer: offer `seq` had no outcome within the invitation timeout plus grace.
+    #[serde(rename_all = "camelCase")]
+    RingTimeout { seq: u32 },
+    /// Timer: re-evaluate a waiting call (wait number `n`).
+    #[serde(rename_all = "camelCase")]
+    QueueRecheck { n: u32 },
+    /// Timer: the voicemail recording window is over.
+    VoicemailDone,
+    /// A command failed for good (not retryable), or the call is gone.
+    #[serde(rename_all = "camelCase")]
+    CommandFailed {
+        command: Box<Command>,
+        /// Call Automation says the call no longer exists.
+        gone: bool,
+        reason: String,
+    },
+}
+
+impl Internal {
+    /// Short type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Routed { .. } => "Routed",
+            Self::NoAgent { .. } => "NoAgent",
+            Self::Overflow { .. } => "Overflow",
+            Self::Invited { .. } => "Invited",
+            Self::RingTimeout { .. } => "RingTimeout",
+            Self::QueueRecheck { .. } => "QueueRecheck",
+            Self::VoicemailDone => "VoicemailDone",
+            Self::CommandFailed { .. } => "CommandFailed",
+        }
+    }
+
+    /// True for the inputs that travel through the queue as scheduled messages.
+    pub fn is_timer(&self) -> bool {
+        matches!(
+            self,
+            Self::RingTimeout { .. } | Self::QueueRecheck { .. } | Self::VoicemailDone
+        )
+    }
+}
+
+impl fmt::Display for Internal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Routed {
+                seq,
+                reservation,
+                detail,
+            } => write!(f, "route {seq}: reserved {} ({detail})", reservation.agent),
+            Self::NoAgent {
+                seq,
+                retry_after_ms,
+                detail,
+            } => write!(
+                f,
+                "route {seq}: nobody free, retry in {retry_after_ms} ms ({detail})"
+            ),
+            Self::Overflow {
+                seq,
+                target,
+                detail,
+            } => write!(
+                f,
+                "route {seq}: overflow to {} ({detail})",
+                target.describe()
+            ),
+            Self::Invited { seq, invitation_id } => {
+                write!(f, "offer {seq}: invitation {invitation_id}")
+            }
+            Self::RingTimeout { seq } => write!(f, "offer {seq}: ring timeout"),
+            Self::QueueRecheck { n } => write!(f, "queue re-check {n}"),
+            Self::VoicemailDone => f.write_str("voicemail window over"),
+            Self::CommandFailed {
+                command,
+                gone,
+                reason,
+            } => write!(
+                f,
+                "{} failed{}: {reason}",
+                command.op.name(),
+                if *gone { " (call gone)" } else { "" }
+            ),
+        }
+    }
+}
+
+/// Type prefix of internal queue messages (the `type` application property and JSON field).
+pub const INTERNAL_TYPE_PREFIX: &str = "Switchboard.";
+
+/// An internal input as a queue message body (scheduled timers). Session id and the `type`
+/// application property are set by the executor; the body repeats both so a message read
+/// without properties (replay, dead-letter tooling) is still self-describing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalMessage {
+    /// `Switchboard.<TypeName>`.
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// The input id (also the queue message id, so scheduling twice dedupes).
+    pub id: String,
+    /// The call.
+    pub correlation_id: CorrelationId,
+    /// The input's time (when the timer was due).
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// The input.
+    pub input: Internal,
+}
+
+/// Why a body is not an [`InternalMessage`].
+#[derive(Debug, thiserror::Error)]
+pub enum InternalMessageError {
+    /// Not JSON or not the expected shape.
+    #[error("internal message does not decode: {0}")]
+    Invalid(#[from] serde_json::Error),
+    /// The `type` field disagrees with the input.
+    #[error("internal message type {found:?} does not match its input ({expected:?})")]
+    TypeMismatch { found: String, expected: String },
+}
+
+impl InternalMessage {
+    /// Wraps an input for `correlation_id`.
+    pub fn new(
+        id: impl Into<String>,
+        correlation_id: CorrelationId,
+        time: OffsetDateTime,
+        input: Internal,
+    ) -> Self {
+        Self {
+            message_type: format!("{INTERNAL_TYPE_PREFIX}{}", input.type_name()),
+            id: id.into(),
+            correlation_id,
+            time,
+            input,
+        }
+    }
+
+    /// True if `body` looks like an internal message (a JSON object whose `type` starts with
+    /// [`INTERNAL_TYPE_PREFIX`]) rather than an ACS event. Cheap: no full decode.
+    pub fn sniff(body: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct Probe<'a> {
+            #[serde(rename = "type", borrow)]
+            message_type: Option<std::borrow::Cow<'a, str>>,
+        }
+        serde_json::from_slice::<Probe<'_>>(body)
+            .ok()
+            .and_then(|p| p.message_type)
+            .is_some_and(|t| t.starts_with(INTERNAL_TYPE_PREFIX))
+    }
+
+    /// Decodes a body; the `type` must agree with the input.
+    pub fn decode(body: &[u8]) -> Result<Self, InternalMessageError> {
+        let msg: Self = serde_json::from_slice(body)?;
+        let expected = format!("{INTERNAL_TYPE_PREFIX}{}", msg.input.type_name());
+        if msg.message_type != expected {
+            return Err(InternalMessageError::TypeMismatch {
+                found: msg.message_type,
+                expected,
+            });
+        }
+        Ok(msg)
+    }
+
+    /// The JSON body.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The flow input it carries.
+    pub fn to_input(&self) -> FlowInput {
+        FlowInput::internal(self.id.clone(), self.time, self.input.clone())
+    }
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn internal_messages_round_trip_and_sniff() {
+        let m = InternalMessage::new(
+            "ev1/add:1/ring-timeout",
+            CorrelationId::from("corr-1"),
+            datetime!(2026-03-12 10:00:00 UTC),
+            Internal::RingTimeout { seq: 1 },
+        );
+        let body = m.encode();
+        assert!(InternalMessage::sniff(&body));
+        let back = InternalMessage::decode(&body).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.message_type, "Switchboard.RingTimeout");
+        let input = back.to_input();
+        assert_eq!(input.dedupe_key(), "RingTimeout:ev1/add:1/ring-timeout");
+    }
+
+    #[test]
+    fn acs_bodies_are_not_internal() {
+        let cloud_events =
+            br#"[{"id":"e1","type":"Microsoft.Communication.CallConnected","data":{}}]"#;
+        assert!(!InternalMessage::sniff(cloud_events));
+        let event_grid =
+            br#"{"id":"e1","eventType":"Microsoft.Communication.IncomingCall","data":{}}"#;
+        assert!(!InternalMessage::sniff(event_grid));
+        let cloud_event =
+            br#"{"id":"e1","type":"Microsoft.Communication.CallConnected","data":{}}"#;
+        assert!(!InternalMessage::sniff(cloud_event));
+        assert!(!InternalMessage::sniff(b"not json"));
+    }
+
+    #[test]
+    fn mismatched_type_is_rejected() {
+        let m = InternalMessage::new(
+            "x",
+            CorrelationId::from("c"),
+            datetime!(2026-03-12 10:00:00 UTC),
+            Internal::QueueRecheck { n: 2 },
+        );
+        let mut v = serde_json::to_value(&m).unwrap();
+        v["type"] = "Switchboard.RingTimeout".into();
+        let err = InternalMessage::decode(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(
+            matches!(err, InternalMessageError::TypeMismatch { .. }),
+            "{err}"
+        );
+        let err = InternalMessage::decode(br#"{"type":"Switchboard.RingTimeout"}"#).unwrap_err();
+        assert!(matches!(err, InternalMessageError::Invalid(_)), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn decode_and_sniff_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = InternalMessage::sniff(&body);
+            let _ = InternalMessage::decode(&body);
+        }
+    }
+}
