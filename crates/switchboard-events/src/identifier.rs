@@ -403,7 +403,7 @@ fn acs_or_extension(raw: &str, suffix: &str, cloud: CommunicationCloud) -> Commu
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentifierError {
     /// Neither a usable typed sub-object nor a `rawId`.
-    #[error("identifier has no rawId and no usable {kind:?} sub-object")]
+    #[error("identifier has no rawId and no usable typed sub-object{}", .kind.as_ref().map(|k| format!(" (kind {k:?})")).unwrap_or_default())]
     Empty {
         /// The `kind` the object claimed, if any.
         kind: Option<String>,
