@@ -1,1 +1,797 @@
-//! (in progress)
+//! The queue consumer loop: receive, decode, dispatch to the [`Executor`], settle.
+//!
+//! A [`Runner`] consumes one or more [`Source`]s — in production the `incoming-calls` queue
+//! (IncomingCall from Event Grid, not sessionful) and the `call-events` queue (callbacks from
+//! the ingress and our own scheduled timers, session id = correlation id) — with at most
+//! `concurrency` units of work in flight. A unit is one message on a plain queue, or one
+//! locked session on a session queue: a session's messages are handled one at a time in
+//! order (so one call's events never race each other), different calls in parallel.
+//!
+//! Settlement by outcome ([`Settlement`]): handled (applied, duplicate, stale, ignored,
+//! orphan) or an event type we do not act on → complete; transient failure → abandon after
+//! a backoff that grows with the delivery count (the queue dead-letters it at its max
+//! delivery count); permanent failure or an undecodable body → dead-letter with a reason and
+//! a description. While a handler runs its lock (message or session) is renewed.
+//!
+//! Shutdown: when the [`CancellationToken`] fires the runner stops receiving, lets in-flight
+//! handlers finish within the grace period, then abandons what is left (a handler stopped
+//! mid-way leaves its decisions in the call state's outbox; the redelivery finishes them).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchboard_events::{decode, AcsEvent, CorrelationId};
+use switchboard_queue::{Delivery, QueueError, QueueReceiver, SessionReceiver};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::executor::{is_internal_type, ExecError, Executor};
+use crate::flow::{FlowInput, InternalMessage};
+use crate::telemetry::Metrics;
+
+/// Tunables of a [`Runner`].
+#[derive(Clone, Debug)]
+pub struct RunnerOptions {
+    /// Messages (plain queues) plus sessions (session queues) handled at once.
+    pub concurrency: usize,
+    /// Longest single wait for a message or a session.
+    pub receive_wait: Duration,
+    /// How long a locked session waits for its next message before it is released (so
+    /// another replica can take the call's later events).
+    pub session_idle: Duration,
+    /// After shutdown is requested, how long in-flight handlers may run.
+    pub grace_period: Duration,
+    /// First abandon backoff; doubles per delivery.
+    pub retry_backoff: Duration,
+    /// Longest abandon backoff.
+    pub max_retry_backoff: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            receive_wait: Duration::from_secs(1),
+            session_idle: Duration::from_millis(500),
+            grace_period: Duration::from_secs(20),
+            retry_backoff: Duration::from_millis(200),
+            max_retry_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One queue to consume.
+#[derive(Clone)]
+pub struct Source {
+    pub receiver: Arc<dyn QueueReceiver>,
+    /// Consume through session receivers (the queue requires sessions).
+    pub sessions: bool,
+}
+
+impl Source {
+    /// A plain (not sessionful) queue.
+    pub fn plain(receiver: Arc<dyn QueueReceiver>) -> Self {
+        Self {
+            receiver,
+            sessions: false,
+        }
+    }
+
+    /// A session queue.
+    pub fn sessions(receiver: Arc<dyn QueueReceiver>) -> Self {
+        Self {
+            receiver,
+            sessions: true,
+        }
+    }
+}
+
+/// How a message was settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    Complete,
+    Abandon { reason: String },
+    DeadLetter { reason: String, description: String },
+}
+
+impl Settlement {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Complete => "completed",
+            Self::Abandon { .. } => "abandoned",
+            Self::DeadLetter { .. } => "dead_lettered",
+        }
+    }
+}
+
+/// A message body turned into flow inputs.
+#[derive(Debug, PartialEq)]
+pub struct Decoded {
+    /// The inputs with the call they belong to, in body order.
+    pub inputs: Vec<(CorrelationId, FlowInput)>,
+    /// Event types we do not act on (completed and counted).
+    pub unknown: Vec<String>,
+    /// Events that cannot be handled (no correlation id…): `(type, why)`.
+    pub rejected: Vec<(String, String)>,
+    /// Set when part of a callback array was unreadable: dead-letter after handling the rest.
+    pub partial: Option<(String, String)>,
+}
+
+/// Turns one queue message into flow inputs. `Err((reason, description))` when nothing in it
+/// can be handled (dead-letter).
+pub fn decode_delivery(delivery: &Delivery) -> Result<Decoded, (String, String)> {
+    let message_type = delivery
+        .application_properties
+        .get("type")
+        .and_then(|v| v.as_str());
+    if is_internal_type(message_type, &delivery.body) {
+        let msg = InternalMessage::decode(&delivery.body)
+            .map_err(|e| ("InvalidInternalMessage".to_string(), e.to_string()))?;
+        if msg.correlation_id.as_str().is_empty() {
+            return Err((
+                "MissingCorrelationId".into(),
+                format!("internal message {} has no correlation id", msg.id),
+            ));
+        }
+        return Ok(Decoded {
+            inputs: vec![(msg.correlation_id.clone(), msg.to_input())],
+            unknown: Vec::new(),
+            rejected: Vec::new(),
+            partial: None,
+        });
+    }
+    let decoded =
+        decode(&delivery.body).map_err(|e| (e.dead_letter_reason().to_string(), e.to_string()))?;
+    let partial = decoded
+        .dead_letter()
+        .map(|(reason, description)| (reason.to_string(), description));
+    let many = decoded.events.len() > 1;
+    let mut out = Decoded {
+        inputs: Vec::new(),
+        unknown: Vec::new(),
+        rejected: Vec::new(),
+        partial,
+    };
+    for (i, event) in decoded.events.into_iter().enumerate() {
+        if let AcsEvent::Unknown { event_type, .. } = &event.payload {
+            out.unknown.push(event_type.clone());
+            continue;
+        }
+        let short = event.short_type().to_string();
+        let Some(key) = event
+            .correlation_id()
+            .cloned()
+            .filter(|c| !c.as_str().is_empty())
+        else {
+            out.rejected
+                .push((short, "no correlationId: cannot tell which call".into()));
+            continue;
+        };
+        // Event ids are stable across redeliveries; without one, the message id is (and an
+        // array position keeps events of one message apart).
+        let id = match &event.envelope.id {
+            Some(id) if !id.as_str().is_empty() => id.as_str().to_string(),
+            _ if many => format!("{}#{i}", delivery.message_id),
+            _ => delivery.message_id.clone(),
+        };
+        let time = event.envelope.time.unwrap_or(delivery.enqueued_time);
+        out.inputs
+            .push((key, FlowInput::acs(id, time, event.payload)));
+    }
+    if out.inputs.is_empty() && out.unknown.is_empty() {
+        if let Some((kind, why)) = out.rejected.first() {
+            return Err(("MissingCorrelationId".into(), format!("{kind}: {why}")));
+        }
+    }
+    Ok(out)
+}
+
+/// The consumer. Build with [`Runner::new`], then [`Runner::run`] until cancelled.
+pub struct Runner {
+    executor: Arc<Executor>,
+    sources: Vec<Source>,
+    options: RunnerOptions,
+    metrics: Metrics,
+}
+
+/// Where a delivery is settled: its own lock, or its session's.
+#[derive(Clone, Copy)]
+enum Lock<'a> {
+    Message(&'a dyn QueueReceiver),
+    Session(&'a dyn SessionReceiver),
+}
+
+impl Lock<'_> {
+    async fn settle(&self, d: &Delivery, s: &Settlement) -> Result<(), QueueError> {
+        match (self, s) {
+            (Self::Message(r), Settlement::Complete) => r.complete(d).await,
+            (Self::Session(r), Settlement::Complete) => r.complete(d).await,
+            (Self::Message(r), Settlement::Abandon { .. }) => r.abandon(d, None).await,
+            (Self::Session(r), Settlement::Abandon { .. }) => r.abandon(d, None).await,
+            (
+                Self::Message(r),
+                Settlement::DeadLetter {
+                    reason,
+                    description,
+                },
+            ) => r.dead_letter(d, reason, description).await,
+            (
+                Self::Session(r),
+                Settlement::DeadLetter {
+                    reason,
+                    description,
+                },
+            ) => r.dead_letter(d, reason, description).await,
+        }
+    }
+
+    async fn renew(&self, d: &Delivery) -> Result<OffsetDateTime, QueueError> {
+        match self {
+            Self::Message(r) => r.renew_lock(d).await,
+            Self::Session(r) => r.renew_session_lock().await,
+        }
+    }
+}
+
+impl Runner {
+    /// A runner over `sources`. Metrics are the executor's registry.
+    pub fn new(executor: Arc<Executor>, sources: Vec<Source>, options: RunnerOptions) -> Self {
+        let metrics = executor.metrics().clone();
+        Self {
+            executor,
+            sources,
+            options,
+            metrics,
+        }
+    }
+
+    /// Consumes until `shutdown` fires, then drains (see the [module docs](self)).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(this.options.concurrency.max(1)));
+        // Fires when the grace period is over: handlers still running abandon their message.
+        let hard_stop = CancellationToken::new();
+        let mut loops = JoinSet::new();
+        let tasks = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
+        for source in this.sources.clone() {
+            let this = Arc::clone(&this);
+            let permits = Arc::clone(&permits);
+            let shutdown = shutdown.clone();
+            let hard_stop = hard_stop.clone();
+            let tasks = Arc::clone(&tasks);
+            loops.spawn(async move {
+                this.receive_loop(source, permits, shutdown, hard_stop, tasks)
+                    .await;
+            });
+        }
+        while loops.join_next().await.is_some() {}
+        let grace = this.options.grace_period;
+        let in_flight = {
+            let t = tasks.lock().await;
+            t.len()
+        };
+        tracing::info!(
+            in_flight,
+            grace_secs = grace.as_secs_f64(),
+            "stopped receiving; draining"
+        );
+        let drained = crate::shutdown::drain_within(grace, async {
+            let mut t = tasks.lock().await;
+            while t.join_next().await.is_some() {}
+        })
+        .await;
+        if !drained {
+            hard_stop.cancel();
+            let mut t = tasks.lock().await;
+            // Handlers abandon promptly once told; do not wait forever for a stuck one.
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while t.join_next().await.is_some() {}
+            })
+            .await;
+            t.abort_all();
+        }
+        tracing::info!("runner stopped");
+    }
+
+    async fn receive_loop(
+        self: Arc<Self>,
+        source: Source,
+        permits: Arc<Semaphore>,
+        shutdown: CancellationToken,
+        hard_stop: CancellationToken,
+        tasks: Arc<tokio::sync::Mutex<JoinSet<()>>>,
+    ) {
+        let queue = source.receiver.queue_name().to_string();
+        let mut failures = 0u32;
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                p = Arc::clone(&permits).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            let wait = self.options.receive_wait;
+            if source.sessions {
+                let accepted = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = source.receiver.accept_next_session(wait) => r,
+                };
+                match accepted {
+                    Ok(Some(session)) => {
+                        failures = 0;
+                        let this = Arc::clone(&self);
+                        let shutdown = shutdown.clone();
+                        let hard_stop = hard_stop.clone();
+                        let queue = queue.clone();
+                        tasks.lock().await.spawn(async move {
+                            this.run_session(&queue, session, shutdown, hard_stop).await;
+                            drop(permit);
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        failures += 1;
+                        self.receive_failed(&queue, &e, failures, &shutdown).await;
+                    }
+                }
+            } else {
+                // Take as many messages as there are free permits (at least the one we hold).
+                let extra = permits.available_permits();
+                let max = 1 + extra;
+                let received = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = source.receiver.receive(max, wait) => r,
+                };
+                match received {
+                    Ok(deliveries) => {
+                        failures = 0;
+                        let mut first = Some(permit);
+                        for d in deliveries {
+                            let permit = match first.take() {
+                                Some(p) => p,
+                                None => match Arc::clone(&permits).try_acquire_owned() {
+                                    Ok(p) => p,
+                                    // Raced with another loop: wait for one.
+                                    Err(_) => match Arc::clone(&permits).acquire_owned().await {
+                                        Ok(p) => p,
+                                        Err(_) => return,
+                                    },
+                                },
+                            };
+                            let this = Arc::clone(&self);
+                            let receiver = Arc::clone(&source.receiver);
+                            let hard_stop = hard_stop.clone();
+                            let queue = queue.clone();
+                            tasks.lock().await.spawn(async move {
+                                this.process(
+                                    &queue,
+                                    Lock::Message(receiver.as_ref()),
+                                    &d,
+                                    &hard_stop,
+                                )
+                                .await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        self.receive_failed(&queue, &e, failures, &shutdown).await;
+                    }
+                }
+            }
+            // Reap finished handler tasks so the set does not grow.
+            let mut t = tasks.lock().await;
+            while let Some(r) = t.try_join_next() {
+                if let Err(e) = r {
+                    if e.is_panic() {
+                        self.metrics.inc("switchboard_handler_panics_total", &[]);
+                        tracing::error!(error = %e, "a message handler panicked");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn receive_failed(
+        &self,
+        queue: &str,
+        e: &QueueError,
+        failures: u32,
+        shutdown: &CancellationToken,
+    ) {
+        self.metrics
+            .inc("switchboard_receive_errors_total", &[("queue", queue)]);
+        tracing::warn!(queue, error = %e, failures, "receive failed");
+        let backoff = backoff(
+            self.options.retry_backoff,
+            self.options.max_retry_backoff,
+            failures,
+        );
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(backoff) => {}
+        }
+    }
+
+    /// Handles a locked session's messages in order until it runs dry or shutdown.
+    async fn run_session(
+        &self,
+        queue: &str,
+        session: Box<dyn SessionReceiver>,
+        shutdown: CancellationToken,
+        hard_stop: CancellationToken,
+    ) {
+        let span = tracing::info_span!("session", queue, session_id = session.session_id());
+        async {
+            loop {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                let received = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = session.receive(1, self.options.session_idle) => r,
+                };
+                match received {
+                    Ok(ds) if ds.is_empty() => break,
+                    Ok(ds) => {
+                        for d in ds {
+                            self.process(queue, Lock::Session(session.as_ref()), &d, &hard_stop)
+                                .await;
+                        }
+                    }
+                    Err(e) => {
+                        self.metrics
+                            .inc("switchboard_receive_errors_total", &[("queue", queue)]);
+                        tracing::warn!(error = %e, "session receive failed; releasing the session");
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = session.close().await {
+                tracing::warn!(error = %e, "closing the session failed");
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Handles one delivery and settles it.
+    async fn process(
+        &self,
+        queue: &str,
+        lock: Lock<'_>,
+        d: &Delivery,
+        hard_stop: &CancellationToken,
+    ) {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "message",
+            queue,
+            message_id = %d.message_id,
+            sequence_number = d.sequence_number,
+            delivery_count = d.delivery_count,
+            session_id = d.session_id.as_deref().unwrap_or(""),
+        );
+        async {
+            let wait = OffsetDateTime::now_utc() - d.enqueued_time;
+            if wait.is_positive() {
+                self.metrics.observe(
+                    "switchboard_queue_wait_seconds",
+                    &[("queue", queue)],
+                    wait.unsigned_abs(),
+                );
+            }
+            if d.delivery_count > 1 {
+                self.metrics
+                    .inc("switchboard_message_retries_total", &[("queue", queue)]);
+            }
+            let work = self.handle(d);
+            let renew = self.renew_while(lock, d);
+            let settlement = tokio::select! {
+                s = work => s,
+                _ = renew => Settlement::Abandon { reason: "lock lost".into() },
+                _ = hard_stop.cancelled() => Settlement::Abandon { reason: "shutdown grace period over".into() },
+            };
+            let settlement = match settlement {
+                Settlement::Abandon { reason } if !hard_stop.is_cancelled() => {
+                    // Back off before giving the message back, so a failing dependency is not
+                    // hammered by immediate redeliveries.
+                    let delay = backoff(
+                        self.options.retry_backoff,
+                        self.options.max_retry_backoff,
+                        d.delivery_count,
+                    );
+                    let remaining = (d.locked_until - OffsetDateTime::now_utc()).unsigned_abs();
+                    let delay = delay.min(remaining / 2);
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = hard_stop.cancelled() => {}
+                    }
+                    Settlement::Abandon { reason }
+                }
+                other => other,
+            };
+            if let Settlement::DeadLetter {
+                reason,
+                description,
+            } = &settlement
+            {
+                self.metrics
+                    .inc("switchboard_dead_letters_total", &[("reason", reason.as_str())]);
+                tracing::warn!(%reason, %description, "dead-lettering message");
+            }
+            if let Settlement::Abandon { reason } = &settlement {
+                self.metrics
+                    .inc("switchboard_abandoned_total", &[("queue", queue)]);
+                tracing::info!(%reason, "abandoning message");
+            }
+            if let Err(e) = lock.settle(d, &settlement).await {
+                self.metrics
+                    .inc("switchboard_settle_errors_total", &[("queue", queue)]);
+                tracing::warn!(error = %e, settlement = settlement.label(), "settling failed; the message will be redelivered");
+            }
+            self.metrics.inc(
+                "switchboard_messages_total",
+                &[("queue", queue), ("settlement", settlement.label())],
+            );
+            self.metrics.observe(
+                "switchboard_message_seconds",
+                &[("queue", queue)],
+                started.elapsed(),
+            );
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Renews the lock until the lock is lost (resolves) — never resolves while renewals
+    /// succeed.
+    async fn renew_while(&self, lock: Lock<'_>, d: &Delivery) {
+        let mut locked_until = d.locked_until;
+        loop {
+            let left = (locked_until - OffsetDateTime::now_utc()).unsigned_abs();
+            // Renew at a third of what is left, at least every 50 ms apart.
+            let sleep = (left / 3).max(Duration::from_millis(50));
+            tokio::time::sleep(sleep).await;
+            match lock.renew(d).await {
+                Ok(until) => locked_until = until,
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "lock renewal failed; retrying");
+                    if OffsetDateTime::now_utc() >= locked_until {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lock lost while handling");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles a delivery; returns how to settle it.
+    async fn handle(&self, d: &Delivery) -> Settlement {
+        let decoded = match decode_delivery(d) {
+            Ok(x) => x,
+            Err((reason, description)) => {
+                self.metrics.inc(
+                    "switchboard_events_total",
+                    &[("type", "undecodable"), ("outcome", "dead_lettered")],
+                );
+                return Settlement::DeadLetter {
+                    reason,
+                    description,
+                };
+            }
+        };
+        for t in &decoded.unknown {
+            self.metrics.inc(
+                "switchboard_events_total",
+                &[("type", "Unknown"), ("outcome", "unknown")],
+            );
+            tracing::info!(event_type = %t, "event type we do not act on");
+        }
+        for (t, why) in &decoded.rejected {
+            self.metrics.inc(
+                "switchboard_events_total",
+                &[("type", t.as_str()), ("outcome", "rejected")],
+            );
+            tracing::warn!(event_type = %t, %why, "event cannot be handled");
+        }
+        for (key, input) in decoded.inputs {
+            let kind = input.type_name().to_string();
+            let started = Instant::now();
+            let result = self.executor.handle(&key, input).await;
+            self.metrics.observe(
+                "switchboard_handle_seconds",
+                &[("type", kind.as_str())],
+                started.elapsed(),
+            );
+            match result {
+                Ok(h) => {
+                    self.metrics.inc(
+                        "switchboard_events_total",
+                        &[("type", kind.as_str()), ("outcome", h.disposition.as_str())],
+                    );
+                }
+                Err(ExecError::Transient(reason)) => {
+                    self.metrics.inc(
+                        "switchboard_events_total",
+                        &[("type", kind.as_str()), ("outcome", "retry")],
+                    );
+                    // Events before this one in the body were handled; they are idempotent,
+                    // so the redelivery simply finds them applied.
+                    return Settlement::Abandon { reason };
+                }
+                Err(ExecError::Permanent {
+                    reason,
+                    description,
+                }) => {
+                    self.metrics.inc(
+                        "switchboard_events_total",
+                        &[("type", kind.as_str()), ("outcome", "dead_lettered")],
+                    );
+                    return Settlement::DeadLetter {
+                        reason: reason.to_string(),
+                        description,
+                    };
+                }
+            }
+        }
+        if let Some((reason, description)) = decoded.partial {
+            return Settlement::DeadLetter {
+                reason,
+                description,
+            };
+        }
+        if !decoded.rejected.is_empty() {
+            let description = decoded
+                .rejected
+                .iter()
+                .map(|(t, why)| format!("{t}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Settlement::DeadLetter {
+                reason: "MissingCorrelationId".into(),
+                description,
+            };
+        }
+        Settlement::Complete
+    }
+}
+
+/// `base · 2^(n-1)`, capped.
+fn backoff(base: Duration, max: Duration, n: u32) -> Duration {
+    let exp = n.saturating_sub(1).min(16);
+    base.saturating_mul(1u32 << exp).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use switchboard_queue::{Message, MessageState, Properties};
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    use crate::flow::{InputKind, Internal};
+
+    fn delivery(body: &[u8], props: Properties) -> Delivery {
+        Delivery {
+            message: Message {
+                queue: "q".into(),
+                message_id: "m-1".into(),
+                session_id: None,
+                correlation_id: None,
+                content_type: None,
+                subject: None,
+                application_properties: props,
+                body: Bytes::copy_from_slice(body),
+                sequence_number: 1,
+                enqueued_time: datetime!(2026-03-12 10:00:00 UTC),
+                scheduled_enqueue_time: None,
+                time_to_live: None,
+                expires_at: None,
+                delivery_count: 1,
+                state: MessageState::Active,
+                dead_letter_reason: None,
+                dead_letter_error_description: None,
+            },
+            lock_token: Uuid::nil(),
+            locked_until: datetime!(2026-03-12 10:01:00 UTC),
+            backend: None,
+        }
+    }
+
+    #[test]
+    fn callbacks_decode_to_inputs_keyed_by_correlation_id() {
+        // A live capture (java-2025-06-15 …RemoveParticipantAutomatedTest, AddParticipantSucceeded),
+        // byte for byte.
+        let body = br#"[{"id":"REDACTED","source":"calling/callConnections/02001680-69dc-4700-952c-eed29100f53d","type":"Microsoft.Communication.AddParticipantSucceeded","data":{"participant":{"rawId":"REDACTED","kind":"communicationUser","communicationUser":{"id":"REDACTED"}},"version":"2025-06-15","resultInformation":{"code":200,"subCode":0,"message":""},"callConnectionId":"02001680-69dc-4700-952c-eed29100f53d","serverCallId":"REDACTED","correlationId":"7908f95b-9063-436a-9186-78fd08f6832c","publicEventType":"Microsoft.Communication.AddParticipantSucceeded"},"time":"2025-06-16T19:26:05.1364933\u002B00:00","specversion":"1.0","datacontenttype":"application/json","subject":"calling/callConnections/02001680-69dc-4700-952c-eed29100f53d"}]"#;
+        let d = decode_delivery(&delivery(body, Properties::new())).unwrap();
+        assert_eq!(d.inputs.len(), 1);
+        let (key, input) = &d.inputs[0];
+        assert_eq!(key, "7908f95b-9063-436a-9186-78fd08f6832c");
+        assert_eq!(input.type_name(), "AddParticipantSucceeded");
+        assert_eq!(input.id, "REDACTED");
+        assert_eq!(input.time, datetime!(2025-06-16 19:26:05.1364933 UTC));
+    }
+
+    #[test]
+    fn incoming_call_data_only_uses_the_message_id_and_enqueued_time() {
+        // The SDK dispatcher forwards bare IncomingCall data: no envelope id or time.
+        // A live capture (net-2024-09-01-preview RemoveAUserCallTest, IncomingCall data only).
+        let body = br#"{"to":{"kind":"communicationUser","rawId":"Sanitized","communicationUser":{"id":"Sanitized"}},"from":{"kind":"communicationUser","rawId":"Sanitized","communicationUser":{"id":"Sanitized"}},"serverCallId":"aHR0cHM6Ly9hcGkuZmxpZ2h0cHJveHkuc2t5cGUuY29tL2FwaS92Mi9jcC9jb252LW1hc28tMDQtcHJvZC1ha3MuY29udi5za3lwZS5jb20vY29udi9kM1N6WjJYV3YwNjBKMnMyZmxNdTNBP2k9MTAtMTI4LTIyLTIxOSZlPTYzODk0NDI4MTkzMDkzNTg0NA==","callerDisplayName":"Sanitized","incomingCallContext":"Sanitized","correlationId":"b6c1cd38-c0ce-4b8d-b60a-b2a00b71c61a"}"#;
+        let d = decode_delivery(&delivery(body, Properties::new())).unwrap();
+        let (_, input) = &d.inputs[0];
+        assert_eq!(input.type_name(), "IncomingCall");
+        assert_eq!(input.id, "m-1");
+        assert_eq!(input.time, datetime!(2026-03-12 10:00:00 UTC));
+    }
+
+    #[test]
+    fn internal_timers_decode() {
+        let msg = InternalMessage::new(
+            "e/schedule:ring-timeout:1",
+            CorrelationId::from("c-1"),
+            datetime!(2026-03-12 10:00:25 UTC),
+            Internal::RingTimeout { seq: 1 },
+        );
+        let mut props = Properties::new();
+        props.insert("type".into(), msg.message_type.clone().into());
+        let d = decode_delivery(&delivery(&msg.encode(), props)).unwrap();
+        assert_eq!(d.inputs.len(), 1);
+        assert_eq!(d.inputs[0].0, "c-1");
+        assert!(matches!(
+            d.inputs[0].1.kind,
+            InputKind::Internal(Internal::RingTimeout { seq: 1 })
+        ));
+    }
+
+    #[test]
+    fn garbage_and_bad_timers_are_dead_lettered_with_reasons() {
+        let (reason, _) = decode_delivery(&delivery(b"", Properties::new())).unwrap_err();
+        assert!(!reason.is_empty());
+        let (reason, desc) =
+            decode_delivery(&delivery(b"{not json", Properties::new())).unwrap_err();
+        assert!(!reason.is_empty() && !desc.is_empty());
+        let mut props = Properties::new();
+        props.insert("type".into(), "Switchboard.RingTimeout".into());
+        let (reason, _) = decode_delivery(&delivery(b"{}", props)).unwrap_err();
+        assert_eq!(reason, "InvalidInternalMessage");
+    }
+
+    #[test]
+    fn unknown_event_types_are_counted_not_rejected() {
+        let body = br#"[{"id":"e1","source":"calling/callConnections/c1","type":"Microsoft.Communication.HoldAudioStarted","data":{"callConnectionId":"c1","correlationId":"k"},"time":"2026-03-12T10:00:00Z","specversion":"1.0"}]"#;
+        let d = decode_delivery(&delivery(body, Properties::new())).unwrap();
+        assert!(d.inputs.is_empty());
+        assert_eq!(
+            d.unknown,
+            vec!["Microsoft.Communication.HoldAudioStarted".to_string()]
+        );
+    }
+
+    #[test]
+    fn events_without_correlation_id_cannot_be_handled() {
+        let body = br#"[{"id":"e1","source":"calling/callConnections/c1","type":"Microsoft.Communication.CallConnected","data":{"callConnectionId":"c1"},"time":"2026-03-12T10:00:00Z","specversion":"1.0"}]"#;
+        let (reason, _) = decode_delivery(&delivery(body, Properties::new())).unwrap_err();
+        assert_eq!(reason, "MissingCorrelationId");
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Duration::from_millis(100);
+        let m = Duration::from_secs(1);
+        assert_eq!(backoff(b, m, 1), Duration::from_millis(100));
+        assert_eq!(backoff(b, m, 2), Duration::from_millis(200));
+        assert_eq!(backoff(b, m, 4), Duration::from_millis(800));
+        assert_eq!(backoff(b, m, 5), m);
+        assert_eq!(backoff(b, m, u32::MAX), m);
+    }
+}
