@@ -96,39 +96,39 @@ impl Default for SimConfig {
 /// Simulated durations. Each one is multiplied by `time_scale`, so `time_scale: 0.01` runs a
 /// 30 s ringing window in 300 ms without touching anything else.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Timing {
     /// Multiplier applied to every duration below and to agent behaviours and talk times.
     pub time_scale: f64,
     /// Answer/create accepted → `CallConnected`.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "connectDelayMs")]
     pub connect_delay: Duration,
     /// How long an unanswered `IncomingCall` rings before its context expires.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "ringingTimeoutMs")]
     pub ringing_timeout: Duration,
     /// Invitation timeout when an add participant request gives none.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "defaultInvitationTimeoutMs")]
     pub default_invitation_timeout: Duration,
     /// Answer delay for targets that are not in the roster (ACS users, phone numbers).
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "defaultAcceptDelayMs")]
     pub default_accept_delay: Duration,
     /// Delay before a busy target's rejection.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "busyDelayMs")]
     pub busy_delay: Duration,
     /// Delay of the async result of remove, cancel-add, mute, hold and recording operations.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "operationDelayMs")]
     pub operation_delay: Duration,
     /// Duration of one play source.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "playDurationMs")]
     pub play_duration: Duration,
     /// Time to recognise tones that are already there.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "recognizeDelayMs")]
     pub recognize_delay: Duration,
     /// `initialSilenceTimeoutInSeconds` when the request gives none.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "defaultInitialSilenceTimeoutMs")]
     pub default_initial_silence_timeout: Duration,
     /// `interToneTimeoutInSeconds` when the request gives none.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "defaultInterToneTimeoutMs")]
     pub default_inter_tone_timeout: Duration,
     /// Emit `PlayStarted` before `PlayCompleted` (current API versions do).
     pub emit_play_started: bool,
@@ -167,16 +167,16 @@ impl Timing {
 
 /// Retries with exponential backoff: `initial_backoff · 2^(attempt-1)`, capped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Total attempts including the first.
     pub max_attempts: u32,
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "initialBackoffMs")]
     pub initial_backoff: Duration,
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "maxBackoffMs")]
     pub max_backoff: Duration,
     /// Per-attempt HTTP timeout.
-    #[serde(with = "ms")]
+    #[serde(with = "ms", rename = "requestTimeoutMs")]
     pub request_timeout: Duration,
 }
 
@@ -262,7 +262,7 @@ impl Default for JwtConfig {
 
 /// The seed file: who the agents are, which numbers exist, which faults start on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Seed {
     pub agents: Vec<AgentSpec>,
     pub numbers: Vec<NumberSpec>,
@@ -279,7 +279,7 @@ impl Seed {
 
 /// A simulated Teams user (an agent).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentSpec {
     /// Entra object id (OID): the `8:orgid:<id>` Teams identity and the Graph user id.
     pub id: String,
@@ -423,7 +423,7 @@ impl NumberSpec {
 
 /// A customer call to start (`POST /__sim/calls`, [`crate::SimHandle::start_call`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct StartCall {
     /// Caller: E.164 number (PSTN caller) or a raw id (`8:acs:…` ACS caller). Default: a PSTN
     /// caller with a generated number.
@@ -509,6 +509,18 @@ mod tests {
         assert_eq!(seed.agents[1].presence.availability, "Busy");
         let back = serde_json::to_string(&seed).unwrap();
         assert_eq!(Seed::from_json(&back).unwrap(), seed);
+    }
+
+    #[test]
+    fn timing_fields_are_milliseconds_and_typos_are_errors() {
+        let t: Timing =
+            serde_json::from_str(r#"{"playDurationMs": 10, "timeScale": 0.5}"#).unwrap();
+        assert_eq!(t.play_duration, Duration::from_millis(10));
+        assert_eq!(t.time_scale, 0.5);
+        let v = serde_json::to_value(Timing::default()).unwrap();
+        assert_eq!(v["ringingTimeoutMs"], 30_000);
+        assert!(serde_json::from_str::<Timing>(r#"{"playDuration": 10}"#).is_err());
+        assert!(Seed::from_json(r#"{"agent": []}"#).is_err());
     }
 
     #[test]

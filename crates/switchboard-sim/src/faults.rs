@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// All faults currently configured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Faults {
     /// Applies to every Call Automation and Graph operation.
     pub global: FaultSpec,
@@ -32,7 +32,7 @@ pub struct Faults {
 
 /// Faults of one scope.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct FaultSpec {
     /// Added before the request is handled.
     pub latency: Option<Latency>,
@@ -106,7 +106,7 @@ pub enum FaultKind {
 
 /// Callback delivery faults (probabilities per callback).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct CallbackFaults {
     /// Never deliver the callback.
     pub drop: f64,
@@ -120,7 +120,7 @@ pub struct CallbackFaults {
 
 /// IncomingCall delivery faults.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct EventGridFaults {
     /// Deliver the same message (same message id) a second time.
     pub duplicate: f64,
