@@ -164,4 +164,41 @@ mod tests {
         assert!(parse_endpoint("http://[::1]:9000").is_ok());
         assert!(parse_endpoint("https://x/prefix/").is_ok());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn never_panics_and_never_echoes_the_input(s in ".{0,80}") {
+                if let Err(e) = ConnectionString::parse(&s) {
+                    let msg = e.to_string();
+                    // A long input never comes back whole in an error.
+                    if s.len() > 16 {
+                        prop_assert!(!msg.contains(&s));
+                    }
+                }
+            }
+
+            #[test]
+            fn round_trips_any_valid_parts(
+                host in "[a-z][a-z0-9-]{0,20}",
+                port in proptest::option::of(1u16..),
+                key in proptest::collection::vec(any::<u8>(), 1..48),
+                upper in any::<bool>(),
+            ) {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&key);
+                let endpoint = match port {
+                    Some(p) => format!("https://{host}.communication.azure.com:{p}/"),
+                    None => format!("https://{host}.communication.azure.com/"),
+                };
+                let (ek, kk) = if upper { ("ENDPOINT", "AccessKey") } else { ("endpoint", "accesskey") };
+                let cs = ConnectionString::parse(&format!("{ek}={endpoint};{kk}={b64}")).unwrap();
+                let expected = url::Url::parse(&endpoint).unwrap();
+                prop_assert_eq!(cs.endpoint, expected);
+            }
+        }
+    }
 }

@@ -632,4 +632,29 @@ mod tests {
         assert!(e.is_retryable());
         assert!(e.to_string().contains("<html>bad gateway</html>"), "{e}");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn retry_after_never_panics(v in "[ -~]{0,40}") {
+                if let Ok(value) = HeaderValue::from_str(&v) {
+                    for name in ["retry-after", "retry-after-ms", "x-ms-retry-after-ms"] {
+                        let mut h = HeaderMap::new();
+                        h.insert(name, value.clone());
+                        let _ = retry_after(&h, SystemTime::now());
+                    }
+                }
+            }
+
+            #[test]
+            fn retry_after_seconds_are_exact(secs in 0u64..100_000) {
+                let mut h = HeaderMap::new();
+                h.insert("retry-after", HeaderValue::from_str(&secs.to_string()).unwrap());
+                prop_assert_eq!(retry_after(&h, SystemTime::now()), Some(Duration::from_secs(secs)));
+            }
+        }
+    }
 }
