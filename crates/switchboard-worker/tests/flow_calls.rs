@@ -1,0 +1,218 @@
+//! End-to-end call flows through the real pipeline: simulator → Event Grid sink → SQLite
+//! queue → worker → Call Automation (simulator) → signed callbacks → ingress → queue → worker.
+//! Assertions read the simulator's effects ledger and the store.
+
+mod flow_support;
+
+use std::time::Duration;
+
+use flow_support::*;
+use switchboard_sim::{Behaviour, StartCall};
+use switchboard_worker::flow::Phase;
+
+fn call_to(number: &str) -> StartCall {
+    StartCall {
+        to: Some(number.to_string()),
+        from: Some("+14255550123".into()),
+        ..StartCall::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_answered_routed_to_an_agent_and_cleaned_up() {
+    let world = World::start().await;
+    let worker = world.worker().await;
+    let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();
+    let corr = call.correlation_id.clone();
+
+    let archived = world.ended(&corr, 30).await;
+    let state = archived_state(&archived);
+    assert!(
+        matches!(&state.phase, Phase::Ended { .. }),
+        "{:?}",
+        state.phase
+    );
+    let agent = state.answered_by.clone().expect("an agent took the call");
+    assert!(agent == ALICE || agent == BOB, "a sales agent: {agent}");
+    assert_eq!(state.queue.as_str(), "sales");
+
+    let fx = world.effects(&corr);
+    assert_eq!(fx.answers, 1, "{fx:?}");
+    assert_eq!(fx.adds, 1, "{fx:?}");
+    assert_eq!(fx.plays, 1, "hold music once: {fx:?}");
+    assert_eq!(
+        fx.cancel_media, 1,
+        "hold music stopped when the agent joined: {fx:?}"
+    );
+    assert_eq!(fx.terminates, 1, "agent left: we end the call: {fx:?}");
+    assert_eq!(fx.transfers, 0);
+
+    // The agent is free again (after wrap-up) and no reservation is left behind.
+    let rec = world.store.get_agent(&agent).await.unwrap().unwrap();
+    assert_eq!(rec.reserved + rec.on_call, 0, "{rec:?}");
+    assert!(rec.last_released_at.is_some());
+    assert!(world
+        .store
+        .reservations_for_call(&corr)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(world.live(&corr).await.is_none(), "live state removed");
+    assert!(world.dead_letters().await.is_empty());
+
+    // The operation contexts ACS saw are ours.
+    let adds = world.recorder.done(&corr, "add_participant");
+    assert_eq!(adds.len(), 1);
+    assert_eq!(
+        adds[0].as_deref(),
+        Some(format!("sb1:add:1:{agent}").as_str())
+    );
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_numbers_we_do_not_serve_are_never_answered() {
+    let world = World::start().await;
+    let worker = world.worker().await;
+    let call = world.sim.start_call(call_to(NOT_OURS)).unwrap();
+    let corr = call.correlation_id.clone();
+    world
+        .until(20, "the IncomingCall to be handled", async || {
+            let d = world.recorder.decisions(&corr, "IncomingCall");
+            (!d.is_empty()).then_some(())
+        })
+        .await;
+    let d = world.recorder.decisions(&corr, "IncomingCall");
+    assert_eq!(d[0].0, "ignored", "{d:?}");
+    assert_eq!(world.effects(&corr).answers, 0);
+    assert!(world.live(&corr).await.is_none());
+    assert!(world.dead_letters().await.is_empty());
+    let ignored = world.metrics.counter(
+        "switchboard_events_total",
+        &[("type", "IncomingCall"), ("outcome", "ignored")],
+    );
+    assert_eq!(ignored, 1);
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_no_answer_moves_on_to_the_next_agent() {
+    let mut opts = WorldOptions::default();
+    // Alice lets it ring; Bob answers. Longest-idle ties break by OID: Bob's sorts first, so
+    // make Bob the one who does not answer.
+    opts.agents = vec![
+        agent(ALICE, "Alice"),
+        agent(BOB, "Bob").with_behaviour(Behaviour::NoAnswer),
+        agent(CARMEN, "Carmen"),
+    ];
+    let world = World::start_with(opts).await;
+    let worker = world.worker().await;
+    let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();
+    let corr = call.correlation_id.clone();
+    let state = archived_state(&world.ended(&corr, 40).await);
+    assert_eq!(
+        state.answered_by.as_ref().map(|a| a.as_str()),
+        Some(ALICE),
+        "{}",
+        world.recorder.dump(&corr)
+    );
+    assert_eq!(state.invited.len(), 2);
+    assert_eq!(state.invited[0].as_str(), BOB);
+    let fx = world.effects(&corr);
+    assert_eq!(fx.adds, 2, "{fx:?}");
+    assert_eq!(fx.answers, 1);
+    // Bob got the no-answer cool-down.
+    let bob = world.store.get_agent(&BOB.into()).await.unwrap().unwrap();
+    assert!(bob.wrap_up_until.is_some(), "{bob:?}");
+    let failed = world.recorder.decisions(&corr, "AddParticipantFailed");
+    assert!(
+        failed
+            .iter()
+            .any(|(d, text)| d == "applied" && text.contains("did not answer")),
+        "{failed:?}"
+    );
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declines_until_max_attempts_then_overflow_transfer() {
+    let mut opts = WorldOptions::default();
+    opts.agents = vec![
+        agent(ALICE, "Alice").with_behaviour(Behaviour::Decline {
+            after: Duration::from_millis(100),
+        }),
+        agent(BOB, "Bob").with_behaviour(Behaviour::Decline {
+            after: Duration::from_millis(100),
+        }),
+        agent(CARMEN, "Carmen"),
+    ];
+    let world = World::start_with(opts).await;
+    let worker = world.worker().await;
+    let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();
+    let corr = call.correlation_id.clone();
+    let state = archived_state(&world.ended(&corr, 40).await);
+    let fx = world.effects(&corr);
+    assert_eq!(fx.adds, 2, "both sales agents tried once: {fx:?}");
+    assert_eq!(fx.transfers, 1, "overflow to the phone number: {fx:?}");
+    assert!(state.answered_by.is_none());
+    match &state.phase {
+        Phase::Ended { reason } => assert!(reason.contains(OVERFLOW_NUMBER), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let overflow = world.recorder.decisions(&corr, "Overflow");
+    assert!(
+        overflow
+            .iter()
+            .any(|(_, t)| t.contains("all 2 eligible agents tried")),
+        "{overflow:?}"
+    );
+    for a in [ALICE, BOB] {
+        let rec = world.store.get_agent(&a.into()).await.unwrap().unwrap();
+        assert_eq!(rec.reserved + rec.on_call, 0, "{rec:?}");
+    }
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_plays() {
+    let world = World::start().await;
+    let worker = world.worker().await;
+    let call = world
+        .sim
+        .start_call(StartCall {
+            dtmf: Some("2".into()),
+            ..call_to(MAIN_LINE)
+        })
+        .unwrap();
+    let corr = call.correlation_id.clone();
+    let state = archived_state(&world.ended(&corr, 40).await);
+    assert_eq!(state.ivr.choice.as_deref(), Some("2"));
+    assert_eq!(state.queue.as_str(), "support");
+    assert_eq!(state.answered_by.as_ref().map(|a| a.as_str()), Some(CARMEN));
+    let fx = world.effects(&corr);
+    assert_eq!(fx.recognizes, 1, "{fx:?}");
+    // Support records: one recording, and the caller was told.
+    assert_eq!(fx.recordings, 1, "{fx:?}");
+    assert!(state.recording.notices >= 1);
+    let notices: Vec<_> = world
+        .recorder
+        .done(&corr, "play")
+        .into_iter()
+        .flatten()
+        .filter(|c| c.starts_with("sb1:notice:"))
+        .collect();
+    assert_eq!(notices, vec!["sb1:notice:1".to_string()]);
+    let timeline = world.sim.timeline(&corr);
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.what.contains("RecordingStateChanged")),
+        "recording callback delivered"
+    );
+    worker.stop().await;
+    world.shutdown().await;
+}
