@@ -243,7 +243,8 @@ fn roll_rules(rules: &mut [FaultRule], rng: &mut StdRng) -> Option<RequestFault>
 }
 
 fn chance(p: f64, rng: &mut StdRng) -> bool {
-    if !(p > 0.0) {
+    // NaN and non-positive probabilities never fire.
+    if p.is_nan() || p <= 0.0 {
         return false;
     }
     if p >= 1.0 {

@@ -560,8 +560,9 @@ fn evaluate(call: &mut SimCall, r: &RecognizeOp) -> Option<Done> {
     let now = Instant::now();
     let conn = call.conn.as_mut()?;
     let active = conn.media.active.as_mut()?;
-    let prompting = now < active.listen_at;
-    if prompting && !(r.interrupt_prompt && !call.dtmf.is_empty()) {
+    // While the prompt plays, tones only count if they may interrupt it.
+    let barge_in = r.interrupt_prompt && !call.dtmf.is_empty();
+    if now < active.listen_at && !barge_in {
         return None;
     }
     while let Some(key) = call.dtmf.pop_front() {
