@@ -14,7 +14,7 @@
 //! [`DecodeError::dead_letter_reason`] and the error text as description.
 //!
 //! **Arrays with some bad elements.** Call Automation may batch several callbacks in one
-//! POST. One malformed element must not lose the good ones, so [`decode`] returns the good
+//! POST. One malformed element must not lose the good ones, so [`decode()`] returns the good
 //! events in [`Decoded::events`] and one [`ElementError`] per bad element in
 //! [`Decoded::errors`]. Only when *no* element is usable does it fail as a whole. The
 //! worker handles the good events and then dead-letters the message with
@@ -28,7 +28,7 @@ use crate::events::{json_kind, AcsEvent, EVENT_TYPE_PREFIX};
 use crate::ids::EventId;
 use crate::timestamp::parse_timestamp;
 
-/// The result of [`decode`]: the events found and what could not be read.
+/// The result of [`decode()`]: the events found and what could not be read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
     /// The body's schema (for arrays, that of the elements).
@@ -162,7 +162,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     decode_value(value)
 }
 
-/// Like [`decode`] for an already parsed JSON value.
+/// Like [`decode()`] for an already parsed JSON value.
 pub fn decode_value(value: Value) -> Result<Decoded, DecodeError> {
     match value {
         Value::Array(items) => decode_array(items),
@@ -395,6 +395,20 @@ mod tests {
         assert!(!err.is_retryable());
         assert!(matches!(
             decode(b"\xff\xfe"),
+            Err(DecodeError::NotJson { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        // serde_json stops at 128 levels, so no deep value is ever built (or dropped).
+        let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = decode(body.as_bytes()).unwrap_err();
+        assert_eq!(err.dead_letter_reason(), "NotJson", "{err}");
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        let body = format!("{}1{}", "{\"data\":".repeat(50_000), "}".repeat(50_000));
+        assert!(matches!(
+            decode(body.as_bytes()),
             Err(DecodeError::NotJson { .. })
         ));
     }

@@ -2,7 +2,7 @@
 //!
 //! [`Envelope`] is the metadata around one event, [`Event`] pairs it with the typed
 //! payload. The constructors here ([`Event::callback`], [`Event::event_grid`]) and
-//! [`Event::to_json`] / [`encode`] produce bodies in the exact shapes [`crate::decode`]
+//! [`Event::to_json`] / [`encode`] produce bodies in the exact shapes [`crate::decode()`]
 //! reads, which is what the simulator and replay use to emit events.
 
 use serde_json::{Map, Value};
@@ -173,6 +173,44 @@ impl Event {
         Self { envelope, payload }
     }
 
+    /// A key that is the same for every delivery of this event and differs between
+    /// events, for the worker's "already handled?" check.
+    ///
+    /// `<id>|<event type>|<call connection or correlation id>|<time>`: a redelivery repeats
+    /// all of these, while the event id alone is not enough because sanitised captures
+    /// (and buggy producers) reuse ids such as `Sanitized` for different events of the same
+    /// call. A bare IncomingCall `data` body has no id, so its key is
+    /// `IncomingCall|<correlationId or serverCallId>` (one IncomingCall per call).
+    /// `None` only when the event carries none of these.
+    pub fn idempotency_key(&self) -> Option<String> {
+        let scope = self
+            .call_connection_id()
+            .map(String::from)
+            .or_else(|| self.correlation_id().map(|c| c.to_string()));
+        let time = self
+            .envelope
+            .time
+            .map(|t| (t.unix_timestamp_nanos() / 100).to_string())
+            .or_else(|| self.envelope.time_raw.clone());
+        match &self.envelope.id {
+            Some(id) => Some(format!(
+                "{id}|{}|{}|{}",
+                self.envelope.event_type,
+                scope.unwrap_or_default(),
+                time.unwrap_or_default()
+            )),
+            None => match &self.payload {
+                AcsEvent::IncomingCall(ic) => ic
+                    .correlation_id
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .or_else(|| ic.server_call_id.as_ref().map(|s| s.to_string()))
+                    .map(|k| format!("IncomingCall|{k}")),
+                _ => None,
+            },
+        }
+    }
+
     /// Short type name (`CallConnected`, `IncomingCall`, `Unknown`).
     pub fn short_type(&self) -> &str {
         self.payload.short_type()
@@ -297,6 +335,49 @@ mod tests {
         assert_eq!(env.call_connection_id_from_path().unwrap(), "77");
         env.source = Some("calling/callConnections/".into());
         assert_eq!(env.call_connection_id_from_path(), None);
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        let t = time::macros::datetime!(2025-01-01 00:00 UTC);
+        let connected = |cc: &str| {
+            Event::callback(
+                CallConnected {
+                    call_connection_id: Some(cc.into()),
+                    ..Default::default()
+                },
+                "REDACTED",
+                t,
+            )
+        };
+        // Same id, different call legs: different keys.
+        assert_eq!(
+            connected("a").idempotency_key().unwrap(),
+            "REDACTED|Microsoft.Communication.CallConnected|a|17356896000000000"
+        );
+        assert_ne!(
+            connected("a").idempotency_key(),
+            connected("b").idempotency_key()
+        );
+        // Redelivery of the same event: same key.
+        assert_eq!(
+            connected("a").idempotency_key(),
+            connected("a").idempotency_key()
+        );
+        // Same id and call but a different time: a different event.
+        let mut later = connected("a");
+        later.envelope.time = Some(t + time::Duration::milliseconds(150));
+        assert_ne!(later.idempotency_key(), connected("a").idempotency_key());
+        // No id, no call: no key.
+        let mut bare = connected("a");
+        bare.envelope.id = None;
+        assert_eq!(bare.idempotency_key(), None);
+        // Bare IncomingCall data: keyed by correlation id.
+        let d = crate::decode(br#"{"to":{"rawId":"4:+1"},"from":{"rawId":"4:+2"},"incomingCallContext":"x","correlationId":"k"}"#).unwrap();
+        assert_eq!(
+            d.events[0].idempotency_key().as_deref(),
+            Some("IncomingCall|k")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! decoder that turns one queue message body into those events.
 //!
 //! Data flows one way: a Service Bus (or embedded queue) message arrives with a body and
-//! [`ServiceBusMetadata`]; [`decode`] detects the envelope (Event Grid event, CloudEvent,
+//! [`ServiceBusMetadata`]; [`decode()`] detects the envelope (Event Grid event, CloudEvent,
 //! array of CloudEvents, or bare IncomingCall data), reads each event's `data` into an
 //! [`AcsEvent`] variant and returns them as [`Event`]s (envelope + payload) in a
 //! [`Decoded`]. The worker dispatches on [`AcsEvent`]; ids such as
@@ -18,11 +18,17 @@
 //! assert!(matches!(event.payload, switchboard_events::AcsEvent::CallConnected(_)));
 //! ```
 //!
-//! Worker contract: [`decode`] never panics. `Err(DecodeError)` means the body yielded no
+//! Worker contract: [`decode()`] never panics. `Err(DecodeError)` means the body yielded no
 //! event: dead-letter it with [`DecodeError::dead_letter_reason`] and the error text
 //! (never retryable). `Ok(d)` with `d.errors` non-empty means a callback array had bad
 //! elements: handle `d.events`, then dead-letter with [`Decoded::dead_letter`].
 //! [`AcsEvent::Unknown`] events decoded fine but are of a type Switchboard does not act on.
+//! [`Event::idempotency_key`] is the same for every delivery of an event (derived from the
+//! event, never random): use it for "already handled?" checks.
+//!
+//! Producers (simulator, replay, tests) build events with the same types: the structs
+//! implement `Default` + `Serialize`, [`Event::callback`] / [`Event::event_grid`] add the
+//! envelope ACS or Event Grid would, and [`encode`] writes the body.
 //!
 //! # Layout
 //! - [`identifier`]: [`CommunicationIdentifier`] (ACS user, phone, Teams user/app, Teams
@@ -34,7 +40,7 @@
 //!   Automation callback).
 //! - [`envelope`]: [`Schema`], [`Envelope`], [`Event`], and [`encode`] for producing
 //!   bodies (simulator, replay).
-//! - [`decode`](mod@decode): envelope detection and [`decode`] itself, [`DecodeError`].
+//! - [`decode`](mod@decode): envelope detection and [`decode()`] itself, [`DecodeError`].
 //! - [`timestamp`]: tolerant RFC 3339 parsing (5–7 fraction digits, offsets).
 //! - [`servicebus`]: [`ServiceBusMetadata`] and Event Grid's `aeg-*` properties.
 //! - [`fixture`]: replayable fixture messages ([`FixtureMessage`], [`load_fixture_dir`]).

@@ -1,6 +1,6 @@
 //! Service Bus message metadata that matters to the worker.
 //!
-//! The body is decoded by [`crate::decode`]; this is the rest of a received message:
+//! The body is decoded by [`crate::decode()`]; this is the rest of a received message:
 //! broker properties (message id, session id, delivery count, enqueued time...) and the
 //! application properties, including the `aeg-*` ones Event Grid adds when it delivers
 //! to a queue (MicrosoftDocs `event-grid/includes/message-headers.md`):
