@@ -272,6 +272,9 @@ pub struct WorldOptions {
     pub lock_duration: Duration,
     pub ring_grace: Duration,
     pub random_seed: u64,
+    /// Queue duplicate detection (Service Bus feature). Off lets duplicates reach workers.
+    pub dedupe: bool,
+    pub faults: switchboard_sim::Faults,
 }
 
 impl Default for WorldOptions {
@@ -292,6 +295,8 @@ impl Default for WorldOptions {
             lock_duration: Duration::from_secs(3),
             ring_grace: Duration::from_millis(1500),
             random_seed: 7,
+            dedupe: true,
+            faults: switchboard_sim::Faults::default(),
         }
     }
 }
@@ -318,6 +323,8 @@ pub struct World {
     pub flow: FlowConfig,
     pub recorder: Arc<Recorder>,
     pub metrics: Metrics,
+    lock_duration: Duration,
+    dedupe: bool,
     ingress: JoinHandle<()>,
     ingress_stop: CancellationToken,
 }
@@ -342,12 +349,16 @@ impl Worker {
     }
 }
 
-async fn queue_handles(path: &std::path::Path, lock: Duration) -> (QueueHandle, QueueHandle) {
+async fn queue_handles(
+    path: &std::path::Path,
+    lock: Duration,
+    dedupe: bool,
+) -> (QueueHandle, QueueHandle) {
     let ns = SqliteNamespace::open(path).await.unwrap();
     let plain = QueueConfig {
         lock_duration: lock,
         max_delivery_count: 20,
-        duplicate_detection_window: Some(Duration::from_secs(600)),
+        duplicate_detection_window: dedupe.then_some(Duration::from_secs(600)),
         ..QueueConfig::default()
     };
     let sessions = QueueConfig {
@@ -368,6 +379,7 @@ impl World {
         let sim = Simulator::start(SimConfig {
             random_seed: Some(opts.random_seed),
             timing: opts.timing.clone(),
+            faults: opts.faults.clone(),
             ..SimConfig::default()
         })
         .await
@@ -379,7 +391,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let queue_path = dir.path().join("queue.db");
         let store_path = dir.path().join("store.db");
-        let (incoming, events) = queue_handles(&queue_path, opts.lock_duration).await;
+        let (incoming, events) = queue_handles(&queue_path, opts.lock_duration, opts.dedupe).await;
         sim.set_sink(Arc::new(QueueSink {
             queue: incoming.clone(),
         }));
@@ -433,6 +445,8 @@ impl World {
             flow,
             recorder: Arc::new(Recorder::default()),
             metrics,
+            lock_duration: opts.lock_duration,
+            dedupe: opts.dedupe,
             ingress,
             ingress_stop,
         }
@@ -453,7 +467,8 @@ impl World {
     }
 
     pub async fn worker_with(&self, options: RunnerOptions) -> Worker {
-        let (incoming, events) = queue_handles(&self.queue_path, Duration::from_secs(3)).await;
+        let (incoming, events) =
+            queue_handles(&self.queue_path, self.lock_duration, self.dedupe).await;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&self.store_path).await.unwrap());
         let client = CallAutomationClient::from_connection_string(
             self.sim.connection_string().expose(),

@@ -1,0 +1,322 @@
+//! The flow under adversity: duplicated and reordered callbacks, duplicate IncomingCall,
+//! missing add-participant outcomes, Call Automation failures, many calls across two
+//! workers, and a worker that crashes (or is stopped) mid-call while another finishes.
+
+mod flow_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flow_support::*;
+use switchboard_sim::{
+    Behaviour, CallbackFaults, EventGridFaults, FaultKind, FaultRule, FaultSpec, Faults, Latency,
+    StartCall, Timing,
+};
+use switchboard_worker::flow::Phase;
+
+fn sales_call() -> StartCall {
+    StartCall {
+        to: Some(SALES_LINE.to_string()),
+        ..StartCall::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicated_and_reordered_deliveries_have_exactly_once_effects() {
+    let opts = WorldOptions {
+        // Let every duplicate reach the workers: no queue-level duplicate detection.
+        dedupe: false,
+        faults: Faults {
+            callbacks: CallbackFaults {
+                duplicate: 0.5,
+                reorder: 0.3,
+                ..CallbackFaults::default()
+            },
+            event_grid: EventGridFaults {
+                duplicate: 1.0,
+                ..EventGridFaults::default()
+            },
+            ..Faults::default()
+        },
+        random_seed: 11,
+        ..WorldOptions::default()
+    };
+    let world = World::start_with(opts).await;
+    let a = world.worker().await;
+    let b = world.worker().await;
+    let mut calls = Vec::new();
+    for i in 0..3 {
+        let c = world
+            .sim
+            .start_call(StartCall {
+                duplicate_delivery: true,
+                ..sales_call()
+            })
+            .unwrap();
+        calls.push(c.correlation_id);
+        if i == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for corr in &calls {
+        let state = archived_state(&world.ended(corr, 60).await);
+        let fx = world.effects(corr);
+        assert_eq!(fx.answers, 1, "{corr}: {fx:?}");
+        assert!(
+            state.answered_by.is_some(),
+            "{corr} routed: {:?}",
+            state.phase
+        );
+        // One add per agent actually offered, never a repeated add.
+        assert_eq!(fx.adds as usize, state.invited.len(), "{corr}: {fx:?}");
+        assert!(fx.terminates <= 1, "{corr}: {fx:?}");
+        assert_eq!(fx.plays as usize, world.recorder.done(corr, "play").len());
+    }
+    let ledger = world.sim.ledger();
+    assert!(ledger.callbacks_delivered > 0);
+    let dup = world
+        .metrics
+        .counter_total("switchboard_flow_decisions_total");
+    assert!(dup > 0);
+    let duplicates = world.metrics.counter(
+        "switchboard_flow_decisions_total",
+        &[("disposition", "duplicate")],
+    );
+    assert!(
+        duplicates > 0,
+        "duplicates reached the workers and were recognised"
+    );
+    assert!(world.dead_letters().await.is_empty());
+    a.stop().await;
+    b.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_routed_when_calls_outnumber_agents() {
+    let world = World::start().await;
+    let a = world.worker().await;
+    let b = world.worker().await;
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        calls.push(world.sim.start_call(sales_call()).unwrap().correlation_id);
+    }
+    let mut by_agent: BTreeMap<String, usize> = BTreeMap::new();
+    for corr in &calls {
+        let state = archived_state(&world.ended(corr, 60).await);
+        let agent = state
+            .answered_by
+            .clone()
+            .unwrap_or_else(|| panic!("{corr} not routed: {:?}", state.phase));
+        *by_agent.entry(agent.to_string()).or_default() += 1;
+        assert_eq!(world.effects(corr).answers, 1);
+    }
+    // Two sales agents with capacity 1 served four callers: some waited and were re-checked.
+    assert_eq!(by_agent.values().sum::<usize>(), 4);
+    assert!(
+        by_agent.keys().all(|a| a == ALICE || a == BOB),
+        "{by_agent:?}"
+    );
+    let waits = world.metrics.counter(
+        "switchboard_events_total",
+        &[("type", "QueueRecheck"), ("outcome", "applied")],
+    );
+    assert!(waits > 0, "somebody waited in the queue");
+    a.stop().await;
+    b.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_outcome_withdraws_the_invitation_and_tries_the_next_agent() {
+    // The simulator's clock runs 4x slower, so its ring-no-answer (2 s scaled to 8 s) comes
+    // long after our ring timeout + grace (2 s + 1.5 s): the outcome is "missing".
+    let opts = WorldOptions {
+        timing: Timing {
+            time_scale: 4.0,
+            play_duration: Duration::from_millis(100),
+            ..Timing::default()
+        },
+        agents: vec![
+            agent(ALICE, "Alice").with_behaviour(Behaviour::Accept {
+                after: Duration::from_millis(50),
+            }),
+            agent(BOB, "Bob").with_behaviour(Behaviour::NoAnswer),
+            agent(CARMEN, "Carmen"),
+        ],
+        ..WorldOptions::default()
+    };
+    let world = World::start_with(opts).await;
+    let worker = world.worker().await;
+    let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    let state = archived_state(&world.ended(&corr, 60).await);
+    assert_eq!(
+        state.answered_by.as_ref().map(|a| a.as_str()),
+        Some(ALICE),
+        "{}",
+        world.recorder.dump(&corr)
+    );
+    let fx = world.effects(&corr);
+    assert_eq!(fx.cancels, 1, "Bob's invitation withdrawn: {fx:?}");
+    assert_eq!(fx.adds, 2, "{fx:?}");
+    let timeouts = world.recorder.decisions(&corr, "RingTimeout");
+    assert!(
+        timeouts
+            .iter()
+            .any(|(d, t)| d == "applied" && t.contains("no outcome in time")),
+        "{timeouts:?}"
+    );
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_call_automation_failures_are_retried_without_double_effects() {
+    let mut operations = BTreeMap::new();
+    // More failures than the client retries by itself (3 attempts): the executor gives the
+    // message back, and the redelivery repeats the add with the same repeatability id.
+    operations.insert(
+        "CallConnection_AddParticipant".to_string(),
+        FaultSpec {
+            latency: None,
+            rules: vec![FaultRule::times(FaultKind::Status { status: 503 }, 4)],
+        },
+    );
+    let opts = WorldOptions {
+        faults: Faults {
+            operations,
+            ..Faults::default()
+        },
+        ..WorldOptions::default()
+    };
+    let world = World::start_with(opts).await;
+    let worker = world.worker().await;
+    let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    let state = archived_state(&world.ended(&corr, 60).await);
+    assert!(state.answered_by.is_some());
+    let fx = world.effects(&corr);
+    assert_eq!(fx.adds, 1, "{fx:?}");
+    assert_eq!(
+        fx.plays, 1,
+        "hold music not repeated by the redelivery: {fx:?}"
+    );
+    let retried = world.metrics.counter_total("switchboard_abandoned_total");
+    assert!(retried >= 1, "the message was given back at least once");
+    assert!(world.dead_letters().await.is_empty());
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_crashing_mid_command_is_finished_by_another() {
+    // Adding the agent takes 1.5 s, and the first worker is killed while it waits: its
+    // decisions are in the call state's outbox, its locks expire, the second worker resumes.
+    let mut operations = BTreeMap::new();
+    operations.insert(
+        "CallConnection_AddParticipant".to_string(),
+        FaultSpec {
+            latency: Some(Latency::Fixed { ms: 1500 }),
+            rules: vec![],
+        },
+    );
+    let opts = WorldOptions {
+        faults: Faults {
+            operations,
+            ..Faults::default()
+        },
+        ..WorldOptions::default()
+    };
+    let world = World::start_with(opts).await;
+    let first = world.worker().await;
+    let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    // The reservation exists once routing ran; the add is in flight right after.
+    world
+        .until(20, "an agent to be reserved", async || {
+            let r = world.store.reservations_for_call(&corr).await.unwrap();
+            (!r.is_empty()).then_some(())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().await;
+    let live = world.live(&corr).await.expect("state survives the crash");
+    assert!(
+        !live.outbox.is_empty(),
+        "the crashed worker left unfinished commands: {:?}",
+        live.phase
+    );
+
+    let second = world.worker().await;
+    let state = archived_state(&world.ended(&corr, 60).await);
+    assert!(
+        state.answered_by.is_some(),
+        "{}",
+        world.recorder.dump(&corr)
+    );
+    let fx = world.effects(&corr);
+    assert_eq!(fx.answers, 1, "{fx:?}");
+    assert_eq!(fx.adds, 1, "the repeated add was recognised: {fx:?}");
+    assert_eq!(fx.plays, 1, "{fx:?}");
+    let resumed = world
+        .metrics
+        .counter("switchboard_outbox_resumed_total", &[]);
+    assert!(resumed >= 1);
+    assert!(world.dead_letters().await.is_empty());
+    second.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_crashing_between_events_is_replaced_mid_call() {
+    let opts = WorldOptions {
+        agents: vec![
+            agent(ALICE, "Alice").with_behaviour(Behaviour::Accept {
+                after: Duration::from_millis(1500),
+            }),
+            agent(BOB, "Bob").with_behaviour(Behaviour::Accept {
+                after: Duration::from_millis(1500),
+            }),
+            agent(CARMEN, "Carmen"),
+        ],
+        ..WorldOptions::default()
+    };
+    let world = World::start_with(opts).await;
+    let first = world.worker().await;
+    let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    world
+        .until(20, "the agent to ring", async || {
+            let s = world.live(&corr).await?;
+            matches!(s.phase, Phase::Ringing { .. }).then_some(())
+        })
+        .await;
+    first.kill().await;
+    // The agent answers while nobody is consuming; the callbacks wait in the queue.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = world.worker().await;
+    let state = archived_state(&world.ended(&corr, 60).await);
+    assert!(state.answered_by.is_some());
+    let fx = world.effects(&corr);
+    assert_eq!((fx.answers, fx.adds, fx.terminates), (1, 1, 1), "{fx:?}");
+    second.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_mid_call_loses_nothing() {
+    let world = World::start().await;
+    let first = world.worker().await;
+    let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    world
+        .until(20, "the call to be answered", async || {
+            let s = world.live(&corr).await?;
+            (s.phase != Phase::Answering).then_some(())
+        })
+        .await;
+    first.stop().await;
+    let second = world.worker().await;
+    let state = archived_state(&world.ended(&corr, 60).await);
+    assert!(state.answered_by.is_some());
+    assert_eq!(world.effects(&corr).answers, 1);
+    assert!(world.dead_letters().await.is_empty());
+    second.stop().await;
+    world.shutdown().await;
+}
