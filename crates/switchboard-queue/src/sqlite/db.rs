@@ -5,9 +5,12 @@
 //! would read first and fail to upgrade under WAL). "Now" is read *after* the lock is held, so
 //! a transaction that waited on another process still judges expiry with the current time.
 //!
-//! Blocking SQLite calls run on Tokio's blocking pool; connections are pooled per namespace
-//! (opened on demand, a few kept idle) so a reader never waits behind a writer of the same
-//! process longer than SQLite itself requires.
+//! Blocking SQLite calls run on Tokio's blocking pool; connections are pooled per namespace.
+//! Writers of one namespace queue on an async gate (one at a time) before they touch SQLite:
+//! SQLite admits one writer per file anyway, and waiting on the gate is a cheap async wait,
+//! where waiting inside SQLite's busy handler means sleeping in growing steps. Other processes
+//! are still arbitrated by SQLite's file lock and busy timeout. Readers (probes, peeks) are
+//! limited to `max_idle_connections` at once, so the pool stays bounded.
 //!
 //! The tables are prefixed `sbq_` because the store may share the file; the schema version
 //! lives in `sbq_meta`, not in `PRAGMA user_version`, for the same reason.
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::Clock;
 use crate::error::QueueError;
@@ -120,6 +124,8 @@ impl<T> SqlResultExt<T> for rusqlite::Result<T> {
 pub(crate) struct Db {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    writers: Arc<Semaphore>,
+    readers: Arc<Semaphore>,
     options: SqliteOptions,
 }
 
@@ -159,6 +165,8 @@ impl Db {
         Ok(Self {
             path,
             idle: Mutex::new(vec![conn]),
+            writers: Arc::new(Semaphore::new(1)),
+            readers: Arc::new(Semaphore::new(options.max_idle_connections.max(1))),
             options,
         })
     }
@@ -189,7 +197,8 @@ impl Db {
 
     fn checkin(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.options.max_idle_connections {
+        // Readers plus the one writer can all be checked out at once; keep them all.
+        if idle.len() <= self.options.max_idle_connections {
             idle.push(conn);
         }
     }
@@ -249,10 +258,14 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, QueueError> + Send + 'static,
     {
+        let permit = gate(&self.writers, op).await?;
         let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || db.write_blocking(op, f))
-            .await
-            .map_err(|e| join_error(op, e))?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            db.write_blocking(op, f)
+        })
+        .await
+        .map_err(|e| join_error(op, e))?
     }
 
     /// [`Db::read_blocking`] on the blocking pool.
@@ -265,11 +278,31 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, QueueError> + Send + 'static,
     {
+        let permit = gate(&self.readers, op).await?;
         let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || db.read_blocking(op, f))
-            .await
-            .map_err(|e| join_error(op, e))?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            db.read_blocking(op, f)
+        })
+        .await
+        .map_err(|e| join_error(op, e))?
     }
+}
+
+async fn gate(
+    semaphore: &Arc<Semaphore>,
+    op: &'static str,
+) -> Result<OwnedSemaphorePermit, QueueError> {
+    // The semaphores are never closed; this error is unreachable in practice.
+    Arc::clone(semaphore)
+        .acquire_owned()
+        .await
+        .map_err(|e| QueueError::Backend {
+            op,
+            message: format!("connection gate closed: {e}"),
+            retryable: false,
+            source: None,
+        })
 }
 
 fn join_error(op: &'static str, e: tokio::task::JoinError) -> QueueError {

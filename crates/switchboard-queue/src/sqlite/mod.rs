@@ -58,7 +58,8 @@ pub struct SqliteOptions {
     pub poll_interval_min: Duration,
     /// Longest poll interval of an idle waiting receiver. Default 100 ms.
     pub poll_interval_max: Duration,
-    /// Connections kept open for reuse. Default 4.
+    /// Connections kept open for reuse, and how many read-only queries (probes of waiting
+    /// receivers, peeks) run at once. Writes run one at a time per namespace. Default 4.
     pub max_idle_connections: usize,
     /// Where "now" comes from. Default [`SystemClock`]; processes sharing a file must all use
     /// the system clock.

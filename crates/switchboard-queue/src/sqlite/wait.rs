@@ -39,8 +39,10 @@ pub(crate) fn notifier(path: &Path, queue: &str) -> Arc<Notify> {
 }
 
 /// Runs `attempt` (a receiving transaction) until it returns `Some`, or `wait` has passed.
-/// Between attempts, sleeps until notified, until the probe for `target` says an attempt can
-/// succeed, or until the backoff/next-change instant.
+/// Between attempts it only reads: it probes `target` and, while nothing is ready, sleeps until
+/// notified, until the backoff interval passes, or until the next instant time alone changes
+/// the answer. Every wake-up goes through a probe first, so a send that wakes many waiters
+/// costs each of them one read, and only those with something to take write.
 pub(crate) async fn wait_for<T, F, Fut>(
     db: &Arc<Db>,
     notify: &Notify,
@@ -58,12 +60,6 @@ where
     let max_poll = db.options().poll_interval_max.max(min_poll);
     let mut backoff = min_poll;
     loop {
-        // Register for the wake-up *before* looking, so a send that commits between the look
-        // and the sleep is not missed.
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-
         if let Some(found) = attempt().await? {
             return Ok(Some(found));
         }
@@ -72,7 +68,12 @@ where
             if now >= deadline {
                 return Ok(None);
             }
-            let mut nap = backoff.min(deadline - now);
+            // Register for the wake-up *before* probing, so a commit that lands between the
+            // probe and the sleep is not missed.
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
             let queue_name = queue.to_owned();
             let probe_target = target.clone();
             let probe = db
@@ -83,18 +84,14 @@ where
             if probe.ready {
                 break;
             }
+            let mut nap = backoff.min(deadline.saturating_duration_since(now));
             if let Some(next) = probe.next_change_ms {
                 let until = next.saturating_sub(db.clock().now_ms()).max(1);
                 nap = nap.min(Duration::from_millis(u64::try_from(until).unwrap_or(1)));
             }
             tokio::select! {
-                () = &mut notified => {
-                    backoff = min_poll;
-                    break;
-                }
-                () = tokio::time::sleep(nap) => {
-                    backoff = (backoff * 2).min(max_poll);
-                }
+                () = &mut notified => backoff = min_poll,
+                () = tokio::time::sleep(nap) => backoff = (backoff * 2).min(max_poll),
             }
         }
     }
