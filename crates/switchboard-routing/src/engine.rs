@@ -39,7 +39,7 @@ use serde::Serialize;
 use switchboard_events::TeamsUserId;
 use time::OffsetDateTime;
 
-use crate::model::{AgentSnapshot, CallRequirements, QueueName};
+use crate::model::{saturating_add, AgentSnapshot, CallRequirements, QueueName};
 use crate::presence::{PresenceFallback, PresenceStatus, PresenceView};
 use crate::queue::{OverflowTarget, QueueConfig, Strategy};
 
@@ -242,7 +242,7 @@ pub fn rank_agents(
 
     // 1–2: the call's own limits come first, whatever the agents look like.
     let waited = now - call.waiting_since;
-    let deadline = call.waiting_since + queue.max_wait;
+    let deadline = saturating_add(call.waiting_since, queue.max_wait);
     if now >= deadline {
         return overflow(OverflowReason::MaxWaitExceeded {
             waited_secs: waited.whole_seconds().max(0).unsigned_abs(),
@@ -267,7 +267,7 @@ pub fn rank_agents(
     for agent in eligible {
         eligible_count += 1;
         // 4: ring-no-answer / declined agents are not offered this call again.
-        if excluded.contains(&agent.oid) {
+        if !excluded.is_empty() && excluded.contains(&agent.oid) {
             tried += 1;
             continue;
         }
@@ -347,56 +347,88 @@ fn idle_score(idle: Option<u64>) -> i64 {
     idle.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX))
 }
 
+/// When the last call ended as a plain integer (Unix nanoseconds; `i128::MIN` for "never",
+/// which sorts first = longest idle). Computed once per agent so that sorting compares
+/// integers, not timestamps with offsets.
+fn released_key(agent: &AgentSnapshot) -> i128 {
+    agent
+        .live
+        .last_released_at
+        .map_or(i128::MIN, OffsetDateTime::unix_timestamp_nanos)
+}
+
+/// A routable agent with its precomputed sort key. The key is all integers; agents with
+/// equal keys are ordered by OID, which makes the order total and independent of the input
+/// order (OIDs are unique in a roster).
+struct Keyed<'a, K> {
+    key: K,
+    agent: &'a AgentSnapshot,
+    presence: CandidatePresence,
+}
+
+fn sort_keyed<K: Ord>(items: &mut [Keyed<'_, K>]) {
+    items.sort_unstable_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then_with(|| a.agent.oid.cmp(&b.agent.oid))
+    });
+}
+
 fn rank_longest_idle(
-    mut routable: Vec<(&AgentSnapshot, CandidatePresence)>,
+    routable: Vec<(&AgentSnapshot, CandidatePresence)>,
     now: OffsetDateTime,
 ) -> Vec<Candidate> {
-    // `Option` orders `None` first: agents without a call yet are the longest idle.
-    routable.sort_by(|(a, pa), (b, pb)| {
-        (pa.tier(), a.in_use(), a.live.last_released_at, &a.oid).cmp(&(
-            pb.tier(),
-            b.in_use(),
-            b.live.last_released_at,
-            &b.oid,
-        ))
-    });
-    routable
+    let mut items: Vec<Keyed<'_, (u8, u32, i128)>> = routable
         .into_iter()
-        .map(|(a, presence)| {
-            let idle = idle_secs(a, now);
+        .map(|(agent, presence)| Keyed {
+            key: (presence.tier(), agent.in_use(), released_key(agent)),
+            agent,
+            presence,
+        })
+        .collect();
+    sort_keyed(&mut items);
+    items
+        .into_iter()
+        .map(|k| {
+            let idle = idle_secs(k.agent, now);
             Candidate {
-                agent: a.oid.clone(),
+                agent: k.agent.oid.clone(),
                 score: idle_score(idle),
                 reason: RankReason::LongestIdle {
-                    in_use: a.in_use(),
+                    in_use: k.agent.in_use(),
                     idle_secs: idle,
                 },
-                presence,
+                presence: k.presence,
             }
         })
         .collect()
 }
 
 fn rank_round_robin(
-    mut routable: Vec<(&AgentSnapshot, CandidatePresence)>,
+    routable: Vec<(&AgentSnapshot, CandidatePresence)>,
     cursor: Option<&TeamsUserId>,
 ) -> Vec<Candidate> {
     // The ring is OID order. Agents after the cursor come first, then the ring wraps. The
     // cursor need not be in the list (it may be busy or gone): the ring position is where it
     // would sort.
-    let wrapped = |oid: &TeamsUserId| cursor.is_some_and(|c| oid <= c);
-    routable.sort_by(|(a, pa), (b, pb)| {
-        (pa.tier(), wrapped(&a.oid), &a.oid).cmp(&(pb.tier(), wrapped(&b.oid), &b.oid))
-    });
-    let n = routable.len();
-    routable
+    let mut items: Vec<Keyed<'_, (u8, bool)>> = routable
+        .into_iter()
+        .map(|(agent, presence)| Keyed {
+            key: (presence.tier(), cursor.is_some_and(|c| agent.oid <= *c)),
+            agent,
+            presence,
+        })
+        .collect();
+    sort_keyed(&mut items);
+    let n = items.len();
+    items
         .into_iter()
         .enumerate()
-        .map(|(position, (a, presence))| Candidate {
-            agent: a.oid.clone(),
+        .map(|(position, k)| Candidate {
+            agent: k.agent.oid.clone(),
             score: i64::try_from(n - position).unwrap_or(i64::MAX),
             reason: RankReason::RoundRobin { position },
-            presence,
+            presence: k.presence,
         })
         .collect()
 }
@@ -415,46 +447,51 @@ fn rank_skills(
         .chain(&call.extra_skills)
         .map(|r| r.skill.as_str())
         .collect();
-    let mut scored: Vec<(u32, &AgentSnapshot, CandidatePresence)> = routable
+    let score_of = |a: &AgentSnapshot| -> u32 {
+        skills
+            .iter()
+            .filter_map(|s| a.skills.get(*s))
+            .map(|l| u32::from(*l))
+            .sum()
+    };
+    let mut items: Vec<Keyed<'_, (u8, Reverse<u32>, u32, i128)>> = routable
         .into_iter()
-        .map(|(a, p)| {
-            let score = skills
-                .iter()
-                .filter_map(|s| a.skills.get(*s))
-                .map(|l| u32::from(*l))
-                .sum();
-            (score, a, p)
-        })
-        .collect();
-    scored.sort_by(|(sa, a, pa), (sb, b, pb)| {
-        (
-            pa.tier(),
-            Reverse(*sa),
-            a.in_use(),
-            a.live.last_released_at,
-            &a.oid,
-        )
-            .cmp(&(
-                pb.tier(),
-                Reverse(*sb),
-                b.in_use(),
-                b.live.last_released_at,
-                &b.oid,
-            ))
-    });
-    scored
-        .into_iter()
-        .map(|(skill_score, a, presence)| Candidate {
-            agent: a.oid.clone(),
-            score: i64::from(skill_score),
-            reason: RankReason::SkillsBestMatch {
-                skill_score,
-                in_use: a.in_use(),
-                idle_secs: idle_secs(a, now),
-            },
+        .map(|(agent, presence)| Keyed {
+            key: (
+                presence.tier(),
+                Reverse(score_of(agent)),
+                agent.in_use(),
+                released_key(agent),
+            ),
+            agent,
             presence,
         })
+        .collect();
+    sort_keyed(&mut items);
+    items
+        .into_iter()
+        .map(|k| {
+            let skill_score = k.key.1 .0;
+            Candidate {
+                agent: k.agent.oid.clone(),
+                score: i64::from(skill_score),
+                reason: RankReason::SkillsBestMatch {
+                    skill_score,
+                    in_use: k.agent.in_use(),
+                    idle_secs: idle_secs(k.agent, now),
+                },
+                presence: k.presence,
+            }
+        })
         .collect()
+}
+
+/// Service order of a waiting call: higher priority first (`Reverse`), unknown queues
+/// (`None`) last, then the earliest `waiting_since` (as Unix nanoseconds).
+type CallKey = (Reverse<Option<i32>>, i128);
+
+fn call_key(call: &CallRequirements, priority: Option<i32>) -> CallKey {
+    (Reverse(priority), call.waiting_since.unix_timestamp_nanos())
 }
 
 /// Orders waiting calls for service: higher queue priority first, then the call waiting
@@ -465,18 +502,18 @@ pub fn order_waiting_calls(
     calls: &[CallRequirements],
     queues: &BTreeMap<QueueName, QueueConfig>,
 ) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..calls.len()).collect();
-    let priority = |c: &CallRequirements| queues.get(&c.queue).map(|q| q.priority);
-    idx.sort_by(|&i, &j| {
-        let (a, b) = (&calls[i], &calls[j]);
-        // `Reverse(Option)`: Some(high) < Some(low) < None, i.e. unknown queues last.
-        (Reverse(priority(a)), a.waiting_since, &a.call_id).cmp(&(
-            Reverse(priority(b)),
-            b.waiting_since,
-            &b.call_id,
-        ))
+    // Keys are computed once per call, so sorting compares integers, not queue names.
+    let mut keyed: Vec<(CallKey, usize)> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (call_key(c, queues.get(&c.queue).map(|q| q.priority)), i))
+        .collect();
+    keyed.sort_unstable_by(|(ka, a), (kb, b)| {
+        ka.cmp(kb)
+            .then_with(|| calls[*a].call_id.cmp(&calls[*b].call_id))
+            .then_with(|| a.cmp(b))
     });
-    idx
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// A freed agent: which waiting call should it take? The first call in
@@ -493,12 +530,34 @@ pub fn next_call_for_agent(
     if !agent.enabled {
         return None;
     }
-    order_waiting_calls(calls, queues).into_iter().find(|&i| {
-        let call = &calls[i];
-        queues
-            .get(&call.queue)
-            .is_some_and(|q| agent.meets(&q.required_skills) && agent.meets(&call.extra_skills))
-    })
+    // Which queues the agent qualifies for is decided once per queue, not once per call;
+    // then one pass keeps the best call (no sort needed for a single winner).
+    let qualified: BTreeMap<&str, i32> = queues
+        .values()
+        .filter(|q| agent.meets(&q.required_skills))
+        .map(|q| (q.name.as_str(), q.priority))
+        .collect();
+    let mut best: Option<(CallKey, usize)> = None;
+    for (i, call) in calls.iter().enumerate() {
+        let Some(priority) = qualified.get(call.queue.as_str()) else {
+            continue;
+        };
+        if !agent.meets(&call.extra_skills) {
+            continue;
+        }
+        let key = call_key(call, Some(*priority));
+        let better = match &best {
+            None => true,
+            Some((bk, bi)) => key
+                .cmp(bk)
+                .then_with(|| call.call_id.cmp(&calls[*bi].call_id))
+                .is_lt(),
+        };
+        if better {
+            best = Some((key, i));
+        }
+    }
+    best.map(|(_, i)| i)
 }
 
 #[cfg(test)]

@@ -723,3 +723,71 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `next_call_for_agent` (a single pass) picks exactly the first qualifying call of
+    /// `order_waiting_calls` (a full sort), and the sort ignores input order.
+    #[test]
+    fn next_call_agrees_with_the_full_order(
+        specs in proptest::collection::vec(
+            (0u8..4, 0u64..50, "[a-c]{1,2}", any::<bool>()), 0..20),
+        vip_level in 0u8..2,
+    ) {
+        let names = ["vip", "general", "low", "nowhere"];
+        let calls: Vec<CallRequirements> = specs
+            .iter()
+            .map(|(q, waited, id, spanish)| {
+                let mut c = waiting(id, names[usize::from(*q)], *waited);
+                if *spanish {
+                    c.extra_skills = vec![SkillRequirement::new("spanish", 1)];
+                }
+                c
+            })
+            .collect();
+        let agent = skilled("a", &[("vip", vip_level), ("spanish", 1)]);
+        let order = order_waiting_calls(&calls, &queues());
+        let expected = order.iter().copied().find(|&i| {
+            let c = &calls[i];
+            queues().get(&c.queue).is_some_and(|q| agent.meets(&q.required_skills))
+                && agent.meets(&c.extra_skills)
+        });
+        let got = next_call_for_agent(&agent, &calls, &queues());
+        // Same key and id means same call for our purposes (ids can repeat in this test).
+        prop_assert_eq!(
+            got.map(|i| (&calls[i].queue, calls[i].waiting_since, &calls[i].call_id)),
+            expected.map(|i| (&calls[i].queue, calls[i].waiting_since, &calls[i].call_id))
+        );
+
+        let mut reversed = calls.clone();
+        reversed.reverse();
+        let a: Vec<_> = order.iter().map(|&i| (&calls[i].call_id, calls[i].waiting_since)).collect();
+        let r = order_waiting_calls(&reversed, &queues());
+        let b: Vec<_> = r.iter().map(|&i| (&reversed[i].call_id, reversed[i].waiting_since)).collect();
+        prop_assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn extreme_durations_and_timestamps_do_not_panic() {
+    let mut q = queue();
+    q.max_wait = Duration::from_secs(u64::MAX);
+    q.wait_retry = Duration::ZERO;
+    let mut a = agent("a");
+    a.live.active_calls = 1;
+    let agents = vec![a];
+    let p = presence_all(&agents, Availability::Available);
+    match rank_agents(&call(), &q, &agents, &p, NOW, &none()) {
+        RoutingDecision::Wait { retry_after, .. } => assert_eq!(retry_after, MIN_RETRY_AFTER),
+        other => panic!("expected wait, got {other:?}"),
+    }
+    let mut c = call();
+    c.waiting_since = datetime!(-9999-01-01 00:00:00 UTC);
+    q.max_wait = Duration::from_secs(60);
+    assert!(matches!(
+        rank_agents(&c, &q, &agents, &p, NOW, &none()),
+        RoutingDecision::Overflow {
+            reason: OverflowReason::MaxWaitExceeded { .. },
+            ..
+        }
+    ));
+}

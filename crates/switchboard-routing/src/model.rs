@@ -154,7 +154,10 @@ impl AgentSnapshot {
     /// release plus the roster's wrap-up time. Both are considered so that a store that
     /// only tracks `last_released_at` and a roster change of the wrap-up time are honoured.
     pub fn wrap_up_ends_at(&self) -> Option<OffsetDateTime> {
-        let from_release = self.live.last_released_at.map(|t| t + self.wrap_up);
+        let from_release = self
+            .live
+            .last_released_at
+            .map(|t| saturating_add(t, self.wrap_up));
         match (self.live.wrap_up_until, from_release) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -212,6 +215,15 @@ impl CallRequirements {
     }
 }
 
+/// `t + d`, clamped to the largest representable time instead of panicking: timestamps
+/// come from the store and durations from configuration, and neither may crash routing.
+pub fn saturating_add(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_offset(t.offset()))
+}
+
 /// Serde helper: a `Duration` as whole seconds (what the configuration and JSON output use).
 pub(crate) mod duration_secs {
     use std::time::Duration;
@@ -251,6 +263,14 @@ mod tests {
         );
         assert!(a.in_wrap_up(datetime!(2026-01-01 10:00:59 UTC)));
         assert!(!a.in_wrap_up(datetime!(2026-01-01 10:01:00 UTC)));
+    }
+
+    #[test]
+    fn huge_wrap_up_saturates_instead_of_panicking() {
+        let mut a = AgentSnapshot::new("a", "A");
+        a.wrap_up = Duration::from_secs(u64::MAX);
+        a.live.last_released_at = Some(datetime!(2026-01-01 10:00:00 UTC));
+        assert!(a.in_wrap_up(datetime!(9999-01-01 00:00:00 UTC)));
     }
 
     #[test]
