@@ -433,6 +433,9 @@ fn rank_round_robin(
         .collect()
 }
 
+/// Presence tier, skill score (higher first), capacity in use, last release.
+type SkillsKey = (u8, Reverse<u32>, u32, i128);
+
 fn rank_skills(
     routable: Vec<(&AgentSnapshot, CandidatePresence)>,
     call: &CallRequirements,
@@ -454,7 +457,7 @@ fn rank_skills(
             .map(|l| u32::from(*l))
             .sum()
     };
-    let mut items: Vec<Keyed<'_, (u8, Reverse<u32>, u32, i128)>> = routable
+    let mut items: Vec<Keyed<'_, SkillsKey>> = routable
         .into_iter()
         .map(|(agent, presence)| Keyed {
             key: (
