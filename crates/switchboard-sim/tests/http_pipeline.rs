@@ -208,6 +208,34 @@ async fn unknown_routes_and_bad_bodies() {
         )
         .await;
     assert_eq!(r.status, 400);
+    // Strict spec validation: an unknown property or a bad enum value is a 400 naming it.
+    let r = h
+        .post(
+            "/calling/callConnections:answer",
+            json!({"incomingCallContext": call.incoming_call_context, "callbackUri": h.callback_uri(), "colour": "blue"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{:?}",
+        r.body
+    );
+    let r = h
+        .post(
+            "/calling/callConnections:reject",
+            json!({"incomingCallContext": call.incoming_call_context, "callRejectReason": "bored"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        h.sim.ledger().total.answers + h.sim.ledger().total.rejects,
+        0,
+        "invalid bodies have no effect"
+    );
     // Unsupported (by the simulator) operations still authenticate, validate and answer 405.
     let r = h.post("/calling/callConnections:connect", json!({"callLocator": {"kind": "roomCallLocator", "roomId": "r"}, "callbackUri": "http://x/cb"})).await;
     assert_eq!(r.status, 405);
