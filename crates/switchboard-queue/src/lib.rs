@@ -62,6 +62,32 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Notes for callers
+//! - **Which queues.** Event Grid delivers `IncomingCall` to a *non-session* queue (Event Grid
+//!   cannot deliver to session queues); the callback ingress publishes Call Automation events to
+//!   a *session* queue with `session_id` = the call's correlation id, so one worker at a time
+//!   handles one call, in order. Map the worker's `lock_duration_secs`/`max_delivery_count`
+//!   straight onto [`QueueConfig`].
+//! - **Ids.** Use the event id (or `aeg-output-event-id`) as `message_id`, so duplicate
+//!   detection absorbs retried publishes.
+//! - **Long handlers** renew before `locked_until` (session receivers renew the session lock;
+//!   message locks of session messages follow it).
+//! - **Cancellation.** Dropping a `receive` future after it started may leave the messages it
+//!   locked locked until their lock expires; they are then redelivered (count + 1). Prefer a
+//!   short `wait` and a loop that checks the shutdown signal between receives.
+//! - **Settle through the receiver that received**: a session message through its
+//!   [`SessionReceiver`], a dead letter through the [`DeadLetterQueue`]. Anything else is
+//!   [`QueueError::InvalidOperation`].
+//!
+//! # Implementing the port on Service Bus
+//! The traits map one to one onto the Service Bus receiver/sender/session-receiver APIs. Put
+//! the SDK's received-message object in [`Delivery::backend`] to settle with it. Service Bus's
+//! minimum lock duration is 5 s and minimum duplicate window 20 s: report them from
+//! [`conformance::Harness::short_lock`]/[`conformance::Harness::short_dedupe_window`] and the
+//! suite adapts its waits. Use [`resubmitted_message_id`] for resubmitted dead letters so both
+//! backends derive the same id. Then run the unchanged suite with
+//! [`queue_conformance_tests!`] (the calling crate needs `tokio` with its test macros).
+//!
 //! # Layout
 //! - [`port`]: the traits ([`QueueSender`], [`QueueReceiver`], [`SessionReceiver`],
 //!   [`DeadLetterQueue`]), [`QueueHandle`] bundling them, [`QueueRuntimeProperties`].

@@ -7,15 +7,27 @@
 //! [`SqliteSessionReceiver`]s.
 //!
 //! Several processes may open the same file at once (worker, ingress, simulator, replay CLI):
-//! every transition is one `BEGIN IMMEDIATE` transaction, and every time rule is evaluated from
-//! stored instants when the next transaction runs (see [`ops`]), so no process has to be
-//! alive for locks to expire. The file must be on a local disk (SQLite locking does not work
+//! every transition is one `BEGIN IMMEDIATE` transaction, and every time rule (lock expiry,
+//! scheduled enqueue, time-to-live, the duplicate window) is evaluated from stored instants by
+//! the next transaction that looks, so no process has to be alive for a lock to expire and
+//! there is no background task to run. The file must be on a local disk (SQLite locking does not work
 //! on network shares such as Azure Files), and processes sharing it must share a clock — same
 //! host.
 //!
 //! Durability: with the default `synchronous = NORMAL`, committed messages survive a process
 //! crash or kill; a power loss may lose the last commits but never corrupts the file. Set
 //! [`SqliteOptions::synchronous_full`] to fsync every commit.
+//!
+//! The tables are prefixed `sbq_` so the store (or anything else) can share the file.
+//!
+//! # Layout
+//! - `db`: connections, pragmas, schema (with its version in `sbq_meta`), the write gate, and
+//!   running transactions on the blocking pool.
+//! - `ops`: every state transition as a synchronous function of one transaction, including
+//!   the lazy time-driven sweep.
+//! - `codec`: rows to [`Message`]/[`Delivery`], properties and queue config encodings.
+//! - `wait`: how a waiting receive learns that something arrived (in-process notify,
+//!   cross-process probe polling).
 
 use std::fmt;
 use std::path::Path;
