@@ -42,6 +42,28 @@ impl Repeatability {
         }
     }
 
+    /// A pair from text (a stored pair, or command-line flags): `request_id` is a UUID;
+    /// `first_sent` is an HTTP date (`Thu, 12 Mar 2026 10:00:00 GMT`) or RFC 3339
+    /// (`2026-03-12T10:00:00Z`), and `None` means now.
+    pub fn parse(request_id: &str, first_sent: Option<&str>) -> Result<Self, String> {
+        let request_id = Uuid::parse_str(request_id.trim())
+            .map_err(|_| format!("repeatability request id {request_id:?} is not a UUID"))?;
+        let first_sent = match first_sent.map(str::trim) {
+            None => OffsetDateTime::now_utc(),
+            Some(s) => match httpdate::parse_http_date(s) {
+                Ok(t) => OffsetDateTime::from(t),
+                Err(_) => OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        format!("first-sent {s:?} is neither an HTTP date nor RFC 3339")
+                    })?,
+            },
+        };
+        Ok(Self {
+            request_id,
+            first_sent,
+        })
+    }
+
     /// The `Repeatability-Request-ID` header value.
     pub fn request_id_header(&self) -> String {
         self.request_id.hyphenated().to_string()
@@ -196,6 +218,31 @@ mod tests {
             "6529654d-ea69-5268-bdb8-aacfc9664fdc"
         );
         assert_eq!(a.first_sent_header(), "Thu, 12 Mar 2026 10:00:00 GMT");
+    }
+
+    #[test]
+    fn parse_from_text() {
+        let r = Repeatability::parse(
+            "6529654d-ea69-5268-bdb8-aacfc9664fdc",
+            Some("Thu, 12 Mar 2026 10:00:00 GMT"),
+        )
+        .unwrap();
+        assert_eq!(r.first_sent, datetime!(2026-03-12 10:00:00 UTC));
+        let r2 = Repeatability::parse(
+            " 6529654D-EA69-5268-BDB8-AACFC9664FDC ",
+            Some("2026-03-12T11:00:00+01:00"),
+        )
+        .unwrap();
+        assert_eq!(r2, r);
+        assert!(Repeatability::parse("6529654d-ea69-5268-bdb8-aacfc9664fdc", None).is_ok());
+        assert!(Repeatability::parse("nope", None)
+            .unwrap_err()
+            .contains("not a UUID"));
+        assert!(
+            Repeatability::parse(&r.request_id_header(), Some("yesterday"))
+                .unwrap_err()
+                .contains("neither")
+        );
     }
 
     #[test]
