@@ -236,7 +236,7 @@ impl From<CaError> for CmdError {
 enum Effect {
     Done(String),
     Skipped,
-    Feedback(FlowInput, String),
+    Feedback(Box<FlowInput>, String),
     Archived,
 }
 
@@ -532,7 +532,7 @@ impl Executor {
                 Ok(Effect::Done(detail)) => (CommandOutcome::Done { detail }, None),
                 Ok(Effect::Skipped) => (CommandOutcome::AlreadyDone, None),
                 Ok(Effect::Feedback(input, detail)) => {
-                    (CommandOutcome::Done { detail }, Some(input))
+                    (CommandOutcome::Done { detail }, Some(*input))
                 }
                 Ok(Effect::Archived) => {
                     let outcome = CommandOutcome::Done {
@@ -749,7 +749,7 @@ impl Executor {
                                 invitation_id,
                             },
                         );
-                        Ok(Effect::Feedback(input, detail))
+                        Ok(Effect::Feedback(Box::new(input), detail))
                     }
                     None => Ok(Effect::Done("no invitation id returned".into())),
                 }
@@ -1071,7 +1071,7 @@ impl Executor {
             _ => "overflow",
         };
         let input = FlowInput::internal(cmd.key.derived_id(suffix), cmd.key.first_sent, internal);
-        Ok(Effect::Feedback(input, detail))
+        Ok(Effect::Feedback(Box::new(input), detail))
     }
 
     async fn refresh_available(&self) {

@@ -99,14 +99,16 @@ async fn calls_to_numbers_we_do_not_serve_are_never_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ring_no_answer_moves_on_to_the_next_agent() {
-    let mut opts = WorldOptions::default();
-    // Alice lets it ring; Bob answers. Longest-idle ties break by OID: Bob's sorts first, so
-    // make Bob the one who does not answer.
-    opts.agents = vec![
-        agent(ALICE, "Alice"),
-        agent(BOB, "Bob").with_behaviour(Behaviour::NoAnswer),
-        agent(CARMEN, "Carmen"),
-    ];
+    // Longest-idle ties break by OID: Bob's sorts first, so Bob is the one who lets it ring
+    // and Alice answers.
+    let opts = WorldOptions {
+        agents: vec![
+            agent(ALICE, "Alice"),
+            agent(BOB, "Bob").with_behaviour(Behaviour::NoAnswer),
+            agent(CARMEN, "Carmen"),
+        ],
+        ..WorldOptions::default()
+    };
     let world = World::start_with(opts).await;
     let worker = world.worker().await;
     let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();
@@ -139,16 +141,18 @@ async fn ring_no_answer_moves_on_to_the_next_agent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declines_until_max_attempts_then_overflow_transfer() {
-    let mut opts = WorldOptions::default();
-    opts.agents = vec![
-        agent(ALICE, "Alice").with_behaviour(Behaviour::Decline {
-            after: Duration::from_millis(100),
-        }),
-        agent(BOB, "Bob").with_behaviour(Behaviour::Decline {
-            after: Duration::from_millis(100),
-        }),
-        agent(CARMEN, "Carmen"),
-    ];
+    let opts = WorldOptions {
+        agents: vec![
+            agent(ALICE, "Alice").with_behaviour(Behaviour::Decline {
+                after: Duration::from_millis(100),
+            }),
+            agent(BOB, "Bob").with_behaviour(Behaviour::Decline {
+                after: Duration::from_millis(100),
+            }),
+            agent(CARMEN, "Carmen"),
+        ],
+        ..WorldOptions::default()
+    };
     let world = World::start_with(opts).await;
     let worker = world.worker().await;
     let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();

@@ -34,6 +34,8 @@ pub struct FlowInput {
 }
 
 /// An ACS event or an internal input.
+// One input lives per message being handled; boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum InputKind {
     /// A decoded ACS event (IncomingCall or a Call Automation callback).

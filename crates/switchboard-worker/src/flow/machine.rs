@@ -507,7 +507,7 @@ impl<'a> Cx<'a> {
             .map(|x| x.identifier.raw_id())
             .collect();
         let caller_raw = self.s.call.from.raw_id();
-        let caller_here = view.raw_ids.iter().any(|r| *r == caller_raw);
+        let caller_here = view.raw_ids.contains(&caller_raw);
         let caller_was_seen = view.caller_seen.is_some();
         if caller_here {
             view.caller_seen = Some(update);

@@ -58,8 +58,8 @@
 //! - [`state`]: [`CallState`] (the stored document) and its parts, [`Phase`].
 //! - [`input`]: [`FlowInput`], [`Internal`] inputs, [`InternalMessage`] (timers on the queue).
 //! - [`command`]: [`Command`], [`Op`], [`RepeatKey`].
-//! - [`opctx`]: the `sb1:` operation-context format.
-//! - [`config`]: [`FlowConfig`].
+//! - [`opctx`]: the `sb1:` operation-context format, [`OpCtx`].
+//! - [`config`]: the flow's configuration, [`FlowConfig`].
 
 pub mod command;
 pub mod config;
