@@ -50,6 +50,11 @@ pub mod models;
 pub mod options;
 mod pipeline;
 
+/// Compiles the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use auth::{AccessKey, AccessToken, Credential, Secret, TokenCredential, COMMUNICATION_SCOPE};
 pub use client::CallAutomationClient;
 pub use connection_string::ConnectionString;
