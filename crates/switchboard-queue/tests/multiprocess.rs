@@ -54,10 +54,32 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    // The libtest arguments cargo may pass: filters, `--exact`, `--skip NAME`, and flags
+    // (some with a value) that do not matter here.
+    let (mut filters, mut skips, mut exact) = (Vec::new(), Vec::new(), false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--exact" => exact = true,
+            "--skip" => skips.extend(it.next()),
+            "--test-threads" | "--color" | "--format" | "--logfile" | "-Z" => {
+                it.next();
+            }
+            flag if flag.starts_with('-') => {}
+            filter => filters.push(filter),
+        }
+    }
+    let matches = |name: &str, pattern: &str| {
+        if exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    };
     let selected: Vec<_> = TESTS
         .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| matches(name, f)))
+        .filter(|(name, _)| !skips.iter().any(|s| name.contains(s.as_str())))
         .collect();
     println!("\nrunning {} tests", selected.len());
     let mut failed = Vec::new();
