@@ -85,6 +85,14 @@ pub mod codes {
             "Invitation has already completed and can not be cancelled. DiagCode: 400#8523.@",
         )
     }
+    /// CallTransferFailed: the target declined, was busy or did not answer.
+    pub fn transfer_failed((code, sub, reason): (u16, u32, &str), raw_id: &str) -> ResultInfo {
+        ResultInfo::new(
+            code,
+            sub,
+            format!("Transfer to {raw_id} failed. Underlying reason: {reason}. DiagCode: {code}#{sub}.@"),
+        )
+    }
     /// (fixture) CallTransferAccepted.
     pub fn transfer_accepted() -> ResultInfo {
         ResultInfo::new(200, 7015, "The transfer operation completed successfully.")

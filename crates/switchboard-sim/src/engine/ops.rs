@@ -1180,16 +1180,13 @@ impl Engine {
         }
         conn.state = ConnState::Connected;
         conn.transfer = None;
-        let result = failure_result(outcome, &t.target.raw);
-        let f = fields([
-            ("transferTarget", t.target.wire()),
-            ("transferee", t.transferee.wire()),
-        ]);
+        // CallTransferFailed carries only the result (no target/transferee, unlike Accepted).
+        let result = codes::transfer_failed(outcome_code(outcome), &t.target.raw);
         emit(
             ids,
             call,
             "CallTransferFailed",
-            f,
+            fields([]),
             t.operation_context.as_ref(),
             result,
             t.callback_override.as_ref(),
@@ -1619,6 +1616,15 @@ pub(crate) fn failure_result(outcome: Outcome, raw: &str) -> ResultInfo {
         Outcome::Declined => codes::add_declined(raw),
         Outcome::Busy => codes::add_busy(raw),
         Outcome::TimedOut | Outcome::Joined => codes::add_timeout(raw),
+    }
+}
+
+/// (code, subCode, reason) of a failed invitation outcome.
+pub(crate) fn outcome_code(o: Outcome) -> (u16, u32, &'static str) {
+    match o {
+        Outcome::Declined => (603, 8538, "Callee declined the call"),
+        Outcome::Busy => (486, 8539, "Callee is busy"),
+        Outcome::TimedOut | Outcome::Joined => (408, 10004, "Call timed out"),
     }
 }
 

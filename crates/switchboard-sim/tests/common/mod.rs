@@ -94,6 +94,8 @@ pub struct Receiver {
     pub url: String,
     pub fail_next: Arc<AtomicUsize>,
     pub hits: Arc<AtomicUsize>,
+    /// Every accepted body, raw, in arrival order.
+    pub raw: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     rx: Mutex<UnboundedReceiver<Received>>,
     pending: Mutex<VecDeque<Received>>,
 }
@@ -103,6 +105,7 @@ struct RecvState {
     tx: UnboundedSender<Received>,
     fail_next: Arc<AtomicUsize>,
     hits: Arc<AtomicUsize>,
+    raw: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
 }
 
 async fn receive(State(s): State<RecvState>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -114,6 +117,7 @@ async fn receive(State(s): State<RecvState>, headers: HeaderMap, body: Bytes) ->
     if failing {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
+    s.raw.lock().unwrap().push(body.to_vec());
     let events = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(a)) => a,
         Ok(v) => vec![v],
@@ -132,12 +136,14 @@ impl Receiver {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let fail_next = Arc::new(AtomicUsize::new(0));
         let hits = Arc::new(AtomicUsize::new(0));
+        let raw = Arc::new(std::sync::Mutex::new(Vec::new()));
         let app = axum::Router::new()
             .route("/{*path}", post(receive))
             .with_state(RecvState {
                 tx,
                 fail_next: fail_next.clone(),
                 hits: hits.clone(),
+                raw: raw.clone(),
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -148,9 +154,15 @@ impl Receiver {
             url,
             fail_next,
             hits,
+            raw,
             rx: Mutex::new(rx),
             pending: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Every accepted body so far.
+    pub fn raw_bodies(&self) -> Vec<Vec<u8>> {
+        self.raw.lock().unwrap().clone()
     }
 
     /// Next POST, or `None` after `timeout`.
