@@ -52,8 +52,11 @@ pub enum QueueError {
         session_id: String,
     },
 
-    /// No (deferred) message with this sequence number. Service Bus: `MessageNotFound`.
-    #[error("no deferred message {sequence_number} in {queue:?}")]
+    /// No message with this sequence number is available: it does not exist, is not deferred
+    /// (for `receive_deferred`), is not a dead letter (for `resubmit`), or — for
+    /// `receive_deferred`, as on Service Bus — another receiver holds its lock. Service Bus:
+    /// `MessageNotFound`.
+    #[error("message {sequence_number} in {queue:?} does not exist, is not in the expected state, or is locked")]
     MessageNotFound {
         /// The queue.
         queue: String,
@@ -61,8 +64,9 @@ pub enum QueueError {
         sequence_number: i64,
     },
 
-    /// The message exists but another receiver holds a valid lock on it. Retryable: the lock
-    /// ends when that receiver settles or its lock expires.
+    /// The dead letter exists but another receiver holds a valid lock on it (from
+    /// [`crate::DeadLetterQueue::resubmit`]). Retryable: the lock ends when that receiver
+    /// settles or its lock expires.
     #[error("message {sequence_number} in {queue:?} is locked by another receiver")]
     MessageLocked {
         /// The queue.

@@ -51,9 +51,9 @@ pub trait QueueReceiver: Send + Sync {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
 
     /// Receives deferred messages by sequence number, locked. Fails with
-    /// [`QueueError::MessageNotFound`] if any is not a deferred message of this queue (an
-    /// expired one is dead-lettered or dropped first, then reported not found), and locks
-    /// none of them then.
+    /// [`QueueError::MessageNotFound`] if any is not a deferred message of this queue or is
+    /// locked by another receiver (as Service Bus reports it; an expired one is dead-lettered
+    /// or dropped first, then reported not found), and locks none of them then.
     async fn receive_deferred(&self, sequence_numbers: &[i64])
         -> Result<Vec<Delivery>, QueueError>;
 

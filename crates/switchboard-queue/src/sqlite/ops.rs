@@ -620,11 +620,10 @@ pub(crate) fn receive_deferred(
                 expire_one(conn, config, seq)?;
                 Some(not_found(queue, seq))
             }
-            // The sweep released every expired lock, so a lock here is live.
-            Some((_, _, Some(_), _)) => Some(QueueError::MessageLocked {
-                queue: queue.to_owned(),
-                sequence_number: seq,
-            }),
+            // The sweep released every expired lock, so a lock here is live. Service Bus
+            // reports this as MessageNotFound too ("either the message is already locked or
+            // does not exist"); doing the same keeps callers' handling backend-independent.
+            Some((_, _, Some(_), _)) => Some(not_found(queue, seq)),
             Some(_) => None,
         };
         if let (Some(p), None) = (problem, &first_error) {
