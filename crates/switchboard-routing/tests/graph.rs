@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::fake_graph::{FakeGraph, FakeUser, Fault};
 use switchboard_events::TeamsUserId;
-use switchboard_routing::graph::auth::StaticToken;
+use switchboard_routing::graph::auth::StaticTokenCredential;
 use switchboard_routing::graph::throttle::RateLimit;
 use switchboard_routing::graph::{GraphClient, GraphClientOptions, GraphError, ResolveError};
 use switchboard_routing::presence::Availability;
@@ -73,7 +73,7 @@ async fn setup() -> (FakeGraph, GraphClient) {
     let fake = FakeGraph::start(users(), TOKEN).await;
     let client = GraphClient::new(
         &fake.url(),
-        Arc::new(StaticToken::new(TOKEN)),
+        Arc::new(StaticTokenCredential::long_lived(TOKEN)),
         Some(options()),
     )
     .expect("client");
@@ -259,7 +259,7 @@ async fn auth_failures_are_final_and_never_leak_the_token() {
     let fake = FakeGraph::start(users(), TOKEN).await;
     let client = GraphClient::new(
         &fake.url(),
-        Arc::new(StaticToken::new("wrong-secret-token")),
+        Arc::new(StaticTokenCredential::long_lived("wrong-secret-token")),
         Some(options()),
     )
     .unwrap();
@@ -279,7 +279,7 @@ async fn auth_failures_are_final_and_never_leak_the_token() {
     fake.fail_next([Fault::status(403, "Forbidden")]);
     let client = GraphClient::new(
         &fake.url(),
-        Arc::new(StaticToken::new(TOKEN)),
+        Arc::new(StaticTokenCredential::long_lived(TOKEN)),
         Some(options()),
     )
     .unwrap();
@@ -300,7 +300,7 @@ async fn unreachable_graph_is_a_retryable_transport_error() {
     opts.max_retries = 1;
     let client = GraphClient::new(
         &format!("http://127.0.0.1:{port}"),
-        Arc::new(StaticToken::new(TOKEN)),
+        Arc::new(StaticTokenCredential::long_lived(TOKEN)),
         Some(opts),
     )
     .unwrap();

@@ -41,6 +41,13 @@ async fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
         "SWITCHBOARD_GRAPH_URL",
         "SWITCHBOARD_GRAPH_TOKEN",
         "SWITCHBOARD_ACS_RESOURCE_ID",
+        "SWITCHBOARD_GRAPH_TENANT_ID",
+        "SWITCHBOARD_GRAPH_CLIENT_SECRET",
+        "SWITCHBOARD_GRAPH_MANAGED_IDENTITY",
+        "AZURE_CLIENT_ID",
+        "AZURE_AUTHORITY_HOST",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);
@@ -122,6 +129,106 @@ async fn resolve_prints_oid_name_and_upn_as_json() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["oid"], CARMEN);
+}
+
+#[tokio::test]
+async fn resolve_with_client_secret_gets_a_graph_token_from_entra() {
+    let fake = FakeGraph::start(users(), TOKEN).await;
+    fake.set_app("switchboard-app", "app-secret");
+    let secret_env = [
+        ("SWITCHBOARD_GRAPH_TENANT_ID", "contoso.onmicrosoft.com"),
+        ("AZURE_CLIENT_ID", "switchboard-app"),
+        ("SWITCHBOARD_GRAPH_CLIENT_SECRET", "app-secret"),
+    ];
+    let url = fake.url();
+    let out = run(
+        &[
+            "agents",
+            "resolve",
+            "Ann Lee",
+            "--graph-url",
+            &url,
+            "--authority-host",
+            &url,
+        ],
+        &secret_env,
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["oid"], ANN);
+    let log = fake.log();
+    assert_eq!(log[0].path, "/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    let grant = log[0].body.as_ref().unwrap();
+    assert_eq!(grant["scope"], "https://graph.microsoft.com/.default");
+    assert_eq!(grant["grant_type"], "client_credentials");
+    assert_eq!(
+        log[1].authorization.as_deref(),
+        Some("Bearer cli-test-token")
+    );
+
+    // A wrong secret: Entra's refusal, never the secret itself.
+    let out = run(
+        &[
+            "agents",
+            "resolve",
+            "Ann Lee",
+            "--graph-url",
+            &url,
+            "--authority-host",
+            &url,
+        ],
+        &[
+            ("SWITCHBOARD_GRAPH_TENANT_ID", "contoso.onmicrosoft.com"),
+            ("AZURE_CLIENT_ID", "switchboard-app"),
+            ("SWITCHBOARD_GRAPH_CLIENT_SECRET", "wrong-secret-value"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("AADSTS7000215"), "{err}");
+    assert!(!err.contains("wrong-secret-value"), "{err}");
+
+    // Half-configured client-secret auth says what is missing.
+    let out = run(
+        &["agents", "resolve", "Ann Lee", "--graph-url", &url],
+        &[("SWITCHBOARD_GRAPH_CLIENT_SECRET", "app-secret")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--tenant-id"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn resolve_with_the_managed_identity() {
+    let fake = FakeGraph::start(users(), TOKEN).await;
+    let url = fake.url();
+    let endpoint = format!("{url}/msi/token");
+    let out = run(
+        &[
+            "agents",
+            "resolve",
+            "bob@contoso.com",
+            "--graph-url",
+            &url,
+            "--managed-identity",
+        ],
+        &[
+            ("IDENTITY_ENDPOINT", endpoint.as_str()),
+            ("IDENTITY_HEADER", "identity-header"),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["oid"], BOB);
+    let log = fake.log();
+    assert_eq!(log[0].path, "/msi/token");
+    assert_eq!(
+        log[1].authorization.as_deref(),
+        Some("Bearer cli-test-token")
+    );
 }
 
 #[tokio::test]

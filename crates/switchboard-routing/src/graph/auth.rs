@@ -1,84 +1,34 @@
-//! Where the Graph client gets its bearer tokens.
+//! Where the Graph client gets its bearer tokens: the workspace's credentials in
+//! `switchboard_callautomation::auth` (managed identity, client secret, static token),
+//! asked for app-only tokens for [`GRAPH_SCOPE`]. They cache tokens per scope and refresh
+//! them before expiry, so the client simply asks before every request.
 //!
-//! Graph is called with app-only tokens for [`GRAPH_SCOPE`]. The workspace's credential
-//! implementations (managed identity, client secret) live in
-//! `switchboard_callautomation::auth`; this crate only needs "give me a token for this
-//! scope", so it defines that one-method trait and a static-token implementation (tests,
-//! the simulator, `SWITCHBOARD_GRAPH_TOKEN`). An adapter from the Call Automation
-//! credentials implements [`TokenSource`] in the binary that wires both.
+//! Re-exported here so users of the Graph client need not name the Call Automation crate.
 
-use std::fmt;
-
-use async_trait::async_trait;
+pub use switchboard_callautomation::auth::{
+    AccessToken, AuthError, ClientSecretCredential, ManagedIdentityCredential, Secret,
+    StaticTokenCredential, TokenCredential,
+};
 
 /// The app-only scope for Microsoft Graph.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
-/// A bearer token. Never printed: `Debug` shows `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(String);
-
-impl AccessToken {
-    /// Wraps a token.
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
-    }
-
-    /// The token, for the `Authorization` header only.
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// Why no token could be obtained.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct TokenError {
-    /// What went wrong (must not contain the secret).
-    pub message: String,
-    /// True if asking again later may succeed (network, identity endpoint busy).
-    pub retryable: bool,
-}
-
-impl TokenError {
-    /// A token error.
-    pub fn new(message: impl Into<String>, retryable: bool) -> Self {
-        Self {
-            message: message.into(),
-            retryable,
+/// A client-secret credential, optionally against another authority host (sovereign clouds
+/// such as `https://login.microsoftonline.us`, or a local fake in tests), given as a string.
+pub fn client_secret_credential(
+    tenant_id: &str,
+    client_id: &str,
+    client_secret: impl Into<Secret>,
+    authority_host: Option<&str>,
+) -> Result<ClientSecretCredential, AuthError> {
+    let credential = ClientSecretCredential::new(tenant_id, client_id, client_secret)?;
+    match authority_host {
+        None => Ok(credential),
+        Some(host) => {
+            let url = url::Url::parse(host)
+                .map_err(|e| AuthError::Config(format!("authority host {host:?}: {e}")))?;
+            credential.with_authority_host(url)
         }
-    }
-}
-
-/// Something that hands out bearer tokens for a scope. Implementations cache and refresh
-/// as they see fit; the Graph client asks before every request.
-#[async_trait]
-pub trait TokenSource: Send + Sync + fmt::Debug {
-    /// A token valid for `scope` right now.
-    async fn token(&self, scope: &str) -> Result<AccessToken, TokenError>;
-}
-
-/// Always the same token (tests, the simulator, a token from `az account get-access-token`).
-#[derive(Clone, Debug)]
-pub struct StaticToken(AccessToken);
-
-impl StaticToken {
-    /// A source that returns `token`.
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(AccessToken::new(token))
-    }
-}
-
-#[async_trait]
-impl TokenSource for StaticToken {
-    async fn token(&self, _scope: &str) -> Result<AccessToken, TokenError> {
-        Ok(self.0.clone())
     }
 }
 
@@ -87,19 +37,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_redacted_in_debug() {
-        let t = StaticToken::new("eyJ0eXAiOiJKV1Qi.secret");
-        let shown = format!("{t:?} {:?}", AccessToken::new("abc"));
+    fn client_secret_credential_checks_the_authority_host() {
+        assert!(client_secret_credential("contoso.com", "app", "s", None).is_ok());
         assert!(
-            !shown.contains("secret") && !shown.contains("abc"),
-            "{shown}"
+            client_secret_credential("contoso.com", "app", "s", Some("http://127.0.0.1:9")).is_ok()
         );
-        assert!(shown.contains("<redacted>"));
+        let e = client_secret_credential("contoso.com", "app", "s", Some("not a url"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("authority host"), "{e}");
+        assert!(client_secret_credential("../x", "app", "s", None).is_err());
     }
 
     #[tokio::test]
-    async fn static_token_returns_its_token() {
-        let t = StaticToken::new("tok");
-        assert_eq!(t.token(GRAPH_SCOPE).await.unwrap().secret(), "tok");
+    async fn static_credential_serves_graph_tokens_without_showing_them() {
+        let c = StaticTokenCredential::long_lived("eyJ0eXAiOiJKV1Qi.secret");
+        let t = c.get_token(&[GRAPH_SCOPE]).await.unwrap();
+        assert_eq!(t.token.expose(), "eyJ0eXAiOiJKV1Qi.secret");
+        let shown = format!("{c:?} {t:?}");
+        assert!(!shown.contains("secret"), "{shown}");
     }
 }

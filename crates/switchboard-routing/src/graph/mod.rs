@@ -6,8 +6,8 @@
 //!   [`MAX_PRESENCE_IDS_PER_REQUEST`] ids per call) and `GET /v1.0/users/{id}/presence`,
 //!   both needing the application permission `Presence.Read.All`.
 //!
-//! Every request goes through the client-side [`throttle::RateLimiter`], gets a fresh token
-//! from the [`auth::TokenSource`], and is retried on 429 (honouring `Retry-After`), 5xx and
+//! Every request goes through the client-side [`throttle::RateLimiter`], gets a token from
+//! the [`auth::TokenCredential`] (which caches it), and is retried on 429 (honouring `Retry-After`), 5xx and
 //! network errors, up to [`GraphClientOptions::max_retries`] times. A `Retry-After` longer
 //! than [`GraphClientOptions::max_retry_wait`] is not slept through: the call fails with
 //! [`GraphError::Throttled`] so the caller (presence → routing fallback) is never stalled.
@@ -16,7 +16,7 @@
 //! (`<sim>/v1.0/...`).
 //!
 //! # Layout
-//! - [`auth`]: the token source trait and a static token.
+//! - [`auth`]: the credentials (re-exported from `switchboard_callautomation::auth`).
 //! - [`throttle`]: the sliding-window limiter and 429 blocking.
 
 pub mod auth;
@@ -35,7 +35,7 @@ use url::Url;
 use crate::config::AgentRef;
 use crate::presence::Availability;
 
-use self::auth::{TokenSource, GRAPH_SCOPE};
+use self::auth::{AuthError, TokenCredential, GRAPH_SCOPE};
 use self::throttle::{RateLimit, RateLimiter};
 
 /// Graph accepts at most 650 user ids per `getPresencesByUserId` request.
@@ -113,7 +113,7 @@ pub enum GraphError {
     Decode(String),
     /// No token.
     #[error("cannot get a Microsoft Graph token: {0}")]
-    Token(#[from] auth::TokenError),
+    Token(#[from] AuthError),
     /// The configured base URL is unusable.
     #[error("invalid Microsoft Graph base URL {url:?}: {reason}")]
     BaseUrl { url: String, reason: String },
@@ -126,7 +126,7 @@ impl GraphError {
         match self {
             Self::Throttled { .. } | Self::Transport(_) => true,
             Self::Status { status, .. } => *status >= 500 || *status == 408,
-            Self::Token(e) => e.retryable,
+            Self::Token(e) => e.is_retryable(),
             Self::Unauthorized { .. }
             | Self::NotFound { .. }
             | Self::Decode(_)
@@ -227,7 +227,7 @@ struct ErrorDetail {
 
 struct Inner {
     base: Url,
-    credential: Arc<dyn TokenSource>,
+    credential: Arc<dyn TokenCredential>,
     http: reqwest::Client,
     limiter: RateLimiter,
     options: GraphClientOptions,
@@ -263,7 +263,7 @@ impl GraphClient {
     /// trailing `/v1.0` is accepted and ignored).
     pub fn new(
         base_url: &str,
-        credential: Arc<dyn TokenSource>,
+        credential: Arc<dyn TokenCredential>,
         options: Option<GraphClientOptions>,
     ) -> Result<Self, GraphError> {
         let bad = |reason: &str| GraphError::BaseUrl {
@@ -504,22 +504,26 @@ impl GraphClient {
         url: &str,
     ) -> Result<T, Attempt> {
         let inner = &self.inner;
-        let token = inner.credential.token(GRAPH_SCOPE).await.map_err(|e| {
-            let retryable = e.retryable;
-            let error = GraphError::Token(e);
-            if retryable {
-                Attempt::Retry {
-                    error,
-                    wait: Duration::from_millis(500),
+        let token = inner
+            .credential
+            .get_token(&[GRAPH_SCOPE])
+            .await
+            .map_err(|e| {
+                let retryable = e.is_retryable();
+                let error = GraphError::Token(e);
+                if retryable {
+                    Attempt::Retry {
+                        error,
+                        wait: Duration::from_millis(500),
+                    }
+                } else {
+                    Attempt::Final(error)
                 }
-            } else {
-                Attempt::Final(error)
-            }
-        })?;
+            })?;
         let mut rb = inner
             .http
             .request(req.method.clone(), url)
-            .bearer_auth(token.secret())
+            .bearer_auth(token.token.expose())
             .header(reqwest::header::ACCEPT, "application/json");
         if req.eventual {
             rb = rb.header("ConsistencyLevel", "eventual");
@@ -638,7 +642,7 @@ mod tests {
 
     #[test]
     fn base_url_is_validated_and_normalised() {
-        let cred: Arc<dyn TokenSource> = Arc::new(auth::StaticToken::new("t"));
+        let cred: Arc<dyn TokenCredential> = Arc::new(auth::StaticTokenCredential::long_lived("t"));
         let c = GraphClient::new("http://127.0.0.1:9/v1.0/", cred.clone(), None).unwrap();
         assert_eq!(c.base_url(), "http://127.0.0.1:9/");
         let c = GraphClient::new("http://127.0.0.1:9/sim", cred.clone(), None).unwrap();

@@ -4,7 +4,11 @@
 //! `ConsistencyLevel: eventual`, like Graph), `GET /v1.0/users/{id | upn}`,
 //! `GET /v1.0/users('{$upn}')`, `POST /v1.0/communications/getPresencesByUserId` (at most 650
 //! ids) and `GET /v1.0/users/{id}/presence`. Every request needs `Authorization: Bearer
-//! <token>`. Failures are scripted with [`FakeGraph::fail_next`]; every request is logged.
+//! <token>`. It also plays the Entra token endpoint (`POST /{tenant}/oauth2/v2.0/token`,
+//! client-credentials grant) that hands out that token to the app set with
+//! [`FakeGraph::set_app`], and the App Service / Container Apps managed-identity endpoint
+//! (`GET /msi/token`, header `X-IDENTITY-HEADER: identity-header`). Failures are scripted with [`FakeGraph::fail_next`]; every
+//! request is logged.
 //!
 //! Shared by the routing crate's tests and the CLI test (included with `#[path]`), so it only
 //! uses axum, tokio and serde_json.
@@ -96,6 +100,8 @@ struct Inner {
     /// When set, every request fails this way (Graph down / permission missing).
     always: Option<Fault>,
     log: Vec<Logged>,
+    /// (client id, client secret) the token endpoint accepts.
+    app: Option<(String, String)>,
 }
 
 /// Handle to a running fake Graph.
@@ -121,6 +127,8 @@ impl FakeGraph {
                 "/v1.0/communications/getPresencesByUserId",
                 post(get_presences),
             )
+            .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
+            .route("/msi/token", get(managed_identity_endpoint))
             // `users('$upn')` has no `/` before the key; axum routes it as one segment.
             .fallback(fallback)
             .with_state(inner.clone());
@@ -147,6 +155,11 @@ impl FakeGraph {
     /// Every request fails with `fault` until [`Self::recover`].
     pub fn fail_always(&self, fault: Fault) {
         self.inner.lock().unwrap().always = Some(fault);
+    }
+
+    /// The app the token endpoint issues the Graph token to.
+    pub fn set_app(&self, client_id: &str, client_secret: &str) {
+        self.inner.lock().unwrap().app = Some((client_id.into(), client_secret.into()));
     }
 
     pub fn recover(&self) {
@@ -471,4 +484,102 @@ async fn fallback(
         "UnknownError",
         "no such route in the fake",
     )
+}
+
+/// Entra's client-credentials grant: form fields in, `{"access_token": ...}` out, or
+/// Entra's error shape.
+async fn token_endpoint(
+    State(state): State<Shared>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let form = String::from_utf8_lossy(&body).into_owned();
+    let field = |name: &str| {
+        form.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| percent_decode(&v.replace('+', " ")))
+        })
+    };
+    let mut g = state.lock().unwrap();
+    g.log.push(Logged {
+        method: "POST".into(),
+        path: uri.path().to_owned(),
+        query: None,
+        consistency_level: None,
+        authorization: None,
+        body: Some(json!({
+            "tenant": tenant,
+            "client_id": field("client_id"),
+            "scope": field("scope"),
+            "grant_type": field("grant_type"),
+        })),
+    });
+    let ok = g.app.as_ref().is_some_and(|(id, secret)| {
+        field("client_id").as_deref() == Some(id.as_str())
+            && field("client_secret").as_deref() == Some(secret.as_str())
+    }) && field("grant_type").as_deref() == Some("client_credentials")
+        && field("scope").as_deref() == Some("https://graph.microsoft.com/.default");
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]})),
+        )
+            .into_response();
+    }
+    Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": g.token}))
+        .into_response()
+}
+
+/// The managed-identity endpoint Container Apps exposes as `IDENTITY_ENDPOINT`
+/// (api-version 2019-08-01): the token for `resource`, with `expires_on` in Unix seconds.
+async fn managed_identity_endpoint(
+    State(state): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let mut g = state.lock().unwrap();
+    g.log.push(Logged {
+        method: "GET".into(),
+        path: uri.path().to_owned(),
+        query: Some(query.clone()),
+        consistency_level: None,
+        authorization: None,
+        body: None,
+    });
+    let header_ok = headers
+        .get("x-identity-header")
+        .and_then(|v| v.to_str().ok())
+        == Some("identity-header");
+    let resource = query_param(&query, "resource");
+    if !header_ok || query_param(&query, "api-version").as_deref() != Some("2019-08-01") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"statusCode": 400, "message": "missing or wrong X-IDENTITY-HEADER or api-version"})),
+        )
+            .into_response();
+    }
+    if resource.as_deref() != Some("https://graph.microsoft.com") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"statusCode": 400, "message": format!("unexpected resource {resource:?}")}),
+            ),
+        )
+            .into_response();
+    }
+    let expires_on = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() + 3600)
+        .unwrap_or(0);
+    Json(json!({
+        "access_token": g.token,
+        "expires_on": expires_on.to_string(),
+        "resource": "https://graph.microsoft.com",
+        "token_type": "Bearer",
+        "client_id": "00000000-0000-0000-0000-00000000abcd"
+    }))
+    .into_response()
 }

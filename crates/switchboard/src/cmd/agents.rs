@@ -10,10 +10,12 @@
 //! Live reservation state comes from an [`AgentStateSource`]; the CLI has none yet (the
 //! worker's store provides it), so the LIVE column shows `-`.
 //!
-//! Graph settings, later wins: the `[graph]` table of the configuration file (`base_url`,
-//! `token`) → `SWITCHBOARD_GRAPH_URL` / `SWITCHBOARD_GRAPH_TOKEN` → `--graph-url` /
-//! `--graph-token`. Without a token Graph is not called: `list` shows presence as unknown
-//! and needs every agent to have an `oid`.
+//! Graph settings: flags (or their environment variables) win over the `[graph]` table of a
+//! whole Switchboard configuration file (`base_url`, `token`, `tenant_id`, `client_id`,
+//! `enabled`). Credentials are a static token, a client secret, or the managed identity
+//! (see [`GraphArgs`]); tokens come from `switchboard_callautomation::auth` for the scope
+//! `https://graph.microsoft.com/.default`. Without credentials Graph is not called: `list`
+//! shows presence as unknown and needs every agent to have an `oid`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use switchboard_routing::graph::auth::StaticToken;
+use switchboard_routing::graph::auth::{
+    client_secret_credential, ManagedIdentityCredential, StaticTokenCredential, TokenCredential,
+};
 use switchboard_routing::graph::{GraphClient, GraphClientOptions, GraphUser, DEFAULT_GRAPH_URL};
 use switchboard_routing::presence::{PresenceStatus, PresenceView};
 use switchboard_routing::presence_cache::{PresenceCache, PresenceCacheOptions};
@@ -61,6 +65,10 @@ struct ListArgs {
 }
 
 /// Configuration and Microsoft Graph connection flags (shared with `doctor`).
+///
+/// Credentials, first match wins: a static token; a client secret (with tenant and client
+/// id); the host's managed identity (`--managed-identity`, or `enabled = true` in `[graph]`
+/// of the configuration). Without any, Graph is not called.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GraphArgs {
     /// Routing configuration (TOML or JSON), or a Switchboard configuration with [routing].
@@ -69,7 +77,7 @@ pub struct GraphArgs {
     /// Microsoft Graph base URL (the simulator serves a subset at its root).
     #[arg(long, env = "SWITCHBOARD_GRAPH_URL", value_name = "URL")]
     pub graph_url: Option<String>,
-    /// A bearer token for Graph with User.Read.All and Presence.Read.All (app-only).
+    /// A bearer token for Graph (app-only, User.Read.All and Presence.Read.All).
     #[arg(
         long,
         env = "SWITCHBOARD_GRAPH_TOKEN",
@@ -77,6 +85,27 @@ pub struct GraphArgs {
         value_name = "TOKEN"
     )]
     pub graph_token: Option<String>,
+    /// Entra tenant (GUID or domain) of the app registration, for client-secret auth.
+    #[arg(long, env = "SWITCHBOARD_GRAPH_TENANT_ID", value_name = "TENANT")]
+    pub tenant_id: Option<String>,
+    /// Client id: the app registration (client-secret auth) or a user-assigned managed
+    /// identity.
+    #[arg(long, env = "AZURE_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Client secret of the app registration (prefer the environment variable).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_GRAPH_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub client_secret: Option<String>,
+    /// Entra authority host for client-secret auth (sovereign clouds).
+    #[arg(long, env = "AZURE_AUTHORITY_HOST", value_name = "URL")]
+    pub authority_host: Option<String>,
+    /// Use the host's managed identity (Container Apps, App Service, VM).
+    #[arg(long, env = "SWITCHBOARD_GRAPH_MANAGED_IDENTITY")]
+    pub managed_identity: bool,
 }
 
 /// The configuration file's settings relevant to these commands.
@@ -85,6 +114,9 @@ pub struct FileSettings {
     pub routing: Option<RoutingConfig>,
     pub graph_url: Option<String>,
     pub graph_token: Option<String>,
+    pub graph_tenant_id: Option<String>,
+    pub graph_client_id: Option<String>,
+    pub graph_enabled: bool,
     pub acs_resource_id: Option<String>,
 }
 
@@ -107,34 +139,57 @@ impl GraphArgs {
             // A whole Switchboard configuration also carries [graph] and [acs]. A standalone
             // routing file does not parse as one (its keys are routing keys), which is fine.
             if let Ok(whole) = switchboard_worker::config::Config::from_toml_str(&text) {
-                settings.graph_url = Some(whole.graph.base_url.clone());
-                settings.graph_token = whole.graph.token.as_ref().map(|t| t.expose().to_owned());
+                let g = &whole.graph;
+                settings.graph_url = Some(g.base_url.clone());
+                settings.graph_token = g.token.as_ref().map(|t| t.expose().to_owned());
+                settings.graph_tenant_id = g.tenant_id.clone();
+                settings.graph_client_id = g.client_id.clone();
+                settings.graph_enabled = g.enabled;
                 settings.acs_resource_id = whole.acs.resource_id.clone();
             }
         }
         Ok(settings)
     }
 
-    /// A Graph client if a token is available (flag/env, else the file), `None` otherwise.
+    /// The credential to use, if any (see the struct docs for the order).
+    fn credential(&self, file: &FileSettings) -> anyhow::Result<Option<Arc<dyn TokenCredential>>> {
+        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        if let Some(token) = non_empty(&self.graph_token).or_else(|| non_empty(&file.graph_token)) {
+            return Ok(Some(Arc::new(StaticTokenCredential::long_lived(
+                token.trim(),
+            ))));
+        }
+        let client_id = non_empty(&self.client_id).or_else(|| non_empty(&file.graph_client_id));
+        if let Some(secret) = non_empty(&self.client_secret) {
+            let tenant = non_empty(&self.tenant_id)
+                .or_else(|| non_empty(&file.graph_tenant_id))
+                .ok_or_else(|| {
+                    anyhow!("client-secret auth needs --tenant-id (or SWITCHBOARD_GRAPH_TENANT_ID)")
+                })?;
+            let client = client_id.ok_or_else(|| {
+                anyhow!("client-secret auth needs --client-id (or AZURE_CLIENT_ID)")
+            })?;
+            let credential =
+                client_secret_credential(&tenant, &client, secret, self.authority_host.as_deref())?;
+            return Ok(Some(Arc::new(credential)));
+        }
+        if self.managed_identity || file.graph_enabled {
+            return Ok(Some(Arc::new(ManagedIdentityCredential::new(client_id)?)));
+        }
+        Ok(None)
+    }
+
+    /// A Graph client if credentials are configured, `None` otherwise.
     pub fn client(&self, file: &FileSettings) -> anyhow::Result<Option<GraphClient>> {
+        let Some(credential) = self.credential(file)? else {
+            return Ok(None);
+        };
         let url = self
             .graph_url
             .clone()
             .or_else(|| file.graph_url.clone())
             .unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned());
-        let Some(token) = self
-            .graph_token
-            .clone()
-            .or_else(|| file.graph_token.clone())
-            .filter(|t| !t.trim().is_empty())
-        else {
-            return Ok(None);
-        };
-        let client = GraphClient::new(
-            &url,
-            Arc::new(StaticToken::new(token.trim())),
-            Some(GraphClientOptions::default()),
-        )?;
+        let client = GraphClient::new(&url, credential, Some(GraphClientOptions::default()))?;
         Ok(Some(client))
     }
 }
@@ -144,7 +199,7 @@ fn is_json(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
-const NO_TOKEN: &str = "no Microsoft Graph token: set SWITCHBOARD_GRAPH_TOKEN (or --graph-token, or token in [graph] of the configuration)";
+const NO_TOKEN: &str = "no Microsoft Graph credentials: set SWITCHBOARD_GRAPH_TOKEN, or SWITCHBOARD_GRAPH_TENANT_ID + AZURE_CLIENT_ID + SWITCHBOARD_GRAPH_CLIENT_SECRET, or use --managed-identity";
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
