@@ -70,6 +70,22 @@ impl IncomingCallInfo {
     }
 }
 
+impl From<&switchboard_events::IncomingCall> for IncomingCallInfo {
+    /// The classification facts of a typed IncomingCall event.
+    fn from(call: &switchboard_events::IncomingCall) -> Self {
+        let custom = call.custom_context.as_ref();
+        Self {
+            to: call.to.clone(),
+            from: call.from.clone(),
+            caller_display_name: call.caller_display_name.clone(),
+            custom_context: CustomHeaders {
+                sip_headers: custom.map(|c| c.sip_headers.clone()).unwrap_or_default(),
+                voip_headers: custom.map(|c| c.voip_headers.clone()).unwrap_or_default(),
+            },
+        }
+    }
+}
+
 fn strip_custom_prefix(name: &str) -> &str {
     match name.get(..CUSTOM_SIP_HEADER_PREFIX.len()) {
         Some(p) if p.eq_ignore_ascii_case(CUSTOM_SIP_HEADER_PREFIX) => {

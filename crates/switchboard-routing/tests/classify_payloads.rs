@@ -92,3 +92,20 @@ fn live_payloads_without_custom_context_go_to_the_default_queue() {
         );
     }
 }
+
+#[test]
+fn typed_incoming_call_events_convert_to_the_same_facts() {
+    for f in FILES {
+        let v = fixture(f);
+        let data = v.get("data").cloned().unwrap_or(v);
+        let typed: switchboard_events::IncomingCall =
+            serde_json::from_value(data).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let from_event = IncomingCallInfo::from(&typed);
+        assert_eq!(from_event, incoming(f), "{f}");
+        assert_eq!(
+            classify(&from_event, None, &cfg()),
+            classify(&incoming(f), None, &cfg()),
+            "{f}"
+        );
+    }
+}
