@@ -59,6 +59,10 @@ where
     let min_poll = db.options().poll_interval_min;
     let max_poll = db.options().poll_interval_max.max(min_poll);
     let mut backoff = min_poll;
+    // Set when an attempt made because the probe said "ready" found nothing. The probe and the
+    // receiving transaction agree by construction, but if they ever did not, this turns a
+    // would-be busy loop into one attempt per `poll_interval_min`.
+    let mut ready_but_empty = false;
     loop {
         if let Some(found) = attempt().await? {
             return Ok(Some(found));
@@ -81,10 +85,13 @@ where
                     ops::probe(conn, &queue_name, now_ms, &probe_target)
                 })
                 .await?;
-            if probe.ready {
+            if probe.ready && !ready_but_empty {
+                ready_but_empty = true;
                 break;
             }
-            let mut nap = backoff.min(deadline.saturating_duration_since(now));
+            let mut nap = if probe.ready { min_poll } else { backoff };
+            ready_but_empty = false;
+            nap = nap.min(deadline.saturating_duration_since(now));
             if let Some(next) = probe.next_change_ms {
                 let until = next.saturating_sub(db.clock().now_ms()).max(1);
                 nap = nap.min(Duration::from_millis(u64::try_from(until).unwrap_or(1)));
