@@ -628,3 +628,76 @@ async fn doctor_rejects_an_unreadable_settings_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("tenant.json"), "{}", stderr(&out));
 }
+
+/// The same commands against the local ACS simulator's Graph subset, which is what
+/// `switchboard demo` and a laptop setup use instead of Microsoft Graph.
+#[tokio::test]
+async fn agents_and_doctor_work_against_the_simulator() {
+    use switchboard_sim::{AgentSpec, SimConfig, Simulator};
+
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("start simulator");
+    sim.seed_agents(vec![
+        AgentSpec::new(ANN, "Ann Lee", "ann@contoso.com"),
+        AgentSpec::new(BOB, "Bob Jones", "bob@contoso.com"),
+    ])
+    .unwrap();
+    sim.set_agent_presence(BOB, "DoNotDisturb", "Presenting")
+        .unwrap();
+    let graph = sim.graph_base_url().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "routing.toml",
+        "[[agents]]\nname = \"Ann Lee\"\n[[agents]]\nupn = \"bob@contoso.com\"\n",
+    );
+    let token = [("SWITCHBOARD_GRAPH_TOKEN", "sim-token")];
+
+    let out = run(
+        &["agents", "resolve", "Ann Lee", "--graph-url", &graph],
+        &token,
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["oid"], ANN);
+
+    let out = run(
+        &[
+            "agents",
+            "list",
+            "--config",
+            &cfg,
+            "--graph-url",
+            &graph,
+            "--json",
+        ],
+        &token,
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(rows[0]["oid"], ANN);
+    assert_eq!(rows[0]["presence_status"]["status"], "routable");
+    assert_eq!(rows[1]["oid"], BOB);
+    assert_eq!(rows[1]["presence"]["availability"], "DoNotDisturb");
+    assert_eq!(rows[1]["presence_status"]["status"], "not-routable");
+
+    let out = run(
+        &[
+            "doctor",
+            "--agent",
+            "bob@contoso.com",
+            "--config",
+            &cfg,
+            "--graph-url",
+            &graph,
+        ],
+        &token,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("[warn] presence"), "{}", stdout(&out));
+    sim.shutdown().await;
+}
