@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use switchboard_callautomation::{
     AddParticipantRequest, AnswerCallRequest, CallAutomationClient, CancelAddParticipantRequest,
     DtmfOptions, Error as CaError, PlayOptions, PlayRequest, RecognizeRequest,
@@ -44,12 +45,13 @@ use switchboard_routing::presence::PresenceObservation;
 use switchboard_routing::queue::PlaySource;
 use switchboard_routing::roster::AgentStateSource;
 use switchboard_routing::{
-    rank_agents, AgentLiveState, Availability, CallRequirements, PresenceCache, PresenceView,
-    Roster, RoutingDecision,
+    next_call_for_agent, rank_agents, AgentLiveState, Availability, CallRequirements,
+    PresenceCache, PresenceView, QueueName, Roster, RoutingDecision,
 };
 use switchboard_store::{
-    AgentProfile, AgentStatus, CasOutcome, Clock, Store, StoreError, StoreExt,
+    AgentProfile, AgentStatus, CasOutcome, Clock, Reservation, Store, StoreError, StoreExt,
 };
+use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -886,7 +888,17 @@ impl Executor {
                 seq,
                 call,
                 excluded,
-            } => self.route(key, cmd, *seq, call, excluded).await,
+            } => {
+                if state.rechecks > 0 {
+                    // Being routed now: no longer a candidate for a freed agent's pull.
+                    self.leave_waitlist(key, &call.queue).await?;
+                }
+                self.route(key, cmd, *seq, call, excluded).await
+            }
+            Op::JoinWaitlist { n, call, excluded } => {
+                self.join_waitlist(key, *n, call, excluded).await?;
+                Ok(Effect::Done(format!("waiting in {}", call.queue)))
+            }
             Op::Confirm { reservation } => {
                 let held = self
                     .store
@@ -903,32 +915,31 @@ impl Executor {
                 reservation,
                 wrap_up_secs,
             } => {
-                let released = self
-                    .store
-                    .release(reservation, Duration::from_secs(*wrap_up_secs))
-                    .await?;
+                let wrap_up = Duration::from_secs(*wrap_up_secs);
+                let released = self.store.release(reservation, wrap_up).await?;
                 self.refresh_available().await;
-                Ok(Effect::Done(if released {
-                    format!("agent {} released", reservation.agent)
-                } else {
-                    "already released".into()
+                if !released {
+                    return Ok(Effect::Done("already released".into()));
+                }
+                let pulled = self.pull_waiting_call(cmd, reservation, wrap_up).await?;
+                Ok(Effect::Done(match pulled {
+                    Some(call) => format!(
+                        "agent {} released; waiting call {call} re-checked",
+                        reservation.agent
+                    ),
+                    None => format!("agent {} released", reservation.agent),
                 }))
             }
             Op::Schedule { id, input, at } => {
                 let msg = InternalMessage::new(id.clone(), key.clone(), *at, input.clone());
-                let message_id =
-                    Uuid::new_v5(&TIMER_NAMESPACE, format!("{key}\n{id}").as_bytes()).to_string();
-                let out = OutgoingMessage::new(message_id, msg.encode())
-                    .with_session_id(key.as_str())
-                    .with_correlation_id(key.as_str())
-                    .with_content_type("application/json")
-                    .with_subject(msg.message_type.clone())
-                    .with_property("type", msg.message_type.clone())
-                    .scheduled_at(*at);
+                let out = timer_message(key, id, &msg).scheduled_at(*at);
                 self.timers.send(out).await?;
                 Ok(Effect::Done(format!("due {at}")))
             }
             Op::Archive => {
+                if state.rechecks > 0 {
+                    self.leave_waitlist(key, &state.queue).await?;
+                }
                 let mut doc = state.clone();
                 doc.outbox.clear();
                 doc.incoming_call_context = None;
@@ -1074,6 +1085,145 @@ impl Executor {
         Ok(Effect::Feedback(Box::new(input), detail))
     }
 
+    /// Lists the call as waiting in its queue (replacing an older entry of the call).
+    async fn join_waitlist(
+        &self,
+        key: &CorrelationId,
+        n: u32,
+        call: &CallRequirements,
+        excluded: &[TeamsUserId],
+    ) -> Result<(), CmdError> {
+        let now = self.clock.now();
+        let max_wait = self
+            .flow
+            .queue(call.queue.as_str())
+            .map_or(Duration::from_secs(3600), |q| q.max_wait);
+        let entry = WaitEntry {
+            call: call.clone(),
+            n,
+            excluded: excluded.to_vec(),
+            added_at: now,
+        };
+        self.update_waitlist(&call.queue, |list| {
+            // Entries of calls that should have overflowed long ago are leftovers.
+            list.entries.retain(|e| {
+                e.call.call_id != *key && e.call.waiting_since + max_wait + WAITLIST_SLACK > now
+            });
+            list.entries.push(entry.clone());
+            true
+        })
+        .await
+    }
+
+    async fn leave_waitlist(&self, key: &CorrelationId, queue: &QueueName) -> Result<(), CmdError> {
+        self.update_waitlist(queue, |list| {
+            let before = list.entries.len();
+            list.entries.retain(|e| e.call.call_id != *key);
+            list.entries.len() != before
+        })
+        .await
+    }
+
+    /// Read-modify-write of a queue's waitlist with compare-and-set; `change` returns whether
+    /// it changed anything (no write otherwise).
+    async fn update_waitlist(
+        &self,
+        queue: &QueueName,
+        mut change: impl FnMut(&mut Waitlist) -> bool,
+    ) -> Result<(), CmdError> {
+        let doc_key = waitlist_key(queue);
+        for _ in 0..self.options.max_cas_attempts.max(1) {
+            let current = match self.store.get_call_as::<Waitlist>(&doc_key).await {
+                Ok(v) => v,
+                // A list we cannot read is rebuilt from scratch: it is only a hint.
+                Err(e) if !e.is_retryable() => None,
+                Err(e) => return Err(e.into()),
+            };
+            let (mut list, version) = match current {
+                Some(v) => (v.value, Some(v.version)),
+                None => (Waitlist::default(), None),
+            };
+            if !change(&mut list) {
+                return Ok(());
+            }
+            let outcome = self
+                .store
+                .put_call_as(&doc_key, version, &list, self.options.call_state_ttl)
+                .await?;
+            if outcome.written().is_some() {
+                return Ok(());
+            }
+        }
+        Err(CmdError::Transient(format!(
+            "waitlist of {queue} kept changing"
+        )))
+    }
+
+    /// An agent became free: the waiting call they should take next (queue priority, then
+    /// longest wait) gets an immediate re-check — or one at the end of the agent's wrap-up —
+    /// instead of waiting for its own timer.
+    async fn pull_waiting_call(
+        &self,
+        cmd: &Command,
+        reservation: &Reservation,
+        wrap_up: Duration,
+    ) -> Result<Option<CorrelationId>, CmdError> {
+        let Some(agent) = self.roster.get(&reservation.agent) else {
+            return Ok(None);
+        };
+        let snapshot = agent.snapshot(AgentLiveState::default());
+        let queues = &self.flow.routing.queues;
+        let now = self.clock.now();
+        let mut calls: Vec<(QueueName, WaitEntry)> = Vec::new();
+        for (name, q) in queues {
+            if q.direct || !snapshot.meets(&q.required_skills) {
+                continue;
+            }
+            let Some(list) = self
+                .store
+                .get_call_as::<Waitlist>(&waitlist_key(name))
+                .await
+                .ok()
+                .flatten()
+            else {
+                continue;
+            };
+            for e in list.value.entries {
+                let stale = e.call.waiting_since + q.max_wait + WAITLIST_SLACK <= now;
+                if !stale && !e.excluded.contains(&reservation.agent) {
+                    calls.push((name.clone(), e));
+                }
+            }
+        }
+        if calls.is_empty() {
+            return Ok(None);
+        }
+        let reqs: Vec<CallRequirements> = calls.iter().map(|(_, e)| e.call.clone()).collect();
+        let Some(i) = next_call_for_agent(&snapshot, &reqs, queues) else {
+            return Ok(None);
+        };
+        let (queue, entry) = calls.swap_remove(i);
+        let target = entry.call.call_id.clone();
+        // Take it off the list so the next freed agent pulls a different call.
+        self.leave_waitlist(&target, &queue).await?;
+        let id = cmd.key.derived_id(&format!("pull:{target}"));
+        let at = now + wrap_up;
+        let msg = InternalMessage::new(
+            id.clone(),
+            target.clone(),
+            at,
+            Internal::QueueRecheck { n: entry.n },
+        );
+        let mut out = timer_message(&target, &id, &msg);
+        if !wrap_up.is_zero() {
+            out = out.scheduled_at(at);
+        }
+        self.timers.send(out).await?;
+        self.metrics
+            .inc("switchboard_waiting_calls_pulled_total", &[]);
+        Ok(Some(target))
+    }
+
     async fn refresh_available(&self) {
         if let Ok(agents) = self.store.list_agents().await {
             let n = agents.iter().filter(|a| a.is_reservable()).count();
@@ -1081,6 +1231,44 @@ impl Executor {
                 .set("switchboard_agents_available", &[], n as f64);
         }
     }
+}
+
+/// Waitlist entries are dropped this long after their call should have overflowed.
+const WAITLIST_SLACK: Duration = Duration::from_secs(60);
+
+/// Store key of a queue's waitlist document.
+fn waitlist_key(queue: &QueueName) -> String {
+    format!("waitlist:{queue}")
+}
+
+/// Calls waiting in one queue (a hint for freed agents; the call state stays the truth).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Waitlist {
+    entries: Vec<WaitEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct WaitEntry {
+    call: CallRequirements,
+    /// The call's current re-check number: the pull sends this re-check early.
+    n: u32,
+    /// Agents already tried for the call.
+    excluded: Vec<TeamsUserId>,
+    #[serde(with = "time::serde::rfc3339")]
+    added_at: OffsetDateTime,
+}
+
+/// A queue message carrying an internal input to the call's session. The message id is
+/// derived from the input id, so sending it twice is deduplicated where the queue does that
+/// (and the flow ignores a repeated input anyway).
+fn timer_message(key: &CorrelationId, id: &str, msg: &InternalMessage) -> OutgoingMessage {
+    let message_id = Uuid::new_v5(&TIMER_NAMESPACE, format!("{key}\n{id}").as_bytes()).to_string();
+    OutgoingMessage::new(message_id, msg.encode())
+        .with_session_id(key.as_str())
+        .with_correlation_id(key.as_str())
+        .with_content_type("application/json")
+        .with_subject(msg.message_type.clone())
+        .with_property("type", msg.message_type.clone())
 }
 
 fn store_err(e: StoreError) -> ExecError {

@@ -320,3 +320,52 @@ async fn graceful_stop_mid_call_loses_nothing() {
     second.stop().await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freed_agent_pulls_the_waiting_call_without_waiting_for_its_timer() {
+    // One sales agent, and a re-check timer so long that only the pull can route the second
+    // caller within the test's time.
+    let routing = ROUTING
+        .replace("skills = { sales = 3 }", "skills = { support = 1 }")
+        .replace(
+            "wait_retry_secs = 1\nmax_wait_secs = 60",
+            "wait_retry_secs = 60\nmax_wait_secs = 120",
+        );
+    assert_ne!(routing, ROUTING);
+    let world = World::start_with(WorldOptions {
+        routing,
+        ..WorldOptions::default()
+    })
+    .await;
+    let worker = world.worker().await;
+    let first = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    world
+        .until(20, "the first call to ring Alice", async || {
+            let s = world.live(&first).await?;
+            matches!(s.phase, Phase::Ringing { .. } | Phase::Talking { .. }).then_some(())
+        })
+        .await;
+    let second = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    world
+        .until(20, "the second call to wait", async || {
+            let s = world.live(&second).await?;
+            matches!(s.phase, Phase::Waiting { .. }).then_some(())
+        })
+        .await;
+    let started = tokio::time::Instant::now();
+    world.ended(&first, 30).await;
+    let state = archived_state(&world.ended(&second, 30).await);
+    assert_eq!(state.answered_by.as_ref().map(|a| a.as_str()), Some(ALICE));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "routed by the pull, not by the 60 s re-check"
+    );
+    assert!(
+        world
+            .metrics
+            .counter("switchboard_waiting_calls_pulled_total", &[])
+            >= 1
+    );
+    worker.stop().await;
+    world.shutdown().await;
+}

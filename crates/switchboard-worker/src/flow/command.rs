@@ -138,6 +138,14 @@ pub enum Op {
         call: CallRequirements,
         excluded: Vec<TeamsUserId>,
     },
+    /// The call waits in `call.queue` (re-check `n`): list it so an agent who frees up can
+    /// pull it at once instead of waiting for the re-check timer.
+    #[serde(rename_all = "camelCase")]
+    JoinWaitlist {
+        n: u32,
+        call: CallRequirements,
+        excluded: Vec<TeamsUserId>,
+    },
     /// The agent joined: the reservation now stands for a call in progress (agent busy).
     #[serde(rename_all = "camelCase")]
     Confirm { reservation: Reservation },
@@ -177,6 +185,7 @@ impl Op {
             Self::Transfer { .. } => "transfer",
             Self::HangUp { .. } => "hang_up",
             Self::Route { .. } => "route",
+            Self::JoinWaitlist { .. } => "join_waitlist",
             Self::Confirm { .. } => "confirm",
             Self::Release { .. } => "release",
             Self::Schedule { .. } => "schedule",
@@ -281,6 +290,9 @@ impl fmt::Display for Op {
                 call.attempts,
                 excluded.len()
             ),
+            Self::JoinWaitlist { n, call, .. } => {
+                write!(f, "wait in queue {} (re-check {n})", call.queue)
+            }
             Self::Confirm { reservation } => write!(f, "confirm agent {}", reservation.agent),
             Self::Release {
                 reservation,

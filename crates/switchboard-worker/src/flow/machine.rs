@@ -862,6 +862,15 @@ impl<'a> Cx<'a> {
                     ));
                     let at = self.now + Duration::from_millis(*retry_after_ms);
                     self.schedule(&format!("recheck:{n}"), Internal::QueueRecheck { n }, at);
+                    let call = self.requirements();
+                    self.cmd(
+                        format!("waitlist:{n}"),
+                        Op::JoinWaitlist {
+                            n,
+                            call,
+                            excluded: self.s.tried.clone(),
+                        },
+                    );
                     Disposition::Applied
                 }
                 Phase::DirectRouting { seq: current } if current == *seq => {
@@ -1149,12 +1158,7 @@ impl<'a> Cx<'a> {
         } else {
             Phase::Routing { seq }
         };
-        let mut call = CallRequirements::new(
-            self.s.correlation_id.clone(),
-            self.s.queue.clone(),
-            self.s.waiting_since.unwrap_or(self.now),
-        );
-        call.attempts = self.s.attempts;
+        let call = self.requirements();
         self.cmd(
             format!("route:{seq}"),
             Op::Route {
@@ -1163,6 +1167,17 @@ impl<'a> Cx<'a> {
                 excluded: self.s.tried.clone(),
             },
         );
+    }
+
+    /// What the routing engine needs to know about this call now.
+    fn requirements(&self) -> CallRequirements {
+        let mut call = CallRequirements::new(
+            self.s.correlation_id.clone(),
+            self.s.queue.clone(),
+            self.s.waiting_since.unwrap_or(self.now),
+        );
+        call.attempts = self.s.attempts;
+        call
     }
 
     /// Rings the reserved agent.

@@ -751,6 +751,15 @@ fn nobody_free_waits_and_rechecks_on_a_timer() {
         retry_after_ms: 5000,
         detail: "2 at capacity".into(),
     });
+    assert_eq!(ops(&t), ["schedule", "join_waitlist"]);
+    match find(&t, "join_waitlist") {
+        Op::JoinWaitlist { n, call, excluded } => {
+            assert_eq!(*n, 1);
+            assert_eq!(call.queue.as_str(), "sales");
+            assert!(excluded.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
     match find(&t, "schedule") {
         Op::Schedule { input, at, .. } => {
             assert_eq!(input, &Internal::QueueRecheck { n: 1 });
