@@ -58,6 +58,9 @@ impl Repeatability {
                     })?,
             },
         };
+        if first_sent < OffsetDateTime::UNIX_EPOCH {
+            return Err(format!("first-sent {first_sent} is before 1970"));
+        }
         Ok(Self {
             request_id,
             first_sent,
@@ -72,7 +75,10 @@ impl Repeatability {
     /// The `Repeatability-First-Sent` header value (IMF-fixdate, e.g.
     /// `Sun, 06 Nov 1994 08:49:37 GMT`).
     pub fn first_sent_header(&self) -> String {
-        httpdate::fmt_http_date(SystemTime::from(self.first_sent))
+        // httpdate panics before 1970 (time itself stops at year 9999); a caller-supplied
+        // earlier time is clamped rather than allowed to panic.
+        let t = self.first_sent.max(OffsetDateTime::UNIX_EPOCH);
+        httpdate::fmt_http_date(SystemTime::from(t))
     }
 }
 
@@ -99,6 +105,9 @@ pub struct RetryOptions {
     /// that could not finish its wait inside it, and each attempt's timeout is cut to what is
     /// left. A worker sets this below its queue message lock.
     pub total_deadline: Option<Duration>,
+    /// Longest `Retry-After` the client will wait. A service asking for more gets the error
+    /// returned instead (the caller can reschedule), rather than a task parked for hours.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryOptions {
@@ -110,6 +119,7 @@ impl Default for RetryOptions {
             jitter: true,
             jitter_seed: None,
             total_deadline: Some(Duration::from_secs(60)),
+            max_retry_after: Duration::from_secs(120),
         }
     }
 }
@@ -242,6 +252,26 @@ mod tests {
             Repeatability::parse(&r.request_id_header(), Some("yesterday"))
                 .unwrap_err()
                 .contains("neither")
+        );
+    }
+
+    #[test]
+    fn out_of_range_times_never_panic() {
+        let id = uuid::Uuid::nil();
+        for t in [
+            datetime!(1900-01-01 00:00:00 UTC),
+            datetime!(9999-12-31 23:59:59 UTC),
+        ] {
+            let r = Repeatability {
+                request_id: id,
+                first_sent: t,
+            };
+            assert!(httpdate::parse_http_date(&r.first_sent_header()).is_ok());
+        }
+        assert!(
+            Repeatability::parse(&id.to_string(), Some("1969-12-31T23:59:59Z"))
+                .unwrap_err()
+                .contains("before 1970")
         );
     }
 

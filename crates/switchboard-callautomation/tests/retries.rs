@@ -281,3 +281,20 @@ async fn per_request_retry_override() {
     assert_eq!(err.attempts(), 1);
     assert_eq!(acs.take_requests().len(), 1);
 }
+
+#[tokio::test]
+async fn an_excessive_retry_after_is_not_waited_for() {
+    let acs = FakeAcs::hmac().await;
+    let client = acs.client_with(
+        Credential::access_key(common::KEY_B64).unwrap(),
+        options(5, None),
+    );
+    acs.script([Reply::status(429).header("retry-after", "3600")]);
+    let err = client
+        .hang_up(&call(), RequestOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert!(err.is_retryable(), "the caller can reschedule");
+    assert_eq!(err.attempts(), 1);
+}

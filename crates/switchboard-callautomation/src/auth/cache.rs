@@ -19,6 +19,9 @@ use super::{AccessToken, AuthError};
 /// Default time before expiry at which a token is refreshed (Azure SDKs use five minutes).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// Longest a cached token is trusted, whatever its stated expiry.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 struct Cached {
     token: AccessToken,
     refresh_at: Instant,
@@ -74,8 +77,11 @@ impl TokenCache {
         }
         match fetch().await {
             Ok(token) => {
+                // Capped at a day: no Entra token lives longer, and a bogus far-future
+                // expiry must neither pin a token forever nor overflow an Instant.
                 let lifetime = Duration::try_from(token.expires_on - OffsetDateTime::now_utc())
-                    .unwrap_or(Duration::ZERO);
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_LIFETIME);
                 // Short-lived tokens (lifetime under twice the margin) refresh at half-life
                 // rather than immediately, so they are still reused.
                 let early = if lifetime > self.refresh_margin * 2 {

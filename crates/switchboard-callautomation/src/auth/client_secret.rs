@@ -149,14 +149,14 @@ impl ClientSecretCredential {
             endpoint: shown.clone(),
             message: format!("not a token response: {e}"),
         })?;
-        match (r.access_token.filter(|t| !t.is_empty()), r.expires_in) {
-            (Some(token), Some(secs)) => Ok(AccessToken::new(
-                token,
-                OffsetDateTime::now_utc() + time::Duration::seconds(secs),
-            )),
+        let expires_on = r
+            .expires_in
+            .and_then(|secs| OffsetDateTime::now_utc().checked_add(time::Duration::seconds(secs)));
+        match (r.access_token.filter(|t| !t.is_empty()), expires_on) {
+            (Some(token), Some(expires_on)) => Ok(AccessToken::new(token, expires_on)),
             _ => Err(AuthError::Decode {
                 endpoint: shown,
-                message: "no access_token or expires_in".into(),
+                message: "no access_token or no usable expires_in".into(),
             }),
         }
     }

@@ -227,7 +227,9 @@ pub(crate) fn parse_token_response(body: &[u8]) -> Result<AccessToken, String> {
     ) {
         (Some(epoch), _) => OffsetDateTime::from_unix_timestamp(epoch)
             .map_err(|_| format!("expires_on {epoch} is out of range"))?,
-        (None, Some(secs)) => OffsetDateTime::now_utc() + time::Duration::seconds(secs),
+        (None, Some(secs)) => OffsetDateTime::now_utc()
+            .checked_add(time::Duration::seconds(secs))
+            .ok_or_else(|| format!("expires_in {secs} is out of range"))?,
         (None, None) => return Err("no usable expires_on or expires_in".into()),
     };
     Ok(AccessToken::new(token, expires_on))
@@ -298,5 +300,13 @@ mod tests {
             "no usable expires_on or expires_in"
         );
         assert!(parse_token_response(b"<html>").is_err());
+        assert!(
+            parse_token_response(br#"{"access_token":"a","expires_in":9223372036854775807}"#)
+                .is_err()
+        );
+        assert!(
+            parse_token_response(br#"{"access_token":"a","expires_on":9223372036854775807}"#)
+                .is_err()
+        );
     }
 }

@@ -183,6 +183,7 @@ pub fn fast_options() -> ClientOptions {
             jitter: false,
             jitter_seed: None,
             total_deadline: Some(Duration::from_secs(30)),
+            max_retry_after: Duration::from_secs(60),
         },
         ..ClientOptions::default()
     }
