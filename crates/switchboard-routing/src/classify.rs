@@ -420,3 +420,37 @@ mod tests {
         assert_eq!(info.header("o"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `p*` matches exactly the values starting with `p` (ASCII case-insensitively), `*`
+        /// matches everything, and matching never panics on any UTF-8.
+        #[test]
+        fn value_patterns(p in "\\PC{0,8}", s in "\\PC{0,8}", v in "\\PC{0,16}") {
+            let prefix = ValuePattern::parse(&format!("{p}*"));
+            let joined = format!("{p}{s}");
+            prop_assert!(prefix.matches(&joined));
+            prop_assert!(ValuePattern::parse("*").matches(&v));
+            let _ = prefix.matches(&v);
+            let exact = ValuePattern::parse(&p);
+            if !p.ends_with('*') && p != "*" {
+                prop_assert!(exact.matches(&p));
+                prop_assert_eq!(exact.matches(&v), v.eq_ignore_ascii_case(&p));
+            }
+        }
+
+        /// Header lookup finds a SIP header by its name with or without `X-MS-Custom-`.
+        #[test]
+        fn header_lookup_with_or_without_prefix(name in "[A-Za-z][A-Za-z0-9-]{0,12}", value in "\\PC{0,10}") {
+            let mut c = IncomingCallInfo::new(
+                CommunicationIdentifier::phone("+1"), CommunicationIdentifier::phone("+2"));
+            c.custom_context.sip_headers.insert(format!("X-MS-Custom-{name}"), value.clone());
+            prop_assert_eq!(c.header(&name), Some(value.as_str()));
+            prop_assert_eq!(c.header(&format!("x-ms-custom-{}", name.to_uppercase())), Some(value.as_str()));
+        }
+    }
+}

@@ -411,3 +411,93 @@ fn agent_ref_parse_recognises_oid_upn_and_name() {
     assert!(!is_guid("11111111-1111-1111-1111-11111111111"));
     assert!(!is_guid("g1111111-1111-1111-1111-111111111111"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn guid() -> impl proptest::strategy::Strategy<Value = String> {
+        "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    }
+
+    proptest! {
+        /// Any text gives a configuration or an error naming a key; never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            if let Err(e) = RoutingConfig::from_toml_str(&text) {
+                prop_assert!(!e.key.is_empty());
+            }
+            if let Err(e) = RoutingConfig::from_json_str(&text) {
+                prop_assert!(!e.key.is_empty());
+            }
+        }
+
+        /// Structured but random agent entries: valid ones load with their OID lower-cased,
+        /// invalid ones fail at a key under `agents[i]`.
+        #[test]
+        fn random_agent_entries_load_or_name_their_key(
+            entries in proptest::collection::vec(
+                (proptest::option::of(prop_oneof![guid(), "[a-z0-9-]{0,12}"]),
+                 proptest::option::of("[a-z]{1,6}@?[a-z]{0,6}"),
+                 proptest::option::of("[A-Za-z ]{0,10}"),
+                 proptest::option::of(0u32..4)),
+                0..6),
+        ) {
+            let mut toml = String::new();
+            for (oid, upn, name, capacity) in &entries {
+                toml.push_str("[[agents]]\n");
+                if let Some(o) = oid { toml.push_str(&format!("oid = \"{o}\"\n")); }
+                if let Some(u) = upn { toml.push_str(&format!("upn = \"{u}\"\n")); }
+                if let Some(n) = name { toml.push_str(&format!("name = \"{n}\"\n")); }
+                if let Some(c) = capacity { toml.push_str(&format!("capacity = {c}\n")); }
+            }
+            match RoutingConfig::from_toml_str(&toml) {
+                Ok(cfg) => {
+                    prop_assert_eq!(cfg.agents.len(), entries.len());
+                    for a in &cfg.agents {
+                        prop_assert!(a.capacity >= 1);
+                        if let AgentRef::Oid(o) = &a.agent {
+                            prop_assert!(is_guid(o.as_str()));
+                            prop_assert_eq!(o.as_str(), o.as_str().to_ascii_lowercase());
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(e.key.starts_with("agents["), "{}", e),
+            }
+        }
+
+        /// `AgentRef::parse` classifies without panicking: GUIDs are OIDs (lower-cased).
+        #[test]
+        fn agent_ref_parse(g in guid(), other in "\\PC{0,40}") {
+            prop_assert_eq!(AgentRef::parse(&g), AgentRef::Oid(g.to_ascii_lowercase().into()));
+            match AgentRef::parse(&other) {
+                AgentRef::Oid(o) => prop_assert!(is_guid(o.as_str())),
+                AgentRef::Upn(u) => prop_assert!(u.contains('@')),
+                AgentRef::DisplayName(n) => prop_assert!(!n.contains('@')),
+            }
+        }
+
+        /// A caller prefix rule matches exactly the numbers that start with the prefix.
+        #[test]
+        fn caller_prefix_rules_match_by_e164_prefix(
+            prefix in "\\+[1-9][0-9]{0,5}",
+            rest in "[0-9]{0,8}",
+            other in "\\+[1-9][0-9]{1,13}",
+        ) {
+            let cfg = RoutingConfig::from_toml_str(&format!(
+                "default_queue = \"a\"\n[queues.a]\n[queues.b]\n[[rules]]\ncaller = [\"{prefix}*\"]\nqueue = \"b\"\n"
+            )).unwrap();
+            let to = switchboard_events::CommunicationIdentifier::phone("+18005550100");
+            let number = format!("{prefix}{rest}");
+            if number.len() <= 16 {
+                let call = crate::IncomingCallInfo::new(
+                    switchboard_events::CommunicationIdentifier::phone(number.as_str()), to.clone());
+                prop_assert_eq!(crate::classify(&call, None, &cfg), "b".into());
+            }
+            let call = crate::IncomingCallInfo::new(
+                switchboard_events::CommunicationIdentifier::phone(other.as_str()), to);
+            let expected = if other.starts_with(&prefix) { "b" } else { "a" };
+            prop_assert_eq!(crate::classify(&call, None, &cfg), expected.into());
+        }
+    }
+}

@@ -379,3 +379,35 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Parsing never fails; known values round-trip in any case; unknown ones are kept.
+        #[test]
+        fn availability_parse_round_trips(i in 0usize..9, upper in any::<bool>(), other in "\\PC{0,20}") {
+            let known = Availability::KNOWN[i];
+            let typed = if upper { known.to_uppercase() } else { known.to_lowercase() };
+            let parsed_known = Availability::parse(&typed);
+            prop_assert_eq!(parsed_known.as_str(), known);
+            let parsed = Availability::parse(&other);
+            prop_assert!(parsed.as_str().eq_ignore_ascii_case(&other));
+        }
+
+        /// The Fx hasher is deterministic and spreads 36-byte OIDs (no collisions among a
+        /// few hundred distinct ids in practice).
+        #[test]
+        fn oid_hasher_is_deterministic(ids in proptest::collection::hash_set("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", 1..200)) {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            let b = BuildHasherDefault::<OidHasher>::default();
+            let hashes: std::collections::HashSet<u64> = ids.iter().map(|id| b.hash_one(id)).collect();
+            prop_assert_eq!(hashes.len(), ids.len());
+            for id in &ids {
+                prop_assert_eq!(b.hash_one(id), b.hash_one(id.clone()));
+            }
+        }
+    }
+}

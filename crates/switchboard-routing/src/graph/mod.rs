@@ -640,6 +640,18 @@ mod tests {
         assert_eq!(parse_retry_after("soon"), None);
     }
 
+    proptest::proptest! {
+        /// Any header value parses or is ignored; whole seconds round-trip.
+        #[test]
+        fn retry_after_never_panics(v in "\\PC{0,40}", secs in 0u64..100_000) {
+            let _ = parse_retry_after(&v);
+            proptest::prop_assert_eq!(
+                parse_retry_after(&secs.to_string()),
+                Some(Duration::from_secs(secs))
+            );
+        }
+    }
+
     #[test]
     fn base_url_is_validated_and_normalised() {
         let cred: Arc<dyn TokenCredential> = Arc::new(auth::StaticTokenCredential::long_lived("t"));
