@@ -478,8 +478,8 @@ impl World {
                     initial_delay: Duration::from_millis(20),
                     max_delay: Duration::from_millis(200),
                     jitter: false,
-                    jitter_seed: None,
                     total_deadline: Some(Duration::from_secs(5)),
+                    ..RetryOptions::default()
                 },
                 ..ClientOptions::default()
             },
