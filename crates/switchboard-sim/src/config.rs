@@ -67,6 +67,10 @@ pub struct SimConfig {
     pub participants_page_size: usize,
     /// Upper bound of entries kept per call timeline and in the Event Grid outbox.
     pub max_history: usize,
+    /// Finished calls kept for inspection (snapshots, timelines, per-call ledger); older
+    /// finished calls are forgotten so a long-running simulator stays bounded. Live calls
+    /// are never evicted.
+    pub max_retained_calls: usize,
 }
 
 impl Default for SimConfig {
@@ -89,6 +93,7 @@ impl Default for SimConfig {
             repeatability_window: Some(Duration::from_secs(5 * 60)),
             participants_page_size: 100,
             max_history: 10_000,
+            max_retained_calls: 20_000,
         }
     }
 }

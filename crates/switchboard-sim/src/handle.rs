@@ -87,6 +87,7 @@ impl Simulator {
                 event_grid: cfg.event_grid.clone(),
                 callback_retry: cfg.callback_retry.clone(),
                 max_history: cfg.max_history.max(16),
+                max_retained_calls: cfg.max_retained_calls.max(1),
                 bot_id,
                 base_url: base_url.clone(),
             },

@@ -429,3 +429,42 @@ async fn reject_and_redirect() {
         .await;
     assert_eq!(r.status, 409);
 }
+
+#[tokio::test]
+async fn finished_calls_are_forgotten_beyond_the_retention_limit() {
+    let h = start_with(SimConfig {
+        max_retained_calls: 2,
+        ..test_config()
+    })
+    .await;
+    let (first, ccid) = h.connected_call().await;
+    let rec = h
+        .post("/calling/recordings", json!({"callConnectionId": ccid}))
+        .await;
+    let rid = rec.body["recordingId"].as_str().unwrap().to_owned();
+    let live = h.sim.start_call(StartCall::default()).unwrap();
+    assert_eq!(
+        h.delete(&format!("/calling/callConnections/{ccid}"))
+            .await
+            .status,
+        204
+    );
+    // The recording ended with the call.
+    assert_eq!(
+        h.get(&format!("/calling/recordings/{rid}")).await.status,
+        404
+    );
+    h.sim.start_call(StartCall::default()).unwrap();
+    h.sim.start_call(StartCall::default()).unwrap();
+    assert!(
+        h.sim.call(&first.correlation_id).is_none(),
+        "the finished call is forgotten"
+    );
+    assert!(h.sim.timeline(&first.correlation_id).is_empty());
+    assert!(!h.sim.ledger().calls.contains_key(&first.correlation_id));
+    assert_eq!(h.sim.ledger().total.answers, 1, "totals stay");
+    assert!(
+        h.sim.call(&live.correlation_id).is_some(),
+        "ringing calls are kept"
+    );
+}

@@ -26,6 +26,7 @@ fn client(h: &Harness) -> CallAutomationClient {
             jitter: false,
             jitter_seed: None,
             total_deadline: Some(Duration::from_secs(20)),
+            ..RetryOptions::default()
         },
         ..ClientOptions::default()
     };

@@ -218,6 +218,7 @@ impl Engine {
             caller: caller.clone(),
             to: to.clone(),
             phase: Phase::Ringing,
+            incoming_context: Some(context.clone()),
             incoming_event_id: Some(event_id.clone()),
             ring_deadline: Some(std::time::Instant::now() + ring),
             conn: None,
@@ -225,12 +226,13 @@ impl Engine {
             hang_up_after: req.hang_up_after,
             external_agents: Vec::new(),
         };
-        st.calls.insert(correlation_id.clone(), call);
         st.by_context
             .insert(context.clone(), correlation_id.clone());
         st.by_server_call
             .insert(server_call_id.clone(), correlation_id.clone());
+        let evicted = st.insert_call(call, self.cfg.max_retained_calls);
         drop(guard);
+        self.forget(&evicted);
 
         let data = IncomingCallData {
             to: to.wire(),

@@ -44,6 +44,7 @@ pub(crate) struct EngineConfig {
     pub event_grid: EventGridConfig,
     pub callback_retry: RetryPolicy,
     pub max_history: usize,
+    pub max_retained_calls: usize,
     /// The ACS identity our leg uses when the call gives none (`8:acs:<resource>_<uuid>`).
     pub bot_id: String,
     pub base_url: String,
@@ -194,6 +195,22 @@ impl Engine {
         self.ledger_mut().clone()
     }
 
+    /// Drop the timelines and per-call ledger entries of calls the state forgot.
+    pub(crate) fn forget(&self, evicted: &[String]) {
+        if evicted.is_empty() {
+            return;
+        }
+        let mut tl = self.timelines.lock().unwrap_or_else(|e| e.into_inner());
+        for c in evicted {
+            tl.remove(c);
+        }
+        drop(tl);
+        let mut ledger = self.ledger_mut();
+        for c in evicted {
+            ledger.calls.remove(c);
+        }
+    }
+
     pub fn timeline(&self, correlation_id: &str) -> Vec<TimelineEntry> {
         self.timelines
             .lock()
@@ -216,6 +233,7 @@ impl Engine {
         st.by_context.clear();
         st.by_server_call.clear();
         st.recordings.clear();
+        st.order.clear();
         for a in st.agents.values_mut() {
             a.in_calls = 0;
         }

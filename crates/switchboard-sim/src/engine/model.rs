@@ -29,6 +29,8 @@ pub(crate) struct State {
     pub recordings: HashMap<String, Recording>,
     pub agents: BTreeMap<String, Agent>,
     pub numbers: BTreeMap<String, NumberSpec>,
+    /// Correlation ids in creation order (for retention).
+    pub order: VecDeque<String>,
 }
 
 impl State {
@@ -42,7 +44,44 @@ impl State {
             recordings: HashMap::new(),
             agents: BTreeMap::new(),
             numbers: BTreeMap::new(),
+            order: VecDeque::new(),
         }
+    }
+
+    /// Add a call and forget the oldest finished calls beyond `max`. Returns the correlation
+    /// ids forgotten (their timelines and ledger entries go too).
+    pub fn insert_call(&mut self, call: SimCall, max: usize) -> Vec<String> {
+        let corr = call.correlation_id.clone();
+        self.calls.insert(corr.clone(), call);
+        self.order.push_back(corr);
+        let mut evicted = Vec::new();
+        let mut budget = self.order.len();
+        while self.order.len() > max && budget > 0 {
+            budget -= 1;
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            let finished = self.calls.get(&oldest).is_none_or(SimCall::is_finished);
+            if !finished {
+                // Live calls stay; look further.
+                self.order.push_back(oldest);
+                continue;
+            }
+            if let Some(call) = self.calls.remove(&oldest) {
+                self.by_server_call.remove(&call.server_call_id);
+                if let Some(ctx) = &call.incoming_context {
+                    self.by_context.remove(ctx);
+                }
+                if let Some(conn) = &call.conn {
+                    self.by_connection.remove(&conn.id);
+                    if let Some(r) = &conn.recording {
+                        self.recordings.remove(r);
+                    }
+                }
+            }
+            evicted.push(oldest);
+        }
+        evicted
     }
 
     /// Find a call by correlation id, call connection id, server call id or incoming context.
@@ -350,6 +389,7 @@ pub(crate) struct SimCall {
     pub caller: Party,
     pub to: Party,
     pub phase: Phase,
+    pub incoming_context: Option<String>,
     pub incoming_event_id: Option<String>,
     pub ring_deadline: Option<Instant>,
     pub conn: Option<Connection>,
@@ -373,6 +413,15 @@ impl SimCall {
 
     pub fn connection_id(&self) -> Option<&str> {
         self.conn.as_ref().map(|c| c.id.as_str())
+    }
+
+    /// Nothing more can happen on this call (only what agents on a direct leg do).
+    pub fn is_finished(&self) -> bool {
+        let leg_over = self
+            .conn
+            .as_ref()
+            .is_none_or(|c| c.state == ConnState::Disconnected);
+        self.phase != Phase::Ringing && leg_over && self.external_agents.is_empty()
     }
 }
 

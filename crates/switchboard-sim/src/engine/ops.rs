@@ -387,6 +387,7 @@ impl Engine {
             caller: bot,
             to: target.clone(),
             phase: Phase::Outbound,
+            incoming_context: None,
             incoming_event_id: None,
             ring_deadline: None,
             conn: Some(conn),
@@ -398,8 +399,9 @@ impl Engine {
         st.by_server_call.insert(server_call_id, corr.clone());
         self.effect(&call, Effect::Create);
         let body = connection_properties(&call);
-        st.calls.insert(corr.clone(), call);
+        let evicted = st.insert_call(call, self.cfg.max_retained_calls);
         drop(guard);
+        self.forget(&evicted);
         self.note(
             &corr,
             Some(&ccid),
@@ -1526,7 +1528,7 @@ impl Engine {
         let rec = st
             .recordings
             .get_mut(recording_id)
-            .filter(|r| !r.stopped)
+            .filter(|r| !r.stopped && call_alive(&st.calls, r))
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "Recording {recording_id} not found. DiagCode: 404#8522.@"
@@ -1560,7 +1562,7 @@ impl Engine {
         let rec = guard
             .recordings
             .get(recording_id)
-            .filter(|r| !r.stopped)
+            .filter(|r| !r.stopped && call_alive(&guard.calls, r))
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "Recording {recording_id} not found. DiagCode: 404#8522.@"
@@ -1601,6 +1603,14 @@ impl Engine {
         }
         Ok(Reply::empty(StatusCode::NO_CONTENT))
     }
+}
+
+/// A recording ends with its call (the service stops it when the call ends).
+fn call_alive(calls: &std::collections::HashMap<String, SimCall>, rec: &Recording) -> bool {
+    calls
+        .get(&rec.correlation_id)
+        .and_then(|c| c.conn.as_ref())
+        .is_some_and(|c| c.state != ConnState::Disconnected)
 }
 
 /// The roster agent behind a Teams user identifier.
