@@ -72,9 +72,10 @@
 //!   detection absorbs retried publishes.
 //! - **Long handlers** renew before `locked_until` (session receivers renew the session lock;
 //!   message locks of session messages follow it).
-//! - **Cancellation.** Dropping a `receive` future after it started may leave the messages it
-//!   locked locked until their lock expires; they are then redelivered (count + 1). Prefer a
-//!   short `wait` and a loop that checks the shutdown signal between receives.
+//! - **Cancellation.** Dropping a `receive` (or `accept_next_session`) future is safe: the
+//!   embedded queue rolls the transaction back unless it was already committing. On Service
+//!   Bus a cancelled receive can leave messages locked until their lock expires; either way
+//!   they are redelivered (count + 1), never lost.
 //! - **Settle through the receiver that received**: a session message through its
 //!   [`SessionReceiver`], a dead letter through the [`DeadLetterQueue`]. Anything else is
 //!   [`QueueError::InvalidOperation`].

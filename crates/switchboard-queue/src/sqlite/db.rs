@@ -205,10 +205,14 @@ impl Db {
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction with the current time (Unix ms, read
     /// after the write lock is held); commits if `f` returns `Ok`, rolls back otherwise.
+    ///
+    /// `caller_gone` is checked just before committing: if it says the caller stopped waiting
+    /// (its future was dropped), the transaction rolls back instead.
     pub(crate) fn write_blocking<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&Connection, i64) -> Result<T, QueueError>,
+        caller_gone: impl Fn() -> bool,
     ) -> Result<T, QueueError> {
         let mut conn = self.checkout()?;
         let result = (|| {
@@ -217,6 +221,16 @@ impl Db {
                 .op(op)?;
             let now = self.options.clock.now_ms();
             let value = f(&tx, now)?;
+            if caller_gone() {
+                // Dropping `tx` rolls back: nobody would see the result (e.g. the messages a
+                // receive locked), so nothing must change.
+                return Err(QueueError::Backend {
+                    op,
+                    message: "cancelled by the caller before commit".into(),
+                    retryable: true,
+                    source: None,
+                });
+            }
             tx.commit().op(op)?;
             Ok(value)
         })();
@@ -246,9 +260,11 @@ impl Db {
 
     /// [`Db::write_blocking`] on the blocking pool.
     ///
-    /// If the returned future is dropped, the transaction still runs to completion: a cancelled
-    /// receive may leave messages locked until their lock expires (as a cancelled Service Bus
-    /// receive can). They are then redelivered with a higher delivery count.
+    /// Cancellation: if the returned future is dropped while waiting for the write gate,
+    /// nothing runs; dropped while the transaction runs, the transaction rolls back unless it
+    /// is already committing. So a receive cancelled by a shutdown `select!` almost never
+    /// leaves messages locked; if it loses that race, the locks expire and the messages are
+    /// redelivered (count + 1), as after a cancelled Service Bus receive.
     pub(crate) async fn write<T, F>(
         self: &Arc<Self>,
         op: &'static str,
@@ -260,12 +276,16 @@ impl Db {
     {
         let permit = gate(&self.writers, op).await?;
         let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        // Held by this future: dropping the future closes the channel, which the blocking task
+        // sees before it commits.
+        let (watch, caller) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            db.write_blocking(op, f)
-        })
-        .await
-        .map_err(|e| join_error(op, e))?
+            db.write_blocking(op, f, || watch.is_closed())
+        });
+        let result = task.await.map_err(|e| join_error(op, e))?;
+        drop(caller);
+        result
     }
 
     /// [`Db::read_blocking`] on the blocking pool.

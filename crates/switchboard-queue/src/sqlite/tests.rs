@@ -664,3 +664,30 @@ async fn probe_reports_readiness_and_the_next_change() {
     assert!(probe(ops::Target::Queue).await.ready, "lock expired");
     assert!(probe(ops::Target::DeadLetter).await.ready, "a sweep is due");
 }
+
+#[tokio::test]
+async fn a_cancelled_receive_rolls_back_its_locks() {
+    let f = fixture().await;
+    let q = f.ns.create_queue("q", cfg(30)).await.unwrap();
+    q.send(msg("m")).await.unwrap();
+    // Hold the file's write lock so the receive's transaction is in flight (waiting in
+    // SQLite) when it is cancelled.
+    let blocker = rusqlite::Connection::open(f.ns.path()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let receiving = {
+        let q = q.clone();
+        tokio::spawn(async move { q.receive(1, NOW).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    receiving.abort();
+    assert!(receiving.await.unwrap_err().is_cancelled());
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // The next receive waits behind the cancelled transaction (one writer at a time) and must
+    // find the message unlocked and never delivered.
+    let d = one(&q).await;
+    assert_eq!(d.message_id, "m");
+    assert_eq!(
+        d.delivery_count, 1,
+        "the cancelled receive must not have counted"
+    );
+}
