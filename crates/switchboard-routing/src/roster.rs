@@ -212,6 +212,48 @@ impl Roster {
         }
     }
 
+    /// Fills in display names and UPNs Graph knows for agents configured by OID alone
+    /// (whose name is otherwise their OID), a few lookups at a time. Best effort: an agent
+    /// Graph cannot look up keeps what it has. Returns how many agents were updated.
+    pub async fn fill_names_from_graph(&mut self, graph: &GraphClient) -> usize {
+        let limit = Arc::new(Semaphore::new(RESOLVE_CONCURRENCY));
+        let mut tasks = JoinSet::new();
+        for (i, a) in self.agents.iter().enumerate() {
+            if a.entry.display_name.is_some() && a.upn.is_some() {
+                continue;
+            }
+            let graph = graph.clone();
+            let oid = a.oid.clone();
+            let limit = limit.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await.ok();
+                (i, graph.get_user(oid.as_str()).await)
+            });
+        }
+        let mut updated = 0;
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((i, Ok(user))) = joined else {
+                continue;
+            };
+            let Some(agent) = self.agents.get_mut(i) else {
+                continue;
+            };
+            let mut changed = false;
+            if agent.entry.display_name.is_none() {
+                if let Some(name) = user.display_name {
+                    changed |= agent.display_name != name;
+                    agent.display_name = name;
+                }
+            }
+            if agent.upn.is_none() && user.user_principal_name.is_some() {
+                agent.upn = user.user_principal_name;
+                changed = true;
+            }
+            updated += usize::from(changed);
+        }
+        updated
+    }
+
     /// The agents, in configuration order.
     pub fn agents(&self) -> &[ResolvedAgent] {
         &self.agents

@@ -477,6 +477,33 @@ async fn roster_resolves_upns_and_names_and_lists_failures() {
 }
 
 #[tokio::test]
+async fn oid_only_agents_get_names_from_graph_best_effort() {
+    let (fake, client) = setup().await;
+    let cfg = RoutingConfig::from_toml_str(&format!(
+        "[[agents]]\noid = \"{BOB}\"\n[[agents]]\noid = \"{ANN}\"\nname = \"Annie\"\n[[agents]]\noid = \"99999999-0000-4000-8000-000000000000\"\n"
+    ))
+    .unwrap();
+    let mut roster = Roster::resolve(&cfg, &client).await.unwrap();
+    assert_eq!(roster.agents()[0].display_name, BOB, "no name yet");
+    let updated = roster.fill_names_from_graph(&client).await;
+    assert_eq!(updated, 2);
+    assert_eq!(roster.agents()[0].display_name, "Bob Jones");
+    assert_eq!(roster.agents()[0].upn.as_deref(), Some("bob@contoso.com"));
+    assert_eq!(
+        roster.agents()[1].display_name,
+        "Annie",
+        "configured name kept"
+    );
+    assert_eq!(roster.agents()[1].upn.as_deref(), Some("ann@contoso.com"));
+    // Unknown user: unchanged, no error.
+    assert_eq!(
+        roster.agents()[2].display_name,
+        "99999999-0000-4000-8000-000000000000"
+    );
+    assert_eq!(fake.log().len(), 3);
+}
+
+#[tokio::test]
 async fn roster_resolution_during_an_outage_is_retryable() {
     let (fake, client) = setup().await;
     fake.fail_always(Fault::throttled("600"));

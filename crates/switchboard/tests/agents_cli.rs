@@ -308,6 +308,7 @@ async fn list_shows_roster_with_live_presence() {
     assert_eq!(rows[1]["capacity"], 2);
     assert_eq!(rows[2]["presence"]["availability"], "AvailableIdle");
     assert_eq!(rows[3]["enabled"], false);
+    assert_eq!(rows[3]["display_name"], "Bob Jones", "filled in from Graph");
     assert!(
         rows[0]["live"].is_null(),
         "no live state source in the CLI yet"
@@ -347,6 +348,11 @@ async fn list_shows_roster_with_live_presence() {
         "{table}"
     );
     assert!(lines[4].contains("disabled"), "{table}");
+    // Bob is configured by OID alone: the listing shows Graph's name and UPN for him.
+    assert!(
+        lines[4].starts_with("Bob Jones") && lines[4].contains("bob@contoso.com"),
+        "{table}"
+    );
 }
 
 #[tokio::test]

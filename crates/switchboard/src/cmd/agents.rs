@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use switchboard_routing::graph::auth::{
     client_secret_credential, ManagedIdentityCredential, StaticTokenCredential, TokenCredential,
 };
@@ -266,7 +266,10 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .ok_or_else(|| anyhow!("no configuration: pass --config FILE or set SWITCHBOARD_CONFIG"))?;
     let client = args.graph.client(&file)?;
-    let roster = roster(cfg, client.as_ref()).await?;
+    let mut roster = roster(cfg, client.as_ref()).await?;
+    if let Some(c) = &client {
+        roster.fill_names_from_graph(c).await;
+    }
     let (view, presence_error) = presence(client.as_ref(), &roster).await;
     if let Some(e) = &presence_error {
         tracing::warn!("presence unavailable: {e}");
@@ -283,6 +286,9 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     .await;
     if let Some(e) = state_error {
         tracing::warn!("{e}");
+    }
+    if rows.is_empty() {
+        tracing::warn!("the roster is empty: add [[agents]] to the configuration");
     }
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -360,9 +366,6 @@ fn write_table(out: &mut impl Write, rows: &[AgentListing]) -> anyhow::Result<()
     for row in &cells {
         let refs: Vec<&str> = row.iter().map(String::as_str).collect();
         line(out, &refs)?;
-    }
-    if rows.is_empty() {
-        bail!("the roster is empty: add [[agents]] to the configuration");
     }
     Ok(())
 }
