@@ -22,8 +22,9 @@ const MAX_PAGES: usize = 1000;
 
 /// A client for the ACS Call Automation REST API.
 ///
-/// Cheap to clone? No: create one per process (or per ACS resource) and share it behind an
-/// `Arc`; it pools connections.
+/// Create one per process (or per ACS resource) and share it, e.g. behind an `Arc`: it owns
+/// the connection pool and, for token credentials, the token cache. All methods take `&self`
+/// and may run concurrently.
 #[derive(Debug)]
 pub struct CallAutomationClient {
     pipeline: Pipeline,

@@ -23,10 +23,10 @@
 //! ```
 //!
 //! Data flow of one call: typed request model → client-side checks (ranges, ids, URLs) →
-//! JSON bytes → [`pipeline`](crate) with fixed URL, body, client request id and repeatability
+//! JSON bytes → the pipeline, which fixes URL, body, client request id and repeatability
 //! pair → per attempt: fresh `x-ms-date` and HMAC signature (or bearer token) → HTTP/1.1 →
 //! status classified against the operation table of the embedded contract
-//! ([`switchboard_contract::operations`]) → typed response or [`Error`] (with
+//! ([`switchboard_contract::operations()`]) → typed response or [`Error`] (with
 //! [`Error::is_retryable`] and [`Error::is_call_not_found`]) after the retries allowed by
 //! [`RetryOptions`].
 //!

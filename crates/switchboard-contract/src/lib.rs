@@ -3,7 +3,7 @@
 //! The Call Automation OpenAPI document (api-version 2026-03-12) and the common identifier
 //! document are embedded byte-for-byte (see `spec/README.md`). Everything else is derived from
 //! them at run time: the client renders request paths and learns which operations take
-//! repeatability headers from [`operations`]; the simulator routes requests with
+//! repeatability headers from [`operations()`]; the simulator routes requests with
 //! [`find_operation`] and checks bodies with [`validate`], as the real service would; tests
 //! check every body the client builds against the same schemas.
 //!
@@ -13,10 +13,10 @@
 //! # Layout
 //! - [`hmac`]: the HMAC-SHA256 request signature ACS uses for access-key auth. The client signs
 //!   with it and the simulator verifies with it, so both sides share one implementation.
-//! - [`spec`]: the embedded documents and examples, parsed once ([`API_VERSION`]).
+//! - [`spec`](mod@spec): the embedded documents and examples, parsed once ([`API_VERSION`]).
 //! - [`schema`]: a strict validator for the JSON-schema subset the document uses
 //!   ([`validate`], [`validate_response`], [`ValidationError`]).
-//! - [`operations`]: the operation table built from the document ([`operation`],
+//! - [`operations`](mod@operations): the operation table built from the document ([`operation`],
 //!   [`operations()`], [`find_operation`], [`Operation::render_path`]).
 #![forbid(unsafe_code)]
 

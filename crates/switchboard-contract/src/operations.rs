@@ -190,7 +190,7 @@ impl Operation {
     }
 }
 
-/// Every operation in the embedded document, sorted by path then method.
+/// Every operation in the embedded document.
 pub fn operations() -> &'static [Operation] {
     static TABLE: OnceLock<Vec<Operation>> = OnceLock::new();
     TABLE.get_or_init(|| build_table(spec().call_automation()))
