@@ -220,3 +220,125 @@ async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_pla
     worker.stop().await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_mode_redirects_the_unanswered_call_to_an_agent() {
+    let world = World::start().await;
+    let worker = world.worker().await;
+    let corr = world
+        .sim
+        .start_call(call_to(PARTNER_LINE))
+        .unwrap()
+        .correlation_id;
+    let state = archived_state(&world.ended(&corr, 30).await);
+    let fx = world.effects(&corr);
+    assert_eq!(fx.redirects, 1, "{fx:?}");
+    assert_eq!(fx.answers, 0, "never answered: {fx:?}");
+    let agent = state.answered_by.clone().expect("redirected to an agent");
+    match &state.phase {
+        Phase::Ended { reason } => assert!(reason.contains("redirected"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // The agent is held back for one ring period, then free.
+    let rec = world.store.get_agent(&agent).await.unwrap().unwrap();
+    assert_eq!(rec.reserved + rec.on_call, 0);
+    assert!(rec.wrap_up_until.is_some());
+    let snapshot = world.sim.call(&corr).unwrap();
+    assert_eq!(snapshot.phase, switchboard_sim::Phase::Redirected);
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_announcement_plays_then_the_call_ends() {
+    let world = World::start().await;
+    let worker = world.worker().await;
+    let corr = world
+        .sim
+        .start_call(call_to(CLOSED_LINE))
+        .unwrap()
+        .correlation_id;
+    let state = archived_state(&world.ended(&corr, 30).await);
+    let fx = world.effects(&corr);
+    assert_eq!(fx.answers, 1, "{fx:?}");
+    assert_eq!(fx.adds, 0, "{fx:?}");
+    assert_eq!(fx.plays, 1, "the announcement: {fx:?}");
+    assert_eq!(fx.terminates, 1, "{fx:?}");
+    match &state.phase {
+        Phase::Ended { reason } => assert!(reason.contains("announcement"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let plays = world.recorder.done(&corr, "play");
+    assert_eq!(plays, vec![Some("sb1:overflow-announcement".to_string())]);
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_hanging_up_while_waiting_cleans_up() {
+    let world = World::start().await;
+    let worker = world.worker().await;
+    // Carmen, the only support agent, is busy with another call (the worker put the roster
+    // into the store when it started).
+    let busy = world
+        .store
+        .reserve(&CARMEN.into(), "someone-else", Duration::from_secs(300))
+        .await
+        .unwrap()
+        .expect("Carmen reservable");
+    let corr = world
+        .sim
+        .start_call(StartCall {
+            hang_up_after: Some(Duration::from_millis(2500)),
+            ..call_to(SUPPORT_LINE)
+        })
+        .unwrap()
+        .correlation_id;
+    let state = archived_state(&world.ended(&corr, 30).await);
+    let fx = world.effects(&corr);
+    assert_eq!(fx.answers, 1);
+    assert_eq!(fx.adds, 0, "nobody was free: {fx:?}");
+    assert!(state.rechecks >= 1, "the caller waited");
+    assert!(state.answered_by.is_none());
+    // The call left the waitlist when it ended.
+    let list = world.store.get_call("waitlist:support").await.unwrap();
+    if let Some(list) = list {
+        assert!(
+            !list.value.to_string().contains(&corr),
+            "waitlist still lists {corr}: {}",
+            list.value
+        );
+    }
+    world.store.release(&busy, Duration::ZERO).await.unwrap();
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_whose_presence_is_not_available_are_skipped() {
+    let world = World::start().await;
+    let worker = world.worker().await;
+    // Bob would be first (OID order); his fresh presence says Away.
+    world
+        .store
+        .set_agent_presence(
+            &BOB.into(),
+            Some(&switchboard_store::PresenceSnapshot {
+                availability: "Away".into(),
+                activity: "Away".into(),
+                observed_at: time::OffsetDateTime::now_utc(),
+            }),
+        )
+        .await
+        .unwrap();
+    let corr = world
+        .sim
+        .start_call(call_to(SALES_LINE))
+        .unwrap()
+        .correlation_id;
+    let state = archived_state(&world.ended(&corr, 30).await);
+    assert_eq!(state.answered_by.as_ref().map(|a| a.as_str()), Some(ALICE));
+    assert_eq!(state.invited.len(), 1, "Bob was never rung");
+    worker.stop().await;
+    world.shutdown().await;
+}

@@ -43,6 +43,8 @@ pub const CARMEN: &str = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
 pub const SALES_LINE: &str = "+18005550101";
 pub const MAIN_LINE: &str = "+18005550100";
 pub const SUPPORT_LINE: &str = "+18005550103";
+pub const PARTNER_LINE: &str = "+18005550102";
+pub const CLOSED_LINE: &str = "+18005550104";
 pub const NOT_OURS: &str = "+18005550199";
 pub const OVERFLOW_NUMBER: &str = "+14255550199";
 
@@ -95,6 +97,24 @@ queue = "main"
 [[rules]]
 dialed = ["+18005550101"]
 queue = "sales"
+
+[[rules]]
+dialed = ["+18005550102"]
+queue = "partner"
+
+[[rules]]
+dialed = ["+18005550104"]
+queue = "closed"
+
+[queues.partner]
+direct = true
+required_skills = { sales = 1 }
+ring_timeout_secs = 2
+overflow = "hangup"
+
+[queues.closed]
+required_skills = { nobody = 1 }
+overflow = { announcement = { text = "We are closed." } }
 "#;
 
 /// Every decision and command, in order (the timeline tests read).
@@ -285,7 +305,13 @@ impl Default for WorldOptions {
         };
         Self {
             routing: ROUTING.to_string(),
-            numbers: vec![SALES_LINE, MAIN_LINE, SUPPORT_LINE],
+            numbers: vec![
+                SALES_LINE,
+                MAIN_LINE,
+                SUPPORT_LINE,
+                PARTNER_LINE,
+                CLOSED_LINE,
+            ],
             timing,
             agents: vec![
                 agent(ALICE, "Alice"),
@@ -385,7 +411,14 @@ impl World {
         .await
         .expect("simulator starts");
         sim.seed_agents(opts.agents.clone()).unwrap();
-        for n in [SALES_LINE, MAIN_LINE, SUPPORT_LINE, NOT_OURS] {
+        for n in [
+            SALES_LINE,
+            MAIN_LINE,
+            SUPPORT_LINE,
+            PARTNER_LINE,
+            CLOSED_LINE,
+            NOT_OURS,
+        ] {
             sim.add_number(NumberSpec::new(n)).unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
