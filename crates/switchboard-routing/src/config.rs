@@ -2,7 +2,7 @@
 //! loaded from TOML (preferred) or JSON and validated before anything else runs.
 //!
 //! Parsing happens in two steps. Serde reads the document into `Raw*` structs (unknown keys
-//! are errors, so a typo never silently falls back to a default); then [`validate`] checks
+//! are errors, so a typo never silently falls back to a default); then validation checks
 //! what serde cannot (exactly one agent identity, E.164 numbers, references to queues that
 //! exist, no overflow loops, ACS limits) and builds the typed [`RoutingConfig`]. Every error
 //! is a [`ConfigError`] naming the offending key, e.g. `queues.sales.overflow.phone`.

@@ -28,7 +28,7 @@
 //! - [`presence`]: Graph availabilities, [`PresenceView`], [`PresencePolicy`].
 //! - [`queue`]: [`QueueConfig`], strategies, overflow targets, IVR menus, play sources.
 //! - [`engine`]: [`rank_agents`] and the queue-priority functions (pure).
-//! - [`classify`]: [`classify`] a call to a queue (pure).
+//! - [`classify`](mod@classify): [`classify()`] a call to a queue (pure).
 //! - [`config`]: [`RoutingConfig`] from TOML/JSON with key-naming errors.
 //! - [`interop`]: Teams interop [`eligibility`] and the tenant settings file.
 //! - [`graph`]: the Microsoft Graph client (users, presence, throttling, tokens).
