@@ -74,7 +74,8 @@ pub struct GraphArgs {
     /// Routing configuration (TOML or JSON), or a Switchboard configuration with [routing].
     #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Microsoft Graph base URL (the simulator serves a subset at its root).
+    /// Microsoft Graph base URL [default: https://graph.microsoft.com]; the simulator serves
+    /// a subset at its root.
     #[arg(long, env = "SWITCHBOARD_GRAPH_URL", value_name = "URL")]
     pub graph_url: Option<String>,
     /// A bearer token for Graph (app-only, User.Read.All and Presence.Read.All).

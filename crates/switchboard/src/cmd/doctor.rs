@@ -30,6 +30,9 @@ use switchboard_routing::{AgentRef, RosterEntry};
 use super::agents::{user_json, GraphArgs};
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when no check failed, 2 when a check failed (the agent cannot be reached as configured), 1 on errors."
+)]
 pub struct Args {
     /// The agent: OID, UPN or display name.
     #[arg(long, value_name = "OID|UPN|NAME")]
