@@ -89,6 +89,14 @@ pub struct ExecutorOptions {
 }
 
 impl ExecutorOptions {
+    /// Defaults with the callback URL from the worker configuration (`acs.callback_url`).
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
+        let url = cfg.acs.callback_url.clone().ok_or_else(|| {
+            crate::config::ConfigError::new("acs.callback_url", "the worker needs the callback URL")
+        })?;
+        Ok(Self::new(url))
+    }
+
     /// Defaults with the callback URL.
     pub fn new(callback_url: impl Into<String>) -> Self {
         Self {
@@ -291,10 +299,13 @@ pub struct ExecutorParts {
 }
 
 impl Executor {
-    /// Builds an executor.
+    /// Builds an executor. The flow configuration's wrap-up times are completed from the
+    /// resolved roster.
     pub fn new(parts: ExecutorParts) -> Self {
+        let mut flow = (*parts.flow).clone();
+        flow.apply_roster(&parts.roster);
         Self {
-            flow: parts.flow,
+            flow: Arc::new(flow),
             options: parts.options,
             store: parts.store,
             calls: parts.calls,

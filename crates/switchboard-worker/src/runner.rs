@@ -63,6 +63,18 @@ impl Default for RunnerOptions {
     }
 }
 
+impl RunnerOptions {
+    /// From the `[worker]` configuration.
+    pub fn from_config(cfg: &crate::config::WorkerConfig) -> Self {
+        Self {
+            concurrency: cfg.concurrency.max(1),
+            receive_wait: Duration::from_millis(cfg.receive_wait_ms.max(1)),
+            grace_period: Duration::from_secs(cfg.grace_period_secs),
+            ..Self::default()
+        }
+    }
+}
+
 /// One queue to consume.
 #[derive(Clone)]
 pub struct Source {

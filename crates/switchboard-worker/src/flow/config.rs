@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchboard_events::{normalize_e164, TeamsUserId};
 use switchboard_routing::queue::PlaySource;
-use switchboard_routing::{QueueConfig, RoutingConfig};
+use switchboard_routing::{QueueConfig, Roster, RoutingConfig};
 
 /// Default recording notice (the app must tell callers about recording).
 pub const DEFAULT_RECORDING_NOTICE: &str =
@@ -97,6 +97,22 @@ impl FlowConfig {
         }
     }
 
+    /// Defaults plus what the worker configuration says: the numbers we serve
+    /// (`acs.numbers`) and the name agents see (`acs.source_display_name`).
+    pub fn from_config(cfg: &crate::config::Config, routing: RoutingConfig) -> Self {
+        let mut flow = Self::new(routing, cfg.acs.numbers.iter());
+        flow.source_display_name = cfg.acs.source_display_name.clone();
+        flow
+    }
+
+    /// Takes every agent's wrap-up from the resolved roster (agents named by UPN or display
+    /// name only get an OID once Graph resolved them).
+    pub fn apply_roster(&mut self, roster: &Roster) {
+        for a in roster.agents() {
+            self.wrap_up.insert(a.oid.clone(), a.entry.wrap_up);
+        }
+    }
+
     /// True if calls to `called` (normalized: E.164 or raw id) are ours.
     pub fn serves(&self, called: &str) -> bool {
         self.numbers.contains(&normalize_number(called))
@@ -140,5 +156,26 @@ mod tests {
         assert!(cfg.serves("8:acs:res_user"));
         assert!(!cfg.serves("+14255550101"));
         assert!(!cfg.serves(""));
+    }
+
+    #[test]
+    fn built_from_the_worker_configuration_and_roster() {
+        let worker = crate::config::Config::from_toml_str(include_str!(
+            "../../config/switchboard.example.toml"
+        ))
+        .unwrap();
+        let routing = RoutingConfig::from_toml_str(
+            "[[agents]]\noid = \"6e1c2f1a-3b7d-4c55-9a0e-2f8d7c1b4a10\"\nwrap_up_secs = 42\n",
+        )
+        .unwrap();
+        let mut flow = FlowConfig::from_config(&worker, routing.clone());
+        assert!(flow.serves("+14255550100"));
+        assert_eq!(flow.source_display_name, worker.acs.source_display_name);
+        flow.wrap_up.clear();
+        flow.apply_roster(&Roster::offline(&routing).unwrap());
+        assert_eq!(
+            flow.wrap_up_for(&"6e1c2f1a-3b7d-4c55-9a0e-2f8d7c1b4a10".into()),
+            Duration::from_secs(42)
+        );
     }
 }
