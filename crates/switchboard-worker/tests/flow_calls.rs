@@ -342,3 +342,26 @@ async fn agents_whose_presence_is_not_available_are_skipped() {
     worker.stop().await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_caller_skips_the_ivr_menu() {
+    // Recognize is unsupported while a Teams user is in the call, and here the caller is one.
+    let world = World::start().await;
+    let worker = world.worker().await;
+    let corr = world
+        .sim
+        .start_call(StartCall {
+            from: Some("8:orgid:11111111-2222-4333-8444-555555555555".into()),
+            to: Some(MAIN_LINE.into()),
+            ..StartCall::default()
+        })
+        .unwrap()
+        .correlation_id;
+    let state = archived_state(&world.ended(&corr, 30).await);
+    assert_eq!(world.effects(&corr).recognizes, 0);
+    assert!(state.ivr.skipped.is_some());
+    assert_eq!(state.queue.as_str(), "support", "the menu's fallback");
+    assert_eq!(state.answered_by.as_ref().map(|a| a.as_str()), Some(CARMEN));
+    worker.stop().await;
+    world.shutdown().await;
+}
