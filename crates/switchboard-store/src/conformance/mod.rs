@@ -164,6 +164,7 @@ macro_rules! conformance_tests {
             renew_extends_and_never_shortens,
             confirm_marks_on_call,
             reserve_first_of_takes_first_free_in_order,
+            reserve_first_of_long_ranking,
             stale_handles_never_touch_new_reservations,
             reservation_listings,
             call_state_compare_and_set,
@@ -816,6 +817,54 @@ pub async fn reserve_first_of_takes_first_free_in_order(f: &dyn StoreFactory) {
         1,
         "duplicate candidates take one slot"
     );
+}
+
+/// A long ranking (the whole roster) keeps its order wherever the free agents are, and the
+/// order is the caller's, not the ids'.
+pub async fn reserve_first_of_long_ranking(f: &dyn StoreFactory) {
+    let fx = fixture(f).await;
+    let s = fx.store.as_ref();
+    // Ranked in descending id order, so a backend sorting by id would pick wrongly.
+    let ranked: Vec<TeamsUserId> = (0..150)
+        .rev()
+        .map(|i| id(&format!("agent-{i:03}")))
+        .collect();
+    for a in &ranked {
+        agent(s, a.as_str(), 1).await;
+    }
+    // Two free agents close together (a backend may batch the ranking) and two far apart.
+    let free = [
+        ranked[37].clone(),
+        ranked[40].clone(),
+        ranked[100].clone(),
+        ranked[149].clone(),
+    ];
+    for (i, a) in ranked.iter().enumerate() {
+        if !free.contains(a) {
+            ok(
+                "reserve",
+                s.reserve(a, &format!("hold-{i}"), secs(600)).await,
+            )
+            .expect("setup: agent free");
+        }
+    }
+    for (n, expected) in free.iter().enumerate() {
+        let r = ok(
+            "reserve_first_of",
+            s.reserve_first_of(&ranked, &format!("call-{n}"), secs(60))
+                .await,
+        )
+        .expect("a free agent remains");
+        assert_eq!(
+            &r.agent, expected,
+            "pick {n} must be the best-ranked free agent"
+        );
+    }
+    assert!(ok(
+        "reserve_first_of",
+        s.reserve_first_of(&ranked, "call-x", secs(60)).await
+    )
+    .is_none());
 }
 
 /// Tokens are never reused: after release and re-reserve, the old handle cannot touch the new

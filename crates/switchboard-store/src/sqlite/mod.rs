@@ -78,7 +78,8 @@ struct Inner {
     path: PathBuf,
     options: SqliteOptions,
     clock: Arc<dyn Clock>,
-    writer: Mutex<Connection>,
+    /// Async mutex: queued writers wait as tasks, not as blocked threads, and in FIFO order.
+    writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
 }
@@ -183,7 +184,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 clock,
-                writer: Mutex::new(writer),
+                writer: Arc::new(tokio::sync::Mutex::new(writer)),
                 readers: Mutex::new(Vec::with_capacity(max_readers)),
                 reader_permits: Arc::new(Semaphore::new(max_readers)),
                 options,
@@ -208,15 +209,15 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
+        let mut conn = Arc::clone(&self.inner.writer).lock_owned().await;
+        let clock = Arc::clone(&self.inner.clock);
+        // If `f` panics, the transaction rolls back as it unwinds and the guard is released,
+        // so the connection stays clean for the next writer.
         tokio::task::spawn_blocking(move || {
-            // A poisoned lock only means an earlier operation panicked; its transaction was
-            // rolled back when it unwound, so the connection is clean.
-            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error(op))?;
-            let now = inner.clock.now_ms();
+            let now = clock.now_ms();
             let out = f(&tx, now)?;
             tx.commit().map_err(sql_error(op))?;
             Ok(out)
