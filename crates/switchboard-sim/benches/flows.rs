@@ -74,6 +74,13 @@ impl Client {
 }
 
 fn main() {
+    if let Some(secs) = std::env::var("SIM_BENCH_SERVE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        serve_for_wrk(secs);
+        return;
+    }
     let flows = env_or("SIM_BENCH_FLOWS", 2000);
     let concurrency = env_or("SIM_BENCH_CONCURRENCY", 64).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -198,6 +205,53 @@ fn main() {
         println!("  failures:        {}", failures.load(Ordering::Relaxed));
         let ledger = sim.ledger();
         println!("  ledger:          answers {}, adds {}, hangups {}", ledger.total.answers, ledger.total.adds, ledger.total.hangups);
+        sim.shutdown().await;
+    });
+}
+
+/// `SIM_BENCH_SERVE_SECS=N`: start a simulator with one connected call and 100 agents, print
+/// what an external load tool (wrk) needs — base URL, call connection id and signed headers
+/// for `GET /calling/callConnections/{id}` (valid for the 15-minute clock skew) — then serve
+/// for N seconds.
+fn serve_for_wrk(secs: u64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let sim = Simulator::start(SimConfig { random_seed: Some(1), ..SimConfig::default() })
+            .await
+            .expect("simulator");
+        sim.add_number(NumberSpec::new("+18005550100")).expect("number");
+        let agents = (0..100)
+            .map(|i| switchboard_sim::AgentSpec::new(format!("00000000-0000-0000-0000-{i:012}"), format!("Agent {i}"), format!("agent{i}@contoso.com")))
+            .collect();
+        sim.seed_agents(agents).expect("agents");
+        let client = Client {
+            http: reqwest::Client::new(),
+            key: AccessKey::from_base64(sim.access_key().expose()).expect("key"),
+            base: sim.base_url(),
+            host: sim.addr().to_string(),
+            requests: AtomicU64::new(0),
+        };
+        let call = sim.start_call(StartCall::default()).expect("call");
+        let (_, body) = client
+            .send(
+                reqwest::Method::POST,
+                "/calling/callConnections:answer",
+                Some(&json!({"incomingCallContext": call.incoming_call_context, "callbackUri": "http://127.0.0.1:9/cb"})),
+            )
+            .await;
+        let ccid = body["callConnectionId"].as_str().unwrap_or_default().to_owned();
+        let pq = format!("/calling/callConnections/{ccid}?api-version=2026-03-12");
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        let hash = hmac::content_hash(b"");
+        let sig = client.key.sign(&hmac::string_to_sign("GET", &pq, &date, &client.host, &hash));
+        println!(
+            "{}",
+            json!({"base": sim.base_url(), "path": pq, "x-ms-date": date, "x-ms-content-sha256": hash, "authorization": hmac::authorization_header(&sig)})
+        );
+        tokio::time::sleep(Duration::from_secs(secs)).await;
         sim.shutdown().await;
     });
 }

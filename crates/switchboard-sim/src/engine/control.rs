@@ -524,6 +524,14 @@ impl Engine {
         self.lock().agents.values().map(agent_snapshot).collect()
     }
 
+    /// Presence (availability, activity) of each id, under one lock; `None` for unknown ids.
+    pub fn presences(&self, ids: &[&str]) -> Vec<Option<(String, String)>> {
+        let st = self.lock();
+        ids.iter()
+            .map(|id| st.agents.get(*id).map(Agent::presence))
+            .collect()
+    }
+
     pub fn agent(&self, id: &str) -> Option<AgentSnapshot> {
         self.lock().agents.get(id).map(agent_snapshot)
     }

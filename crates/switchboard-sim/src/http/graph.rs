@@ -345,16 +345,17 @@ pub(crate) async fn get_presences(
     if ids.len() > MAX_PRESENCE_IDS {
         return bad("The number of ids exceeds the limit of 650.");
     }
-    let mut value = Vec::with_capacity(ids.len());
-    for id in ids {
-        let Some(id) = id.as_str() else {
-            return bad("Every entry of 'ids' must be a string.");
-        };
-        value.push(match app.engine.agent(id) {
-            Some(a) => presence_json(&a.spec.id, &a.availability, &a.activity),
+    let Some(ids) = ids.iter().map(Value::as_str).collect::<Option<Vec<&str>>>() else {
+        return bad("Every entry of 'ids' must be a string.");
+    };
+    let value: Vec<Value> = ids
+        .iter()
+        .zip(app.engine.presences(&ids))
+        .map(|(id, p)| match p {
+            Some((availability, activity)) => presence_json(id, &availability, &activity),
             None => presence_json(id, "PresenceUnknown", "PresenceUnknown"),
-        });
-    }
+        })
+        .collect();
     Json(json!({
         "@odata.context": format!("{GRAPH_CONTEXT}#Collection(microsoft.graph.presence)"),
         "value": value,
