@@ -4,6 +4,35 @@
 //! SQLite, one Lua script in Redis) whose keys are all known from its arguments, so the same
 //! contract holds for every backend and [`crate::conformance`] checks it. Time-dependent rules
 //! use the store's [`crate::Clock`]; "expired" always means `expires_at <= now`.
+//!
+//! # Cancellation and retries
+//!
+//! An operation whose future is dropped (a timeout, a shutdown) may still complete in the
+//! backend. Every operation is therefore safe to repeat with the same arguments: `reserve*`
+//! returns the call's existing reservation, `release` of a released reservation is a no-op,
+//! `put_call_if` reports a conflict whose `current` version lets the caller re-read,
+//! `mark_once` answers `false`. Retry [`StoreError::is_retryable`] errors with backoff.
+//!
+//! # Mapping onto Redis
+//!
+//! The port is shaped so each method is one Lua script (`EVALSHA`), with every key under one
+//! hash tag (`{prefix}`) so scripts touching several agents work on a cluster, and the caller's
+//! clock reading passed in `ARGV` (Redis never reads its own clock for these rules):
+//! - agent: hash `{p}:agent:<oid>` (capacity, status, wrap_up_until, last_*_at, presence);
+//!   roster: sorted set `{p}:agents` (score 0, ordered by member).
+//! - reservations: per agent a sorted set `{p}:agent:<oid>:res` (member token, score expiry)
+//!   and a hash `{p}:agent:<oid>:calls` (call key → token); per reservation a hash
+//!   `{p}:res:<token>`; per call a set `{p}:call:<key>:res`. Tokens and versions come from
+//!   `INCR {p}:seq`. Reclaiming is `ZRANGEBYSCORE -inf now` + deletes on the agent's keys;
+//!   counting is `ZCOUNT (now +inf`.
+//! - call state: hash `{p}:call:<key>` (version, doc, expires_at); archive: hash
+//!   `{p}:archive:<key>` plus sorted set `{p}:archive` by archived time; markers: string
+//!   `{p}:mark:<key>` holding its expiry.
+//! - Expiry is decided by comparing the stored `expires_at` with `ARGV` now, never by Redis
+//!   TTLs alone: Redis expires keys by *its* clock, which the conformance suite's manual clock
+//!   does not move. Set a relative Redis TTL too (`PEXPIRE`, the operation's TTL plus a
+//!   generous margin; not `PEXPIREAT`, as the caller's clock may be far from Redis's) only so
+//!   that abandoned keys are garbage-collected.
 
 use std::fmt;
 use std::time::Duration;

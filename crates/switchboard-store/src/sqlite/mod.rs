@@ -7,8 +7,9 @@
 //! worker, the ingress, the simulator). Reads use a small pool of reader connections; in WAL
 //! mode they see the last committed state and never wait for the writer.
 //!
-//! In-process writers queue on a mutex rather than on SQLite's busy handler (which sleeps in
-//! steps of milliseconds); other processes wait on the busy handler up to
+//! In-process writers queue (as tasks, in FIFO order) on an async mutex rather than on
+//! SQLite's busy handler, which sleeps in steps of milliseconds; other processes wait on the
+//! busy handler up to
 //! [`SqliteOptions::busy_timeout`], after which the operation fails with
 //! [`StoreError::Unavailable`] (retryable).
 
