@@ -159,14 +159,18 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// A duration after applying `time_scale` (negative or non-finite scales count as 1).
+    /// A duration after applying `time_scale` (negative or non-finite scales count as 1),
+    /// capped at a year so no later `Instant` arithmetic can overflow.
     pub fn scaled(&self, d: Duration) -> Duration {
+        const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
         let scale = if self.time_scale.is_finite() && self.time_scale >= 0.0 {
             self.time_scale
         } else {
             1.0
         };
-        d.mul_f64(scale)
+        Duration::try_from_secs_f64(d.as_secs_f64() * scale)
+            .unwrap_or(MAX)
+            .min(MAX)
     }
 }
 
@@ -568,5 +572,17 @@ mod tests {
             ..Timing::default()
         };
         assert_eq!(bad.scaled(Duration::from_secs(1)), Duration::from_secs(1));
+        let huge = Timing {
+            time_scale: 1e300,
+            ..Timing::default()
+        };
+        assert_eq!(
+            huge.scaled(Duration::from_secs(1)),
+            Duration::from_secs(365 * 24 * 3600)
+        );
+        assert_eq!(
+            Timing::default().scaled(Duration::MAX),
+            Duration::from_secs(365 * 24 * 3600)
+        );
     }
 }

@@ -348,6 +348,20 @@ pub fn tone_name(key: char) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn escaping_preserves_every_json_string(s in "\\PC{0,40}", t in ".{0,10}") {
+            let v = serde_json::json!({"a": s, "b": [t, 1, null, true]});
+            let compact = serde_json::to_string(&v).unwrap();
+            let escaped = dotnet_escape(&compact);
+            prop_assert!(escaped.is_ascii());
+            prop_assert!(!escaped.contains('+'));
+            let back: Value = serde_json::from_str(&escaped).unwrap();
+            prop_assert_eq!(back, v);
+        }
+    }
     use time::macros::datetime;
 
     #[test]

@@ -391,3 +391,56 @@ async fn answer_fails_for_expired_and_abandoned_calls() {
     assert_eq!(r.status, 404);
     assert_eq!(h.sim.ledger().total.answers, 0);
 }
+
+/// Garbage of every shape at every operation: always a 4xx (or the operation's own answer for
+/// body-less operations), never a 5xx, never a dead server.
+#[tokio::test]
+async fn no_body_breaks_any_operation() {
+    let h = start().await;
+    let (call, ccid) = h.connected_call().await;
+    let bodies = [
+        json!({}),
+        json!([]),
+        json!("text"),
+        json!(null),
+        json!(42),
+        json!({"a": {"b": [1, {"c": null}]}}),
+    ];
+    for op in switchboard_contract::operations() {
+        let params: Vec<(&str, &str)> = op
+            .path_params
+            .iter()
+            .map(|p| match p.as_str() {
+                "callConnectionId" => ("callConnectionId", ccid.as_str()),
+                "participantRawId" => ("participantRawId", call.from.as_str()),
+                other => (other, "some-id"),
+            })
+            .collect();
+        let path = op.render_path(&params).unwrap();
+        for body in &bodies {
+            let r = h.send(&op.method, h.url(&path), Some(body), &[]).await;
+            assert!(
+                r.status < 500,
+                "{} {path} with {body}: {} {:?}",
+                op.method,
+                r.status,
+                r.body
+            );
+            if r.status >= 400 {
+                assert!(
+                    r.body["error"]["code"].is_string(),
+                    "{} {path}: error body {:?}",
+                    op.method,
+                    r.body
+                );
+            }
+        }
+    }
+    // Still alive and consistent: the body-less hang up / terminate ended the call.
+    let r = h.get(&format!("/calling/callConnections/{ccid}")).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (404, Some("8522"))
+    );
+    assert_eq!(h.sim.call_effects(&ccid).unwrap().effects.hangups, 1);
+}

@@ -617,6 +617,21 @@ fn incoming_context(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn identity_and_digit_parsers_never_panic(s in "\\PC{0,30}") {
+            let _ = party_from(&s);
+            let _ = parse_digits(&s);
+        }
+
+        #[test]
+        fn seed_parser_never_panics(s in "\\PC{0,200}") {
+            let _ = crate::config::Seed::from_json(&s);
+            let _ = serde_json::from_str::<crate::faults::Faults>(&s);
+        }
+    }
 
     #[test]
     fn identities_and_digits() {

@@ -452,6 +452,50 @@ fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Every operation of the embedded spec routes to the route with its operationId, for
+    /// ids containing the characters raw ids and recording ids carry.
+    #[test]
+    fn every_spec_operation_is_routed() {
+        for op in switchboard_contract::operations() {
+            let params: Vec<(&str, &str)> = op
+                .path_params
+                .iter()
+                .map(|p| {
+                    let v = if p == "participantRawId" {
+                        "4:+14255550123"
+                    } else {
+                        "abc-123_XYZ"
+                    };
+                    (p.as_str(), v)
+                })
+                .collect();
+            let path = op.render_path(&params).expect("renders");
+            let method = Method::from_bytes(op.method.as_bytes()).unwrap();
+            let route = Route::parse(&method, &path)
+                .unwrap_or_else(|| panic!("{} {path} is routed", op.method));
+            assert_eq!(route.operation_id(), op.operation_id, "{path}");
+            if let Route::GetParticipant(_, raw) = &route {
+                assert_eq!(raw, "4:+14255550123");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(method in "(GET|POST|DELETE|PUT|PATCH)", path in "/calling/[a-zA-Z0-9:/%+._-]{0,80}") {
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let _ = Route::parse(&m, &path);
+        }
+
+        #[test]
+        fn ids_round_trip_through_encoding(id in "[a-zA-Z0-9:+._~-]{1,40}") {
+            let enc = percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let r = Route::parse(&Method::GET, &format!("/calling/callConnections/c1/participants/{enc}"));
+            prop_assert_eq!(r, Some(Route::GetParticipant("c1".into(), id)));
+        }
+    }
 
     #[test]
     fn routes() {

@@ -366,6 +366,21 @@ pub(crate) async fn get_presences(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn search_parser_never_panics(s in "\\PC{0,60}") {
+            let _ = parse_search(&s);
+        }
+
+        #[test]
+        fn quoted_clauses_parse(p in "[a-zA-Z]{1,12}", t in "[a-zA-Z0-9 @.]{0,12}") {
+            let (c, _) = parse_search(&format!("\"{p}:{t}\"")).unwrap();
+            prop_assert_eq!(&c[0].property, &p);
+            prop_assert_eq!(&c[0].term, &t.trim().to_lowercase());
+        }
+    }
 
     #[test]
     fn search_syntax() {
