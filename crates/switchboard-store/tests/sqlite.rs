@@ -286,3 +286,120 @@ async fn concurrent_first_opens_of_one_file_all_succeed() {
         assert_eq!(s.list_agents().await.unwrap().len(), 1);
     }
 }
+
+const CRASH_CHILD_ENV: &str = "SWITCHBOARD_STORE_CRASH_CHILD";
+
+/// A worker process killed (SIGKILL) while holding a reservation and in the middle of a write
+/// transaction: its lock is released at once, its uncommitted write vanishes, and its
+/// reservation blocks the agent only until the TTL, after which it is reclaimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_releases_its_lock_at_once_and_its_reservation_at_the_ttl() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let store = open(&path, &clock).await;
+    let agent = TeamsUserId::from("oid-a");
+    store
+        .upsert_agent(&AgentProfile::new("oid-a"))
+        .await
+        .unwrap();
+
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD_ENV, &path)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            // libtest may have printed "test crash_child ... " on the same line.
+            if let Some((_, token)) = line.split_once("READY ") {
+                return Some(token.trim().to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .expect("child did not get ready within 60 s")
+    .expect("child exited before it was ready");
+
+    // The child holds the write lock now: a write here would wait for it.
+    child.kill().await.unwrap();
+
+    assert!(
+        store.mark_once("after-crash", secs(60)).await.unwrap(),
+        "the dead process's write lock must be gone"
+    );
+    assert!(
+        !store.check_mark("uncommitted").await.unwrap(),
+        "the dead process's uncommitted write must be rolled back"
+    );
+    let held = store.reservations_for_agent(&agent).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].token.as_str(), ready);
+    assert!(
+        store
+            .reserve(&agent, "next-call", secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "within its TTL the dead holder's reservation still counts"
+    );
+    clock.set(held[0].expires_at - Duration::from_millis(1));
+    assert!(store
+        .reserve(&agent, "next-call", secs(30))
+        .await
+        .unwrap()
+        .is_none());
+    clock.set(held[0].expires_at);
+    let r = store.reserve(&agent, "next-call", secs(30)).await.unwrap();
+    assert!(
+        r.is_some(),
+        "after its TTL the dead holder's reservation is reclaimed"
+    );
+    assert!(store
+        .reservations_for_call("crash-call")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of the crash test; runs only when it sets the env"]
+async fn crash_child() {
+    let Some(path) = std::env::var_os(CRASH_CHILD_ENV) else {
+        return;
+    };
+    let store = SqliteStore::open(&path).await.unwrap();
+    let r = store
+        .reserve(&TeamsUserId::from("oid-a"), "crash-call", secs(30))
+        .await
+        .unwrap()
+        .expect("agent free");
+    // Die in the middle of a write transaction, holding the file's write lock.
+    let mut conn = Connection::open(&path).unwrap();
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute(
+        "INSERT INTO store_marks (key, expires_at) VALUES ('uncommitted', 9999999999999)",
+        [],
+    )
+    .unwrap();
+    println!("\nREADY {}", r.token);
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
