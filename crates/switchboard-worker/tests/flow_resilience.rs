@@ -369,3 +369,53 @@ async fn a_freed_agent_pulls_the_waiting_call_without_waiting_for_its_timer() {
     worker.stop().await;
     world.shutdown().await;
 }
+
+/// A measurement, not a check: `cargo test -p switchboard-worker --test flow_resilience
+/// -- --ignored --nocapture measure`. Twenty calls at once through two workers; prints
+/// per-operation command latency (executor → simulator → back) and the wall time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_twenty_concurrent_calls() {
+    let routing = ROUTING.replace(
+        "skills = { support = 5 }",
+        "skills = { support = 5, sales = 1 }",
+    );
+    let world = World::start_with(WorldOptions {
+        routing,
+        ..WorldOptions::default()
+    })
+    .await;
+    let a = world.worker().await;
+    let b = world.worker().await;
+    let started = tokio::time::Instant::now();
+    let calls: Vec<String> = (0..20)
+        .map(|_| world.sim.start_call(sales_call()).unwrap().correlation_id)
+        .collect();
+    for c in &calls {
+        let s = archived_state(&world.ended(c, 180).await);
+        assert!(s.answered_by.is_some());
+    }
+    let wall = started.elapsed();
+    let mut by_op: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+    for (op, d) in world.recorder.timings.lock().unwrap().iter() {
+        by_op.entry(op.clone()).or_default().push(*d);
+    }
+    println!(
+        "20 calls, 3 agents, 2 workers: all ended in {:.1} s",
+        wall.as_secs_f64()
+    );
+    for (op, mut ds) in by_op {
+        ds.sort();
+        let p = |q: f64| ds[((ds.len() as f64 - 1.0) * q).round() as usize];
+        println!(
+            "{op:>22}: n={:>3} p50={:>7.2?} p95={:>7.2?} max={:>7.2?}",
+            ds.len(),
+            p(0.5),
+            p(0.95),
+            p(1.0)
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+    world.shutdown().await;
+}

@@ -19,8 +19,11 @@
 //!    music, then [`Op::Route`]: the executor ranks agents (routing engine) and reserves the
 //!    first free one atomically in the store. Reserved → add the Teams agent
 //!    (`sb1:add:<seq>:<oid>`, `sourceDisplayName`, invitation timeout = ring timeout) and
-//!    schedule a [`Internal::RingTimeout`] at ring timeout + grace. Nobody free → wait and
-//!    re-check on a timer. Max wait / max attempts / nobody eligible → overflow (transfer to a
+//!    schedule a [`Internal::RingTimeout`] at ring timeout + grace. Nobody free → wait,
+//!    re-check on a timer ([`Internal::QueueRecheck`]) and join the queue's waitlist
+//!    ([`Op::JoinWaitlist`]): an agent who frees up pulls the call that should be served next
+//!    (queue priority, then longest wait) at once. Max wait / max attempts / nobody eligible
+//!    → overflow (transfer to a
 //!    phone number or Teams user, another queue, an announcement, voicemail, or hang up).
 //! 4. **AddParticipantSucceeded** or a **ParticipantsUpdated** that lists the agent: stop
 //!    hold music, confirm the reservation (agent busy). ParticipantsUpdated is the source of

@@ -121,6 +121,8 @@ overflow = { announcement = { text = "We are closed." } }
 #[derive(Default)]
 pub struct Recorder {
     pub lines: Mutex<Vec<Line>>,
+    /// (op, duration) of every command.
+    pub timings: Mutex<Vec<(String, Duration)>>,
 }
 
 #[derive(Clone, Debug)]
@@ -150,13 +152,11 @@ impl Observer for Recorder {
         });
     }
 
-    fn command(
-        &self,
-        call: &CorrelationId,
-        c: &Command,
-        outcome: &CommandOutcome,
-        _took: Duration,
-    ) {
+    fn command(&self, call: &CorrelationId, c: &Command, outcome: &CommandOutcome, took: Duration) {
+        self.timings
+            .lock()
+            .unwrap()
+            .push((c.op.name().to_string(), took));
         self.lines.lock().unwrap().push(Line::Command {
             call: call.to_string(),
             op: c.op.name().to_string(),
