@@ -6,7 +6,7 @@
 //! deterministic and tested without a network, a clock or a queue.
 //!
 //! # The flow (issue 6, steps 1–8)
-//! 1. **IncomingCall** to a number we serve: classify to a queue ([`switchboard_routing::classify`]),
+//! 1. **IncomingCall** to a number we serve: classify to a queue ([`classify`](fn@switchboard_routing::classify)),
 //!    then answer (operation context `sb1:answer`). In a queue with `direct = true` the call is
 //!    routed first and redirected to the reserved agent instead; nobody free → answer and
 //!    queue normally; overflow → redirect to the target / reject. Numbers we do not serve are
