@@ -277,7 +277,8 @@ async fn remove_participant_and_operation_callback_uri() {
 #[tokio::test]
 async fn mid_call_actions_wait_for_the_call_to_connect() {
     let mut cfg = test_config();
-    cfg.timing.connect_delay = Duration::from_millis(300);
+    // Long enough that the add below surely lands while the call is still connecting.
+    cfg.timing.connect_delay = Duration::from_millis(1500);
     let h = start_with(cfg).await;
     let call = h.sim.start_call(Default::default()).unwrap();
     let r = h
