@@ -286,3 +286,36 @@ async fn callback_jwt_verifies_with_the_served_jwks() {
     v.set_audience(&["some-other-resource"]);
     assert!(jsonwebtoken::decode::<Value>(token, &key, &v).is_err());
 }
+
+#[tokio::test]
+async fn a_configured_signing_key_gives_a_stable_key_set() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let pem = key
+        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string();
+    let mut cfg = test_config();
+    cfg.jwt.signing_key_pem = Some(switchboard_sim::Secret::new(pem.clone()));
+    let a = start_with(cfg.clone()).await;
+    let b = start_with(cfg).await;
+    let jwks = |h: &Harness| {
+        let url = h.sim.jwks_url().to_owned();
+        let http = h.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        jwks(&a).await,
+        jwks(&b).await,
+        "same key, same JWKS (several processes can share one verifier config)"
+    );
+    assert!(!format!("{:?}", a.sim).contains("PRIVATE KEY"));
+}

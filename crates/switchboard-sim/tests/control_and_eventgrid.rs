@@ -385,3 +385,108 @@ async fn start_with_a_seed_and_reject_bad_config() {
     .await;
     assert!(matches!(busy, Err(switchboard_sim::SimError::Bind { .. })));
 }
+
+#[tokio::test]
+async fn raw_http_sink_numbers_agents_and_the_live_stream() {
+    let h = start().await;
+    let mut live = h.sim.subscribe();
+    // Raw framing: the message body as is, properties as headers.
+    let receiver = Receiver::start().await;
+    h.sim.set_sink(HttpSink::new(
+        format!("{}/raw", receiver.url),
+        HttpSinkMode::Raw,
+    ));
+    let call = h.sim.start_call(StartCall::default()).unwrap();
+    let got = receiver.next(WAIT).await.expect("delivered");
+    assert!(String::from_utf8(got.body.clone())
+        .unwrap()
+        .starts_with('{'));
+    assert_eq!(got.headers["message-id"], call.event_id.as_str());
+    assert_eq!(
+        got.headers["aeg-subscription-name"],
+        "SWITCHBOARD-INCOMING-CALLS"
+    );
+    // The live stream saw the dial.
+    let first = tokio::time::timeout(WAIT, live.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.correlation_id, call.correlation_id);
+    assert_eq!(first.what, "dialled");
+
+    // Numbers and agents over the control API.
+    assert_eq!(
+        ctl(
+            &h,
+            "POST",
+            "/numbers",
+            Some(json!([{"number": "+1 (800) 555-0177"}, {"number": "8:acs:res_line"}]))
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, numbers) = ctl(&h, "GET", "/numbers", None).await;
+    let list: Vec<&str> = numbers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["number"].as_str().unwrap())
+        .collect();
+    assert!(
+        list.contains(&"+18005550177") && list.contains(&"8:acs:res_line"),
+        "{list:?}"
+    );
+    assert_eq!(
+        ctl(
+            &h,
+            "POST",
+            "/numbers",
+            Some(json!({"number": "not a number"}))
+        )
+        .await
+        .0,
+        400
+    );
+    let (s, _) = ctl(
+        &h,
+        "POST",
+        "/calls",
+        Some(json!({"to": "8:acs:res_line", "from": "8:acs:res_caller"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        ctl(&h, "DELETE", &format!("/agents/{AGENT_BUSY}"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        ctl(&h, "GET", &format!("/agents/{AGENT_BUSY}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(ctl(&h, "POST", "/agents", Some(json!({"id": "new-agent", "displayName": "New", "userPrincipalName": "new@contoso.com"}))).await.0, 204);
+    let (_, a) = ctl(&h, "GET", "/agents/new-agent", None).await;
+    assert_eq!(a["behaviour"]["type"], "accept");
+    assert_eq!(
+        ctl(
+            &h,
+            "PUT",
+            "/agents/other-id",
+            Some(json!({"id": "new-agent", "displayName": "X", "userPrincipalName": "x@y"}))
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        ctl(&h, "POST", "/calls", Some(json!({"surprise": true})))
+            .await
+            .0,
+        400,
+        "unknown fields are refused"
+    );
+}
