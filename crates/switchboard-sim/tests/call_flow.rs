@@ -368,6 +368,12 @@ async fn outbound_call_to_an_agent() {
     let evs = h.cb.until(Some(&ccid), "ParticipantsUpdated").await;
     assert_eq!(short_type(&evs[0]), "CallConnected");
     assert_eq!(evs[0]["data"]["operationContext"], "out");
+    assert_eq!(h.sim.agent(AGENT_ACCEPT).unwrap().in_calls, 1);
+    // The callee (the "customer" of an outbound call) hangs up: nobody is left.
+    h.sim.hang_up_caller(&ccid).unwrap();
+    let d = h.cb.expect(&ccid, "CallDisconnected").await;
+    assert_eq!(d["data"]["resultInformation"]["subCode"], 5002);
+    assert_eq!(h.sim.agent(AGENT_ACCEPT).unwrap().in_calls, 0);
     let r = h
         .post(
             "/calling/callConnections",

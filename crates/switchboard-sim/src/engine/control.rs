@@ -421,14 +421,17 @@ impl Engine {
                 what = "hung up while ringing";
             }
             Phase::Answered | Phase::Outbound => {
-                let caller_raw = call.caller.raw.clone();
+                let caller_raw = call.customer().raw.clone();
                 if let Some(conn) = call
                     .conn
                     .as_mut()
                     .filter(|c| c.state != ConnState::Disconnected)
                 {
                     if let Some(pos) = conn.find(&caller_raw) {
-                        conn.participants.remove(pos);
+                        let gone = conn.participants.remove(pos);
+                        if let Some(a) = gone.agent.as_ref().and_then(|a| agents.get_mut(a)) {
+                            a.in_calls = a.in_calls.saturating_sub(1);
+                        }
                         if conn.humans() == 0 {
                             self.end_connection(
                                 ids,

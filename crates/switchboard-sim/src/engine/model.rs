@@ -415,6 +415,15 @@ impl SimCall {
         self.conn.as_ref().map(|c| c.id.as_str())
     }
 
+    /// The customer: the caller of an incoming call, the callee of an outbound one.
+    pub fn customer(&self) -> &Party {
+        if self.phase == Phase::Outbound {
+            &self.to
+        } else {
+            &self.caller
+        }
+    }
+
     /// Nothing more can happen on this call (only what agents on a direct leg do).
     pub fn is_finished(&self) -> bool {
         let leg_over = self

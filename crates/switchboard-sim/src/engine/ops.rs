@@ -198,6 +198,8 @@ impl Engine {
         let connect_delay = self.scaled(self.timing().connect_delay);
         let mut guard = self.lock();
         let st = &mut *guard;
+        // Validate first so a refused answer mints no id (ids stay deterministic per seed);
+        // then look the call up again for the mutable borrow.
         let call = Self::ringing_call(st, &req.incoming_call_context)?;
         let bot = self.bot_party(req.answered_by.as_ref().map(|a| a.id.as_str()), &call.to);
         let ccid = st.ids.call_connection_id();
@@ -577,6 +579,7 @@ impl Engine {
             None,
             None,
         );
+        let customer_raw = call.customer().raw.clone();
         let Some(conn) = call.conn.as_mut() else {
             return;
         };
@@ -592,7 +595,7 @@ impl Engine {
         let caller_present = conn
             .participants
             .iter()
-            .any(|p| p.party.raw == call.caller.raw);
+            .any(|p| p.party.raw == customer_raw);
         for p in conn.participants.drain(..) {
             let Some(agent_id) = p.agent else { continue };
             let talks_on = keep_talking
@@ -1078,7 +1081,7 @@ impl Engine {
             ..
         } = st;
         let call = live_call(calls, by_connection, ccid)?;
-        let caller = call.caller.clone();
+        let caller = call.customer().clone();
         let conn = call
             .conn
             .as_mut()
