@@ -58,7 +58,7 @@ use uuid::Uuid;
 use crate::flow::input::millis;
 use crate::flow::{
     step, CallState, Command, Disposition, FlowConfig, FlowInput, InputKind, Internal,
-    InternalMessage, Op, Transition, INTERNAL_TYPE_PREFIX,
+    InternalMessage, Lease, Op, Transition, INTERNAL_TYPE_PREFIX,
 };
 use crate::telemetry::Metrics;
 
@@ -86,6 +86,11 @@ pub struct ExecutorOptions {
     pub max_cas_attempts: u32,
     /// Most feedback steps per input (a guard against a flow bug looping forever).
     pub max_feedback_steps: usize,
+    /// How long a handler owns a call's outbox while executing it. Another handler waits
+    /// (retries later) rather than running the same commands at the same time; after this
+    /// long the owner is presumed dead and the outbox is taken over. Set it to about the
+    /// queue's lock duration.
+    pub outbox_lease: Duration,
 }
 
 impl ExecutorOptions {
@@ -108,6 +113,7 @@ impl ExecutorOptions {
             marker_ttl: Duration::from_secs(24 * 3600),
             max_cas_attempts: 8,
             max_feedback_steps: 64,
+            outbox_lease: Duration::from_secs(30),
         }
     }
 }
@@ -234,7 +240,9 @@ impl From<CaError> for CmdError {
     fn from(e: CaError) -> Self {
         if e.is_call_not_found() {
             Self::Gone(e.to_string())
-        } else if e.is_retryable() {
+        } else if e.is_retryable() || e.status() == Some(409) {
+            // 409: "the original request with this Repeatability-Request-ID is still in
+            // progress" — asking again later returns that request's result.
             Self::Transient(e.to_string())
         } else {
             Self::Permanent(e.to_string())
@@ -362,6 +370,15 @@ impl Executor {
         Ok(())
     }
 
+    /// Deletes expired store entries (reservations, call documents, audit records, markers).
+    /// Correctness never depends on it; it keeps the store small. Returns the rows removed.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        let report = self.store.sweep_expired().await?;
+        self.metrics
+            .add("switchboard_store_swept_total", &[], report.total());
+        Ok(report.total())
+    }
+
     /// Handles one input for the call `key`. See the [module docs](self).
     pub async fn handle(
         &self,
@@ -389,6 +406,9 @@ impl Executor {
         input: FlowInput,
     ) -> Result<Handled, ExecError> {
         let mut executed = 0usize;
+        // Identifies this handler as the outbox's executor (random: it names a process's
+        // attempt, not a decision).
+        let holder = Uuid::new_v4().to_string();
         for attempt in 1..=self.options.max_cas_attempts.max(1) {
             if attempt > 1 {
                 self.metrics.inc("switchboard_state_conflicts_total", &[]);
@@ -401,8 +421,26 @@ impl Executor {
             // Finish what an earlier handler decided before deciding anything new.
             if let (Some(s), Some(v)) = (state.as_mut(), version) {
                 if !s.outbox.is_empty() {
+                    let now = self.clock.now();
+                    if let Some(lease) = s.lease.as_ref().filter(|l| l.holder != holder) {
+                        if lease.until > now {
+                            self.metrics.inc("switchboard_outbox_busy_total", &[]);
+                            return Err(ExecError::Transient(format!(
+                                "another handler is executing this call's commands (until {})",
+                                lease.until
+                            )));
+                        }
+                    }
                     tracing::info!(pending = s.outbox.len(), "resuming unfinished commands");
                     self.metrics.inc("switchboard_outbox_resumed_total", &[]);
+                    s.lease = Some(Lease {
+                        holder: holder.clone(),
+                        until: now + self.options.outbox_lease,
+                    });
+                    let v = match self.save(key, Some(v), s).await? {
+                        Some(v) => v,
+                        None => continue,
+                    };
                     match self.drain(key, s, v, &mut executed).await? {
                         Drained::Saved(v2) => version = Some(v2),
                         Drained::Archived => {
@@ -436,17 +474,17 @@ impl Executor {
             }
             let now = self.clock.now();
             let transition = step(state.as_ref(), &input, &self.flow, now);
-            self.count_decision(transition.disposition);
-            if let Some(o) = &self.observer {
-                o.decision(key, &input, &transition);
-            }
             tracing::info!(
                 disposition = transition.disposition.as_str(),
                 decision = %transition.decision,
                 commands = transition.commands.len(),
                 "decided"
             );
-            let Some(mut next) = transition.state else {
+            let Some(mut next) = transition.state.clone() else {
+                self.count_decision(transition.disposition);
+                if let Some(o) = &self.observer {
+                    o.decision(key, &input, &transition);
+                }
                 return Ok(Handled {
                     disposition: transition.disposition,
                     decision: transition.decision,
@@ -455,10 +493,19 @@ impl Executor {
                 });
             };
             // Durable before any effect.
+            next.lease = (!next.outbox.is_empty()).then(|| Lease {
+                holder: holder.clone(),
+                until: now + self.options.outbox_lease,
+            });
             let v = match self.save(key, version, &next).await? {
                 Some(v) => v,
+                // Someone else changed the call first: this decision never happened.
                 None => continue,
             };
+            self.count_decision(transition.disposition);
+            if let Some(o) = &self.observer {
+                o.decision(key, &input, &transition);
+            }
             match self.drain(key, &mut next, v, &mut executed).await? {
                 Drained::Saved(_) | Drained::Archived => {
                     return Ok(Handled {
@@ -568,7 +615,9 @@ impl Executor {
                     };
                     self.report(key, &cmd, &outcome, took);
                     tracing::warn!(%reason, "command failed transiently; message will be retried");
-                    // Keep what is done done: the retry resumes from this command.
+                    // Keep what is done done: the retry resumes from this command, and may
+                    // do so at once (the lease is given up).
+                    state.lease = None;
                     let _ = self.save(key, Some(version), state).await;
                     return Err(ExecError::Transient(format!("{}: {reason}", cmd.op.name())));
                 }
@@ -619,6 +668,7 @@ impl Executor {
                 }
             }
         }
+        state.lease = None;
         match self.save(key, Some(version), state).await? {
             Some(v) => Ok(Drained::Saved(v)),
             None => Ok(Drained::Conflict),

@@ -48,6 +48,9 @@ pub struct RunnerOptions {
     pub retry_backoff: Duration,
     /// Longest abandon backoff.
     pub max_retry_backoff: Duration,
+    /// How often this runner deletes expired store entries (`None`: never; another
+    /// replica or a job does it).
+    pub sweep_every: Option<Duration>,
 }
 
 impl Default for RunnerOptions {
@@ -59,6 +62,7 @@ impl Default for RunnerOptions {
             grace_period: Duration::from_secs(20),
             retry_backoff: Duration::from_millis(200),
             max_retry_backoff: Duration::from_secs(10),
+            sweep_every: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -277,6 +281,25 @@ impl Runner {
             loops.spawn(async move {
                 this.receive_loop(source, permits, shutdown, hard_stop, tasks)
                     .await;
+            });
+        }
+        if let Some(every) = this.options.sweep_every.filter(|d| !d.is_zero()) {
+            let executor = Arc::clone(&this.executor);
+            let shutdown = shutdown.clone();
+            loops.spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
+                    match executor.sweep().await {
+                        Ok(n) => tracing::debug!(removed = n, "swept expired store entries"),
+                        Err(e) => tracing::warn!(error = %e, "store sweep failed"),
+                    }
+                }
             });
         }
         while loops.join_next().await.is_some() {}

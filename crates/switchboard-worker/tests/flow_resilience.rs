@@ -419,3 +419,69 @@ async fn measure_twenty_concurrent_calls() {
     b.stop().await;
     world.shutdown().await;
 }
+
+/// Regression: two workers got the same IncomingCall (Event Grid duplicate) at once; the
+/// second re-ran the first's answer, ACS said 409 "original request still in progress", and
+/// the call was ended as "answer failed". Now the second waits for the first (outbox lease)
+/// and 409 counts as retry-later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_concurrent_duplicate_incoming_call_is_answered_once_and_kept() {
+    let mut operations = BTreeMap::new();
+    operations.insert(
+        "AnswerCall".to_string(),
+        FaultSpec {
+            latency: Some(Latency::Fixed { ms: 700 }),
+            rules: vec![],
+        },
+    );
+    let world = World::start_with(WorldOptions {
+        dedupe: false,
+        faults: Faults {
+            operations,
+            event_grid: EventGridFaults {
+                duplicate: 1.0,
+                ..EventGridFaults::default()
+            },
+            ..Faults::default()
+        },
+        ..WorldOptions::default()
+    })
+    .await;
+    let a = world.worker().await;
+    let b = world.worker().await;
+    let corr = world
+        .sim
+        .start_call(StartCall {
+            duplicate_delivery: true,
+            ..sales_call()
+        })
+        .unwrap()
+        .correlation_id;
+    let state = archived_state(&world.ended(&corr, 60).await);
+    assert!(
+        state.answered_by.is_some(),
+        "{:?}\n{}",
+        state.phase,
+        world.recorder.dump(&corr)
+    );
+    assert_eq!(world.effects(&corr).answers, 1);
+    let handled = world.recorder.decisions(&corr, "IncomingCall");
+    assert!(
+        handled.len() >= 2,
+        "both copies reached a worker: {handled:?}"
+    );
+    // The second copy did not run the first's answer alongside it: it waited for the lease.
+    let answers_sent = world
+        .recorder
+        .timings
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(op, _)| op == "answer")
+        .count();
+    assert_eq!(answers_sent, 1, "{}", world.recorder.dump(&corr));
+    assert!(world.metrics.counter("switchboard_outbox_busy_total", &[]) >= 1);
+    a.stop().await;
+    b.stop().await;
+    world.shutdown().await;
+}

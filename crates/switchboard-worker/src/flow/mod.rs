@@ -79,4 +79,4 @@ pub use config::{Cooldowns, FlowConfig};
 pub use input::{FlowInput, InputKind, Internal, InternalMessage, INTERNAL_TYPE_PREFIX};
 pub use machine::{step, Disposition, Transition};
 pub use opctx::OpCtx;
-pub use state::{CallState, Phase};
+pub use state::{CallState, Lease, Phase};

@@ -174,6 +174,17 @@ pub struct RecordingInfo {
     pub notices: u32,
 }
 
+/// Who is executing the outbox, until when. A handler that finds another's live lease does
+/// not run the same commands concurrently (it retries later); an expired lease means the
+/// holder died, and the finder takes over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub holder: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+}
+
 /// One line of the call's timeline (kept in the audit record).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -243,6 +254,9 @@ pub struct CallState {
     pub applied: VecDeque<String>,
     /// Commands decided and not yet confirmed executed, in order.
     pub outbox: Vec<Command>,
+    /// The handler executing `outbox`, if any (maintained by the executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
     /// Timeline (bounded).
     pub history: Vec<HistoryEntry>,
 }
@@ -287,6 +301,7 @@ impl CallState {
             ended_at: None,
             applied: VecDeque::new(),
             outbox: Vec::new(),
+            lease: None,
             history: Vec::new(),
         }
     }

@@ -495,6 +495,7 @@ impl World {
             grace_period: Duration::from_secs(5),
             retry_backoff: Duration::from_millis(50),
             max_retry_backoff: Duration::from_millis(500),
+            sweep_every: Some(Duration::from_millis(500)),
         })
         .await
     }
@@ -521,7 +522,10 @@ impl World {
         let roster = Roster::offline(&self.routing).unwrap();
         let executor = Arc::new(Executor::new(ExecutorParts {
             flow: Arc::new(self.flow.clone()),
-            options: ExecutorOptions::new(self.callback_url.clone()),
+            options: ExecutorOptions {
+                outbox_lease: self.lock_duration,
+                ..ExecutorOptions::new(self.callback_url.clone())
+            },
             store,
             calls: Arc::new(client),
             timers: events.sender.clone(),
