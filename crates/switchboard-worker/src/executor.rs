@@ -5,6 +5,9 @@
 //! 1. Load the call's [`CallState`] (key = correlation id) with its version.
 //! 2. If its outbox holds commands a previous handler decided but did not finish (it crashed,
 //!    or a command failed transiently), run them first: another replica finishes the work.
+//!    An outbox carries a lease naming the handler executing it; while another handler's
+//!    lease is live this one retries later instead of running the same commands alongside
+//!    it (after a crash the lease simply expires).
 //! 3. [`step`] the input. Not applied (duplicate, stale, orphan…) → done.
 //! 4. Save the new state (outbox included) with compare-and-set **before** any effect, so a
 //!    decision is durable before the world sees it. Conflict → reload and start over
@@ -16,6 +19,12 @@
 //!    (a reservation, an invitation id, a permanent failure, "call gone") are fed back
 //!    through [`step`] at once, which may queue more commands.
 //! 6. Save the drained state (or, after [`Op::Archive`], nothing: the state is archived).
+//!
+//! Waiting calls: [`Op::JoinWaitlist`] lists a waiting call in its queue's waitlist (a store
+//! document, compare-and-set). When [`Op::Release`] frees an agent, the waiting call that
+//! agent should take next (routing's `next_call_for_agent`: queue priority, then longest
+//! wait) is taken off the list and sent its re-check at once (or when the agent's wrap-up
+//! ends), so nobody waits for a timer while an agent sits idle.
 //!
 //! Errors: a transient failure (network, throttling, store busy) returns
 //! [`ExecError::Transient`] after saving progress — the runner abandons the message and its
