@@ -305,7 +305,6 @@ pub struct TelemetryConfig {
     pub appinsights_connection_string: Option<Secret>,
 }
 
-
 /// What a process needs from the configuration: validation differs per role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
