@@ -254,6 +254,10 @@ pub struct IngressConfig {
     /// Defaults to `acs.resource_id`.
     pub audience: Option<String>,
     pub clock_skew_secs: u64,
+    /// Serve `POST /api/incoming-calls` for Event Grid webhook delivery of IncomingCall
+    /// (subscription-validation handshake included). Off by default: the production path is
+    /// Event Grid → Service Bus, and webhook deliveries carry no ACS token to check.
+    pub eventgrid_webhook: bool,
 }
 
 impl Default for IngressConfig {
@@ -267,6 +271,7 @@ impl Default for IngressConfig {
             issuer: ACS_ISSUER.into(),
             audience: None,
             clock_skew_secs: 60,
+            eventgrid_webhook: false,
         }
     }
 }

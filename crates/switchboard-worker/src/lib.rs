@@ -1,6 +1,8 @@
 //! The Switchboard worker: everything between the queue and Call Automation.
 //!
 //! # Layout
+//! - [`app`]: process assembly: config → queues, store, Call Automation, routing → a running
+//!   worker or ingress (the binary and the end-to-end tests share it).
 //! - [`config`]: one typed configuration (TOML file + `SWITCHBOARD_*` env vars), validated before
 //!   any network I/O; secrets redacted.
 //! - [`flow`]: the pure call-flow state machine: (call state, input) → (new state, commands).
@@ -11,6 +13,7 @@
 //! - [`shutdown`]: one shutdown signal (SIGTERM/SIGINT) every task listens to.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod executor;
 pub mod flow;

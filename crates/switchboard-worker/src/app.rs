@@ -1,0 +1,541 @@
+//! Process assembly: from a validated [`Config`] to the running parts of a worker or an
+//! ingress, so the `switchboard` binary stays thin and tests build exactly what ships.
+//!
+//! # How it fits
+//! 1. [`preflight`] checks the configuration for a role and parses the routing table —
+//!    no network I/O, so a bad key fails fast with exit code 64 naming the key.
+//! 2. [`open_backends`] opens the queue (both queues: `incoming-calls`, plain, fed by Event
+//!    Grid; `call-events`, sessionful, fed by the ingress) and the store, by `queue.kind` /
+//!    `store.kind`.
+//! 3. [`build_worker`] wires Call Automation, routing (roster, Graph presence), the store and
+//!    the queues into an [`Executor`] and a [`Runner`]; [`build_ingress`] wires the callback
+//!    JWT verifier and a [`QueuePublisher`] into the ingress router.
+//!
+//! Distributed engines (Service Bus, Redis) plug in through [`EngineHooks`]: the binary
+//! registers constructors for the engines it was built with, so this crate does not depend on
+//! their client libraries.
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchboard_callautomation::{CallAutomationClient, ClientOptions, Credential, RetryOptions};
+use switchboard_queue::sqlite::SqliteNamespace;
+use switchboard_queue::{OutgoingMessage, PropertyValue, QueueConfig as PortQueueConfig, QueueHandle};
+use switchboard_routing::graph::auth::{
+    ManagedIdentityCredential, StaticTokenCredential, TokenCredential,
+};
+use switchboard_routing::graph::{GraphClient, GraphClientOptions};
+use switchboard_routing::presence_cache::{PresenceCache, PresenceCacheOptions};
+use switchboard_routing::{Roster, RoutingConfig};
+use switchboard_store::{Clock, SqliteStore, Store, SystemClock};
+
+use crate::config::{Config, ConfigError, IngressAuth, QueueKind, Role, StoreKind};
+use crate::executor::{Executor, ExecutorOptions, ExecutorParts, Observer};
+use crate::flow::FlowConfig;
+use crate::ingress::jwt::JwtVerifier;
+use crate::ingress::{CallbackAuth, IngressMessage, IngressState, PublishError, Publisher};
+use crate::runner::{Runner, RunnerOptions, Source};
+use crate::telemetry::Metrics;
+
+/// Why a process could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is wrong: fix it (exit code 64). Never worth a retry.
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    /// A backend could not be opened or reached. `retryable` says whether starting again
+    /// later may work (network, throttling) or not (e.g. a corrupt database file).
+    #[error("{what}: {message}")]
+    Startup {
+        what: &'static str,
+        message: String,
+        retryable: bool,
+    },
+}
+
+impl AppError {
+    fn startup(what: &'static str, e: impl std::fmt::Display, retryable: bool) -> Self {
+        Self::Startup {
+            what,
+            message: e.to_string(),
+            retryable,
+        }
+    }
+
+    /// Whether starting again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Startup {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What [`preflight`] proved and parsed.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub routing: RoutingConfig,
+}
+
+/// Validate `cfg` for `role` and parse its routing table. Performs no network I/O.
+pub fn preflight(cfg: &Config, role: Role) -> Result<Prepared, ConfigError> {
+    cfg.validate(role)?;
+    let routing = routing_config(cfg)?;
+    if role == Role::Worker {
+        // Constructing the client checks the endpoint / connection string without I/O.
+        call_automation_client(cfg)?;
+    }
+    Ok(Prepared { routing })
+}
+
+/// The `[routing]` table as a [`RoutingConfig`] (errors name keys under `routing.`). A
+/// configuration without one routes every call to the default queue with no agents.
+pub fn routing_config(cfg: &Config) -> Result<RoutingConfig, ConfigError> {
+    let table = cfg.routing.clone().unwrap_or_default();
+    RoutingConfig::from_toml_table(table).map_err(|e| {
+        let e = e.prefixed("routing");
+        ConfigError::new(e.key.clone(), e.message.clone())
+    })
+}
+
+/// A Call Automation client from `[acs]`: access key when a connection string is set,
+/// otherwise the managed identity (user-assigned when `AZURE_CLIENT_ID` is set).
+pub fn call_automation_client(cfg: &Config) -> Result<CallAutomationClient, ConfigError> {
+    let options = ClientOptions {
+        api_version: cfg.acs.api_version.clone(),
+        retry: RetryOptions {
+            max_attempts: cfg.acs.max_attempts.max(1),
+            total_deadline: Some(cfg.command_deadline()),
+            ..RetryOptions::default()
+        },
+        ..ClientOptions::default()
+    };
+    if let Some(cs) = &cfg.acs.connection_string {
+        return CallAutomationClient::from_connection_string(cs.expose(), options)
+            .map_err(|e| ConfigError::new("acs.connection_string", e.to_string()));
+    }
+    let endpoint = cfg.acs.endpoint.as_deref().ok_or_else(|| {
+        ConfigError::new(
+            "acs.endpoint",
+            "set acs.endpoint (Entra auth) or acs.connection_string (access key)",
+        )
+    })?;
+    let url = url::Url::parse(endpoint)
+        .map_err(|e| ConfigError::new("acs.endpoint", format!("not a URL: {e}")))?;
+    let credential = ManagedIdentityCredential::new(cfg.graph.client_id.clone())
+        .map_err(|e| ConfigError::new("AZURE_CLIENT_ID", e.to_string()))?;
+    CallAutomationClient::new(url, Credential::token(credential), options)
+        .map_err(|e| ConfigError::new("acs.endpoint", e.to_string()))
+}
+
+/// The queue settings the port needs, for the plain and the session queue.
+pub fn queue_configs(cfg: &Config) -> (PortQueueConfig, PortQueueConfig) {
+    let plain = PortQueueConfig {
+        lock_duration: Duration::from_secs(cfg.queue.lock_duration_secs),
+        max_delivery_count: cfg.queue.max_delivery_count,
+        // Message ids are event ids: a retried publish or a redelivered Event Grid event is
+        // absorbed here, as Service Bus duplicate detection does in the cloud.
+        duplicate_detection_window: Some(Duration::from_secs(600)),
+        ..PortQueueConfig::default()
+    };
+    let sessions = PortQueueConfig {
+        requires_session: true,
+        ..plain.clone()
+    };
+    (plain, sessions)
+}
+
+/// Both queues of a deployment.
+#[derive(Clone)]
+pub struct Queues {
+    /// Plain queue Event Grid delivers `IncomingCall` to.
+    pub incoming: QueueHandle,
+    /// Session queue (session = correlation id) the ingress publishes callbacks to; timers too.
+    pub events: QueueHandle,
+}
+
+/// Boxed future returned by engine constructors.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// Opens the queues of a distributed engine (Service Bus).
+pub type QueueOpener =
+    Arc<dyn for<'a> Fn(&'a Config) -> BoxFuture<'a, Result<Queues, AppError>> + Send + Sync>;
+/// Opens a distributed store (Redis).
+pub type StoreOpener = Arc<
+    dyn for<'a> Fn(&'a Config) -> BoxFuture<'a, Result<Arc<dyn Store>, AppError>> + Send + Sync,
+>;
+
+/// Constructors for engines other than the embedded SQLite ones.
+#[derive(Clone, Default)]
+pub struct EngineHooks {
+    pub servicebus: Option<QueueOpener>,
+    pub redis: Option<StoreOpener>,
+}
+
+/// Opened queue and store.
+#[derive(Clone)]
+pub struct Backends {
+    pub queues: Queues,
+    pub store: Arc<dyn Store>,
+    /// Where they live, for messages (`sqlite switchboard.db`, `servicebus sb-x…`).
+    pub describe: String,
+}
+
+/// Open the queues `queue.kind` names.
+pub async fn open_queues(cfg: &Config, hooks: &EngineHooks) -> Result<Queues, AppError> {
+    match cfg.queue.kind {
+        QueueKind::Sqlite => {
+            let path = cfg.queue_sqlite_path();
+            create_parent(&path)?;
+            let ns = SqliteNamespace::open(&path)
+                .await
+                .map_err(|e| AppError::startup("sqlite queue", format!("{}: {e}", path.display()), false))?;
+            let (plain, sessions) = queue_configs(cfg);
+            let incoming = ns
+                .ensure_queue(&cfg.queue.incoming_queue, plain)
+                .await
+                .map_err(|e| AppError::startup("sqlite queue", e, false))?
+                .handle();
+            let events = ns
+                .ensure_queue(&cfg.queue.events_queue, sessions)
+                .await
+                .map_err(|e| AppError::startup("sqlite queue", e, false))?
+                .handle();
+            Ok(Queues { incoming, events })
+        }
+        QueueKind::Servicebus => match &hooks.servicebus {
+            Some(open) => open(cfg).await,
+            None => Err(AppError::Config(ConfigError::new(
+                "queue.kind",
+                "\"servicebus\" is not available in this build",
+            ))),
+        },
+    }
+}
+
+/// Open the store `store.kind` names.
+pub async fn open_store(cfg: &Config, hooks: &EngineHooks) -> Result<Arc<dyn Store>, AppError> {
+    match cfg.store.kind {
+        StoreKind::Sqlite => {
+            let path = cfg.store_sqlite_path();
+            create_parent(&path)?;
+            let store = SqliteStore::open(&path)
+                .await
+                .map_err(|e| AppError::startup("sqlite store", format!("{}: {e}", path.display()), false))?;
+            Ok(Arc::new(store))
+        }
+        StoreKind::Redis => match &hooks.redis {
+            Some(open) => open(cfg).await,
+            None => Err(AppError::Config(ConfigError::new(
+                "store.kind",
+                "\"redis\" is not available in this build",
+            ))),
+        },
+    }
+}
+
+/// Open the queue and the store.
+pub async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends, AppError> {
+    let queues = open_queues(cfg, hooks).await?;
+    let store = open_store(cfg, hooks).await?;
+    let q = match cfg.queue.kind {
+        QueueKind::Sqlite => format!("sqlite queue {}", cfg.queue_sqlite_path().display()),
+        QueueKind::Servicebus => format!(
+            "servicebus {}",
+            cfg.queue.servicebus_namespace.as_deref().unwrap_or("(connection string)")
+        ),
+    };
+    let s = match cfg.store.kind {
+        StoreKind::Sqlite => format!("sqlite store {}", cfg.store_sqlite_path().display()),
+        StoreKind::Redis => format!("redis store (prefix {})", cfg.store.key_prefix),
+    };
+    Ok(Backends {
+        queues,
+        store,
+        describe: format!("{q}, {s}"),
+    })
+}
+
+fn create_parent(path: &std::path::Path) -> Result<(), AppError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| AppError::startup("data directory", format!("{}: {e}", dir.display()), false)),
+        _ => Ok(()),
+    }
+}
+
+/// The ingress's [`Publisher`] over queue handles (by queue name).
+pub struct QueuePublisher {
+    queues: BTreeMap<String, QueueHandle>,
+}
+
+impl QueuePublisher {
+    pub fn new(queues: &Queues, cfg: &Config) -> Self {
+        let mut map = BTreeMap::new();
+        map.insert(cfg.queue.incoming_queue.clone(), queues.incoming.clone());
+        map.insert(cfg.queue.events_queue.clone(), queues.events.clone());
+        Self { queues: map }
+    }
+}
+
+/// An ingress message as a queue message (message id = event id, session = correlation id).
+pub fn outgoing(m: IngressMessage) -> OutgoingMessage {
+    let mut out = OutgoingMessage::new(m.message_id, m.body)
+        .with_content_type(m.content_type)
+        .with_subject(m.subject);
+    if let Some(s) = m.session_id {
+        out = out.with_session_id(s);
+    }
+    if let Some(c) = m.correlation_id {
+        out = out.with_correlation_id(c);
+    }
+    for (k, v) in m.application_properties {
+        out.application_properties
+            .insert(k, PropertyValue::String(v));
+    }
+    out
+}
+
+#[async_trait]
+impl Publisher for QueuePublisher {
+    async fn publish(&self, queue: &str, messages: Vec<IngressMessage>) -> Result<(), PublishError> {
+        let q = self
+            .queues
+            .get(queue)
+            .ok_or_else(|| PublishError(format!("no queue {queue}")))?;
+        let batch: Vec<OutgoingMessage> = messages.into_iter().map(outgoing).collect();
+        q.sender
+            .send_batch(batch)
+            .await
+            .map_err(|e| PublishError(e.to_string()))
+    }
+}
+
+/// Microsoft Graph, when `[graph] enabled`: a static token (`graph.token`, for tests and the
+/// simulator) or the managed identity.
+pub fn graph_client(cfg: &Config) -> Result<Option<GraphClient>, ConfigError> {
+    if !cfg.graph.enabled {
+        return Ok(None);
+    }
+    let credential: Arc<dyn TokenCredential> = match &cfg.graph.token {
+        Some(t) => Arc::new(StaticTokenCredential::long_lived(t.expose())),
+        None => Arc::new(
+            ManagedIdentityCredential::new(cfg.graph.client_id.clone())
+                .map_err(|e| ConfigError::new("AZURE_CLIENT_ID", e.to_string()))?,
+        ),
+    };
+    GraphClient::new(
+        &cfg.graph.base_url,
+        credential,
+        Some(GraphClientOptions::default()),
+    )
+    .map(Some)
+    .map_err(|e| ConfigError::new("graph.base_url", e.to_string()))
+}
+
+/// What a test or the demo may inject into a worker.
+#[derive(Clone, Default)]
+pub struct WorkerHooks {
+    pub observer: Option<Arc<dyn Observer>>,
+    /// Shared metrics (the demo aggregates several workers).
+    pub metrics: Option<Metrics>,
+    /// Overrides `RunnerOptions::from_config`.
+    pub runner: Option<RunnerOptions>,
+    /// Overrides the flow configuration built from the config (ring grace etc.).
+    pub flow: Option<FlowConfig>,
+    /// Overrides the Call Automation client (e.g. short retries against the simulator).
+    pub client: Option<Arc<CallAutomationClient>>,
+    pub engines: EngineHooks,
+}
+
+/// A worker ready to run.
+pub struct WorkerApp {
+    pub executor: Arc<Executor>,
+    pub runner: Runner,
+    pub metrics: Metrics,
+    pub backends: Backends,
+}
+
+/// Open backends and build a worker. Network I/O: queue/store, and Graph when enabled.
+pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp, AppError> {
+    let prepared = preflight(cfg, Role::Worker)?;
+    let routing = prepared.routing;
+    let client = match hooks.client {
+        Some(c) => c,
+        None => Arc::new(call_automation_client(cfg)?),
+    };
+    let graph = graph_client(cfg)?;
+    let backends = open_backends(cfg, &hooks.engines).await?;
+    let roster = match &graph {
+        Some(g) => Roster::resolve(&routing, g)
+            .await
+            .map_err(|e| AppError::startup("roster (Microsoft Graph)", &e, e.is_retryable()))?,
+        None => Roster::offline(&routing).map_err(|e| {
+            AppError::Config(ConfigError::new("routing.agents", e.to_string()))
+        })?,
+    };
+    let presence = graph.map(|g| {
+        Arc::new(PresenceCache::new(
+            g,
+            PresenceCacheOptions {
+                ttl: Duration::from_secs(cfg.graph.presence_ttl_secs.max(1)),
+                ..PresenceCacheOptions::default()
+            },
+        ))
+    });
+    let flow = hooks
+        .flow
+        .unwrap_or_else(|| FlowConfig::from_config(cfg, routing));
+    let metrics = hooks.metrics.unwrap_or_default();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let options = ExecutorOptions {
+        outbox_lease: Duration::from_secs(cfg.queue.lock_duration_secs),
+        ..ExecutorOptions::from_config(cfg)?
+    };
+    let executor = Arc::new(Executor::new(ExecutorParts {
+        flow: Arc::new(flow),
+        options,
+        store: backends.store.clone(),
+        calls: client,
+        timers: backends.queues.events.sender.clone(),
+        roster: Arc::new(roster),
+        presence,
+        clock,
+        metrics: metrics.clone(),
+        observer: hooks.observer,
+    }));
+    executor
+        .sync_roster()
+        .await
+        .map_err(|e| AppError::startup("store (roster sync)", e, true))?;
+    let runner = Runner::new(
+        executor.clone(),
+        vec![
+            Source::plain(backends.queues.incoming.receiver.clone()),
+            Source::sessions(backends.queues.events.receiver.clone()),
+        ],
+        hooks
+            .runner
+            .unwrap_or_else(|| RunnerOptions::from_config(&cfg.worker)),
+    );
+    Ok(WorkerApp {
+        executor,
+        runner,
+        metrics,
+        backends,
+    })
+}
+
+/// An ingress ready to serve.
+pub struct IngressApp {
+    pub router: axum::Router,
+    pub metrics: Metrics,
+    pub queues: Queues,
+}
+
+/// Open the queues and build the ingress router.
+pub async fn build_ingress(
+    cfg: &Config,
+    engines: &EngineHooks,
+    metrics: Option<Metrics>,
+) -> Result<IngressApp, AppError> {
+    cfg.validate(Role::Ingress)?;
+    let auth = match cfg.ingress.auth {
+        IngressAuth::None => {
+            tracing::warn!("ingress.auth = \"none\": callbacks are NOT authenticated");
+            CallbackAuth::None
+        }
+        IngressAuth::Jwt => {
+            let audience = cfg.jwt_audience().ok_or_else(|| {
+                ConfigError::new("acs.resource_id", "required for JWT validation")
+            })?;
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| AppError::startup("http client", e, false))?;
+            CallbackAuth::Jwt(Arc::new(JwtVerifier::new(
+                http,
+                cfg.ingress.openid_config_url.clone(),
+                cfg.ingress.issuer.clone(),
+                audience.to_string(),
+                Duration::from_secs(cfg.ingress.clock_skew_secs),
+            )))
+        }
+    };
+    let queues = open_queues(cfg, engines).await?;
+    let metrics = metrics.unwrap_or_default();
+    let state = Arc::new(IngressState {
+        auth,
+        eventgrid_auth: cfg.ingress.eventgrid_webhook.then_some(None),
+        publisher: Arc::new(QueuePublisher::new(&queues, cfg)),
+        events_queue: cfg.queue.events_queue.clone(),
+        incoming_queue: cfg.queue.incoming_queue.clone(),
+        metrics: metrics.clone(),
+    });
+    Ok(IngressApp {
+        router: crate::ingress::router(state, cfg.ingress.max_body_bytes),
+        metrics,
+        queues,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        Config::from_toml_str(text).expect("config parses")
+    }
+
+    #[test]
+    fn preflight_names_routing_keys() {
+        let c = cfg(r#"
+[acs]
+connection_string = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0"
+callback_url = "https://x.example.com/api/callbacks"
+[routing]
+default_queue = 5
+"#);
+        let e = preflight(&c, Role::Worker).unwrap_err();
+        assert!(e.key.starts_with("routing"), "{e:?}");
+    }
+
+    #[test]
+    fn preflight_accepts_a_worker_config() {
+        let c = cfg(r#"
+[acs]
+connection_string = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0"
+callback_url = "https://x.example.com/api/callbacks"
+"#);
+        preflight(&c, Role::Worker).unwrap();
+    }
+
+    #[tokio::test]
+    async fn engines_missing_from_the_build_are_config_errors() {
+        let mut c = cfg("");
+        c.queue.kind = QueueKind::Servicebus;
+        c.queue.servicebus_namespace = Some("sb-x.servicebus.windows.net".into());
+        let e = open_queues(&c, &EngineHooks::default()).await.err().unwrap();
+        assert!(matches!(e, AppError::Config(ref c) if c.key == "queue.kind"), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_backends_open_in_a_new_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg("");
+        c.queue.sqlite_path = Some(dir.path().join("data/q.db"));
+        let b = open_backends(&c, &EngineHooks::default()).await.unwrap();
+        assert!(b.describe.contains("q.db"), "{}", b.describe);
+        b.queues
+            .incoming
+            .sender
+            .send(OutgoingMessage::new("m1", "{}"))
+            .await
+            .unwrap();
+    }
+}
