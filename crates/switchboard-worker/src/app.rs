@@ -23,7 +23,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use switchboard_callautomation::{CallAutomationClient, ClientOptions, Credential, RetryOptions};
 use switchboard_queue::sqlite::SqliteNamespace;
-use switchboard_queue::{OutgoingMessage, PropertyValue, QueueConfig as PortQueueConfig, QueueHandle};
+use switchboard_queue::{
+    OutgoingMessage, PropertyValue, QueueConfig as PortQueueConfig, QueueHandle,
+};
 use switchboard_routing::graph::auth::{
     ManagedIdentityCredential, StaticTokenCredential, TokenCredential,
 };
@@ -192,9 +194,9 @@ pub async fn open_queues(cfg: &Config, hooks: &EngineHooks) -> Result<Queues, Ap
         QueueKind::Sqlite => {
             let path = cfg.queue_sqlite_path();
             create_parent(&path)?;
-            let ns = SqliteNamespace::open(&path)
-                .await
-                .map_err(|e| AppError::startup("sqlite queue", format!("{}: {e}", path.display()), false))?;
+            let ns = SqliteNamespace::open(&path).await.map_err(|e| {
+                AppError::startup("sqlite queue", format!("{}: {e}", path.display()), false)
+            })?;
             let (plain, sessions) = queue_configs(cfg);
             let incoming = ns
                 .ensure_queue(&cfg.queue.incoming_queue, plain)
@@ -224,9 +226,9 @@ pub async fn open_store(cfg: &Config, hooks: &EngineHooks) -> Result<Arc<dyn Sto
         StoreKind::Sqlite => {
             let path = cfg.store_sqlite_path();
             create_parent(&path)?;
-            let store = SqliteStore::open(&path)
-                .await
-                .map_err(|e| AppError::startup("sqlite store", format!("{}: {e}", path.display()), false))?;
+            let store = SqliteStore::open(&path).await.map_err(|e| {
+                AppError::startup("sqlite store", format!("{}: {e}", path.display()), false)
+            })?;
             Ok(Arc::new(store))
         }
         StoreKind::Redis => match &hooks.redis {
@@ -247,7 +249,10 @@ pub async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends
         QueueKind::Sqlite => format!("sqlite queue {}", cfg.queue_sqlite_path().display()),
         QueueKind::Servicebus => format!(
             "servicebus {}",
-            cfg.queue.servicebus_namespace.as_deref().unwrap_or("(connection string)")
+            cfg.queue
+                .servicebus_namespace
+                .as_deref()
+                .unwrap_or("(connection string)")
         ),
     };
     let s = match cfg.store.kind {
@@ -263,8 +268,9 @@ pub async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends
 
 fn create_parent(path: &std::path::Path) -> Result<(), AppError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .map_err(|e| AppError::startup("data directory", format!("{}: {e}", dir.display()), false)),
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            AppError::startup("data directory", format!("{}: {e}", dir.display()), false)
+        }),
         _ => Ok(()),
     }
 }
@@ -303,7 +309,11 @@ pub fn outgoing(m: IngressMessage) -> OutgoingMessage {
 
 #[async_trait]
 impl Publisher for QueuePublisher {
-    async fn publish(&self, queue: &str, messages: Vec<IngressMessage>) -> Result<(), PublishError> {
+    async fn publish(
+        &self,
+        queue: &str,
+        messages: Vec<IngressMessage>,
+    ) -> Result<(), PublishError> {
         let q = self
             .queues
             .get(queue)
@@ -375,9 +385,8 @@ pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp,
         Some(g) => Roster::resolve(&routing, g)
             .await
             .map_err(|e| AppError::startup("roster (Microsoft Graph)", &e, e.is_retryable()))?,
-        None => Roster::offline(&routing).map_err(|e| {
-            AppError::Config(ConfigError::new("routing.agents", e.to_string()))
-        })?,
+        None => Roster::offline(&routing)
+            .map_err(|e| AppError::Config(ConfigError::new("routing.agents", e.to_string())))?,
     };
     let presence = graph.map(|g| {
         Arc::new(PresenceCache::new(
@@ -520,8 +529,14 @@ callback_url = "https://x.example.com/api/callbacks"
         let mut c = cfg("");
         c.queue.kind = QueueKind::Servicebus;
         c.queue.servicebus_namespace = Some("sb-x.servicebus.windows.net".into());
-        let e = open_queues(&c, &EngineHooks::default()).await.err().unwrap();
-        assert!(matches!(e, AppError::Config(ref c) if c.key == "queue.kind"), "{e:?}");
+        let e = open_queues(&c, &EngineHooks::default())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(e, AppError::Config(ref c) if c.key == "queue.kind"),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]

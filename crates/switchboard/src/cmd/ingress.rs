@@ -1,8 +1,54 @@
+//! `switchboard ingress`: the callback endpoint. Verifies each Call Automation callback's JWT
+//! and publishes its events onto the session queue (session = correlation id) before
+//! answering 2xx. Serves `/healthz`, `/readyz` (signing keys loaded) and `/metrics`.
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context as _;
+use switchboard_worker::app::build_ingress;
+use switchboard_worker::config::Role;
+use switchboard_worker::shutdown;
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+use super::common::{self, ConfigArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Validate the configuration and exit (0 = valid, 64 = invalid) without any network I/O.
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = match args.config.load() {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if let Err(e) = cfg.validate(Role::Ingress) {
+        return Ok(common::config_exit(e));
+    }
+    let addr = match cfg.ingress_addr() {
+        Ok(a) => a,
+        Err(e) => return Ok(common::config_exit(e)),
+    };
+    if args.check {
+        println!("configuration ok (ingress)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let token = shutdown::on_signal();
+    let app = match build_ingress(&cfg, &common::engines(), None).await {
+        Ok(a) => a,
+        Err(e) => return common::startup_exit(e),
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (ingress.bind / ingress.port)"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "ingress listening");
+    println!("switchboard ingress listening on http://{local}");
+    common::serve(listener, app.router, token)
+        .await
+        .context("ingress server")?;
+    tracing::info!("ingress stopped");
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,68 @@
+//! `switchboard worker`: consume the queues and drive calls until SIGTERM/SIGINT.
+//!
+//! Load config → preflight (exit 64 naming the key, no I/O yet) → open queue and store, resolve
+//! the roster → serve `/metrics` + `/healthz` on `worker.metrics_port` → run the consumer until
+//! the shutdown signal, then drain within `worker.grace_period_secs`.
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context as _;
+use switchboard_worker::app::{build_worker, preflight, WorkerHooks};
+use switchboard_worker::config::Role;
+use switchboard_worker::shutdown;
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+use super::common::{self, ConfigArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Validate the configuration and exit (0 = valid, 64 = invalid) without any network I/O.
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = match args.config.load() {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if let Err(e) = preflight(&cfg, Role::Worker) {
+        return Ok(common::config_exit(e));
+    }
+    if args.check {
+        println!("configuration ok (worker)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let token = shutdown::on_signal();
+    let app = match build_worker(
+        &cfg,
+        WorkerHooks {
+            engines: common::engines(),
+            ..WorkerHooks::default()
+        },
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return common::startup_exit(e),
+    };
+    if let Some(port) = cfg.worker.metrics_port {
+        let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+            .await
+            .with_context(|| format!("worker.metrics_port {port}"))?;
+        let addr = listener.local_addr()?;
+        println!("switchboard worker metrics on http://{addr}/metrics");
+        let router = switchboard_worker::telemetry::router(app.metrics.clone());
+        let t = token.clone();
+        tokio::spawn(async move {
+            if let Err(e) = common::serve(listener, router, t).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
+    tracing::info!(backends = %app.backends.describe, concurrency = cfg.worker.concurrency, "worker started");
+    println!("switchboard worker ready ({})", app.backends.describe);
+    app.runner.run(token).await;
+    tracing::info!("worker stopped");
+    Ok(ExitCode::SUCCESS)
 }

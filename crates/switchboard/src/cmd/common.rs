@@ -1,0 +1,54 @@
+//! What the long-running subcommands share: loading the configuration (exit code 64 on a bad
+//! key, before any network I/O), the engines this build offers, and serving a router on a
+//! listener until shutdown.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use switchboard_worker::app::{AppError, EngineHooks};
+use switchboard_worker::config::{Config, ConfigError, EXIT_CONFIG};
+use tokio_util::sync::CancellationToken;
+
+/// `--config FILE` (or `SWITCHBOARD_CONFIG`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML); `SWITCHBOARD_*` environment variables override it.
+    #[arg(long, short = 'c', env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// Load the file plus the environment. `Err(code)` after printing the error.
+    pub fn load(&self) -> Result<Config, ExitCode> {
+        Config::load(self.config.as_deref(), &Config::process_env()).map_err(config_exit)
+    }
+}
+
+/// Print a configuration error (naming the key) and return the exit code for it.
+pub fn config_exit(e: ConfigError) -> ExitCode {
+    eprintln!("switchboard: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// A startup failure: configuration → exit 64, anything else → an error with context.
+pub fn startup_exit(e: AppError) -> anyhow::Result<ExitCode> {
+    match e {
+        AppError::Config(c) => Ok(config_exit(c)),
+        other => Err(anyhow::Error::new(other).context("cannot start")),
+    }
+}
+
+/// The distributed engines compiled into this binary.
+pub fn engines() -> EngineHooks {
+    EngineHooks::default()
+}
+
+/// Serve `router` on `listener` until `token` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    token: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await
+}
