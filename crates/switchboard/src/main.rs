@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod local;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,7 +58,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log, cli.log_json);
+    // The demo prints its own timeline; INFO logs from a dozen tasks would bury it.
+    let quiet_default = matches!(cli.command, Command::Demo(_)) && cli.log == "info";
+    init_tracing(if quiet_default { "warn" } else { &cli.log }, cli.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

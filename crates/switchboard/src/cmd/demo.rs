@@ -1,8 +1,634 @@
+//! `switchboard demo`: the whole flow on one machine, no cloud account.
+//!
+//! Starts the ACS simulator, the callback ingress and `--workers` workers on the embedded
+//! SQLite queue and store (in a temporary directory unless `--data-dir`), seeds simulated
+//! Teams agents with mixed behaviours (accepts, declines, never answers, busy), places
+//! `--calls` customer calls that cycle through five scenarios — an IVR choice, an agent
+//! declining, a ring-no-answer, an overflow transfer and a recorded call — and prints each
+//! call's timeline (event → decision → command → result) and a summary table. Every call is
+//! checked against what its scenario should produce; the exit code is 0 only if all were.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use switchboard_events::CorrelationId;
+use switchboard_sim::{AgentSpec, Behaviour, StartCall, Timing};
+use switchboard_store::{SqliteStore, Store};
+use switchboard_worker::executor::{CommandOutcome, Observer};
+use switchboard_worker::flow::{CallState, Command, FlowInput, Transition};
+
+use crate::local::{LocalOptions, LocalStack};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Customer calls to place (they cycle through the five scenarios).
+    #[arg(long, default_value_t = 5)]
+    pub calls: usize,
+    /// Simulated Teams agents: the seven of the cast, plus accepting generalists beyond that.
+    #[arg(long, default_value_t = 7)]
+    pub agents: usize,
+    /// Worker replicas sharing the queue and the store.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Seconds between placing two calls.
+    #[arg(long, default_value_t = 0.3)]
+    pub spacing: f64,
+    /// Give up waiting for calls to finish after this many seconds.
+    #[arg(long, default_value_t = 90)]
+    pub timeout: u64,
+    /// Keep the simulator, ingress and workers running after the calls (Ctrl-C to stop);
+    /// place more calls through the simulator's control API it prints.
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Keep the SQLite files here instead of a temporary directory.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Only the summary table (no per-call timelines).
+    #[arg(long)]
+    pub quiet: bool,
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+const MAIN_LINE: &str = "+18005550100";
+const SUPPORT_LINE: &str = "+18005550101";
+const BILLING_LINE: &str = "+18005550102";
+const PARTNER_LINE: &str = "+18005550103";
+const VIP_LINE: &str = "+18005550104";
+const OVERFLOW_NUMBER: &str = "+14255550199";
+
+const ROUTING: &str = r#"
+default_queue = "support"
+
+[agent_defaults]
+wrap_up_secs = 1
+
+[[agents]]
+oid = "6e1c2f1a-3b7d-4c55-9a0e-2f8d7c1b4a10"
+name = "Alice Sales"
+skills = { sales = 5 }
+
+[[agents]]
+oid = "d4c3b2a1-0f9e-4d8c-8b7a-6f5e4d3c2b1a"
+name = "Dave Declines"
+skills = { support = 5 }
+
+[[agents]]
+oid = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
+name = "Carmen Support"
+skills = { support = 3 }
+
+[[agents]]
+oid = "e1e2e3e4-f5f6-4a7b-8c9d-0a1b2c3d4e5f"
+name = "Erin NoAnswer"
+skills = { billing = 5 }
+
+[[agents]]
+oid = "f0f1f2f3-a4a5-4b6c-9d7e-8f9a0b1c2d3e"
+name = "Frank Billing"
+skills = { billing = 3 }
+
+[[agents]]
+oid = "a7a6a5a4-b3b2-4c1d-8e0f-1a2b3c4d5e6f"
+name = "Grace Busy"
+skills = { partners = 5 }
+
+[[agents]]
+oid = "0b6f3d42-91e4-4c0b-8f2a-7d5e1a9c3b66"
+name = "Bob VIP"
+skills = { vip = 5 }
+
+[queues.main]
+ivr = { prompt = { text = "Welcome to Contoso. For sales press 1, for support press 2." }, options = { "1" = "sales", "2" = "support" }, fallback = "support", timeout_secs = 3, max_tries = 2 }
+
+[queues.sales]
+required_skills = { sales = 1 }
+strategy = "skills-best-match"
+hold_music = { url = "https://contoso.example/hold.wav", loop = true }
+ring_timeout_secs = 3
+wait_retry_secs = 1
+max_wait_secs = 60
+overflow = "hangup"
+
+[queues.support]
+required_skills = { support = 1 }
+strategy = "skills-best-match"
+hold_music = { url = "https://contoso.example/hold.wav", loop = true }
+ring_timeout_secs = 3
+wait_retry_secs = 1
+max_attempts = 4
+overflow = "hangup"
+
+[queues.billing]
+required_skills = { billing = 1 }
+strategy = "skills-best-match"
+hold_music = { url = "https://contoso.example/hold.wav", loop = true }
+ring_timeout_secs = 2
+wait_retry_secs = 1
+max_attempts = 4
+overflow = "hangup"
+
+[queues.partners]
+required_skills = { partners = 1 }
+max_attempts = 1
+ring_timeout_secs = 2
+wait_retry_secs = 1
+max_wait_secs = 5
+overflow = { phone = "+14255550199" }
+
+[queues.vip]
+required_skills = { vip = 1 }
+recording = true
+hold_music = { url = "https://contoso.example/hold.wav", loop = true }
+ring_timeout_secs = 3
+wait_retry_secs = 1
+
+[[rules]]
+dialed = ["+18005550100"]
+queue = "main"
+
+[[rules]]
+dialed = ["+18005550101"]
+queue = "support"
+
+[[rules]]
+dialed = ["+18005550102"]
+queue = "billing"
+
+[[rules]]
+dialed = ["+18005550103"]
+queue = "partners"
+
+[[rules]]
+dialed = ["+18005550104"]
+queue = "vip"
+"#;
+
+/// What a scenario's call should come to.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Answered by an agent with this skill (any agent when the cast is busy with another call).
+    AgentWith(&'static str),
+    /// Transferred to the overflow number.
+    Transferred,
+}
+
+struct Scenario {
+    name: &'static str,
+    to: &'static str,
+    dtmf: Option<&'static str>,
+    expect: Expect,
+    /// What a reader should see happen.
+    story: &'static str,
+}
+
+const SCENARIOS: [Scenario; 5] = [
+    Scenario {
+        name: "ivr",
+        to: MAIN_LINE,
+        dtmf: Some("1"),
+        expect: Expect::AgentWith("sales"),
+        story: "IVR menu, caller presses 1 → sales queue → Alice",
+    },
+    Scenario {
+        name: "decline",
+        to: SUPPORT_LINE,
+        dtmf: None,
+        expect: Expect::AgentWith("support"),
+        story: "Dave (best support skill) declines → next agent Carmen answers",
+    },
+    Scenario {
+        name: "no-answer",
+        to: BILLING_LINE,
+        dtmf: None,
+        expect: Expect::AgentWith("billing"),
+        story: "Erin lets it ring out (ring timeout 2 s) → Frank answers",
+    },
+    Scenario {
+        name: "transfer",
+        to: PARTNER_LINE,
+        dtmf: None,
+        expect: Expect::Transferred,
+        story: "Grace is busy, 1 attempt allowed → overflow transfer to +14255550199",
+    },
+    Scenario {
+        name: "recording",
+        to: VIP_LINE,
+        dtmf: None,
+        expect: Expect::AgentWith("vip"),
+        story: "VIP queue records calls → recording notice played → Bob answers",
+    },
+];
+
+fn cast() -> Vec<AgentSpec> {
+    let ms = Duration::from_millis;
+    let a = |oid: &str, name: &str, behaviour: Behaviour| {
+        let upn = format!(
+            "{}@contoso.example",
+            name.split(' ').next().unwrap_or(name).to_lowercase()
+        );
+        AgentSpec::new(oid, name, upn)
+            .with_behaviour(behaviour)
+            .with_talk_time(ms(1500))
+    };
+    vec![
+        a(
+            "6e1c2f1a-3b7d-4c55-9a0e-2f8d7c1b4a10",
+            "Alice Sales",
+            Behaviour::Accept { after: ms(400) },
+        ),
+        a(
+            "d4c3b2a1-0f9e-4d8c-8b7a-6f5e4d3c2b1a",
+            "Dave Declines",
+            Behaviour::Decline { after: ms(300) },
+        ),
+        a(
+            "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d",
+            "Carmen Support",
+            Behaviour::Accept { after: ms(400) },
+        ),
+        a(
+            "e1e2e3e4-f5f6-4a7b-8c9d-0a1b2c3d4e5f",
+            "Erin NoAnswer",
+            Behaviour::NoAnswer,
+        ),
+        a(
+            "f0f1f2f3-a4a5-4b6c-9d7e-8f9a0b1c2d3e",
+            "Frank Billing",
+            Behaviour::Accept { after: ms(400) },
+        ),
+        a(
+            "a7a6a5a4-b3b2-4c1d-8e0f-1a2b3c4d5e6f",
+            "Grace Busy",
+            Behaviour::Busy,
+        ),
+        a(
+            "0b6f3d42-91e4-4c0b-8f2a-7d5e1a9c3b66",
+            "Bob VIP",
+            Behaviour::Accept { after: ms(400) },
+        ),
+    ]
+}
+
+/// Generalist `i` (beyond the cast): every skill at level 1, accepts quickly.
+fn generalist(i: usize) -> (AgentSpec, String) {
+    let oid = format!("00000000-0000-4000-8000-{:012x}", i + 1);
+    let name = format!("Agent {:02}", i + 1);
+    let spec = AgentSpec::new(&oid, &name, format!("agent{:02}@contoso.example", i + 1))
+        .with_behaviour(Behaviour::Accept {
+            after: Duration::from_millis(300),
+        })
+        .with_talk_time(Duration::from_millis(1500));
+    let toml = format!(
+        "\n[[agents]]\noid = \"{oid}\"\nname = \"{name}\"\nskills = {{ sales = 1, support = 1, billing = 1, vip = 1 }}\n"
+    );
+    (spec, toml)
+}
+
+/// One timeline line.
+struct Line {
+    at: Duration,
+    text: String,
+}
+
+/// Collects decisions and commands per call (the demo's [`Observer`]).
+struct Timeline {
+    start: Instant,
+    names: BTreeMap<String, String>,
+    calls: Mutex<BTreeMap<String, Vec<Line>>>,
+    commands: Mutex<u64>,
+}
+
+impl Timeline {
+    fn push(&self, call: &CorrelationId, text: String) {
+        let at = self.start.elapsed();
+        if let Ok(mut c) = self.calls.lock() {
+            c.entry(call.to_string())
+                .or_default()
+                .push(Line { at, text });
+        }
+    }
+
+    /// Agent OIDs replaced by names, for reading.
+    fn readable(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for (oid, name) in &self.names {
+            out = out.replace(oid.as_str(), name);
+        }
+        out
+    }
+}
+
+impl Observer for Timeline {
+    fn decision(&self, call: &CorrelationId, input: &FlowInput, t: &Transition) {
+        let text = format!(
+            "{:<26} {} [{}]",
+            input.type_name(),
+            self.readable(&t.decision),
+            t.disposition.as_str()
+        );
+        self.push(call, text);
+    }
+
+    fn command(&self, call: &CorrelationId, c: &Command, outcome: &CommandOutcome, took: Duration) {
+        if let Ok(mut n) = self.commands.lock() {
+            *n += 1;
+        }
+        let result = match outcome {
+            CommandOutcome::Done { detail } => format!("ok {}", self.readable(detail)),
+            CommandOutcome::AlreadyDone => "already done (skipped)".to_string(),
+            CommandOutcome::Failed { reason, gone } => {
+                format!("{} {reason}", if *gone { "gone:" } else { "failed:" })
+            }
+            CommandOutcome::Retry { reason } => format!("retry later: {reason}"),
+        };
+        let text = format!(
+            "  → {:<22} {} ({} ms)",
+            c.op.name(),
+            result,
+            took.as_millis()
+        );
+        self.push(call, text);
+    }
+}
+
+struct Placed {
+    n: usize,
+    scenario: &'static Scenario,
+    correlation_id: String,
+    caller: String,
+    placed_at: Duration,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.calls == 0 {
+        anyhow::bail!("--calls must be at least 1");
+    }
+    if args.agents < 7 {
+        anyhow::bail!("--agents must be at least 7 (the scenarios' cast)");
+    }
+    let tmp = tempfile::tempdir().context("temporary directory")?;
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+
+    let mut agents = cast();
+    let mut routing = ROUTING.to_string();
+    for i in 0..args.agents.saturating_sub(agents.len()) {
+        let (spec, toml) = generalist(i);
+        agents.push(spec);
+        routing.push_str(&toml);
+    }
+    let names: BTreeMap<String, String> = agents
+        .iter()
+        .map(|a| (a.id.clone(), a.display_name.clone()))
+        .collect();
+    let timeline = Arc::new(Timeline {
+        start: Instant::now(),
+        names: names.clone(),
+        calls: Mutex::new(BTreeMap::new()),
+        commands: Mutex::new(0),
+    });
+
+    println!(
+        "Switchboard demo: simulator + ingress + {} worker(s) on SQLite in {}",
+        args.workers,
+        dir.display()
+    );
+    let stack = LocalStack::start(
+        &dir,
+        LocalOptions {
+            workers: args.workers,
+            agents: agents.clone(),
+            numbers: [
+                MAIN_LINE,
+                SUPPORT_LINE,
+                BILLING_LINE,
+                PARTNER_LINE,
+                VIP_LINE,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            routing,
+            timing: Timing {
+                play_duration: Duration::from_millis(600),
+                ..Timing::default()
+            },
+            random_seed: Some(42),
+            concurrency: 16,
+            lock_duration_secs: 10,
+            graph: true,
+            observer: Some(timeline.clone()),
+        },
+    )
+    .await?;
+    println!(
+        "  simulator {}  ingress {}  agents {}",
+        stack.sim.base_url(),
+        stack.ingress_url,
+        agents.len()
+    );
+    let store = SqliteStore::open(stack.config.store_sqlite_path())
+        .await
+        .context("opening the store")?;
+
+    let mut placed = Vec::new();
+    for n in 0..args.calls {
+        let scenario = &SCENARIOS[n % SCENARIOS.len()];
+        let caller = format!("+1425555{:04}", 1000 + n);
+        let handle = stack
+            .sim
+            .start_call(StartCall {
+                from: Some(caller.clone()),
+                to: Some(scenario.to.to_string()),
+                caller_display_name: Some(format!("Customer {}", n + 1)),
+                dtmf: scenario.dtmf.map(str::to_string),
+                ..StartCall::default()
+            })
+            .with_context(|| format!("placing call {}", n + 1))?;
+        println!(
+            "  call {:>2} [{}] {} → {}: {}",
+            n + 1,
+            scenario.name,
+            caller,
+            scenario.to,
+            scenario.story
+        );
+        placed.push(Placed {
+            n: n + 1,
+            scenario,
+            correlation_id: handle.correlation_id,
+            caller,
+            placed_at: timeline.start.elapsed(),
+        });
+        tokio::time::sleep(Duration::from_secs_f64(args.spacing.max(0.0))).await;
+    }
+
+    // Wait until every call's state is archived (the call is over) or the timeout.
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut ended: BTreeMap<String, (CallState, Duration)> = BTreeMap::new();
+    while ended.len() < placed.len() && Instant::now() < deadline {
+        for p in &placed {
+            if ended.contains_key(&p.correlation_id) {
+                continue;
+            }
+            if let Some(a) = store.get_archived_call(&p.correlation_id).await? {
+                let state: CallState =
+                    serde_json::from_value(a.doc).context("archived call state")?;
+                ended.insert(p.correlation_id.clone(), (state, timeline.start.elapsed()));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut out = String::new();
+    if !args.quiet {
+        let calls = timeline.calls.lock().map(|c| {
+            c.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.iter().map(|l| (l.at, l.text.clone())).collect::<Vec<_>>(),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        });
+        let calls = calls.unwrap_or_default();
+        for p in &placed {
+            let _ = writeln!(
+                out,
+                "\n── call {} [{}] {} → {} ({}) ──",
+                p.n, p.scenario.name, p.caller, p.scenario.to, p.correlation_id
+            );
+            for (at, text) in calls.get(&p.correlation_id).into_iter().flatten() {
+                let _ = writeln!(out, "  {:>7.3}s  {text}", at.as_secs_f64());
+            }
+        }
+    }
+    print!("{out}");
+
+    let mut failures = 0;
+    println!(
+        "\n{:<3} {:<10} {:<13} {:<9} {:<16} {:<30} {:>6} {:>5} {:>5} {:>8} {:<3}",
+        "#",
+        "scenario",
+        "caller",
+        "queue",
+        "agent",
+        "outcome",
+        "routes",
+        "adds",
+        "plays",
+        "seconds",
+        "ok"
+    );
+    for p in &placed {
+        let fx = stack
+            .sim
+            .call_effects(&p.correlation_id)
+            .map(|c| c.effects)
+            .unwrap_or_default();
+        let (queue, agent, outcome, secs, ok) = match ended.get(&p.correlation_id) {
+            None => (
+                "-".to_string(),
+                "-".to_string(),
+                "did not finish".to_string(),
+                "-".to_string(),
+                false,
+            ),
+            Some((s, at)) => {
+                let agent = s
+                    .answered_by
+                    .as_ref()
+                    .map(|a| names.get(a.as_str()).cloned().unwrap_or(a.to_string()))
+                    .unwrap_or_else(|| "-".to_string());
+                let reason = match &s.phase {
+                    switchboard_worker::flow::Phase::Ended { reason } => reason.clone(),
+                    other => other.name().to_string(),
+                };
+                let ok = match p.scenario.expect {
+                    Expect::AgentWith(skill) => {
+                        s.answered_by.is_some()
+                            && s.queue.as_str() == skill
+                            && fx.answers == 1
+                            && fx.transfers == 0
+                    }
+                    Expect::Transferred => fx.transfers == 1 && fx.answers == 1,
+                };
+                let ok = ok
+                    && (p.scenario.name != "recording" || fx.recordings == 1)
+                    && (p.scenario.dtmf.is_none() || fx.recognizes >= 1);
+                (
+                    s.queue.as_str().to_string(),
+                    agent,
+                    reason,
+                    format!("{:.1}", (*at - p.placed_at).as_secs_f64()),
+                    ok,
+                )
+            }
+        };
+        if !ok {
+            failures += 1;
+        }
+        println!(
+            "{:<3} {:<10} {:<13} {:<9} {:<16} {:<30} {:>6} {:>5} {:>5} {:>8} {:<3}",
+            p.n,
+            p.scenario.name,
+            p.caller,
+            queue,
+            agent,
+            truncate(&outcome, 30),
+            ended
+                .get(&p.correlation_id)
+                .map(|(s, _)| s.seq)
+                .unwrap_or_default(),
+            fx.adds,
+            fx.plays,
+            secs,
+            if ok { "✓" } else { "✗" }
+        );
+    }
+    let commands = timeline.commands.lock().map(|n| *n).unwrap_or_default();
+    let dead = stack.queues.incoming.dead_letters.peek(0, 100).await?.len()
+        + stack.queues.events.dead_letters.peek(0, 100).await?.len();
+    println!(
+        "\n{} of {} calls as expected; {} commands; {} dead-lettered messages; {:.1} s; overflow number {}",
+        placed.len() - failures,
+        placed.len(),
+        commands,
+        dead,
+        timeline.start.elapsed().as_secs_f64(),
+        OVERFLOW_NUMBER,
+    );
+
+    if args.keep_running {
+        println!(
+            "\nStill running (Ctrl-C to stop). Place calls with:\n  curl -X POST {}/calls -H 'content-type: application/json' -d '{{\"to\":\"{}\"}}'\n  metrics: {}/metrics",
+            stack.sim.control_url(),
+            SUPPORT_LINE,
+            stack.ingress_url
+        );
+        switchboard_worker::shutdown::signal().await;
+    }
+    stack.shutdown().await;
+    drop(tmp);
+    Ok(if failures == 0 && dead == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
 }

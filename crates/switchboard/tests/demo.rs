@@ -1,0 +1,40 @@
+//! `switchboard demo` end to end: the real binary starts the simulator, the ingress and two
+//! workers on SQLite, places the five scenario calls and must report every one as expected.
+use std::process::Command;
+
+#[test]
+fn demo_routes_every_scenario_and_exits_zero() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["demo", "--calls", "5", "--workers", "2", "--timeout", "60"])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run switchboard demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("5 of 5 calls as expected"), "{stdout}");
+    assert!(stdout.contains("0 dead-lettered messages"), "{stdout}");
+    // The timeline shows the decisions the scenarios are about.
+    for needle in [
+        "RecognizeCompleted",
+        "declined",
+        "did not answer",
+        "transferring to 4:+14255550199",
+        "recording notice",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "timeline lacks {needle:?}:\n{stdout}"
+        );
+    }
+    // Each scenario's row is marked as expected.
+    let rows = stdout
+        .lines()
+        .filter(|l| l.trim_end().ends_with('✓'))
+        .count();
+    assert_eq!(rows, 5, "{stdout}");
+}
