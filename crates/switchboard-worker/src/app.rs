@@ -552,5 +552,95 @@ callback_url = "https://x.example.com/api/callbacks"
             .send(OutgoingMessage::new("m1", "{}"))
             .await
             .unwrap();
+        let metrics = Metrics::new();
+        sample_queues(&b.queues, &metrics).await;
+        metrics.gauge_add(
+            "switchboard_sessions_held",
+            &[("queue", "call-events")],
+            2.0,
+        );
+        let s = scaling_snapshot(&metrics, &b.queues);
+        assert_eq!(s["incomingActive"], 1.0, "{s}");
+        assert_eq!(s["sessionsHeld"], 2.0, "{s}");
+        assert_eq!(s["calls"], 3.0, "{s}");
     }
+}
+
+/// Sample both queues' runtime properties into gauges
+/// (`switchboard_queue_messages{queue, state=active|scheduled|deferred|dead_letter}`).
+pub async fn sample_queues(queues: &Queues, metrics: &Metrics) {
+    for q in [&queues.incoming, &queues.events] {
+        match q.receiver.runtime_properties().await {
+            Ok(p) => {
+                for (state, v) in [
+                    ("active", p.active_message_count),
+                    ("scheduled", p.scheduled_message_count),
+                    ("deferred", p.deferred_message_count),
+                    ("dead_letter", p.dead_letter_message_count),
+                ] {
+                    metrics.set(
+                        "switchboard_queue_messages",
+                        &[("queue", q.name.as_str()), ("state", state)],
+                        v as f64,
+                    );
+                }
+            }
+            Err(e) => tracing::debug!(queue = %q.name, error = %e, "queue sampling failed"),
+        }
+    }
+}
+
+/// Sample the queues every `every` until `token` fires.
+pub fn spawn_queue_sampler(
+    queues: Queues,
+    metrics: Metrics,
+    every: Duration,
+    token: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tick.tick() => sample_queues(&queues, &metrics).await,
+            }
+        }
+    })
+}
+
+/// The scaling signal as JSON for KEDA's `metrics-api` scaler (`valueLocation: calls`):
+/// calls in progress on this replica (sessions held) plus the work waiting in the queues.
+/// Queue depth alone under-counts a contact centre: a connected call has no queued message
+/// while it talks, yet it holds a session and will produce events (kedacore/keda#1479).
+pub fn scaling_snapshot(metrics: &Metrics, queues: &Queues) -> serde_json::Value {
+    let held = |q: &str| metrics.gauge("switchboard_sessions_held", &[("queue", q)]);
+    let msgs = |q: &str, s: &str| {
+        metrics.gauge("switchboard_queue_messages", &[("queue", q), ("state", s)])
+    };
+    let incoming = queues.incoming.name.as_str();
+    let events = queues.events.name.as_str();
+    let sessions = held(events);
+    let waiting = msgs(incoming, "active") + msgs(events, "active");
+    serde_json::json!({
+        "sessionsHeld": sessions,
+        "incomingActive": msgs(incoming, "active"),
+        "eventsActive": msgs(events, "active"),
+        "scheduled": msgs(events, "scheduled"),
+        "deadLetters": msgs(incoming, "dead_letter") + msgs(events, "dead_letter"),
+        "calls": sessions + waiting,
+    })
+}
+
+/// `/metrics`, `/healthz` and `/scaling` for a worker.
+pub fn worker_status_router(metrics: Metrics, queues: Queues) -> axum::Router {
+    let m = metrics.clone();
+    crate::telemetry::router(metrics).route(
+        "/scaling",
+        axum::routing::get(move || {
+            let m = m.clone();
+            let q = queues.clone();
+            async move { axum::Json(scaling_snapshot(&m, &q)) }
+        }),
+    )
 }

@@ -205,6 +205,29 @@ pub fn decode_delivery(delivery: &Delivery) -> Result<Decoded, (String, String)>
     Ok(out)
 }
 
+/// Counts a held session in `switchboard_sessions_held` for as long as it lives.
+struct SessionGauge {
+    metrics: Metrics,
+    queue: String,
+}
+
+impl SessionGauge {
+    fn hold(metrics: &Metrics, queue: &str) -> Self {
+        metrics.gauge_add("switchboard_sessions_held", &[("queue", queue)], 1.0);
+        Self {
+            metrics: metrics.clone(),
+            queue: queue.to_string(),
+        }
+    }
+}
+
+impl Drop for SessionGauge {
+    fn drop(&mut self) {
+        self.metrics
+            .gauge_add("switchboard_sessions_held", &[("queue", &self.queue)], -1.0);
+    }
+}
+
 /// The consumer. Build with [`Runner::new`], then [`Runner::run`] until cancelled.
 pub struct Runner {
     executor: Arc<Executor>,
@@ -462,6 +485,9 @@ impl Runner {
         hard_stop: CancellationToken,
     ) {
         let span = tracing::info_span!("session", queue, session_id = session.session_id());
+        // Sessions held = calls this replica is serving right now: the scaling signal that
+        // queue depth alone misses (KEDA's Service Bus scaler cannot count sessions).
+        let _held = SessionGauge::hold(&self.metrics, queue);
         async {
             loop {
                 if shutdown.is_cancelled() {

@@ -85,6 +85,24 @@ impl Metrics {
         });
     }
 
+    /// Move a gauge by `delta` (up/down counts such as sessions held).
+    pub fn gauge_add(&self, name: &str, l: &[(&str, &str)], delta: f64) {
+        self.with(|i| {
+            i.help.entry(name.to_string()).or_insert(("gauge", ""));
+            *i.gauges.entry((name.to_string(), labels(l))).or_default() += delta;
+        });
+    }
+
+    /// Current value of a gauge (0 when never set).
+    pub fn gauge(&self, name: &str, l: &[(&str, &str)]) -> f64 {
+        self.with(|i| {
+            i.gauges
+                .get(&(name.to_string(), labels(l)))
+                .copied()
+                .unwrap_or(0.0)
+        })
+    }
+
     /// Record a duration in a histogram (seconds).
     pub fn observe(&self, name: &str, l: &[(&str, &str)], d: Duration) {
         let secs = d.as_secs_f64();

@@ -1,12 +1,17 @@
 //! `switchboard worker`: consume the queues and drive calls until SIGTERM/SIGINT.
 //!
 //! Load config → preflight (exit 64 naming the key, no I/O yet) → open queue and store, resolve
-//! the roster → serve `/metrics` + `/healthz` on `worker.metrics_port` → run the consumer until
-//! the shutdown signal, then drain within `worker.grace_period_secs`.
+//! the roster → serve `/metrics`, `/healthz` and `/scaling` (the session-aware scaling signal)
+//! on `worker.metrics_port` → run the consumer until the shutdown signal, then drain within
+//! `worker.grace_period_secs`.
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use switchboard_worker::app::{build_worker, preflight, WorkerHooks};
+
+use switchboard_worker::app::{
+    build_worker, preflight, spawn_queue_sampler, worker_status_router, WorkerHooks,
+};
 use switchboard_worker::config::Role;
 use switchboard_worker::shutdown;
 
@@ -52,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("worker.metrics_port {port}"))?;
         let addr = listener.local_addr()?;
         println!("switchboard worker metrics on http://{addr}/metrics");
-        let router = switchboard_worker::telemetry::router(app.metrics.clone());
+        let router = worker_status_router(app.metrics.clone(), app.backends.queues.clone());
         let t = token.clone();
         tokio::spawn(async move {
             if let Err(e) = common::serve(listener, router, t).await {
@@ -60,6 +65,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
+    spawn_queue_sampler(
+        app.backends.queues.clone(),
+        app.metrics.clone(),
+        Duration::from_secs(5),
+        token.clone(),
+    );
     tracing::info!(backends = %app.backends.describe, concurrency = cfg.worker.concurrency, "worker started");
     println!("switchboard worker ready ({})", app.backends.describe);
     app.runner.run(token).await;
