@@ -124,7 +124,12 @@ fn mounted_config_file_parses_and_validates_for_the_worker_with_the_bicep_env() 
         .env
         .iter()
         .filter(|(k, _)| k.as_str() != "SWITCHBOARD_CONFIG")
-        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_else(|| placeholder(k).into())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.clone().unwrap_or_else(|| placeholder(k).into()),
+            )
+        })
         .collect();
     cfg.apply_env(&env).expect("the Bicep env applies");
     cfg.validate(Role::Worker).expect("worker config validates");
