@@ -119,6 +119,8 @@ pub struct FileSettings {
     pub graph_client_id: Option<String>,
     pub graph_enabled: bool,
     pub acs_resource_id: Option<String>,
+    /// The whole Switchboard configuration, when the file is one (its store holds live state).
+    pub whole: Option<switchboard_worker::config::Config>,
 }
 
 impl GraphArgs {
@@ -147,6 +149,7 @@ impl GraphArgs {
                 settings.graph_client_id = g.client_id.clone();
                 settings.graph_enabled = g.enabled;
                 settings.acs_resource_id = whole.acs.resource_id.clone();
+                settings.whole = Some(whole);
             }
         }
         Ok(settings)
@@ -275,8 +278,40 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = &presence_error {
         tracing::warn!("presence unavailable: {e}");
     }
-    // Extension point: the worker passes its store-backed AgentStateSource here.
-    let state: Option<&dyn AgentStateSource> = None;
+    // Live state (calls in progress, reservations, wrap-up) from the deployment's store when
+    // the file is a whole Switchboard configuration; environment overrides apply as in the
+    // worker, so `SWITCHBOARD_SQLITE_PATH` / `SWITCHBOARD_REDIS_URL` point at the same store.
+    let store_state = match &file.whole {
+        Some(whole) => {
+            let mut whole = whole.clone();
+            whole.apply_env(&switchboard_worker::config::Config::process_env())?;
+            let describe = match whole.store.kind {
+                switchboard_worker::config::StoreKind::Sqlite => {
+                    format!("sqlite store {}", whole.store_sqlite_path().display())
+                }
+                switchboard_worker::config::StoreKind::Redis => "redis store".to_string(),
+            };
+            let missing = whole.store.kind == switchboard_worker::config::StoreKind::Sqlite
+                && !whole.store_sqlite_path().exists();
+            if missing {
+                tracing::warn!("no live state: {describe} does not exist yet (no worker ran)");
+                None
+            } else {
+                match switchboard_worker::app::open_store(&whole, &super::common::engines()).await {
+                    Ok(store) => Some(switchboard_worker::executor::StoreAgentState::new(
+                        store, describe,
+                    )),
+                    Err(e) => {
+                        tracing::warn!("live state unavailable ({describe}): {e}");
+                        None
+                    }
+                }
+            }
+        }
+        None => None,
+    };
+    let state: Option<&dyn AgentStateSource> =
+        store_state.as_ref().map(|s| s as &dyn AgentStateSource);
     let (rows, state_error) = list_agents(
         &roster,
         &view,
