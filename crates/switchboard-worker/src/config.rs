@@ -457,6 +457,9 @@ impl Config {
                 }
             }
         }
+        if let Some(e) = &self.telemetry.otlp_endpoint {
+            check_url("telemetry.otlp_endpoint", e)?;
+        }
         non_empty("queue.incoming_queue", &self.queue.incoming_queue)?;
         non_empty("queue.events_queue", &self.queue.events_queue)?;
         if self.queue.lock_duration_secs == 0 || self.queue.lock_duration_secs > 300 {

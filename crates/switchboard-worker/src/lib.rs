@@ -9,6 +9,7 @@
 //! - [`executor`]: runs flow commands against Call Automation, the store, routing and the queue.
 //! - [`runner`]: the queue consumer loop: receive, decode, dispatch, settle, renew locks, drain.
 //! - [`ingress`]: the callback ingress (axum): JWT-checked Call Automation callbacks onto the queue.
+//! - [`otlp`]: OpenTelemetry export of the metrics over OTLP/HTTP (JSON) when configured.
 //! - [`telemetry`]: metrics registry and `/metrics`, tracing setup.
 //! - [`shutdown`]: one shutdown signal (SIGTERM/SIGINT) every task listens to.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod config;
 pub mod executor;
 pub mod flow;
 pub mod ingress;
+pub mod otlp;
 pub mod runner;
 pub mod shutdown;
 pub mod telemetry;

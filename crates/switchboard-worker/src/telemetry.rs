@@ -146,6 +146,70 @@ impl Metrics {
         })
     }
 
+    /// The registry as OTLP/JSON `metrics` (cumulative temporality), for [`crate::otlp`].
+    pub fn to_otlp(&self, start_unix_nanos: u128, now_unix_nanos: u128) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        let attrs = |l: &Labels| -> Vec<serde_json::Value> {
+            l.iter()
+                .map(|(k, v)| json!({"key": k, "value": {"stringValue": v}}))
+                .collect()
+        };
+        let (start, now) = (start_unix_nanos.to_string(), now_unix_nanos.to_string());
+        self.with(|i| {
+            let mut by_name: BTreeMap<String, (&'static str, Vec<serde_json::Value>)> =
+                BTreeMap::new();
+            for ((name, l), v) in &i.counters {
+                by_name
+                    .entry(name.clone())
+                    .or_insert(("sum", Vec::new()))
+                    .1
+                    .push(json!({
+                        "attributes": attrs(l), "startTimeUnixNano": start,
+                        "timeUnixNano": now, "asInt": v.to_string()
+                    }));
+            }
+            for ((name, l), v) in &i.gauges {
+                by_name
+                    .entry(name.clone())
+                    .or_insert(("gauge", Vec::new()))
+                    .1
+                    .push(json!({
+                        "attributes": attrs(l), "timeUnixNano": now, "asDouble": v
+                    }));
+            }
+            for ((name, l), h) in &i.histograms {
+                // Our buckets are cumulative (Prometheus); OTLP wants per-bucket counts with
+                // one more bucket than bounds (the overflow above the last bound).
+                let mut per_bucket = Vec::with_capacity(BUCKETS.len() + 1);
+                let mut below = 0;
+                for c in &h.counts {
+                    per_bucket.push((c - below).to_string());
+                    below = *c;
+                }
+                per_bucket.push((h.count - below).to_string());
+                by_name
+                    .entry(name.clone())
+                    .or_insert(("histogram", Vec::new()))
+                    .1
+                    .push(json!({
+                        "attributes": attrs(l), "startTimeUnixNano": start,
+                        "timeUnixNano": now, "count": h.count.to_string(), "sum": h.sum,
+                        "bucketCounts": per_bucket, "explicitBounds": BUCKETS
+                    }));
+            }
+            by_name
+                .into_iter()
+                .map(|(name, (kind, points))| match kind {
+                    "sum" => json!({"name": name, "sum": {
+                        "aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}}),
+                    "gauge" => json!({"name": name, "gauge": {"dataPoints": points}}),
+                    _ => json!({"name": name, "unit": "s", "histogram": {
+                        "aggregationTemporality": 2, "dataPoints": points}}),
+                })
+                .collect()
+        })
+    }
+
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
         self.with(|i| {

@@ -60,7 +60,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own timeline; INFO logs from a dozen tasks would bury it.
     let quiet_default = matches!(cli.command, Command::Demo(_)) && cli.log == "info";
-    init_tracing(if quiet_default { "warn" } else { &cli.log }, cli.log_json);
+    let json = cli.log_json || config_wants_json_logs(&cli.command);
+    init_tracing(if quiet_default { "warn" } else { &cli.log }, json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,6 +94,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `[telemetry] json_logs = true` in the worker's or ingress's configuration file. Logging
+/// starts before the configuration is validated, so a file that does not parse is ignored
+/// here (validation reports it properly right after).
+fn config_wants_json_logs(command: &Command) -> bool {
+    let path = match command {
+        Command::Worker(a) => a.config.config.as_ref(),
+        Command::Ingress(a) => a.config.config.as_ref(),
+        _ => None,
+    };
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| switchboard_worker::config::Config::from_toml_str(&t).ok())
+        .is_some_and(|c| c.telemetry.json_logs)
 }
 
 fn init_tracing(filter: &str, json: bool) {

@@ -52,3 +52,31 @@ pub async fn serve(
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await
 }
+
+/// Start the OTLP metrics exporter when `telemetry.otlp_endpoint` (or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set. It pushes every 15 s and once more at shutdown.
+pub fn otlp_exporter(
+    cfg: &Config,
+    service_name: &str,
+    metrics: &switchboard_worker::telemetry::Metrics,
+    token: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let endpoint = cfg.telemetry.otlp_endpoint.clone()?;
+    tracing::info!(%endpoint, "exporting metrics over OTLP/HTTP");
+    Some(switchboard_worker::otlp::spawn_exporter(
+        switchboard_worker::otlp::OtlpOptions {
+            endpoint,
+            interval: std::time::Duration::from_secs(15),
+            service_name: service_name.to_string(),
+        },
+        metrics.clone(),
+        token,
+    ))
+}
+
+/// Wait (briefly) for the exporter's final push.
+pub async fn flush(exporter: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(task) = exporter {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
+}

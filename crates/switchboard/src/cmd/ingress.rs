@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use switchboard_worker::app::build_ingress;
 use switchboard_worker::config::Role;
 use switchboard_worker::shutdown;
+use switchboard_worker::telemetry::Metrics;
 
 use super::common::{self, ConfigArgs};
 
@@ -36,7 +37,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let token = shutdown::on_signal();
-    let app = match build_ingress(&cfg, &common::engines(), None).await {
+    let metrics = Metrics::new();
+    let exporter = common::otlp_exporter(&cfg, "switchboard-ingress", &metrics, token.clone());
+    let app = match build_ingress(&cfg, &common::engines(), Some(metrics.clone())).await {
         Ok(a) => a,
         Err(e) => return common::startup_exit(e),
     };
@@ -49,6 +52,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     common::serve(listener, app.router, token)
         .await
         .context("ingress server")?;
+    common::flush(exporter).await;
     tracing::info!("ingress stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ use switchboard_worker::app::{
 };
 use switchboard_worker::config::Role;
 use switchboard_worker::shutdown;
+use switchboard_worker::telemetry::Metrics;
 
 use super::common::{self, ConfigArgs};
 
@@ -39,10 +40,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let token = shutdown::on_signal();
+    let metrics = Metrics::new();
+    let exporter = common::otlp_exporter(&cfg, "switchboard-worker", &metrics, token.clone());
     let app = match build_worker(
         &cfg,
         WorkerHooks {
             engines: common::engines(),
+            metrics: Some(metrics.clone()),
             ..WorkerHooks::default()
         },
     )
@@ -74,6 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     tracing::info!(backends = %app.backends.describe, concurrency = cfg.worker.concurrency, "worker started");
     println!("switchboard worker ready ({})", app.backends.describe);
     app.runner.run(token).await;
+    common::flush(exporter).await;
     tracing::info!("worker stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,145 @@
+//! The `switchboard worker` process: starts on the embedded SQLite queue and store, serves
+//! `/metrics`, `/healthz` and `/scaling` on its metrics port, pushes OTLP metrics to a
+//! collector, and on SIGTERM stops receiving, drains, flushes telemetry and exits 0.
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn config(dir: &std::path::Path, otlp: &str) -> std::path::PathBuf {
+    let path = dir.join("switchboard.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[acs]
+connection_string = "endpoint=http://127.0.0.1:9/;accesskey=c2VjcmV0LWtleQ=="
+callback_url = "http://127.0.0.1:9/api/callbacks"
+numbers = ["+18005550100"]
+
+[queue]
+sqlite_path = "{db}"
+
+[worker]
+metrics_port = 0
+grace_period_secs = 5
+
+[telemetry]
+otlp_endpoint = "{otlp}"
+"#,
+            db = dir.join("switchboard.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
+    // A stand-in OpenTelemetry collector.
+    let pushes: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let p = pushes.clone();
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let p = p.clone();
+            async move {
+                p.lock().unwrap().push(v);
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &collector);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["worker", "--config"])
+        .arg(&cfg)
+        .env_remove("SWITCHBOARD_SQLITE_PATH")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("SWITCHBOARD_METRICS_PORT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut metrics_url = None;
+    let mut ready = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(ready && metrics_url.is_some()) {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("worker prints its metrics address and readiness");
+        if let Some(u) = line.strip_prefix("switchboard worker metrics on ") {
+            metrics_url = Some(u.trim_end_matches("/metrics").to_string());
+        }
+        ready |= line.starts_with("switchboard worker ready");
+    }
+    let base = metrics_url.unwrap();
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert!(health.status().is_success());
+    // The sampler fills queue gauges within a tick; the scaling document is always complete.
+    let scaling: serde_json::Value = http
+        .get(format!("{base}/scaling"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for key in ["calls", "sessionsHeld", "incomingActive", "eventsActive", "deadLetters"] {
+        assert!(scaling.get(key).is_some(), "{key} in {scaling}");
+    }
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("switchboard_agents_available"), "{text}");
+
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "worker did not exit within its grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let pushes = pushes.lock().unwrap();
+    assert!(!pushes.is_empty(), "telemetry flushed at shutdown");
+    let names: Vec<String> = pushes
+        .last()
+        .unwrap()
+        .pointer("/resourceMetrics/0/scopeMetrics/0/metrics")
+        .and_then(|m| m.as_array())
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "switchboard_agents_available"),
+        "{names:?}"
+    );
+}
