@@ -493,79 +493,6 @@ pub async fn build_ingress(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(text: &str) -> Config {
-        Config::from_toml_str(text).expect("config parses")
-    }
-
-    #[test]
-    fn preflight_names_routing_keys() {
-        let c = cfg(r#"
-[acs]
-connection_string = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0"
-callback_url = "https://x.example.com/api/callbacks"
-[routing]
-default_queue = 5
-"#);
-        let e = preflight(&c, Role::Worker).unwrap_err();
-        assert!(e.key.starts_with("routing"), "{e:?}");
-    }
-
-    #[test]
-    fn preflight_accepts_a_worker_config() {
-        let c = cfg(r#"
-[acs]
-connection_string = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0"
-callback_url = "https://x.example.com/api/callbacks"
-"#);
-        preflight(&c, Role::Worker).unwrap();
-    }
-
-    #[tokio::test]
-    async fn engines_missing_from_the_build_are_config_errors() {
-        let mut c = cfg("");
-        c.queue.kind = QueueKind::Servicebus;
-        c.queue.servicebus_namespace = Some("sb-x.servicebus.windows.net".into());
-        let e = open_queues(&c, &EngineHooks::default())
-            .await
-            .err()
-            .unwrap();
-        assert!(
-            matches!(e, AppError::Config(ref c) if c.key == "queue.kind"),
-            "{e:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn sqlite_backends_open_in_a_new_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = cfg("");
-        c.queue.sqlite_path = Some(dir.path().join("data/q.db"));
-        let b = open_backends(&c, &EngineHooks::default()).await.unwrap();
-        assert!(b.describe.contains("q.db"), "{}", b.describe);
-        b.queues
-            .incoming
-            .sender
-            .send(OutgoingMessage::new("m1", "{}"))
-            .await
-            .unwrap();
-        let metrics = Metrics::new();
-        sample_queues(&b.queues, &metrics).await;
-        metrics.gauge_add(
-            "switchboard_sessions_held",
-            &[("queue", "call-events")],
-            2.0,
-        );
-        let s = scaling_snapshot(&metrics, &b.queues);
-        assert_eq!(s["incomingActive"], 1.0, "{s}");
-        assert_eq!(s["sessionsHeld"], 2.0, "{s}");
-        assert_eq!(s["calls"], 3.0, "{s}");
-    }
-}
-
 /// Sample both queues' runtime properties into gauges
 /// (`switchboard_queue_messages{queue, state=active|scheduled|deferred|dead_letter}`).
 pub async fn sample_queues(queues: &Queues, metrics: &Metrics) {
@@ -643,4 +570,77 @@ pub fn worker_status_router(metrics: Metrics, queues: Queues) -> axum::Router {
             async move { axum::Json(scaling_snapshot(&m, &q)) }
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        Config::from_toml_str(text).expect("config parses")
+    }
+
+    #[test]
+    fn preflight_names_routing_keys() {
+        let c = cfg(r#"
+[acs]
+connection_string = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0"
+callback_url = "https://x.example.com/api/callbacks"
+[routing]
+default_queue = 5
+"#);
+        let e = preflight(&c, Role::Worker).unwrap_err();
+        assert!(e.key.starts_with("routing"), "{e:?}");
+    }
+
+    #[test]
+    fn preflight_accepts_a_worker_config() {
+        let c = cfg(r#"
+[acs]
+connection_string = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0"
+callback_url = "https://x.example.com/api/callbacks"
+"#);
+        preflight(&c, Role::Worker).unwrap();
+    }
+
+    #[tokio::test]
+    async fn engines_missing_from_the_build_are_config_errors() {
+        let mut c = cfg("");
+        c.queue.kind = QueueKind::Servicebus;
+        c.queue.servicebus_namespace = Some("sb-x.servicebus.windows.net".into());
+        let e = open_queues(&c, &EngineHooks::default())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(e, AppError::Config(ref c) if c.key == "queue.kind"),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_backends_open_in_a_new_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg("");
+        c.queue.sqlite_path = Some(dir.path().join("data/q.db"));
+        let b = open_backends(&c, &EngineHooks::default()).await.unwrap();
+        assert!(b.describe.contains("q.db"), "{}", b.describe);
+        b.queues
+            .incoming
+            .sender
+            .send(OutgoingMessage::new("m1", "{}"))
+            .await
+            .unwrap();
+        let metrics = Metrics::new();
+        sample_queues(&b.queues, &metrics).await;
+        metrics.gauge_add(
+            "switchboard_sessions_held",
+            &[("queue", "call-events")],
+            2.0,
+        );
+        let s = scaling_snapshot(&metrics, &b.queues);
+        assert_eq!(s["incomingActive"], 1.0, "{s}");
+        assert_eq!(s["sessionsHeld"], 2.0, "{s}");
+        assert_eq!(s["calls"], 3.0, "{s}");
+    }
 }
