@@ -603,6 +603,16 @@ callback_url = "https://x.example.com/api/callbacks"
         preflight(&c, Role::Worker).unwrap();
     }
 
+    #[test]
+    fn the_example_configuration_passes_preflight_routing_included() {
+        let text = include_str!("../config/switchboard.example.toml");
+        let c = cfg(text);
+        let p = preflight(&c, Role::Worker).expect("example passes preflight");
+        assert_eq!(p.routing.agents.len(), 1);
+        c.validate(Role::Ingress)
+            .expect("example valid for the ingress");
+    }
+
     #[tokio::test]
     async fn engines_missing_from_the_build_are_config_errors() {
         let mut c = cfg("");
