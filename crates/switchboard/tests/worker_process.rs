@@ -97,7 +97,13 @@ async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
         .json()
         .await
         .unwrap();
-    for key in ["calls", "sessionsHeld", "incomingActive", "eventsActive", "deadLetters"] {
+    for key in [
+        "calls",
+        "sessionsHeld",
+        "incomingActive",
+        "eventsActive",
+        "deadLetters",
+    ] {
         assert!(scaling.get(key).is_some(), "{key} in {scaling}");
     }
     let text = http
