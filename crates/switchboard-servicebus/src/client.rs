@@ -1,0 +1,1353 @@
+//! The queue port over azservicebus: [`ServiceBusNamespace`] (one AMQP connection for links
+//! and one for session accepts) hands out [`QueueHandle`]s whose sender, receiver and
+//! dead-letter views open their AMQP links lazily and re-open them after a failure.
+//!
+//! Locks are tracked on this side too: every [`Delivery`] carries the SDK message, the link it
+//! came on and `locked_until`. A settle after `locked_until`, or a second settle, fails with
+//! [`QueueError::LockLost`] without a round trip — over a receive link Service Bus settles in
+//! `second` mode and the SDK does not surface a late settle reliably, so this check is what
+//! makes lock loss visible as such. The broker's own `message-lock-lost` errors map the same.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use azservicebus::core::BasicRetryPolicy;
+use azservicebus::primitives::service_bus_received_message::ServiceBusReceivedMessage;
+use azservicebus::receiver::DeadLetterOptions;
+use azservicebus::{
+    ServiceBusClient, ServiceBusClientOptions, ServiceBusMessage, ServiceBusReceiveMode,
+    ServiceBusReceiver, ServiceBusReceiverOptions, ServiceBusRetryOptions, ServiceBusSender,
+    ServiceBusSenderOptions, ServiceBusSessionReceiver, ServiceBusSessionReceiverOptions, SubQueue,
+};
+use bytes::Bytes;
+use switchboard_queue::{
+    resubmitted_message_id, BackendHandle, DeadLetterQueue, Delivery, Message, MessageState,
+    OutgoingMessage, Properties, PropertyValue, QueueConfig, QueueError, QueueHandle,
+    QueueReceiver, QueueRuntimeProperties, QueueSender, SessionReceiver,
+    DEAD_LETTER_ERROR_DESCRIPTION, DEAD_LETTER_REASON, MAX_ID_LEN, RESUBMITTED_FROM_PROPERTY,
+};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::convert::{self, LOCKED_UNTIL};
+use crate::error::{map, Subject};
+use crate::options::{ServiceBusAuth, ServiceBusOptions};
+
+type Client = ServiceBusClient<BasicRetryPolicy>;
+
+/// Shortest wait handed to the SDK: a zero wait would race the transfer already in flight.
+const MIN_WAIT: Duration = Duration::from_millis(50);
+/// After the first message of a batch, how long to collect the ones already on their way.
+const TOP_UP_WAIT: Duration = Duration::from_millis(30);
+/// Beyond the caller's wait, how long `accept_next_session` lets the broker answer before
+/// giving up on the attach (the test peer answers within its own server timeout).
+const ACCEPT_GRACE: Duration = Duration::from_secs(5);
+
+/// A connected Service Bus namespace. Cheap to clone; hand out queues with
+/// [`ServiceBusNamespace::queue`].
+#[derive(Clone)]
+pub struct ServiceBusNamespace {
+    inner: Arc<Ns>,
+}
+
+impl std::fmt::Debug for ServiceBusNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceBusNamespace")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Ns {
+    options: ServiceBusOptions,
+    /// Links (senders, receivers) are created through this connection.
+    links: Mutex<Client>,
+    /// Session accepts wait on the broker; they get their own connection so they never hold
+    /// up link creation.
+    sessions: Mutex<Client>,
+}
+
+impl ServiceBusNamespace {
+    /// Connects (twice: links, session accepts) with the options' credentials.
+    pub async fn connect(options: ServiceBusOptions) -> Result<Self, QueueError> {
+        let links = open_client(&options).await?;
+        let sessions = open_client(&options).await?;
+        Ok(Self {
+            inner: Arc::new(Ns {
+                options,
+                links: Mutex::new(links),
+                sessions: Mutex::new(sessions),
+            }),
+        })
+    }
+
+    /// The queue `name` as a [`QueueHandle`]. Service Bus queues are provisioned outside the
+    /// application (Bicep); `config` must describe the queue as provisioned — the adapter uses
+    /// `requires_session` to refuse wrong calls early and `max_message_size` to refuse
+    /// oversized sends before they travel. Links open on first use, so a missing queue shows
+    /// up as [`QueueError::QueueNotFound`] from the first operation.
+    pub fn queue(&self, name: &str, config: QueueConfig) -> Result<QueueHandle, QueueError> {
+        switchboard_queue::config::validate_queue_name(name)?;
+        config.validate()?;
+        let ctx = Arc::new(Ctx {
+            ns: Arc::clone(&self.inner),
+            name: name.to_owned(),
+            config,
+        });
+        let sender = Arc::new(SbSender {
+            ctx: Arc::clone(&ctx),
+            link: Mutex::new(None),
+        });
+        Ok(QueueHandle {
+            name: name.to_owned(),
+            sender: Arc::clone(&sender) as Arc<dyn QueueSender>,
+            receiver: Arc::new(SbReceiver {
+                ctx: Arc::clone(&ctx),
+                pool: Pool::new(Arc::clone(&ctx), SubQueue::None),
+            }),
+            dead_letters: Arc::new(SbDeadLetters {
+                ctx: Arc::clone(&ctx),
+                pool: Pool::new(Arc::clone(&ctx), SubQueue::DeadLetter),
+                sender,
+            }),
+        })
+    }
+}
+
+async fn open_client(options: &ServiceBusOptions) -> Result<Client, QueueError> {
+    let client_options = ServiceBusClientOptions {
+        retry_options: ServiceBusRetryOptions {
+            max_retries: options.max_retries,
+            delay: options.retry_delay,
+            max_delay: options.max_retry_delay,
+            try_timeout: options.try_timeout,
+            ..ServiceBusRetryOptions::default()
+        },
+        ..ServiceBusClientOptions::default()
+    };
+    let fail = |e: azure_core::Error| map("connect", "", Subject::Queue, e);
+    match &options.auth {
+        ServiceBusAuth::ConnectionString(cs) => {
+            if options.insecure_plaintext {
+                ServiceBusClient::unsecured()
+                    .new_from_connection_string(cs.expose(), client_options)
+                    .await
+                    .map_err(fail)
+            } else {
+                ServiceBusClient::new_from_connection_string(cs.expose(), client_options)
+                    .await
+                    .map_err(fail)
+            }
+        }
+        ServiceBusAuth::ManagedIdentity {
+            namespace,
+            client_id,
+        } => {
+            let credential = azure_identity::ManagedIdentityCredential::new(Some(
+                azure_identity::ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id
+                        .clone()
+                        .map(azure_identity::UserAssignedId::ClientId),
+                    ..Default::default()
+                },
+            ))
+            .map_err(fail)?;
+            ServiceBusClient::new_from_token_credential(
+                namespace.clone(),
+                credential,
+                client_options,
+            )
+            .await
+            .map_err(fail)
+        }
+        ServiceBusAuth::WorkloadIdentity { namespace } => {
+            let credential = azure_identity::WorkloadIdentityCredential::new(None).map_err(fail)?;
+            ServiceBusClient::new_from_token_credential(
+                namespace.clone(),
+                credential,
+                client_options,
+            )
+            .await
+            .map_err(fail)
+        }
+    }
+}
+
+struct Ctx {
+    ns: Arc<Ns>,
+    name: String,
+    config: QueueConfig,
+}
+
+impl Ctx {
+    fn err(
+        &self,
+        op: &'static str,
+        subject: Subject<'_>,
+        e: impl std::fmt::Display + std::fmt::Debug,
+    ) -> QueueError {
+        map(op, &self.name, subject, e)
+    }
+
+    fn lock_lost(&self, seq: i64) -> QueueError {
+        QueueError::LockLost {
+            queue: self.name.clone(),
+            sequence_number: seq,
+        }
+    }
+
+    fn check_plain(&self, what: &str) -> Result<(), QueueError> {
+        if self.config.requires_session {
+            return Err(QueueError::invalid_operation(format!(
+                "{what} on session queue {:?}: use a session receiver",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_sessions(&self) -> Result<(), QueueError> {
+        if !self.config.requires_session {
+            return Err(QueueError::invalid_operation(format!(
+                "queue {:?} does not require sessions",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate(&self, m: &OutgoingMessage) -> Result<(), QueueError> {
+        if m.message_id.is_empty() || m.message_id.len() > MAX_ID_LEN {
+            return Err(QueueError::invalid_argument(format!(
+                "message id must be 1 to {MAX_ID_LEN} characters"
+            )));
+        }
+        for (what, v) in [
+            ("session id", &m.session_id),
+            ("correlation id", &m.correlation_id),
+        ] {
+            if v.as_ref().is_some_and(|v| v.len() > MAX_ID_LEN) {
+                return Err(QueueError::invalid_argument(format!(
+                    "{what} longer than {MAX_ID_LEN} characters"
+                )));
+            }
+        }
+        if self.config.requires_session && m.session_id.as_deref().is_none_or(str::is_empty) {
+            return Err(QueueError::invalid_argument(format!(
+                "queue {:?} requires a session id on every message",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn to_sdk_message(m: &OutgoingMessage) -> Result<ServiceBusMessage, QueueError> {
+    let bad = |e: &dyn std::fmt::Display| QueueError::invalid_argument(e.to_string());
+    let mut out = ServiceBusMessage::new(m.body.to_vec());
+    out.set_message_id(m.message_id.clone())
+        .map_err(|e| bad(&e))?;
+    out.set_session_id(m.session_id.clone())
+        .map_err(|e| bad(&e))?;
+    out.set_correlation_id(m.correlation_id.clone());
+    out.set_content_type(m.content_type.clone());
+    out.set_subject(m.subject.clone());
+    if let Some(ttl) = m.time_to_live {
+        out.set_time_to_live(ttl).map_err(|e| bad(&e))?;
+    }
+    if let Some(at) = m.scheduled_enqueue_time {
+        out.set_scheduled_enqueue_time(at);
+    }
+    *out.application_properties_mut() =
+        Some(convert::application_properties(&m.application_properties));
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sender
+
+struct SbSender {
+    ctx: Arc<Ctx>,
+    link: Mutex<Option<ServiceBusSender>>,
+}
+
+impl SbSender {
+    async fn send_all(&self, messages: &[OutgoingMessage]) -> Result<(), QueueError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut size = 0;
+        let mut sdk = Vec::with_capacity(messages.len());
+        for m in messages {
+            self.ctx.validate(m)?;
+            size += m.size();
+            sdk.push(to_sdk_message(m)?);
+        }
+        if size > self.ctx.config.max_message_size {
+            return Err(QueueError::MessageTooLarge {
+                size,
+                max: self.ctx.config.max_message_size,
+            });
+        }
+        let mut link = self.link.lock().await;
+        if link.is_none() {
+            let created = self
+                .ctx
+                .ns
+                .links
+                .lock()
+                .await
+                .create_sender(self.ctx.name.clone(), ServiceBusSenderOptions::default())
+                .await
+                .map_err(|e| self.ctx.err("open sender", Subject::Queue, e))?;
+            *link = Some(created);
+        }
+        let Some(sender) = link.as_mut() else {
+            return Err(QueueError::corrupt("send", "sender link missing"));
+        };
+        let result = if sdk.len() == 1 {
+            let one = sdk
+                .pop()
+                .ok_or_else(|| QueueError::corrupt("send", "empty batch"))?;
+            sender.send_message(one).await
+        } else {
+            sender.send_messages(sdk).await
+        };
+        result.map_err(|e| {
+            let err = self.ctx.err("send", Subject::Queue, e);
+            if err.is_retryable() {
+                // Re-open the link on the next call (the SDK has retried already).
+                *link = None;
+            }
+            err
+        })
+    }
+}
+
+#[async_trait]
+impl QueueSender for SbSender {
+    fn queue_name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
+        self.send_all(std::slice::from_ref(&message)).await
+    }
+
+    async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
+        self.send_all(&messages).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiver links and held deliveries
+
+/// One receiver link; a receive holds it for its duration, a settle for the round trip.
+struct Slot {
+    link: Arc<Mutex<Option<ServiceBusReceiver>>>,
+}
+
+/// Receiver links of one (sub-)queue, so concurrent receives do not queue behind each other.
+struct Pool {
+    ctx: Arc<Ctx>,
+    sub_queue: SubQueue,
+    slots: StdMutex<Vec<Arc<Slot>>>,
+}
+
+impl Pool {
+    fn new(ctx: Arc<Ctx>, sub_queue: SubQueue) -> Self {
+        Self {
+            ctx,
+            sub_queue,
+            slots: StdMutex::new(Vec::new()),
+        }
+    }
+
+    /// An idle link (or a new one, up to the limit), locked for this caller.
+    async fn take(
+        &self,
+    ) -> Result<(Arc<Slot>, OwnedMutexGuard<Option<ServiceBusReceiver>>), QueueError> {
+        let (slot, idle) = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut idle = None;
+            for slot in slots.iter() {
+                if let Ok(guard) = Arc::clone(&slot.link).try_lock_owned() {
+                    idle = Some((Arc::clone(slot), guard));
+                    break;
+                }
+            }
+            match idle {
+                Some((slot, guard)) => (slot, Some(guard)),
+                None if slots.len() < self.ctx.ns.options.max_receiver_links.max(1) => {
+                    let slot = Arc::new(Slot {
+                        link: Arc::new(Mutex::new(None)),
+                    });
+                    slots.push(Arc::clone(&slot));
+                    (slot, None)
+                }
+                None => (Arc::clone(&slots[0]), None),
+            }
+        };
+        if let Some(guard) = idle {
+            return self.ensure(slot, guard).await;
+        }
+        let first = slot;
+        let guard = Arc::clone(&first.link).lock_owned().await;
+        self.ensure(first, guard).await
+    }
+
+    async fn ensure(
+        &self,
+        slot: Arc<Slot>,
+        mut guard: OwnedMutexGuard<Option<ServiceBusReceiver>>,
+    ) -> Result<(Arc<Slot>, OwnedMutexGuard<Option<ServiceBusReceiver>>), QueueError> {
+        if guard.is_none() {
+            let options = ServiceBusReceiverOptions {
+                prefetch_count: self.ctx.ns.options.prefetch_count,
+                receive_mode: ServiceBusReceiveMode::PeekLock,
+                sub_queue: self.sub_queue.clone(),
+                ..ServiceBusReceiverOptions::default()
+            };
+            let receiver = self
+                .ctx
+                .ns
+                .links
+                .lock()
+                .await
+                .create_receiver_for_queue(self.ctx.name.clone(), options)
+                .await
+                .map_err(|e| self.ctx.err("open receiver", Subject::Queue, e))?;
+            *guard = Some(receiver);
+        }
+        Ok((slot, guard))
+    }
+}
+
+/// What a [`Delivery`] of this adapter carries in [`Delivery::backend`].
+struct Held {
+    queue: String,
+    message: Mutex<Option<ServiceBusReceivedMessage>>,
+    link: Link,
+    locked_until: StdMutex<OffsetDateTime>,
+    sequence_number: i64,
+}
+
+enum Link {
+    Queue(Arc<Slot>),
+    DeadLetters(Arc<Slot>),
+    Session(Arc<SessionLink>),
+}
+
+fn held(d: &Delivery) -> Result<Arc<Held>, QueueError> {
+    let any: Arc<dyn Any + Send + Sync> =
+        d.backend
+            .as_ref()
+            .map(|b| Arc::clone(&b.0))
+            .ok_or_else(|| {
+                QueueError::invalid_operation("delivery was not received from Service Bus")
+            })?;
+    any.downcast::<Held>()
+        .map_err(|_| QueueError::invalid_operation("delivery was not received from Service Bus"))
+}
+
+fn locked_until_of(m: &ServiceBusReceivedMessage) -> Option<OffsetDateTime> {
+    convert::annotation_time(m.raw_amqp_message(), LOCKED_UNTIL)
+}
+
+fn to_delivery(
+    ctx: &Ctx,
+    m: ServiceBusReceivedMessage,
+    link: Link,
+    dead_lettered: bool,
+    session_locked_until: Option<OffsetDateTime>,
+) -> Result<Delivery, QueueError> {
+    let message = convert::decode_message(&ctx.name, m.raw_amqp_message(), dead_lettered)
+        .map_err(|e| QueueError::corrupt("receive", e.to_string()))?;
+    let locked_until = session_locked_until
+        .or_else(|| locked_until_of(&m))
+        .unwrap_or_else(|| OffsetDateTime::now_utc() + ctx.config.lock_duration);
+    let lock_token = uuid::Uuid::from_bytes(*m.lock_token().as_inner());
+    let sequence_number = message.sequence_number;
+    let held = Held {
+        queue: ctx.name.clone(),
+        message: Mutex::new(Some(m)),
+        link,
+        locked_until: StdMutex::new(locked_until),
+        sequence_number,
+    };
+    Ok(Delivery {
+        message,
+        lock_token,
+        locked_until,
+        backend: Some(BackendHandle(Arc::new(held))),
+    })
+}
+
+enum Settle<'a> {
+    Complete,
+    Abandon(Option<&'a Properties>),
+    DeadLetter(&'a str, &'a str),
+    Defer,
+}
+
+/// Settles through a plain receiver link (queue or dead-letter queue).
+async fn settle_on_link(
+    ctx: &Ctx,
+    h: &Held,
+    slot: &Slot,
+    how: Settle<'_>,
+) -> Result<(), QueueError> {
+    let mut msg = h.message.lock().await;
+    let Some(m) = msg.as_ref() else {
+        return Err(ctx.lock_lost(h.sequence_number));
+    };
+    let until = *h
+        .locked_until
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if OffsetDateTime::now_utc() >= until {
+        *msg = None;
+        return Err(ctx.lock_lost(h.sequence_number));
+    }
+    let mut link = slot.link.lock().await;
+    let Some(r) = link.as_mut() else {
+        // The link was re-opened since: its deliveries' locks are gone with it.
+        *msg = None;
+        return Err(ctx.lock_lost(h.sequence_number));
+    };
+    let result = match how {
+        Settle::Complete => r.complete_message(m).await,
+        Settle::Abandon(p) => {
+            r.abandon_message(m, p.map(convert::properties_to_modify))
+                .await
+        }
+        Settle::DeadLetter(reason, description) => {
+            r.dead_letter_message(
+                m,
+                DeadLetterOptions {
+                    dead_letter_reason: Some(reason.to_owned()),
+                    dead_letter_error_description: Some(description.to_owned()),
+                    properties_to_modify: None,
+                },
+            )
+            .await
+        }
+        Settle::Defer => r.defer_message(m, None).await,
+    };
+    *msg = None;
+    result.map_err(|e| ctx.err("settle", Subject::Message(h.sequence_number), e))
+}
+
+async fn renew_on_link(ctx: &Ctx, h: &Held, slot: &Slot) -> Result<OffsetDateTime, QueueError> {
+    let mut msg = h.message.lock().await;
+    let Some(m) = msg.as_mut() else {
+        return Err(ctx.lock_lost(h.sequence_number));
+    };
+    if OffsetDateTime::now_utc()
+        >= *h
+            .locked_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    {
+        *msg = None;
+        return Err(ctx.lock_lost(h.sequence_number));
+    }
+    let mut link = slot.link.lock().await;
+    let Some(r) = link.as_mut() else {
+        return Err(ctx.lock_lost(h.sequence_number));
+    };
+    r.renew_message_lock(m)
+        .await
+        .map_err(|e| ctx.err("renew lock", Subject::Message(h.sequence_number), e))?;
+    let until = locked_until_of(m)
+        .ok_or_else(|| QueueError::corrupt("renew lock", "no locked-until in the renewal"))?;
+    *h.locked_until
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = until;
+    Ok(until)
+}
+
+async fn receive_on(
+    ctx: &Ctx,
+    r: &mut ServiceBusReceiver,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
+    let max = u32::try_from(max).unwrap_or(u32::MAX);
+    let mut got = r
+        .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
+        .await
+        .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
+    if !got.is_empty() && max > 1 {
+        // The first message is here: collect what is already on its way, briefly, rather than
+        // waiting the whole `wait` for a full batch (the port returns as soon as one is
+        // available).
+        let more = r
+            .receive_messages_with_max_wait_time(max - 1, TOP_UP_WAIT)
+            .await
+            .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
+        got.extend(more);
+    }
+    Ok(got)
+}
+
+fn check_max(max: usize) -> Result<(), QueueError> {
+    if max == 0 {
+        return Err(QueueError::invalid_argument("max must be at least 1"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiver
+
+struct SbReceiver {
+    ctx: Arc<Ctx>,
+    pool: Pool,
+}
+
+impl SbReceiver {
+    fn own(&self, d: &Delivery) -> Result<(Arc<Held>, Arc<Slot>), QueueError> {
+        let h = held(d)?;
+        match &h.link {
+            Link::Queue(slot) if h.queue == self.ctx.name => {
+                let slot = Arc::clone(slot);
+                Ok((h, slot))
+            }
+            Link::Session(_) => Err(QueueError::invalid_operation(
+                "settle a session message through its session receiver",
+            )),
+            Link::DeadLetters(_) => Err(QueueError::invalid_operation(
+                "settle a dead letter through the dead-letter queue",
+            )),
+            Link::Queue(_) => Err(QueueError::invalid_operation(
+                "delivery belongs to another queue",
+            )),
+        }
+    }
+
+    async fn peek_all(&self, from: i64, max: usize) -> Result<Vec<Message>, QueueError> {
+        self.ctx.check_plain("peek")?;
+        let (_slot, mut guard) = self.pool.take().await?;
+        let r = guard
+            .as_mut()
+            .ok_or_else(|| QueueError::corrupt("peek", "receiver link missing"))?;
+        let max32 = u32::try_from(max).unwrap_or(u32::MAX);
+        let peeked = r
+            .peek_messages(max32, Some(from))
+            .await
+            .map_err(|e| self.ctx.err("peek", Subject::Queue, e))?;
+        peeked
+            .iter()
+            .map(|p| {
+                convert::decode_message(&self.ctx.name, p.raw_amqp_message(), false)
+                    .map_err(|e| QueueError::corrupt("peek", e.to_string()))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl QueueReceiver for SbReceiver {
+    fn queue_name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        check_max(max)?;
+        self.ctx.check_plain("receive")?;
+        let (slot, mut guard) = self.pool.take().await?;
+        let r = guard
+            .as_mut()
+            .ok_or_else(|| QueueError::corrupt("receive", "receiver link missing"))?;
+        let got = match receive_on(&self.ctx, r, max, wait).await {
+            Ok(got) => got,
+            Err(e) => {
+                if e.is_retryable() {
+                    *guard = None;
+                }
+                return Err(e);
+            }
+        };
+        drop(guard);
+        got.into_iter()
+            .map(|m| to_delivery(&self.ctx, m, Link::Queue(Arc::clone(&slot)), false, None))
+            .collect()
+    }
+
+    async fn receive_deferred(
+        &self,
+        sequence_numbers: &[i64],
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.ctx.check_plain("receive_deferred")?;
+        let (slot, mut guard) = self.pool.take().await?;
+        let r = guard
+            .as_mut()
+            .ok_or_else(|| QueueError::corrupt("receive_deferred", "receiver link missing"))?;
+        let first = sequence_numbers.first().copied().unwrap_or(0);
+        let got = r
+            .receive_deferred_messages(sequence_numbers.to_vec())
+            .await
+            .map_err(|e| self.ctx.err("receive_deferred", Subject::Message(first), e))?;
+        drop(guard);
+        got.into_iter()
+            .map(|m| to_delivery(&self.ctx, m, Link::Queue(Arc::clone(&slot)), false, None))
+            .collect()
+    }
+
+    async fn peek(
+        &self,
+        from_sequence_number: i64,
+        max: usize,
+    ) -> Result<Vec<Message>, QueueError> {
+        self.peek_all(from_sequence_number, max).await
+    }
+
+    async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        settle_on_link(&self.ctx, &h, &slot, Settle::Complete).await
+    }
+
+    async fn abandon(
+        &self,
+        delivery: &Delivery,
+        properties_to_modify: Option<Properties>,
+    ) -> Result<(), QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        settle_on_link(
+            &self.ctx,
+            &h,
+            &slot,
+            Settle::Abandon(properties_to_modify.as_ref()),
+        )
+        .await
+    }
+
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        settle_on_link(
+            &self.ctx,
+            &h,
+            &slot,
+            Settle::DeadLetter(reason, description),
+        )
+        .await
+    }
+
+    async fn defer(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        settle_on_link(&self.ctx, &h, &slot, Settle::Defer).await
+    }
+
+    async fn renew_lock(&self, delivery: &Delivery) -> Result<OffsetDateTime, QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        renew_on_link(&self.ctx, &h, &slot).await
+    }
+
+    async fn accept_next_session(
+        &self,
+        wait: Duration,
+    ) -> Result<Option<Box<dyn SessionReceiver>>, QueueError> {
+        self.ctx.check_sessions()?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let options = ServiceBusSessionReceiverOptions {
+                prefetch_count: self.ctx.ns.options.prefetch_count,
+                receive_mode: ServiceBusReceiveMode::PeekLock,
+                identifier: None,
+            };
+            let attempt = {
+                let mut client = self.ctx.ns.sessions.lock().await;
+                tokio::time::timeout(
+                    wait + ACCEPT_GRACE,
+                    client.accept_next_session_for_queue(self.ctx.name.clone(), options),
+                )
+                .await
+            };
+            match attempt {
+                Ok(Ok(receiver)) => {
+                    return Ok(Some(Box::new(SbSession::new(
+                        Arc::clone(&self.ctx),
+                        receiver,
+                    ))))
+                }
+                Ok(Err(e)) => {
+                    let err = self.ctx.err("accept_next_session", Subject::Queue, &e);
+                    let text = format!("{e} {e:?}").to_ascii_lowercase();
+                    // No session available within the broker's wait: Service Bus answers with
+                    // `com.microsoft:timeout` (an attach without a session filter).
+                    let none_available = text.contains("timeout")
+                        || text.contains("sessionidnotset")
+                        || text.contains("filter");
+                    if !none_available && !err.is_retryable() {
+                        return Err(err);
+                    }
+                }
+                Err(_elapsed) => return Ok(None),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn accept_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Box<dyn SessionReceiver>, QueueError> {
+        self.ctx.check_sessions()?;
+        let options = ServiceBusSessionReceiverOptions {
+            prefetch_count: self.ctx.ns.options.prefetch_count,
+            receive_mode: ServiceBusReceiveMode::PeekLock,
+            identifier: None,
+        };
+        let receiver = {
+            let mut client = self.ctx.ns.sessions.lock().await;
+            client
+                .accept_session_for_queue(self.ctx.name.clone(), session_id.to_owned(), options)
+                .await
+        };
+        match receiver {
+            Ok(r) => Ok(Box::new(SbSession::new(Arc::clone(&self.ctx), r))),
+            Err(e) => {
+                let text = format!("{e} {e:?}").to_ascii_lowercase();
+                let err = self
+                    .ctx
+                    .err("accept_session", Subject::Session(session_id), &e);
+                // The broker refuses the session filter when another receiver holds the
+                // session (`com.microsoft:session-cannot-be-locked`).
+                if text.contains("filter") || text.contains("session-cannot-be-locked") {
+                    return Err(QueueError::SessionCannotBeLocked {
+                        queue: self.ctx.name.clone(),
+                        session_id: session_id.to_owned(),
+                    });
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn runtime_properties(&self) -> Result<QueueRuntimeProperties, QueueError> {
+        // Counts come from the ATOM management API on Service Bus, which this AMQP client does
+        // not speak; counting by peeking is exact and fine for the queue sizes a call centre
+        // has in flight (it reads every message once).
+        let mut props = QueueRuntimeProperties::default();
+        let mut from = 0;
+        loop {
+            let page = self.peek_all(from, 250).await?;
+            let Some(last) = page.last() else { break };
+            from = last.sequence_number + 1;
+            for m in &page {
+                match m.state {
+                    MessageState::Active => props.active_message_count += 1,
+                    MessageState::Deferred => props.deferred_message_count += 1,
+                    MessageState::Scheduled => props.scheduled_message_count += 1,
+                    MessageState::DeadLettered => props.dead_letter_message_count += 1,
+                }
+            }
+        }
+        let dlq = SbDeadLetters {
+            ctx: Arc::clone(&self.ctx),
+            pool: Pool::new(Arc::clone(&self.ctx), SubQueue::DeadLetter),
+            sender: Arc::new(SbSender {
+                ctx: Arc::clone(&self.ctx),
+                link: Mutex::new(None),
+            }),
+        };
+        let mut from = 0;
+        loop {
+            let page = dlq.peek(from, 250).await?;
+            let Some(last) = page.last() else { break };
+            from = last.sequence_number + 1;
+            props.dead_letter_message_count += page.len() as u64;
+        }
+        dlq.pool.close().await;
+        Ok(props)
+    }
+}
+
+impl Pool {
+    async fn close(&self) {
+        let slots: Vec<_> = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for slot in slots {
+            if let Some(r) = slot.link.lock().await.take() {
+                let _ = r.dispose().await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+struct SessionLink {
+    receiver: Mutex<Option<ServiceBusSessionReceiver>>,
+    locked_until: StdMutex<OffsetDateTime>,
+    closed: AtomicBool,
+}
+
+struct SbSession {
+    ctx: Arc<Ctx>,
+    session_id: String,
+    link: Arc<SessionLink>,
+}
+
+impl std::fmt::Debug for SbSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SbSession")
+            .field("queue", &self.ctx.name)
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SbSession {
+    fn new(ctx: Arc<Ctx>, receiver: ServiceBusSessionReceiver) -> Self {
+        let session_id = receiver.session_id().to_owned();
+        let until = receiver.session_locked_until();
+        Self {
+            ctx,
+            session_id,
+            link: Arc::new(SessionLink {
+                receiver: Mutex::new(Some(receiver)),
+                locked_until: StdMutex::new(until),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn lost(&self) -> QueueError {
+        QueueError::SessionLockLost {
+            queue: self.ctx.name.clone(),
+            session_id: self.session_id.clone(),
+        }
+    }
+
+    fn until(&self) -> OffsetDateTime {
+        *self
+            .link
+            .locked_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The link, if the session lock still holds.
+    async fn live(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<ServiceBusSessionReceiver>>, QueueError> {
+        if self.link.closed.load(Ordering::Acquire) || OffsetDateTime::now_utc() >= self.until() {
+            return Err(self.lost());
+        }
+        let guard = self.link.receiver.lock().await;
+        if guard.is_none() {
+            return Err(self.lost());
+        }
+        Ok(guard)
+    }
+
+    fn own(&self, d: &Delivery) -> Result<Arc<Held>, QueueError> {
+        let h = held(d)?;
+        match &h.link {
+            Link::Session(l) if Arc::ptr_eq(l, &self.link) => Ok(h),
+            _ => Err(QueueError::invalid_operation(
+                "delivery was not received through this session receiver",
+            )),
+        }
+    }
+
+    async fn settle(&self, d: &Delivery, how: Settle<'_>) -> Result<(), QueueError> {
+        let h = self.own(d)?;
+        let mut msg = h.message.lock().await;
+        let mut guard = self.live().await?;
+        let Some(m) = msg.as_ref() else {
+            return Err(self.ctx.lock_lost(h.sequence_number));
+        };
+        let r = guard.as_mut().ok_or_else(|| self.lost())?;
+        let result = match how {
+            Settle::Complete => r.complete_message(m).await,
+            Settle::Abandon(p) => {
+                r.abandon_message(m, p.map(convert::properties_to_modify))
+                    .await
+            }
+            Settle::DeadLetter(reason, description) => {
+                r.dead_letter_message(
+                    m,
+                    DeadLetterOptions {
+                        dead_letter_reason: Some(reason.to_owned()),
+                        dead_letter_error_description: Some(description.to_owned()),
+                        properties_to_modify: None,
+                    },
+                )
+                .await
+            }
+            Settle::Defer => r.defer_message(m, None).await,
+        };
+        *msg = None;
+        result.map_err(|e| {
+            self.ctx
+                .err("settle", Subject::Session(&self.session_id), e)
+        })
+    }
+
+    fn deliveries(&self, got: Vec<ServiceBusReceivedMessage>) -> Result<Vec<Delivery>, QueueError> {
+        let until = self.until();
+        got.into_iter()
+            .map(|m| {
+                to_delivery(
+                    &self.ctx,
+                    m,
+                    Link::Session(Arc::clone(&self.link)),
+                    false,
+                    Some(until),
+                )
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SessionReceiver for SbSession {
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    fn locked_until(&self) -> OffsetDateTime {
+        self.until()
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        check_max(max)?;
+        let mut guard = self.live().await?;
+        let r = guard.as_mut().ok_or_else(|| self.lost())?;
+        let max32 = u32::try_from(max).unwrap_or(u32::MAX);
+        let mut got = r
+            .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
+            .await
+            .map_err(|e| {
+                self.ctx
+                    .err("receive", Subject::Session(&self.session_id), e)
+            })?;
+        if !got.is_empty() && max32 > 1 {
+            let more = r
+                .receive_messages_with_max_wait_time(max32 - 1, TOP_UP_WAIT)
+                .await
+                .map_err(|e| {
+                    self.ctx
+                        .err("receive", Subject::Session(&self.session_id), e)
+                })?;
+            got.extend(more);
+        }
+        drop(guard);
+        self.deliveries(got)
+    }
+
+    async fn receive_deferred(
+        &self,
+        sequence_numbers: &[i64],
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let mut guard = self.live().await?;
+        let r = guard.as_mut().ok_or_else(|| self.lost())?;
+        let first = sequence_numbers.first().copied().unwrap_or(0);
+        let got = r
+            .receive_deferred_messages(sequence_numbers.iter().copied())
+            .await
+            .map_err(|e| self.ctx.err("receive_deferred", Subject::Message(first), e))?;
+        drop(guard);
+        self.deliveries(got)
+    }
+
+    async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.settle(delivery, Settle::Complete).await
+    }
+
+    async fn abandon(
+        &self,
+        delivery: &Delivery,
+        properties_to_modify: Option<Properties>,
+    ) -> Result<(), QueueError> {
+        self.settle(delivery, Settle::Abandon(properties_to_modify.as_ref()))
+            .await
+    }
+
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), QueueError> {
+        self.settle(delivery, Settle::DeadLetter(reason, description))
+            .await
+    }
+
+    async fn defer(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.settle(delivery, Settle::Defer).await
+    }
+
+    async fn renew_session_lock(&self) -> Result<OffsetDateTime, QueueError> {
+        let mut guard = self.live().await?;
+        let r = guard.as_mut().ok_or_else(|| self.lost())?;
+        r.renew_session_lock().await.map_err(|e| {
+            self.ctx
+                .err("renew_session_lock", Subject::Session(&self.session_id), e)
+        })?;
+        let until = r.session_locked_until();
+        *self
+            .link
+            .locked_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = until;
+        Ok(until)
+    }
+
+    async fn session_state(&self) -> Result<Option<Bytes>, QueueError> {
+        let mut guard = self.live().await?;
+        let r = guard.as_mut().ok_or_else(|| self.lost())?;
+        let state = r.session_state().await.map_err(|e| {
+            self.ctx
+                .err("session_state", Subject::Session(&self.session_id), e)
+        })?;
+        // Service Bus does not tell an empty state from none; neither does this adapter.
+        Ok((!state.is_empty()).then(|| Bytes::from(state)))
+    }
+
+    async fn set_session_state(&self, state: Option<Bytes>) -> Result<(), QueueError> {
+        let mut guard = self.live().await?;
+        let r = guard.as_mut().ok_or_else(|| self.lost())?;
+        r.set_session_state(state.map(|b| b.to_vec()).unwrap_or_default())
+            .await
+            .map_err(|e| {
+                self.ctx
+                    .err("set_session_state", Subject::Session(&self.session_id), e)
+            })
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), QueueError> {
+        self.link.closed.store(true, Ordering::Release);
+        let receiver = self.link.receiver.lock().await.take();
+        if let Some(r) = receiver {
+            // Closing the link releases the session lock; an error here (the lock was lost,
+            // the connection dropped) leaves nothing to release.
+            if let Err(e) = r.dispose().await {
+                tracing::debug!(queue = %self.ctx.name, session = %self.session_id, error = %e, "closing session link failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead-letter queue
+
+struct SbDeadLetters {
+    ctx: Arc<Ctx>,
+    pool: Pool,
+    sender: Arc<SbSender>,
+}
+
+impl SbDeadLetters {
+    fn own(&self, d: &Delivery) -> Result<(Arc<Held>, Arc<Slot>), QueueError> {
+        let h = held(d)?;
+        match &h.link {
+            Link::DeadLetters(slot) if h.queue == self.ctx.name => {
+                let slot = Arc::clone(slot);
+                Ok((h, slot))
+            }
+            _ => Err(QueueError::invalid_operation(
+                "delivery was not received from this dead-letter queue",
+            )),
+        }
+    }
+
+    fn copy_of(&self, m: &Message) -> OutgoingMessage {
+        let mut props: Properties = m
+            .application_properties
+            .iter()
+            .filter(|(k, _)| {
+                k.as_str() != DEAD_LETTER_REASON && k.as_str() != DEAD_LETTER_ERROR_DESCRIPTION
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        props.insert(
+            RESUBMITTED_FROM_PROPERTY.to_owned(),
+            PropertyValue::String(m.message_id.clone()),
+        );
+        OutgoingMessage {
+            message_id: resubmitted_message_id(&self.ctx.name, &m.message_id, m.sequence_number),
+            session_id: m.session_id.clone(),
+            correlation_id: m.correlation_id.clone(),
+            content_type: m.content_type.clone(),
+            subject: m.subject.clone(),
+            application_properties: props,
+            body: m.body.clone(),
+            scheduled_enqueue_time: None,
+            time_to_live: None,
+        }
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for SbDeadLetters {
+    fn queue_name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    async fn peek(
+        &self,
+        from_sequence_number: i64,
+        max: usize,
+    ) -> Result<Vec<Message>, QueueError> {
+        let (_slot, mut guard) = self.pool.take().await?;
+        let r = guard
+            .as_mut()
+            .ok_or_else(|| QueueError::corrupt("peek", "receiver link missing"))?;
+        let max32 = u32::try_from(max).unwrap_or(u32::MAX);
+        let peeked = r
+            .peek_messages(max32, Some(from_sequence_number))
+            .await
+            .map_err(|e| self.ctx.err("peek dead letters", Subject::Queue, e))?;
+        peeked
+            .iter()
+            .map(|p| {
+                convert::decode_message(&self.ctx.name, p.raw_amqp_message(), true)
+                    .map_err(|e| QueueError::corrupt("peek", e.to_string()))
+            })
+            .collect()
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        check_max(max)?;
+        let (slot, mut guard) = self.pool.take().await?;
+        let r = guard
+            .as_mut()
+            .ok_or_else(|| QueueError::corrupt("receive", "receiver link missing"))?;
+        let got = match receive_on(&self.ctx, r, max, wait).await {
+            Ok(got) => got,
+            Err(e) => {
+                if e.is_retryable() {
+                    *guard = None;
+                }
+                return Err(e);
+            }
+        };
+        drop(guard);
+        got.into_iter()
+            .map(|m| {
+                to_delivery(
+                    &self.ctx,
+                    m,
+                    Link::DeadLetters(Arc::clone(&slot)),
+                    true,
+                    None,
+                )
+            })
+            .collect()
+    }
+
+    async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        settle_on_link(&self.ctx, &h, &slot, Settle::Complete).await
+    }
+
+    async fn abandon(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        settle_on_link(&self.ctx, &h, &slot, Settle::Abandon(None)).await
+    }
+
+    async fn resubmit(&self, sequence_number: i64) -> Result<String, QueueError> {
+        let not_found = || QueueError::MessageNotFound {
+            queue: self.ctx.name.clone(),
+            sequence_number,
+        };
+        let peeked = self.peek(sequence_number, 1).await?;
+        if peeked.first().map(|m| m.sequence_number) != Some(sequence_number) {
+            return Err(not_found());
+        }
+        // Service Bus cannot lock a dead letter by sequence number: receive until it turns up,
+        // putting the others back.
+        let mut others = Vec::new();
+        let mut found = None;
+        for _ in 0..50 {
+            let batch = self.receive(50, Duration::from_millis(200)).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for d in batch {
+                if d.sequence_number == sequence_number && found.is_none() {
+                    found = Some(d);
+                } else {
+                    others.push(d);
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        for d in &others {
+            if let Err(e) = DeadLetterQueue::abandon(self, d).await {
+                tracing::warn!(queue = %self.ctx.name, error = %e, "putting a dead letter back failed");
+            }
+        }
+        match found {
+            Some(d) => self.resubmit_delivery(&d).await,
+            None => Err(QueueError::MessageLocked {
+                queue: self.ctx.name.clone(),
+                sequence_number,
+            }),
+        }
+    }
+
+    async fn resubmit_delivery(&self, delivery: &Delivery) -> Result<String, QueueError> {
+        let (h, slot) = self.own(delivery)?;
+        let copy = self.copy_of(&delivery.message);
+        let id = copy.message_id.clone();
+        // Send first, then remove: a crash in between leaves the dead letter (and a derived,
+        // duplicate-detected copy), never neither.
+        self.sender.send(copy).await?;
+        settle_on_link(&self.ctx, &h, &slot, Settle::Complete).await?;
+        Ok(id)
+    }
+
+    async fn purge(&self) -> Result<u64, QueueError> {
+        let options = ServiceBusReceiverOptions {
+            prefetch_count: 0,
+            receive_mode: ServiceBusReceiveMode::ReceiveAndDelete,
+            sub_queue: SubQueue::DeadLetter,
+            ..ServiceBusReceiverOptions::default()
+        };
+        let mut r = self
+            .ctx
+            .ns
+            .links
+            .lock()
+            .await
+            .create_receiver_for_queue(self.ctx.name.clone(), options)
+            .await
+            .map_err(|e| self.ctx.err("purge", Subject::Queue, e))?;
+        let mut count = 0u64;
+        let result = loop {
+            match r
+                .receive_messages_with_max_wait_time(100, Duration::from_millis(300))
+                .await
+            {
+                Ok(batch) if batch.is_empty() => break Ok(count),
+                Ok(batch) => count += batch.len() as u64,
+                Err(e) => break Err(self.ctx.err("purge", Subject::Queue, e)),
+            }
+        };
+        let _ = r.dispose().await;
+        result
+    }
+}
