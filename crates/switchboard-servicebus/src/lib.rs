@@ -7,6 +7,8 @@ pub mod client;
 pub mod convert;
 mod error;
 pub mod options;
+#[cfg(feature = "test-peer")]
+pub mod peer;
 
 pub use client::ServiceBusNamespace;
 pub use options::{Secret, ServiceBusAuth, ServiceBusOptions};

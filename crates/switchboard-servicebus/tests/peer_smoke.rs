@@ -1,0 +1,41 @@
+//! The adapter against the test peer: the basic path, end to end over real AMQP on loopback.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use switchboard_queue::{OutgoingMessage, QueueConfig};
+use switchboard_servicebus::peer::TestPeer;
+use switchboard_servicebus::ServiceBusNamespace;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_receive_complete() {
+    let config = QueueConfig::default();
+    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 200), &[("calls", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("calls", config).expect("queue");
+    q.sender
+        .send(OutgoingMessage::new("m1", "hello").with_property("k", 1))
+        .await
+        .expect("send");
+    let got = q
+        .receiver
+        .receive(5, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].message_id, "m1");
+    assert_eq!(&got[0].body[..], b"hello");
+    assert_eq!(got[0].delivery_count, 1);
+    q.receiver.complete(&got[0]).await.expect("complete");
+    assert!(q
+        .receiver
+        .receive(1, Duration::from_millis(300))
+        .await
+        .expect("receive")
+        .is_empty());
+    peer.shutdown().await;
+}
