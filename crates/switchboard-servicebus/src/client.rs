@@ -348,6 +348,32 @@ impl QueueSender for SbSender {
 /// One receiver link; a receive holds it for its duration, a settle for the round trip.
 struct Slot {
     link: Arc<Mutex<Option<ServiceBusReceiver>>>,
+    drain: DrainGuard,
+}
+
+/// After a receive that ran out its wait, the SDK drains the link's credit and returns
+/// without waiting for the broker's answering flow. Asking for credit again before that
+/// answer arrives computes the credit from a stale delivery count, which the broker reads as
+/// zero credit (fe2o3-amqp 0.14 `Receiver::drain`): the next receive would then wait its whole
+/// wait for nothing. So a drained link rests for a round trip before it asks again.
+#[derive(Default)]
+struct DrainGuard(StdMutex<Option<tokio::time::Instant>>);
+
+/// How long a drained link rests (a generous round trip).
+const DRAIN_SETTLE: Duration = Duration::from_millis(60);
+
+impl DrainGuard {
+    async fn settle(&self) {
+        let since = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(since) = since {
+            tokio::time::sleep_until(since + DRAIN_SETTLE).await;
+        }
+    }
+
+    fn drained(&self, yes: bool) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            yes.then(tokio::time::Instant::now);
+    }
 }
 
 /// Receiver links of one (sub-)queue, so concurrent receives do not queue behind each other.
@@ -384,6 +410,7 @@ impl Pool {
                 None if slots.len() < self.ctx.ns.options.max_receiver_links.max(1) => {
                     let slot = Arc::new(Slot {
                         link: Arc::new(Mutex::new(None)),
+                        drain: DrainGuard::default(),
                     });
                     slots.push(Arc::clone(&slot));
                     (slot, None)
@@ -573,10 +600,24 @@ async fn renew_on_link(ctx: &Ctx, h: &Held, slot: &Slot) -> Result<OffsetDateTim
 async fn receive_on(
     ctx: &Ctx,
     r: &mut ServiceBusReceiver,
+    drain: &DrainGuard,
     max: usize,
     wait: Duration,
 ) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
+    drain.settle().await;
     let max = u32::try_from(max).unwrap_or(u32::MAX);
+    let result = receive_on_inner(ctx, r, max, wait).await;
+    // Fewer than asked for means the SDK drained the link (or the receive failed).
+    drain.drained(result.as_ref().map_or(true, |got| got.len() < max as usize));
+    result
+}
+
+async fn receive_on_inner(
+    ctx: &Ctx,
+    r: &mut ServiceBusReceiver,
+    max: u32,
+    wait: Duration,
+) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
     let mut got = r
         .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
         .await
@@ -643,7 +684,7 @@ impl SbReceiver {
         peeked
             .iter()
             .map(|p| {
-                convert::decode_message(&self.ctx.name, p.raw_amqp_message(), false)
+                convert::decode_peeked(&self.ctx.name, p.raw_amqp_message(), false)
                     .map_err(|e| QueueError::corrupt("peek", e.to_string()))
             })
             .collect()
@@ -663,7 +704,7 @@ impl QueueReceiver for SbReceiver {
         let r = guard
             .as_mut()
             .ok_or_else(|| QueueError::corrupt("receive", "receiver link missing"))?;
-        let got = match receive_on(&self.ctx, r, max, wait).await {
+        let got = match receive_on(&self.ctx, r, &slot.drain, max, wait).await {
             Ok(got) => got,
             Err(e) => {
                 if e.is_retryable() {
@@ -895,6 +936,7 @@ impl Pool {
 
 struct SessionLink {
     receiver: Mutex<Option<ServiceBusSessionReceiver>>,
+    drain: DrainGuard,
     locked_until: StdMutex<OffsetDateTime>,
     closed: AtomicBool,
 }
@@ -923,6 +965,7 @@ impl SbSession {
             session_id,
             link: Arc::new(SessionLink {
                 receiver: Mutex::new(Some(receiver)),
+                drain: DrainGuard::default(),
                 locked_until: StdMutex::new(until),
                 closed: AtomicBool::new(false),
             }),
@@ -1033,6 +1076,7 @@ impl SessionReceiver for SbSession {
         let mut guard = self.live().await?;
         let r = guard.as_mut().ok_or_else(|| self.lost())?;
         let max32 = u32::try_from(max).unwrap_or(u32::MAX);
+        self.link.drain.settle().await;
         let mut got = r
             .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
             .await
@@ -1050,6 +1094,7 @@ impl SessionReceiver for SbSession {
                 })?;
             got.extend(more);
         }
+        self.link.drain.drained(got.len() < max);
         drop(guard);
         self.deliveries(got)
     }
@@ -1221,7 +1266,7 @@ impl DeadLetterQueue for SbDeadLetters {
         peeked
             .iter()
             .map(|p| {
-                convert::decode_message(&self.ctx.name, p.raw_amqp_message(), true)
+                convert::decode_peeked(&self.ctx.name, p.raw_amqp_message(), true)
                     .map_err(|e| QueueError::corrupt("peek", e.to_string()))
             })
             .collect()
@@ -1233,7 +1278,7 @@ impl DeadLetterQueue for SbDeadLetters {
         let r = guard
             .as_mut()
             .ok_or_else(|| QueueError::corrupt("receive", "receiver link missing"))?;
-        let got = match receive_on(&self.ctx, r, max, wait).await {
+        let got = match receive_on(&self.ctx, r, &slot.drain, max, wait).await {
             Ok(got) => got,
             Err(e) => {
                 if e.is_retryable() {

@@ -325,6 +325,19 @@ pub fn decode_message(
     })
 }
 
+/// A peeked message: like [`decode_message`], but Service Bus puts the delivery count itself in
+/// the header of a peeked message (a received one carries the count of earlier attempts), as
+/// the .NET SDK's converter reads it.
+pub fn decode_peeked(
+    queue: &str,
+    m: &AmqpMessage<Body<Value>>,
+    dead_lettered: bool,
+) -> Result<Message, DecodeError> {
+    let mut message = decode_message(queue, m, dead_lettered)?;
+    message.delivery_count = m.header.as_ref().map_or(0, |h| h.delivery_count);
+    Ok(message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

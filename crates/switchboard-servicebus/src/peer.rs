@@ -75,9 +75,11 @@ const LOCKED_UNTIL_UTC: &str = "com.microsoft:locked-until-utc";
 const DEAD_LETTER_CONDITION: &str = "com.microsoft:dead-letter";
 const BATCH_FORMAT: u32 = 0x8001_3700;
 /// How long the peer waits for a link's credit before putting a taken message back.
-const CREDIT_WAIT: Duration = Duration::from_millis(25);
+const CREDIT_WAIT: Duration = Duration::from_millis(50);
 /// How long the backing queue is polled per round while a link waits for messages.
 const POLL: Duration = Duration::from_millis(300);
+/// How often an idle link looks at the backing queue.
+const PULL_INTERVAL: Duration = Duration::from_millis(10);
 /// The backing queue never dead-letters by count itself (see "Credit" above).
 const BACKING_MAX_DELIVERY: u32 = 1_000_000;
 
@@ -132,6 +134,7 @@ impl TestPeer {
             locks: StdMutex::new(HashMap::new()),
             phantom: StdMutex::new(HashMap::new()),
             sessions: StdMutex::new(HashMap::new()),
+            pulling: tokio::sync::RwLock::new(()),
             server_timeout: Duration::from_secs(1),
         });
         for (name, config) in queues {
@@ -217,6 +220,8 @@ struct State {
     phantom: StdMutex<HashMap<(String, i64), u32>>,
     /// (queue, session id) → the session lock a link holds.
     sessions: StdMutex<HashMap<(String, String), Arc<PeerSession>>>,
+    /// Pulls hold the read side, peeks the write side (see [`take`]).
+    pulling: tokio::sync::RwLock<()>,
     /// How long an attach for "the next available session" waits for one.
     server_timeout: Duration,
 }
@@ -270,6 +275,17 @@ impl State {
         *lock(&self.phantom)
             .entry((queue.to_owned(), seq))
             .or_default() += 1;
+    }
+
+    fn remove_phantom(&self, queue: &str, seq: i64) {
+        let mut phantom = lock(&self.phantom);
+        let k = (queue.to_owned(), seq);
+        if let Some(n) = phantom.get_mut(&k) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                phantom.remove(&k);
+            }
+        }
     }
 
     fn effective_count(&self, m: &Message) -> u32 {
@@ -326,7 +342,12 @@ fn encode_stored(
     }
     AmqpMessage {
         header: Some(Header {
-            delivery_count: delivery_count.saturating_sub(1),
+            // A delivery carries the earlier attempts, a peeked message the count itself.
+            delivery_count: if locked.is_some() {
+                delivery_count.saturating_sub(1)
+            } else {
+                delivery_count
+            },
             ttl: m
                 .time_to_live
                 .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
@@ -484,79 +505,122 @@ async fn connection(mut conn: fe2o3_amqp::acceptor::ListenerConnectionHandle, st
     let _ = conn.close().await;
 }
 
+struct Prepared {
+    attach: fe2o3_amqp::types::performatives::Attach,
+    node: Node,
+    properties: Option<Fields>,
+    held_session: Option<Arc<PeerSession>>,
+}
+
+/// Reads where an attach points and, for a session receiver, locks the session and writes the
+/// accepted session id and its lock expiry into the answer.
+async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::Attach) -> Prepared {
+    let remote_is_sender = matches!(attach.role, Role::Sender);
+    let address = if remote_is_sender {
+        attach.target.as_ref().and_then(|t| match t.as_ref() {
+            TargetArchetype::Target(t) => t.address.clone(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        })
+    } else {
+        attach.source.as_ref().and_then(|s| s.address.clone())
+    };
+    let node = parse_address(address.as_deref().unwrap_or_default());
+    let mut properties = None;
+    let mut held_session = None;
+    if !remote_is_sender {
+        if let Node::Entity {
+            queue,
+            dead_letters: false,
+        } = &node
+        {
+            // A session receiver: lock a session before answering the attach.
+            let wanted = attach
+                .source
+                .as_ref()
+                .and_then(|s| s.filter.as_ref())
+                .and_then(|f| f.get(&Symbol::from(SESSION_FILTER)).cloned());
+            if let Some(wanted) = wanted {
+                let wanted = match wanted {
+                    Value::Described(d) => match d.value {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    },
+                    Value::String(s) => Some(s),
+                    _ => None,
+                };
+                match lock_session(state, queue, wanted).await {
+                    Some(ps) => {
+                        let until = match ps.receiver.lock().await.as_ref() {
+                            Some(r) => r.locked_until(),
+                            None => OffsetDateTime::now_utc(),
+                        };
+                        if let Some(source) = attach.source.as_mut() {
+                            let filter = source.filter.get_or_insert_with(OrderedMap::new);
+                            filter.insert(
+                                Symbol::from(SESSION_FILTER),
+                                Value::Described(Box::new(Described {
+                                    descriptor: Descriptor::Name(Symbol::from(SESSION_FILTER)),
+                                    value: Value::String(ps.id.clone()),
+                                })),
+                            );
+                        }
+                        let mut fields = Fields::default();
+                        fields.insert(Symbol::from(LOCKED_UNTIL_UTC), ts(until));
+                        properties = Some(fields);
+                        held_session = Some(ps);
+                    }
+                    None => {
+                        // No session (or it is held elsewhere): answer without the filter,
+                        // which the client refuses — its attach fails, as on Service Bus.
+                        if let Some(source) = attach.source.as_mut() {
+                            source.filter = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Prepared {
+        attach,
+        node,
+        properties,
+        held_session,
+    }
+}
+
 async fn session_loop(
     mut session: fe2o3_amqp::acceptor::ListenerSessionHandle,
     state: Arc<State>,
     replies: Replies,
 ) {
     let mut links = tokio::task::JoinSet::new();
-    while let Some(mut attach) = session.next_incoming_attach().await {
-        let remote_is_sender = matches!(attach.role, Role::Sender);
-        let address = if remote_is_sender {
-            attach.target.as_ref().and_then(|t| match t.as_ref() {
-                TargetArchetype::Target(t) => t.address.clone(),
-                #[allow(unreachable_patterns)]
-                _ => None,
-            })
-        } else {
-            attach.source.as_ref().and_then(|s| s.address.clone())
-        };
-        let node = parse_address(address.as_deref().unwrap_or_default());
-        let mut properties = None;
-        let mut held_session = None;
-        if !remote_is_sender {
-            if let Node::Entity {
-                queue,
-                dead_letters: false,
-            } = &node
-            {
-                // A session receiver: lock a session before answering the attach.
-                let wanted = attach
-                    .source
-                    .as_ref()
-                    .and_then(|s| s.filter.as_ref())
-                    .and_then(|f| f.get(&Symbol::from(SESSION_FILTER)).cloned());
-                if let Some(wanted) = wanted {
-                    let wanted = match wanted {
-                        Value::Described(d) => match d.value {
-                            Value::String(s) => Some(s),
-                            _ => None,
-                        },
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    };
-                    match lock_session(&state, queue, wanted).await {
-                        Some(ps) => {
-                            let until = match ps.receiver.lock().await.as_ref() {
-                                Some(r) => r.locked_until(),
-                                None => OffsetDateTime::now_utc(),
-                            };
-                            if let Some(source) = attach.source.as_mut() {
-                                let filter = source.filter.get_or_insert_with(OrderedMap::new);
-                                filter.insert(
-                                    Symbol::from(SESSION_FILTER),
-                                    Value::Described(Box::new(Described {
-                                        descriptor: Descriptor::Name(Symbol::from(SESSION_FILTER)),
-                                        value: Value::String(ps.id.clone()),
-                                    })),
-                                );
-                            }
-                            let mut fields = Fields::default();
-                            fields.insert(Symbol::from(LOCKED_UNTIL_UTC), ts(until));
-                            properties = Some(fields);
-                            held_session = Some(ps);
-                        }
-                        None => {
-                            // No session (or it is held elsewhere): answer without the filter,
-                            // which the client refuses — its attach fails, as on Service Bus.
-                            if let Some(source) = attach.source.as_mut() {
-                                source.filter = None;
-                            }
+    // Attaches are prepared (a session attach may wait for a session) off this loop, so one
+    // waiting attach does not hold up the other links of the connection.
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Prepared>();
+    loop {
+        let Prepared {
+            attach,
+            node,
+            properties,
+            held_session,
+        } = tokio::select! {
+            next = session.next_incoming_attach() => {
+                let Some(attach) = next else { break };
+                let state = Arc::clone(&state);
+                let ready_tx = ready_tx.clone();
+                tokio::spawn(async move {
+                    let prepared = prepare(&state, attach).await;
+                    if let Err(unsent) = ready_tx.send(prepared) {
+                        if let Some(ps) = unsent.0.held_session {
+                            release_session(&state, &ps).await;
                         }
                     }
-                }
+                });
+                continue;
             }
-        }
+            Some(prepared) = ready_rx.recv() => prepared,
+        };
         let mut acceptor = LinkAcceptor::builder()
             .supported_receiver_settle_modes(SupportedReceiverSettleModes::Both);
         if let Some(fields) = properties {
@@ -736,12 +800,11 @@ async fn outgoing(
         let _ = sender.close().await;
         return;
     };
-    let mut backoff = CREDIT_WAIT;
     loop {
         // Wait for a message (or the client going away).
         let taken = tokio::select! {
             _ = sender.on_detach() => break,
-            got = take(&q, dead_letters, session.as_ref()) => got,
+            got = take(&state, &q, dead_letters, session.as_ref()) => got,
         };
         let d = match taken {
             Ok(Some(d)) => d,
@@ -758,18 +821,21 @@ async fn outgoing(
             (None, true) => Via::DeadLetters,
             (None, false) => Via::Queue,
         };
-        let count = state.effective_count(&d);
+        let count = state.effective_count(&d) + 1;
         if !dead_letters && count > q.config.max_delivery_count {
+            state.remove_phantom(&d.queue, d.sequence_number);
             // Its lock expired max_delivery_count times: Service Bus dead-letters it.
             let _ = settle(&state, &q, &via, &d, Settlement::MaxDelivery).await;
             continue;
         }
         let message = encode_stored(&d.message, count, Some((d.lock_token, d.locked_until)));
         let token = d.lock_token;
-        let sent = tokio::time::timeout(backoff, sender.send_batchable(message)).await;
+        // Without credit within a few milliseconds the message goes back (see "Credit"), so
+        // another link with credit gets it, and a session's next message stays its oldest.
+        let sent = tokio::time::timeout(CREDIT_WAIT, sender.send_batchable(message)).await;
         match sent {
             Ok(Ok(outcome)) => {
-                backoff = CREDIT_WAIT;
+                state.remove_phantom(&queue, d.sequence_number);
                 let locked = Arc::new(Locked {
                     queue: queue.clone(),
                     delivery: StdMutex::new(d),
@@ -801,8 +867,7 @@ async fn outgoing(
             }
             Err(_no_credit) => {
                 put_back(&state, &q, &via, &d).await;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(200));
+                tokio::time::sleep(CREDIT_WAIT).await;
             }
         }
     }
@@ -812,32 +877,50 @@ async fn outgoing(
     let _ = sender.close().await;
 }
 
+/// Takes the next message for a link, counting it as a phantom at once (see "Credit"). The
+/// backing queue is polled without waiting, under `state.pulling`, so a `$management` peek
+/// (which takes the write side) never sees a lock whose phantom is not counted yet.
 async fn take(
+    state: &State,
     q: &QueueEntry,
     dead_letters: bool,
     session: Option<&Arc<PeerSession>>,
 ) -> Result<Option<Delivery>, QueueError> {
-    let mut got = match session {
-        Some(ps) => {
-            let guard = ps.receiver.lock().await;
-            match guard.as_ref() {
-                Some(r) => r.receive(1, POLL).await?,
-                None => {
-                    return Err(QueueError::SessionLockLost {
-                        queue: ps.queue.clone(),
-                        session_id: ps.id.clone(),
-                    })
+    let deadline = tokio::time::Instant::now() + POLL;
+    loop {
+        let pulled = {
+            let _pulling = state.pulling.read().await;
+            let mut got = match session {
+                Some(ps) => {
+                    let guard = ps.receiver.lock().await;
+                    match guard.as_ref() {
+                        Some(r) => r.receive(1, Duration::ZERO).await?,
+                        None => {
+                            return Err(QueueError::SessionLockLost {
+                                queue: ps.queue.clone(),
+                                session_id: ps.id.clone(),
+                            })
+                        }
+                    }
                 }
+                None if dead_letters => q.handle.dead_letters.receive(1, Duration::ZERO).await?,
+                None => q.handle.receiver.receive(1, Duration::ZERO).await?,
+            };
+            let d = got.pop();
+            if let Some(d) = &d {
+                state.add_phantom(&d.queue, d.sequence_number);
             }
+            d
+        };
+        if pulled.is_some() || tokio::time::Instant::now() >= deadline {
+            return Ok(pulled);
         }
-        None if dead_letters => q.handle.dead_letters.receive(1, POLL).await?,
-        None => q.handle.receiver.receive(1, POLL).await?,
-    };
-    Ok(got.pop())
+        tokio::time::sleep(PULL_INTERVAL).await;
+    }
 }
 
-async fn put_back(state: &State, q: &QueueEntry, via: &Via, d: &Delivery) {
-    state.add_phantom(&d.queue, d.sequence_number);
+/// Returns a taken message whose transfer did not go out (its phantom stays counted).
+async fn put_back(_state: &State, q: &QueueEntry, via: &Via, d: &Delivery) {
     let result = match via {
         Via::Queue => q.handle.receiver.abandon(d, None).await,
         Via::DeadLetters => q.handle.dead_letters.abandon(d).await,
@@ -1142,6 +1225,7 @@ async fn management(
     let err = |e: QueueError| status_of(&e);
     match op {
         "com.microsoft:peek-message" => {
+            let _no_pull_in_flight = state.pulling.write().await;
             let from = longs(field(body, "from-sequence-number"))
                 .first()
                 .copied()
@@ -1368,7 +1452,7 @@ mod tests {
             dead_letter_error_description: None,
         };
         let wire = encode_stored(&m, 2, None);
-        let back = convert::decode_message("q", &wire, false).unwrap();
+        let back = convert::decode_peeked("q", &wire, false).unwrap();
         assert_eq!(back.delivery_count, 2);
         assert_eq!(back.state, MessageState::Deferred);
         assert_eq!(back.sequence_number, 9);

@@ -39,3 +39,79 @@ async fn send_receive_complete() {
         .is_empty());
     peer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_after_an_empty_receive() {
+    let config = QueueConfig::default();
+    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 201), &[("calls", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("calls", config).expect("queue");
+    assert!(q
+        .receiver
+        .receive(5, Duration::from_millis(300))
+        .await
+        .expect("receive")
+        .is_empty());
+    q.sender
+        .send(OutgoingMessage::new("m1", "hello"))
+        .await
+        .expect("send");
+    let got = q
+        .receiver
+        .receive(5, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(
+        got.len(),
+        1,
+        "a receive after an empty one gets the message"
+    );
+    q.receiver.complete(&got[0]).await.expect("complete");
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_while_receiving() {
+    let config = QueueConfig::default();
+    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 202), &[("calls", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("calls", config).expect("queue");
+    assert!(q
+        .receiver
+        .receive(5, Duration::from_millis(300))
+        .await
+        .expect("receive")
+        .is_empty());
+    let sender = std::sync::Arc::clone(&q.sender);
+    let started = std::time::Instant::now();
+    let send = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = sender.send(OutgoingMessage::new("late", "x")).await;
+        eprintln!("sent after {:?}: {r:?}", started.elapsed());
+    });
+    let got = q
+        .receiver
+        .receive(5, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    eprintln!("received after {:?}: {}", started.elapsed(), got.len());
+    send.await.expect("join");
+    let backing = peer.backing_queue("calls").expect("backing");
+    eprintln!(
+        "backing peek: {:?}",
+        backing.receiver.peek(0, 10).await.map(|v| v
+            .iter()
+            .map(|m| (m.message_id.clone(), m.delivery_count))
+            .collect::<Vec<_>>())
+    );
+    assert_eq!(got.len(), 1);
+    peer.shutdown().await;
+}
