@@ -5,7 +5,7 @@
 //! `x-opt-message-state`), the delivery count in the header (off by one: AMQP counts earlier
 //! failed attempts), dead-letter reason and description in the application properties.
 //!
-//! The peer ([`crate::peer`]) uses the same functions in the other direction, so both ends
+//! The test peer (`peer` module, feature `test-peer`) uses the same functions in the other direction, so both ends
 //! agree on the layout by construction; the unit tests pin the layout to the names and types
 //! Service Bus uses.
 
