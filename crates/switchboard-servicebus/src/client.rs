@@ -349,6 +349,9 @@ impl QueueSender for SbSender {
 struct Slot {
     link: Arc<Mutex<Option<ServiceBusReceiver>>>,
     drain: DrainGuard,
+    /// Bumped whenever the link is (re-)opened: deliveries of an earlier link cannot be
+    /// settled through the new one (their lock went with the old link).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// After a receive that ran out its wait, the SDK drains the link's credit and returns
@@ -411,6 +414,7 @@ impl Pool {
                     let slot = Arc::new(Slot {
                         link: Arc::new(Mutex::new(None)),
                         drain: DrainGuard::default(),
+                        generation: std::sync::atomic::AtomicU64::new(0),
                     });
                     slots.push(Arc::clone(&slot));
                     (slot, None)
@@ -448,6 +452,7 @@ impl Pool {
                 .await
                 .map_err(|e| self.ctx.err("open receiver", Subject::Queue, e))?;
             *guard = Some(receiver);
+            slot.generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok((slot, guard))
     }
@@ -460,6 +465,8 @@ struct Held {
     link: Link,
     locked_until: StdMutex<OffsetDateTime>,
     sequence_number: i64,
+    /// [`Slot::generation`] of the link it came on.
+    generation: u64,
 }
 
 enum Link {
@@ -498,7 +505,12 @@ fn to_delivery(
         .unwrap_or_else(|| OffsetDateTime::now_utc() + ctx.config.lock_duration);
     let lock_token = uuid::Uuid::from_bytes(*m.lock_token().as_inner());
     let sequence_number = message.sequence_number;
+    let generation = match &link {
+        Link::Queue(slot) | Link::DeadLetters(slot) => slot.generation.load(Ordering::Acquire),
+        Link::Session(_) => 0,
+    };
     let held = Held {
+        generation,
         queue: ctx.name.clone(),
         message: Mutex::new(Some(m)),
         link,
@@ -540,7 +552,10 @@ async fn settle_on_link(
         return Err(ctx.lock_lost(h.sequence_number));
     }
     let mut link = slot.link.lock().await;
-    let Some(r) = link.as_mut() else {
+    let Some(r) = link
+        .as_mut()
+        .filter(|_| slot.generation.load(Ordering::Acquire) == h.generation)
+    else {
         // The link was re-opened since: its deliveries' locks are gone with it.
         *msg = None;
         return Err(ctx.lock_lost(h.sequence_number));
@@ -583,7 +598,10 @@ async fn renew_on_link(ctx: &Ctx, h: &Held, slot: &Slot) -> Result<OffsetDateTim
         return Err(ctx.lock_lost(h.sequence_number));
     }
     let mut link = slot.link.lock().await;
-    let Some(r) = link.as_mut() else {
+    let Some(r) = link
+        .as_mut()
+        .filter(|_| slot.generation.load(Ordering::Acquire) == h.generation)
+    else {
         return Err(ctx.lock_lost(h.sequence_number));
     };
     r.renew_message_lock(m)

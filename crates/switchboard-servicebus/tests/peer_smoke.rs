@@ -115,3 +115,63 @@ async fn send_while_receiving() {
     assert_eq!(got.len(), 1);
     peer.shutdown().await;
 }
+
+/// The broker goes away and comes back (a new peer on the same address): the adapter's next
+/// calls reconnect — the SDK re-opens the connection with backoff, the adapter re-opens links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_the_broker_restarts() {
+    let config = QueueConfig::default();
+    let ip = Ipv4Addr::new(127, 0, 0, 203);
+    let peer = TestPeer::start(ip, &[("calls", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("calls", config.clone()).expect("queue");
+    q.sender
+        .send(OutgoingMessage::new("before", "1"))
+        .await
+        .expect("send");
+    let got = q
+        .receiver
+        .receive(1, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    q.receiver.complete(&got[0]).await.expect("complete");
+    peer.shutdown().await;
+
+    let peer = TestPeer::start(ip, &[("calls", config)])
+        .await
+        .expect("peer again");
+    let mut sent = Err(None);
+    for _ in 0..10 {
+        match q.sender.send(OutgoingMessage::new("after", "2")).await {
+            Ok(()) => {
+                sent = Ok(());
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_retryable(), "a lost connection is retryable: {e}");
+                sent = Err(Some(e));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    sent.expect("send after the restart");
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        match q.receiver.receive(1, Duration::from_secs(2)).await {
+            Ok(batch) if !batch.is_empty() => {
+                got = batch;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => assert!(e.is_retryable(), "a lost connection is retryable: {e}"),
+        }
+    }
+    assert_eq!(got.len(), 1, "received after the restart");
+    assert_eq!(got[0].message_id, "after");
+    q.receiver.complete(&got[0]).await.expect("complete");
+    peer.shutdown().await;
+}
