@@ -146,9 +146,12 @@ mod known_gaps {
         }
     }
 
-    /// Intermittent: now and then one session is held by a worker that received nothing from
-    /// it and the other workers give up before it is released. Not yet explained.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// Intermittent (about one run in four): one worker's `accept_next_session` never sees its
+    /// attach complete although the peer locked a session for it and answered; the adapter
+    /// gives up after `wait` + 5 s and returns `None`, the worker stops, and that session stays
+    /// locked (120 s in this check), so its messages are never processed. Not yet explained
+    /// (client attach vs. peer answer); on Service Bus an abandoned attach likewise leaves the
+    /// session locked until its lock expires.
     #[ignore = "intermittent against the test peer, under investigation"]
     async fn sessions_are_processed_concurrently() {
         let h = PeerHarness::new().await;
