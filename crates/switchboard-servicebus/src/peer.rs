@@ -842,22 +842,20 @@ async fn outgoing(
                     via,
                 });
                 lock(&state.locks).insert(token, Arc::clone(&locked));
+                let mut outcome = Box::pin(outcome);
+                // A pre-settled delivery (receive-and-delete) is settled before the next
+                // transfer, so the client never sees the message after it received it.
+                if let Some(ready) = futures::FutureExt::now_or_never(&mut outcome) {
+                    if let Ok(outcome) = ready {
+                        let _ = settle_locked(&state, &q, token, settlement_of(outcome)).await;
+                    }
+                    continue;
+                }
                 let state = Arc::clone(&state);
                 let q = q.clone();
                 tokio::spawn(async move {
                     if let Ok(outcome) = outcome.await {
-                        let how = match outcome {
-                            Outcome::Accepted(_) => Settlement::Complete,
-                            Outcome::Released(_) => Settlement::Abandon(None),
-                            Outcome::Modified(m) if m.undeliverable_here == Some(true) => {
-                                Settlement::Defer
-                            }
-                            Outcome::Modified(m) => {
-                                Settlement::Abandon(m.message_annotations.map(props_from_fields))
-                            }
-                            Outcome::Rejected(r) => dead_letter_of(r.error),
-                        };
-                        let _ = settle_locked(&state, &q, token, how).await;
+                        let _ = settle_locked(&state, &q, token, settlement_of(outcome)).await;
                     }
                 });
             }
@@ -875,6 +873,16 @@ async fn outgoing(
         release_session(&state, &ps).await;
     }
     let _ = sender.close().await;
+}
+
+fn settlement_of(outcome: Outcome) -> Settlement {
+    match outcome {
+        Outcome::Accepted(_) => Settlement::Complete,
+        Outcome::Released(_) => Settlement::Abandon(None),
+        Outcome::Modified(m) if m.undeliverable_here == Some(true) => Settlement::Defer,
+        Outcome::Modified(m) => Settlement::Abandon(m.message_annotations.map(props_from_fields)),
+        Outcome::Rejected(r) => dead_letter_of(r.error),
+    }
 }
 
 /// Takes the next message for a link, counting it as a phantom at once (see "Credit"). The
