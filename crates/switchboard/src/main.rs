@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod engines;
 mod local;
 
 #[derive(Debug, Parser)]

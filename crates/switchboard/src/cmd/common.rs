@@ -39,7 +39,7 @@ pub fn startup_exit(e: AppError) -> anyhow::Result<ExitCode> {
 
 /// The distributed engines compiled into this binary.
 pub fn engines() -> EngineHooks {
-    EngineHooks::default()
+    crate::engines::hooks()
 }
 
 /// Serve `router` on `listener` until `token` fires.

@@ -1,0 +1,219 @@
+//! The distributed engines this binary offers behind `queue.kind` / `store.kind`: Azure
+//! Service Bus for the queues. Each opener turns the configuration into the engine's own
+//! options (no I/O until it is awaited) and connects.
+use std::sync::Arc;
+
+use switchboard_servicebus::{Secret, ServiceBusAuth, ServiceBusNamespace, ServiceBusOptions};
+use switchboard_worker::app::{queue_configs, AppError, EngineHooks, QueueOpener, Queues};
+use switchboard_worker::config::{Config, ConfigError};
+
+/// Every engine compiled in.
+pub fn hooks() -> EngineHooks {
+    EngineHooks {
+        servicebus: Some(servicebus_opener()),
+        redis: None,
+    }
+}
+
+/// How to reach the namespace: `queue.servicebus_connection_string` (SAS; with
+/// `UseDevelopmentEmulator=true` it speaks plain AMQP, as the emulator and the test peer
+/// need), else `queue.servicebus_namespace` with the managed identity `AZURE_CLIENT_ID` names
+/// (system-assigned without it).
+pub fn servicebus_options(cfg: &Config) -> Result<ServiceBusOptions, ConfigError> {
+    if let Some(cs) = &cfg.queue.servicebus_connection_string {
+        let cs = cs.expose();
+        if !cs.to_ascii_lowercase().contains("endpoint=") {
+            return Err(ConfigError::new(
+                "queue.servicebus_connection_string",
+                "has no Endpoint= (expected Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…)",
+            ));
+        }
+        let emulator = cs
+            .split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("UseDevelopmentEmulator")
+                    && v.trim().eq_ignore_ascii_case("true")
+            });
+        let mut options = ServiceBusOptions::new(ServiceBusAuth::ConnectionString(Secret::new(cs)));
+        options.insecure_plaintext = emulator;
+        return Ok(options);
+    }
+    let namespace = cfg.queue.servicebus_namespace.clone().ok_or_else(|| {
+        ConfigError::new(
+            "queue.servicebus_namespace",
+            "required when queue.kind = \"servicebus\" (or set queue.servicebus_connection_string)",
+        )
+    })?;
+    let namespace = namespace
+        .trim()
+        .trim_start_matches("sb://")
+        .trim_end_matches('/')
+        .to_string();
+    if namespace.is_empty() || namespace.contains('/') {
+        return Err(ConfigError::new(
+            "queue.servicebus_namespace",
+            "expected a fully qualified namespace such as sb-x.servicebus.windows.net",
+        ));
+    }
+    Ok(ServiceBusOptions::new(ServiceBusAuth::ManagedIdentity {
+        namespace,
+        client_id: cfg.graph.client_id.clone(),
+    }))
+}
+
+fn servicebus_opener() -> QueueOpener {
+    Arc::new(|cfg: &Config| {
+        Box::pin(async move {
+            let options = servicebus_options(cfg)?;
+            let ns = ServiceBusNamespace::connect(options)
+                .await
+                .map_err(|e| startup("service bus", &e, e.is_retryable()))?;
+            let (plain, sessions) = queue_configs(cfg);
+            let incoming = ns
+                .queue(&cfg.queue.incoming_queue, plain)
+                .map_err(|e| startup("service bus", &e, false))?;
+            let events = ns
+                .queue(&cfg.queue.events_queue, sessions)
+                .map_err(|e| startup("service bus", &e, false))?;
+            Ok(Queues { incoming, events })
+        })
+    })
+}
+
+fn startup(what: &'static str, e: &dyn std::fmt::Display, retryable: bool) -> AppError {
+    AppError::Startup {
+        what,
+        message: e.to_string(),
+        retryable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_worker::config::Secret as CfgSecret;
+
+    fn cfg() -> Config {
+        let mut cfg = Config::default();
+        cfg.queue.servicebus_namespace = None;
+        cfg.queue.servicebus_connection_string = None;
+        cfg
+    }
+
+    #[test]
+    fn connection_string_wins_and_emulator_means_plain_amqp() {
+        let mut c = cfg();
+        c.queue.servicebus_namespace = Some("ignored.servicebus.windows.net".into());
+        c.queue.servicebus_connection_string = Some(CfgSecret::new(
+            "Endpoint=sb://127.0.0.9/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0;UseDevelopmentEmulator=true"
+        ));
+        let o = servicebus_options(&c).unwrap();
+        assert!(o.insecure_plaintext);
+        assert!(matches!(o.auth, ServiceBusAuth::ConnectionString(_)));
+        assert!(!format!("{o:?}").contains("c2VjcmV0"));
+
+        c.queue.servicebus_connection_string = Some(CfgSecret::new(
+            "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a",
+        ));
+        assert!(!servicebus_options(&c).unwrap().insecure_plaintext);
+    }
+
+    #[test]
+    fn namespace_uses_the_managed_identity_client_id() {
+        let mut c = cfg();
+        c.queue.servicebus_namespace = Some("sb://sb-x.servicebus.windows.net/".into());
+        c.graph.client_id = Some("11111111-2222-3333-4444-555555555555".into());
+        let o = servicebus_options(&c).unwrap();
+        assert_eq!(
+            o.auth,
+            ServiceBusAuth::ManagedIdentity {
+                namespace: "sb-x.servicebus.windows.net".into(),
+                client_id: Some("11111111-2222-3333-4444-555555555555".into()),
+            }
+        );
+        assert!(!o.insecure_plaintext);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = cfg();
+        assert_eq!(
+            servicebus_options(&c).unwrap_err().key,
+            "queue.servicebus_namespace"
+        );
+        c.queue.servicebus_namespace = Some("https://x/y".into());
+        assert_eq!(
+            servicebus_options(&c).unwrap_err().key,
+            "queue.servicebus_namespace"
+        );
+        c.queue.servicebus_connection_string = Some(CfgSecret::new("SharedAccessKey=abc"));
+        assert_eq!(
+            servicebus_options(&c).unwrap_err().key,
+            "queue.servicebus_connection_string"
+        );
+    }
+
+    /// The opener reaches a Service Bus peer over AMQP and both queues work: a plain message
+    /// on the incoming queue, a session message on the events queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn opens_both_queues_on_a_service_bus_peer() {
+        use std::time::Duration;
+        use switchboard_queue::OutgoingMessage;
+        use switchboard_servicebus::peer::TestPeer;
+        use switchboard_worker::config::QueueKind;
+
+        let mut c = cfg();
+        c.queue.kind = QueueKind::Servicebus;
+        let (plain, sessions) = queue_configs(&c);
+        let peer = TestPeer::start(
+            std::net::Ipv4Addr::new(127, 0, 5, 1),
+            &[
+                (c.queue.incoming_queue.as_str(), plain),
+                (c.queue.events_queue.as_str(), sessions),
+            ],
+        )
+        .await
+        .unwrap();
+        c.queue.servicebus_connection_string = Some(CfgSecret::new(format!(
+            "{};UseDevelopmentEmulator=true",
+            peer.connection_string()
+        )));
+        let queues = switchboard_worker::app::open_queues(&c, &hooks())
+            .await
+            .unwrap();
+
+        queues
+            .incoming
+            .sender
+            .send(OutgoingMessage::new("m1", b"{\"a\":1}".to_vec()))
+            .await
+            .unwrap();
+        let got = queues
+            .incoming
+            .receiver
+            .receive(1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].message.message_id, "m1");
+        queues.incoming.receiver.complete(&got[0]).await.unwrap();
+
+        queues
+            .events
+            .sender
+            .send(OutgoingMessage::new("e1", b"{}".to_vec()).with_session_id("call-1"))
+            .await
+            .unwrap();
+        let session = queues
+            .events
+            .receiver
+            .accept_next_session(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("a session");
+        assert_eq!(session.session_id(), "call-1");
+        session.close().await.unwrap();
+        peer.shutdown().await;
+    }
+}
