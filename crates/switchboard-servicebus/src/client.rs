@@ -70,6 +70,25 @@ struct Ns {
     sessions: Mutex<Client>,
 }
 
+impl Ns {
+    /// Swaps the session connection for a fresh one and closes the old one (see
+    /// `accept_next_session`). Session receivers on the old connection lose their locks.
+    async fn replace_sessions_connection(&self) {
+        match open_client(&self.options).await {
+            Ok(fresh) => {
+                let old = std::mem::replace(&mut *self.sessions.lock().await, fresh);
+                tracing::warn!("session accept got no answer; replaced the session connection");
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), old.dispose()).await;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "session accept got no answer; reconnecting failed");
+            }
+        }
+    }
+}
+
 impl ServiceBusNamespace {
     /// Connects (twice: links, session accepts) with the options' credentials.
     pub async fn connect(options: ServiceBusOptions) -> Result<Self, QueueError> {
@@ -816,7 +835,8 @@ impl QueueReceiver for SbReceiver {
         wait: Duration,
     ) -> Result<Option<Box<dyn SessionReceiver>>, QueueError> {
         self.ctx.check_sessions()?;
-        let deadline = tokio::time::Instant::now() + wait;
+        let mut deadline = tokio::time::Instant::now() + wait;
+        let mut replaced = false;
         loop {
             let options = ServiceBusSessionReceiverOptions {
                 prefetch_count: self.ctx.ns.options.prefetch_count,
@@ -831,6 +851,15 @@ impl QueueReceiver for SbReceiver {
                 )
                 .await
             };
+            tracing::debug!(
+                queue = %self.ctx.name,
+                outcome = match &attempt {
+                    Ok(Ok(r)) => format!("session {}", r.session_id()),
+                    Ok(Err(e)) => format!("error {e}"),
+                    Err(_) => "client timeout".to_string(),
+                },
+                "accept_next_session attempt"
+            );
             match attempt {
                 Ok(Ok(receiver)) => {
                     return Ok(Some(Box::new(SbSession::new(
@@ -850,7 +879,23 @@ impl QueueReceiver for SbReceiver {
                         return Err(err);
                     }
                 }
-                Err(_elapsed) => return Ok(None),
+                Err(_elapsed) => {
+                    // The broker answers an accept within its own wait, with a session or
+                    // without one. No answer at all means the connection stopped delivering
+                    // attach answers; an attach the broker did answer may even hold a session
+                    // nobody here will serve. Later accepts on it would fail the same way (and
+                    // could lock more sessions for nobody), so replace the connection: closing
+                    // it detaches its links, which releases every session they hold.
+                    // One more try on the fresh connection, with the same wait: what the
+                    // lost answer locked is free again now.
+                    if replaced {
+                        return Ok(None);
+                    }
+                    self.ctx.ns.replace_sessions_connection().await;
+                    replaced = true;
+                    deadline = tokio::time::Instant::now() + wait;
+                    continue;
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);

@@ -549,7 +549,14 @@ async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::At
                     Value::String(s) => Some(s),
                     _ => None,
                 };
-                match lock_session(state, queue, wanted).await {
+                let locked = lock_session(state, queue, wanted.clone()).await;
+                tracing::debug!(
+                    link = %attach.name,
+                    ?wanted,
+                    locked = ?locked.as_ref().map(|ps| ps.id.clone()),
+                    "test peer: session attach prepared"
+                );
+                match locked {
                     Some(ps) => {
                         let until = match ps.receiver.lock().await.as_ref() {
                             Some(r) => r.locked_until(),
@@ -627,10 +634,14 @@ async fn session_loop(
             acceptor = acceptor.properties(fields);
         }
         let acceptor = acceptor.build();
+        let link_name = attach.name.clone();
         let endpoint = match acceptor.accept_incoming_attach(attach, &mut session).await {
-            Ok(e) => e,
+            Ok(e) => {
+                tracing::debug!(link = %link_name, session = ?held_session.as_ref().map(|p| p.id.clone()), "test peer: attach accepted");
+                e
+            }
             Err(e) => {
-                tracing::debug!(error = ?e, "test peer: attach refused");
+                tracing::debug!(link = %link_name, error = ?e, "test peer: attach refused");
                 if let Some(ps) = held_session {
                     release_session(&state, &ps).await;
                 }
@@ -694,6 +705,7 @@ async fn lock_session(
 }
 
 async fn release_session(state: &State, ps: &Arc<PeerSession>) {
+    tracing::debug!(session = %ps.id, "test peer: session released");
     {
         let mut sessions = lock(&state.sessions);
         let k = (ps.queue.clone(), ps.id.clone());

@@ -155,6 +155,10 @@ mod known_gaps {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "intermittent against the test peer, under investigation"]
     async fn sessions_are_processed_concurrently() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let h = PeerHarness::new().await;
         if let Err(e) =
             switchboard_queue::conformance::sessions_are_processed_concurrently(&h).await

@@ -15,12 +15,15 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use switchboard_callautomation::{CallAutomationClient, ClientOptions, RetryOptions};
 use switchboard_queue::{OutgoingMessage, PropertyValue, QueueHandle};
+use switchboard_servicebus::peer::TestPeer;
 use switchboard_sim::{
     AgentSpec, EventGridSink, NumberSpec, SimConfig, SimHandle, Simulator, SinkError, SinkMessage,
     Timing,
 };
-use switchboard_worker::app::{build_ingress, build_worker, EngineHooks, Queues, WorkerHooks};
-use switchboard_worker::config::{Config, IngressAuth, Secret};
+use switchboard_worker::app::{
+    build_ingress, build_worker, queue_configs, EngineHooks, Queues, WorkerHooks,
+};
+use switchboard_worker::config::{Config, IngressAuth, QueueKind, Secret};
 use switchboard_worker::executor::Observer;
 use switchboard_worker::runner::RunnerOptions;
 use switchboard_worker::telemetry::Metrics;
@@ -67,6 +70,17 @@ pub struct LocalOptions {
     pub observer: Option<Arc<dyn Observer>>,
 }
 
+/// The queue engine of a local deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LocalQueue {
+    /// The embedded SQLite queue (the default).
+    #[default]
+    Sqlite,
+    /// Azure Service Bus over AMQP 1.0, served by the in-process peer on `ip:5672`: the
+    /// workers and the ingress use the same adapter they use against a real namespace.
+    ServiceBusPeer(std::net::Ipv4Addr),
+}
+
 /// A running local deployment.
 pub struct LocalStack {
     pub sim: SimHandle,
@@ -77,11 +91,23 @@ pub struct LocalStack {
     workers: Vec<(CancellationToken, JoinHandle<()>)>,
     ingress_stop: CancellationToken,
     ingress: JoinHandle<()>,
+    engines: EngineHooks,
+    peer: Option<TestPeer>,
 }
 
 impl LocalStack {
-    /// Start everything with its data in `dir`.
+    /// Start everything with its data in `dir`, on the embedded queue.
+    #[allow(dead_code)] // the entry point for callers without an engine choice
     pub async fn start(dir: &Path, opts: LocalOptions) -> anyhow::Result<Self> {
+        Self::start_with(dir, opts, LocalQueue::Sqlite).await
+    }
+
+    /// Start everything with its data in `dir`, on the queue engine `queue`.
+    pub async fn start_with(
+        dir: &Path,
+        opts: LocalOptions,
+        queue: LocalQueue,
+    ) -> anyhow::Result<Self> {
         let sim = Simulator::start(SimConfig {
             random_seed: opts.random_seed,
             timing: opts.timing.clone(),
@@ -126,8 +152,28 @@ impl LocalStack {
         let routing: toml::Table = opts.routing.parse().context("routing TOML")?;
         config.routing = Some(routing);
 
+        let (engines, peer) = match queue {
+            LocalQueue::Sqlite => (EngineHooks::default(), None),
+            LocalQueue::ServiceBusPeer(ip) => {
+                let (plain, sessions) = queue_configs(&config);
+                let peer = TestPeer::start(
+                    ip,
+                    &[
+                        (config.queue.incoming_queue.as_str(), plain),
+                        (config.queue.events_queue.as_str(), sessions),
+                    ],
+                )
+                .await
+                .with_context(|| format!("starting the Service Bus peer on {ip}:5672"))?;
+                config.queue.kind = QueueKind::Servicebus;
+                config.queue.servicebus_connection_string = Some(Secret::new(format!(
+                    "{};UseDevelopmentEmulator=true",
+                    peer.connection_string()
+                )));
+                (crate::engines::hooks(), Some(peer))
+            }
+        };
         let metrics = Metrics::new();
-        let engines = EngineHooks::default();
         let ingress = build_ingress(&config, &engines, Some(metrics.clone()))
             .await
             .context("building the ingress")?;
@@ -152,6 +198,8 @@ impl LocalStack {
             workers: Vec::new(),
             ingress_stop,
             ingress: ingress_task,
+            engines,
+            peer,
         };
         for _ in 0..opts.workers.max(1) {
             stack.add_worker(opts.observer.clone()).await?;
@@ -190,6 +238,7 @@ impl LocalStack {
                     sweep_every: Some(Duration::from_secs(5)),
                 }),
                 client: Some(Arc::new(client)),
+                engines: self.engines.clone(),
                 ..WorkerHooks::default()
             },
         )
@@ -214,5 +263,8 @@ impl LocalStack {
         self.ingress_stop.cancel();
         let _ = self.ingress.await;
         self.sim.shutdown().await;
+        if let Some(peer) = self.peer {
+            peer.shutdown().await;
+        }
     }
 }

@@ -38,3 +38,46 @@ fn demo_routes_every_scenario_and_exits_zero() {
         .count();
     assert_eq!(rows, 5, "{stdout}");
 }
+
+/// The same flow with both queues on Azure Service Bus's AMQP protocol: the ingress publishes
+/// callbacks and the workers receive sessions through the Service Bus adapter, against the
+/// in-process peer. Ten calls over three workers so sessions move between replicas.
+///
+/// Ignored in the default run: about one run in three under parallel load, a session accept
+/// gets no answer from the AMQP connection (see the "Known gaps" of
+/// `crates/switchboard-servicebus/README.md`); the adapter then replaces its session
+/// connection, which costs the calls whose sessions it held. Run with `-- --ignored`.
+#[test]
+#[ignore = "session accepts against the AMQP test peer intermittently get no answer"]
+fn demo_runs_over_service_bus_amqp() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "demo",
+            "--calls",
+            "10",
+            "--agents",
+            "10",
+            "--workers",
+            "3",
+            "--spacing",
+            "0.1",
+            "--timeout",
+            "90",
+            "--quiet",
+            "--servicebus-peer",
+            "127.0.6.1",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run switchboard demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("on Service Bus (AMQP peer"), "{stdout}");
+    assert!(stdout.contains("10 of 10 calls as expected"), "{stdout}");
+    assert!(stdout.contains("0 dead-lettered messages"), "{stdout}");
+}

@@ -20,7 +20,7 @@ use switchboard_store::{SqliteStore, Store};
 use switchboard_worker::executor::{CommandOutcome, Observer};
 use switchboard_worker::flow::{CallState, Command, FlowInput, Transition};
 
-use crate::local::{LocalOptions, LocalStack};
+use crate::local::{LocalOptions, LocalQueue, LocalStack};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,6 +49,11 @@ pub struct Args {
     /// Only the summary table (no per-call timelines).
     #[arg(long)]
     pub quiet: bool,
+    /// Run the queues on Azure Service Bus's AMQP protocol through an in-process peer
+    /// listening on this loopback address (port 5672), e.g. `127.0.0.77`, instead of SQLite:
+    /// the workers and the ingress then use the same adapter as against a real namespace.
+    #[arg(long, value_name = "IP")]
+    pub servicebus_peer: Option<std::net::Ipv4Addr>,
 }
 
 const MAIN_LINE: &str = "+18005550100";
@@ -393,12 +398,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         commands: Mutex::new(0),
     });
 
+    let queue = match args.servicebus_peer {
+        Some(ip) => LocalQueue::ServiceBusPeer(ip),
+        None => LocalQueue::Sqlite,
+    };
     println!(
-        "Switchboard demo: simulator + ingress + {} worker(s) on SQLite in {}",
+        "Switchboard demo: simulator + ingress + {} worker(s) on {} in {}",
         args.workers,
+        match queue {
+            LocalQueue::Sqlite => "SQLite".to_string(),
+            LocalQueue::ServiceBusPeer(ip) =>
+                format!("Service Bus (AMQP peer on {ip}:5672) + SQLite"),
+        },
         dir.display()
     );
-    let stack = LocalStack::start(
+    let stack = LocalStack::start_with(
         &dir,
         LocalOptions {
             workers: args.workers,
@@ -424,6 +438,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             graph: true,
             observer: Some(timeline.clone()),
         },
+        queue,
     )
     .await?;
     println!(
