@@ -20,6 +20,7 @@ pub mod executor;
 pub mod flow;
 pub mod ingress;
 pub mod otlp;
+pub mod otlp_traces;
 pub mod runner;
 pub mod shutdown;
 pub mod telemetry;

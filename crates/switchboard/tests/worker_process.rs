@@ -1,6 +1,7 @@
 //! The `switchboard worker` process: starts on the embedded SQLite queue and store, serves
 //! `/metrics`, `/healthz` and `/scaling` on its metrics port, pushes OTLP metrics to a
-//! collector, and on SIGTERM stops receiving, drains, flushes telemetry and exits 0.
+//! collector (metrics, and the spans of a message it handles), and on SIGTERM stops
+//! receiving, drains, flushes telemetry and exits 0.
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -38,23 +39,65 @@ otlp_endpoint = "{otlp}"
 async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
     // A stand-in OpenTelemetry collector.
     let pushes: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let traces: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
     let p = pushes.clone();
-    let app = axum::Router::new().route(
-        "/v1/metrics",
-        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
-            let p = p.clone();
-            async move {
-                p.lock().unwrap().push(v);
-                "{}"
-            }
-        }),
-    );
+    let t = traces.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/metrics",
+            axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+                let p = p.clone();
+                async move {
+                    p.lock().unwrap().push(v);
+                    "{}"
+                }
+            }),
+        )
+        .route(
+            "/v1/traces",
+            axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+                let t = t.clone();
+                async move {
+                    t.lock().unwrap().push(v);
+                    "{}"
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let collector = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &collector);
+    // One IncomingCall for a number this deployment does not serve: handled (ignored and
+    // completed) without any Call Automation request, but traced.
+    {
+        let c = switchboard_worker::config::Config::load(Some(&cfg), &Default::default()).unwrap();
+        let (plain, _) = switchboard_worker::app::queue_configs(&c);
+        let ns = switchboard_queue::sqlite::SqliteNamespace::open(c.queue_sqlite_path())
+            .await
+            .unwrap();
+        let q = ns
+            .ensure_queue(&c.queue.incoming_queue, plain)
+            .await
+            .unwrap();
+        let fixture: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/messages/docs-restapispecs-eventgridschema__IncomingCall.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        q.handle()
+            .sender
+            .send(switchboard_queue::OutgoingMessage::new(
+                "traced-incoming-call",
+                fixture["body"].as_str().unwrap().as_bytes().to_vec(),
+            ))
+            .await
+            .unwrap();
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["worker", "--config"])
         .arg(&cfg)
@@ -147,5 +190,40 @@ async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
     assert!(
         names.iter().any(|n| n == "switchboard_agents_available"),
         "{names:?}"
+    );
+    // The message's spans: `message` (root, queue and message id) → `input` (child, same
+    // trace), exported over OTLP/HTTP JSON with hex ids.
+    let traces = traces.lock().unwrap();
+    let spans: Vec<&serde_json::Value> = traces
+        .iter()
+        .filter_map(|t| t.pointer("/resourceSpans/0/scopeSpans/0/spans"))
+        .filter_map(|s| s.as_array())
+        .flatten()
+        .collect();
+    let attr = |s: &serde_json::Value, k: &str| {
+        s["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .map(|a| a["value"]["stringValue"].as_str().unwrap().to_string())
+    };
+    let message = spans
+        .iter()
+        .find(|s| {
+            s["name"] == "message"
+                && attr(s, "message_id").as_deref() == Some("traced-incoming-call")
+        })
+        .unwrap_or_else(|| panic!("a message span in {traces:?}"));
+    let input = spans
+        .iter()
+        .find(|s| s["name"] == "input" && s["parentSpanId"] == message["spanId"])
+        .unwrap_or_else(|| panic!("its input span in {traces:?}"));
+    assert_eq!(input["traceId"], message["traceId"]);
+    assert_eq!(message["traceId"].as_str().unwrap().len(), 32);
+    assert_eq!(attr(input, "input").as_deref(), Some("IncomingCall"));
+    assert_eq!(
+        traces[0]["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"],
+        "switchboard-worker"
     );
 }

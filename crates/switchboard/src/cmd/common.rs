@@ -53,8 +53,9 @@ pub async fn serve(
         .await
 }
 
-/// Start the OTLP metrics exporter when `telemetry.otlp_endpoint` (or
-/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set. It pushes every 15 s and once more at shutdown.
+/// Start the OTLP exporters when `telemetry.otlp_endpoint` (or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set: metrics every 15 s, spans in batches every 5 s, and
+/// both once more at shutdown.
 pub fn otlp_exporter(
     cfg: &Config,
     service_name: &str,
@@ -62,8 +63,15 @@ pub fn otlp_exporter(
     token: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let endpoint = cfg.telemetry.otlp_endpoint.clone()?;
-    tracing::info!(%endpoint, "exporting metrics over OTLP/HTTP");
-    Some(switchboard_worker::otlp::spawn_exporter(
+    tracing::info!(%endpoint, "exporting metrics and traces over OTLP/HTTP");
+    let traces = switchboard_worker::otlp_traces::spawn_exporter(
+        &switchboard_worker::otlp_traces::global().1,
+        endpoint.clone(),
+        service_name.to_string(),
+        std::time::Duration::from_secs(5),
+        token.clone(),
+    );
+    let metrics = switchboard_worker::otlp::spawn_exporter(
         switchboard_worker::otlp::OtlpOptions {
             endpoint,
             interval: std::time::Duration::from_secs(15),
@@ -71,7 +79,13 @@ pub fn otlp_exporter(
         },
         metrics.clone(),
         token,
-    ))
+    );
+    Some(tokio::spawn(async move {
+        let _ = metrics.await;
+        if let Some(t) = traces {
+            let _ = t.await;
+        }
+    }))
 }
 
 /// Wait (briefly) for the exporter's final push.
