@@ -510,6 +510,8 @@ struct Prepared {
     node: Node,
     properties: Option<Fields>,
     held_session: Option<Arc<PeerSession>>,
+    /// A session receiver's attach that got no session: answered, then detached at once.
+    no_session: bool,
 }
 
 /// Reads where an attach points and, for a session receiver, locks the session and writes the
@@ -528,6 +530,7 @@ async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::At
     let node = parse_address(address.as_deref().unwrap_or_default());
     let mut properties = None;
     let mut held_session = None;
+    let mut no_session = false;
     if !remote_is_sender {
         if let Node::Entity {
             queue,
@@ -578,11 +581,11 @@ async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::At
                         held_session = Some(ps);
                     }
                     None => {
-                        // No session (or it is held elsewhere): answer without the filter,
-                        // which the client refuses — its attach fails, as on Service Bus.
-                        if let Some(source) = attach.source.as_mut() {
-                            source.filter = None;
-                        }
+                        // No session (or it is held elsewhere): as Service Bus does, answer
+                        // the attach without a source and detach it at once with
+                        // `com.microsoft:timeout`; the client reports "no session".
+                        attach.source = None;
+                        no_session = true;
                     }
                 }
             }
@@ -593,6 +596,7 @@ async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::At
         node,
         properties,
         held_session,
+        no_session,
     }
 }
 
@@ -611,6 +615,7 @@ async fn session_loop(
             node,
             properties,
             held_session,
+            no_session,
         } = tokio::select! {
             next = session.next_incoming_attach() => {
                 let Some(attach) = next else { break };
@@ -648,6 +653,20 @@ async fn session_loop(
                 continue;
             }
         };
+        if no_session {
+            if let LinkEndpoint::Sender(s) = endpoint {
+                let error = AmqpError::new(
+                    ErrorCondition::Custom(Symbol::from("com.microsoft:timeout")),
+                    Some("no session available".to_string()),
+                    None,
+                );
+                // Off the loop: closing waits for the client's detach.
+                tokio::spawn(async move {
+                    let _ = s.close_with_error(error).await;
+                });
+            }
+            continue;
+        }
         let state = Arc::clone(&state);
         let replies = Arc::clone(&replies);
         links.spawn(async move {
