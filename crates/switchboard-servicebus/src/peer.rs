@@ -510,8 +510,9 @@ struct Prepared {
     node: Node,
     properties: Option<Fields>,
     held_session: Option<Arc<PeerSession>>,
-    /// A session receiver's attach that got no session: answered, then detached at once.
-    no_session: bool,
+    /// A session receiver's attach that got no session: answered, then detached at once with
+    /// this condition.
+    no_session: Option<&'static str>,
 }
 
 /// Reads where an attach points and, for a session receiver, locks the session and writes the
@@ -530,7 +531,7 @@ async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::At
     let node = parse_address(address.as_deref().unwrap_or_default());
     let mut properties = None;
     let mut held_session = None;
-    let mut no_session = false;
+    let mut no_session = None;
     if !remote_is_sender {
         if let Node::Entity {
             queue,
@@ -585,7 +586,12 @@ async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::At
                         // the attach without a source and detach it at once with
                         // `com.microsoft:timeout`; the client reports "no session".
                         attach.source = None;
-                        no_session = true;
+                        no_session = Some(if wanted.is_some() {
+                            // A named session another receiver holds.
+                            "com.microsoft:session-cannot-be-locked"
+                        } else {
+                            "com.microsoft:timeout"
+                        });
                     }
                 }
             }
@@ -653,10 +659,10 @@ async fn session_loop(
                 continue;
             }
         };
-        if no_session {
+        if let Some(condition) = no_session {
             if let LinkEndpoint::Sender(s) = endpoint {
                 let error = AmqpError::new(
-                    ErrorCondition::Custom(Symbol::from("com.microsoft:timeout")),
+                    ErrorCondition::Custom(Symbol::from(condition)),
                     Some("no session available".to_string()),
                     None,
                 );
