@@ -1,0 +1,453 @@
+//! Starts and stops the processes of one deployment and talks to them.
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use switchboard_store::sqlite::SqliteStore;
+use switchboard_store::Store;
+
+pub const LINE: &str = "+18005550101";
+
+/// The `[routing]` table (the roster is appended per test).
+const ROUTING: &str = r#"
+[routing]
+default_queue = "support"
+
+[routing.agent_defaults]
+wrap_up_secs = 1
+
+[routing.queues.support]
+required_skills = { support = 1 }
+strategy = "skills-best-match"
+hold_music = { url = "https://contoso.example/hold.wav", loop = true }
+ring_timeout_secs = 4
+wait_retry_secs = 1
+max_attempts = 6
+overflow = "hangup"
+
+[[routing.rules]]
+dialed = ["+18005550101"]
+queue = "support"
+"#;
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_switchboard")
+}
+
+pub struct WorldOptions {
+    pub workers: usize,
+    /// One entry per simulated Teams agent: how it answers (the simulator's `behaviour`
+    /// JSON) and its `support` skill level (higher is offered first).
+    pub agents: Vec<(Value, u32)>,
+    /// How long an agent talks before hanging up.
+    pub talk_time: Duration,
+}
+
+/// An agent that picks up after 200 ms.
+pub fn accepts() -> Value {
+    json!({"type": "accept", "afterMs": 200})
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            agents: vec![(accepts(), 3); 4],
+            talk_time: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// A child process that is killed when dropped, with its stdout lines on a channel.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            name: name.to_string(),
+            child,
+            lines,
+        }
+    }
+
+    /// The first stdout line that `pick` accepts, within `timeout`.
+    fn wait_line<T>(&mut self, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(v) = pick(&line) {
+                        return v;
+                    }
+                }
+                Err(_) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!(
+                        "{}: expected startup line not seen (exit: {status:?})",
+                        self.name
+                    )
+                }
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status();
+    }
+
+    /// SIGTERM, then wait for a clean exit (SIGKILL after `grace`).
+    fn stop(mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        self.signal("-TERM");
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub control: String,
+    http: reqwest::Client,
+    sim: Option<Proc>,
+    ingress: Option<Proc>,
+    workers: Vec<Option<Proc>>,
+}
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn agent_id(i: usize) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", 0x5eed_0000 + i, i)
+}
+
+impl World {
+    pub async fn start(opts: WorldOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ingress_port = free_port();
+        let ingress_url = format!("http://127.0.0.1:{ingress_port}");
+
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "sim",
+            "--port",
+            "0",
+            "--random-seed",
+            "11",
+            "--sink-url",
+            &format!("{ingress_url}/api/incoming-calls"),
+        ]);
+        let mut sim = Proc::spawn("sim", cmd);
+        let info: Value = sim.wait_line(Duration::from_secs(30), |l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(|v| v.get("controlUrl").is_some())
+        });
+        let s = |k: &str| info[k].as_str().unwrap_or_default().to_string();
+        let control = s("controlUrl");
+
+        // The roster: the routing table names the agents the simulator plays.
+        let mut routing = ROUTING.to_string();
+        let mut agents = Vec::new();
+        for (i, (behaviour, skill)) in opts.agents.iter().enumerate() {
+            let id = agent_id(i);
+            routing.push_str(&format!(
+                "\n[[routing.agents]]\noid = \"{id}\"\nname = \"Agent {i}\"\nskills = {{ support = {skill} }}\n"
+            ));
+            agents.push(json!({
+                "id": id,
+                "displayName": format!("Agent {i}"),
+                "userPrincipalName": format!("agent{i}@contoso.example"),
+                "presence": {"availability": "Available", "activity": "Available"},
+                "behaviour": behaviour,
+                "talkTimeMs": opts.talk_time.as_millis() as u64,
+            }));
+        }
+        let db = dir.path().join("switchboard.db");
+        let config = dir.path().join("switchboard.toml");
+        let toml = format!(
+            r#"
+[acs]
+connection_string = "{cs}"
+resource_id = "{rid}"
+callback_url = "{ingress_url}/api/callbacks"
+numbers = ["{LINE}"]
+command_deadline_ms = 8000
+
+[queue]
+sqlite_path = "{db}"
+lock_duration_secs = 4
+
+[worker]
+concurrency = 8
+metrics_port = 0
+grace_period_secs = 3
+
+[ingress]
+bind = "127.0.0.1"
+port = {ingress_port}
+auth = "jwt"
+openid_config_url = "{oidc}"
+issuer = "{iss}"
+eventgrid_webhook = true
+
+[graph]
+enabled = true
+base_url = "{graph}"
+token = "e2e-graph-token"
+presence_ttl_secs = 1
+
+{routing}
+"#,
+            cs = s("connectionString"),
+            rid = s("resourceId"),
+            db = db.display(),
+            oidc = s("openidConfigurationUrl"),
+            iss = s("callbackIssuer"),
+            graph = s("graphBaseUrl"),
+            routing = routing,
+        );
+        std::fs::write(&config, toml).expect("write config");
+
+        let http = reqwest::Client::new();
+        let ok = |r: reqwest::Response| {
+            assert!(r.status().is_success(), "control API: {}", r.status());
+        };
+        ok(http
+            .post(format!("{control}/agents"))
+            .json(&agents)
+            .send()
+            .await
+            .expect("seed agents"));
+        ok(http
+            .post(format!("{control}/numbers"))
+            .json(&json!([{"number": LINE}]))
+            .send()
+            .await
+            .expect("seed numbers"));
+
+        let mut ingress = Proc::spawn("ingress", {
+            let mut c = Command::new(bin());
+            c.args(["ingress", "-c"]).arg(&config);
+            scrub(&mut c);
+            c
+        });
+        ingress.wait_line(Duration::from_secs(30), |l| {
+            l.starts_with("switchboard ingress listening").then_some(())
+        });
+        let mut world = Self {
+            dir,
+            config,
+            control,
+            http,
+            sim: Some(sim),
+            ingress: Some(ingress),
+            workers: Vec::new(),
+        };
+        for _ in 0..opts.workers {
+            world.add_worker();
+        }
+        world
+    }
+
+    pub fn add_worker(&mut self) {
+        let mut c = Command::new(bin());
+        c.args(["worker", "-c"]).arg(&self.config);
+        scrub(&mut c);
+        let mut w = Proc::spawn(&format!("worker {}", self.workers.len()), c);
+        w.wait_line(Duration::from_secs(30), |l| {
+            l.starts_with("switchboard worker ready").then_some(())
+        });
+        self.workers.push(Some(w));
+    }
+
+    /// SIGKILL worker `i`: no drain, no settlement, exactly like a crashed replica.
+    pub fn kill_worker(&mut self, i: usize) {
+        if let Some(mut w) = self.workers[i].take() {
+            let _ = w.child.kill();
+            let _ = w.child.wait();
+        }
+    }
+
+    /// A customer dials the line; returns the correlation id. `duplicate`: Event Grid
+    /// delivers the IncomingCall twice.
+    pub async fn place_call(&self, from: &str, duplicate: bool) -> String {
+        let r = self
+            .http
+            .post(format!("{}/calls", self.control))
+            .json(&json!({"from": from, "to": LINE, "duplicateDelivery": duplicate}))
+            .send()
+            .await
+            .expect("start call");
+        assert!(r.status().is_success(), "start call: {}", r.status());
+        let v: Value = r.json().await.expect("call handle");
+        v["correlationId"]
+            .as_str()
+            .expect("correlationId")
+            .to_string()
+    }
+
+    pub async fn ledger(&self) -> Value {
+        self.http
+            .get(format!("{}/ledger", self.control))
+            .send()
+            .await
+            .expect("ledger")
+            .json()
+            .await
+            .expect("ledger JSON")
+    }
+
+    /// Waits until the workers archived each call's state (the call is over and cleaned up).
+    pub async fn wait_archived(
+        &self,
+        calls: &[String],
+        timeout: Duration,
+    ) -> BTreeMap<String, Value> {
+        let store = SqliteStore::open(self.dir.path().join("switchboard.db"))
+            .await
+            .expect("open the store");
+        let deadline = Instant::now() + timeout;
+        let mut ended = BTreeMap::new();
+        while ended.len() < calls.len() && Instant::now() < deadline {
+            for c in calls {
+                if ended.contains_key(c) {
+                    continue;
+                }
+                if let Ok(Some(a)) = store.get_archived_call(c).await {
+                    ended.insert(c.clone(), a.doc);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        ended
+    }
+
+    /// Runs the CLI against this deployment's configuration.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(bin());
+        c.args(args);
+        scrub(&mut c);
+        c.env("SWITCHBOARD_CONFIG", &self.config);
+        c.output().expect("run switchboard")
+    }
+
+    /// Waits until both queues are drained, then returns the dead letters (`dlq list --json`);
+    /// gives up at `timeout` with what is there.
+    pub async fn wait_dead_letters(&self, expected: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.cli(&["dlq", "list", "--json"]);
+            let got: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            if (got.len() >= expected && self.queues_idle()) || Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn queues_idle(&self) -> bool {
+        // The worker's queue gauges are not needed: peek through the CLI-independent port.
+        let db = self.dir.path().join("switchboard.db");
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            rt.block_on(async {
+                let ns = match switchboard_queue::sqlite::SqliteNamespace::open(&db).await {
+                    Ok(ns) => ns,
+                    Err(_) => return false,
+                };
+                let cfg = switchboard_worker::config::Config::default();
+                let (plain, sessions) = switchboard_worker::app::queue_configs(&cfg);
+                for (name, qc) in [
+                    (cfg.queue.incoming_queue.clone(), plain),
+                    (cfg.queue.events_queue.clone(), sessions),
+                ] {
+                    let Ok(q) = ns.ensure_queue(&name, qc).await else {
+                        return false;
+                    };
+                    match q.handle().receiver.runtime_properties().await {
+                        Ok(p) if p.active_message_count == 0 => {}
+                        _ => return false,
+                    }
+                }
+                true
+            })
+        })
+    }
+
+    /// Stops everything; workers and ingress get SIGTERM and must exit cleanly.
+    pub async fn shutdown(mut self) {
+        for w in self.workers.drain(..).flatten() {
+            let name = w.name.clone();
+            let status = w.stop(Duration::from_secs(15));
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "{name} did not exit cleanly on SIGTERM: {status:?}"
+            );
+        }
+        if let Some(i) = self.ingress.take() {
+            let status = i.stop(Duration::from_secs(10));
+            assert!(status.is_some_and(|s| s.success()), "ingress: {status:?}");
+        }
+        if let Some(s) = self.sim.take() {
+            let _ = s.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Keeps the developer's environment out of the children's configuration.
+fn scrub(c: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SWITCHBOARD_") || k == "OTEL_EXPORTER_OTLP_ENDPOINT" || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+}
