@@ -205,6 +205,9 @@ impl fmt::Display for CommandOutcome {
 
 /// Sees every decision and command (the demo's timeline, benchmarks, tests).
 pub trait Observer: Send + Sync {
+    /// Handling of `input` starts (the message was received and decoded). Benchmarks use it
+    /// to measure the time the worker adds before its first command.
+    fn input(&self, _call: &CorrelationId, _input: &FlowInput) {}
     /// The flow decided something about `input`.
     fn decision(&self, call: &CorrelationId, input: &FlowInput, transition: &Transition);
     /// A command ran.
@@ -399,6 +402,9 @@ impl Executor {
                 reason: "MissingCorrelationId",
                 description: format!("{} {} has an empty call key", input.type_name(), input.id),
             });
+        }
+        if let Some(o) = &self.observer {
+            o.input(key, &input);
         }
         let span = tracing::info_span!(
             "input",

@@ -60,7 +60,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own timeline; INFO logs from a dozen tasks would bury it.
-    let quiet_default = matches!(cli.command, Command::Demo(_)) && cli.log == "info";
+    let quiet_default =
+        matches!(cli.command, Command::Demo(_) | Command::Bench(_)) && cli.log == "info";
     let json = cli.log_json || config_wants_json_logs(&cli.command);
     init_tracing(if quiet_default { "warn" } else { &cli.log }, json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,50 @@
+//! `switchboard bench` with a handful of calls: the report has every figure, the numbers are
+//! consistent with each other (no timing thresholds: speed is measured, not asserted), and
+//! every call completed.
+use std::process::Command;
+
+#[test]
+fn bench_reports_consistent_figures() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "bench",
+            "--calls",
+            "12",
+            "--concurrency",
+            "4",
+            "--workers",
+            "2",
+            "--json",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run switchboard bench");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(r["calls"], 12);
+    assert_eq!(r["completed"], 12);
+    assert_eq!(r["failed"], 0);
+    assert_eq!(r["deadLetters"], 0);
+    assert_eq!(r["workers"], 2);
+    let f = |p: &str| r.pointer(p).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    assert!(f("/callsPerSecond") > 0.0, "{r}");
+    // Each call needs at least answer, add participant and hang-up.
+    assert!(r["commands"].as_u64().unwrap() >= 36, "{r}");
+    for s in ["/workerAddedMs", "/callSetupMs"] {
+        let (p50, p95, p99) = (
+            f(&format!("{s}/p50")),
+            f(&format!("{s}/p95")),
+            f(&format!("{s}/p99")),
+        );
+        assert!(p50 >= 0.0 && p50 <= p95 && p95 <= p99, "{s}: {r}");
+    }
+    assert!(r["workerAddedMs"]["samples"].as_u64().unwrap() >= 12, "{r}");
+    assert_eq!(r["callSetupMs"]["samples"], 12, "{r}");
+    assert!(f("/peakRssMiB") > 1.0, "{r}");
+    assert!(f("/startToFirstMessageMs") > 0.0, "{r}");
+}
