@@ -37,16 +37,28 @@ struct PeerHarness {
     next: AtomicUsize,
 }
 
+/// Short tries, several of them: an operation whose answer the client never processes (see
+/// the README's known gaps) is retried by the SDK on a recovered link instead of failing the
+/// check after one long timeout.
+fn retrying(
+    mut o: switchboard_servicebus::ServiceBusOptions,
+) -> switchboard_servicebus::ServiceBusOptions {
+    o.try_timeout = Duration::from_secs(3);
+    o.max_retries = 3;
+    o.retry_delay = Duration::from_millis(100);
+    o
+}
+
 impl PeerHarness {
     async fn new() -> Self {
-        let slot = Arc::clone(SLOTS.get_or_init(|| Arc::new(Semaphore::new(4))))
+        let slot = Arc::clone(SLOTS.get_or_init(|| Arc::new(Semaphore::new(2))))
             .acquire_owned()
             .await
             .expect("semaphore is never closed");
         let peer = TestPeer::start(next_ip(), &[])
             .await
             .expect("start test peer");
-        let ns = ServiceBusNamespace::connect(peer.options())
+        let ns = ServiceBusNamespace::connect(retrying(peer.options()))
             .await
             .expect("connect to test peer");
         Self {
@@ -85,7 +97,7 @@ impl Harness for PeerHarness {
             .ok_or_else(|| QueueError::QueueNotFound {
                 queue: queue.name.clone(),
             })?;
-        let other = ServiceBusNamespace::connect(self.peer.options()).await?;
+        let other = ServiceBusNamespace::connect(retrying(self.peer.options())).await?;
         other.queue(&queue.name, config)
     }
 
