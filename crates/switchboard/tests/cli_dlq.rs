@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use switchboard_queue::sqlite::SqliteNamespace;
-use switchboard_queue::{OutgoingMessage, QueueHandle};
+use switchboard_queue::{OutgoingMessage, PropertyValue, QueueHandle};
 use switchboard_worker::app::queue_configs;
 use switchboard_worker::config::Config;
 
@@ -47,10 +47,14 @@ async fn list_show_resubmit_purge() {
         ("m-unknown", "{\"x\":1}"),
         ("m-fine", "{\"ok\":true}"),
     ] {
-        q.sender
-            .send(OutgoingMessage::new(id, body.as_bytes().to_vec()))
-            .await
-            .unwrap();
+        let mut m = OutgoingMessage::new(id, body.as_bytes().to_vec());
+        m.application_properties.insert(
+            "aeg-event-type".into(),
+            PropertyValue::String("Notification".into()),
+        );
+        m.application_properties
+            .insert("aeg-delivery-count".into(), PropertyValue::Int(0));
+        q.sender.send(m).await.unwrap();
     }
     let got = q.receiver.receive(3, Duration::from_secs(1)).await.unwrap();
     assert_eq!(got.len(), 3);
@@ -94,9 +98,21 @@ async fn list_show_resubmit_purge() {
         "{shown}"
     );
     assert!(shown.contains("not json"), "{shown}");
+    assert!(
+        shown.contains("property         aeg-event-type = Notification"),
+        "{shown}"
+    );
+    assert!(shown.contains("delivery count   1"), "{shown}");
     let by_seq: serde_json::Value =
         serde_json::from_slice(&dlq(&db, &["show", &seq.to_string(), "--json"]).stdout).unwrap();
     assert_eq!(by_seq["body"]["x"], 1);
+    assert_eq!(by_seq["deadLetterReason"], "NotAnEvent");
+    assert_eq!(by_seq["deadLetterErrorDescription"], "no eventType or type");
+    assert_eq!(
+        by_seq["applicationProperties"]["aeg-event-type"],
+        "Notification"
+    );
+    assert_eq!(by_seq["applicationProperties"]["aeg-delivery-count"], 0);
     let unknown = dlq(&db, &["show", "no-such-message"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no dead letter no-such-message"));

@@ -1,5 +1,6 @@
 //! `switchboard replay` against a temp SQLite queue: every fixture lands where production
-//! would put it, replaying twice is absorbed by duplicate detection, `--id-suffix` sends again,
+//! would put it, replaying twice is absorbed by duplicate detection, `--new-ids`/`--id-suffix`
+//! send again,
 //! `--dry-run` sends nothing, and bad configuration or paths fail with the documented codes.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -112,6 +113,22 @@ async fn every_fixture_lands_once_and_ids_are_deterministic() {
     assert!(suffixed.status.success());
     assert_eq!(counts(&db).await, (incoming * 2, events * 2));
     assert!(stdout(&suffixed).contains("~run2"));
+
+    // `--repeat` alone keeps the event ids: every copy is a duplicate of the first.
+    let repeated = replay(&db, &["--repeat", "2", "--id-suffix", "run2", fx]);
+    assert!(repeated.status.success());
+    assert_eq!(counts(&db).await, (incoming * 2, events * 2));
+
+    // `--new-ids` derives one id per copy from (event id, copy): two copies, two arrivals…
+    let copies = replay(&db, &["--new-ids", "--repeat", "2", fx]);
+    assert!(copies.status.success(), "{copies:?}");
+    assert_eq!(counts(&db).await, (incoming * 4, events * 4));
+    let text = stdout(&copies);
+    assert!(text.contains("~r1") && text.contains("~r2"), "{text}");
+    // …and, being derived rather than random, the same command again is absorbed.
+    let same = replay(&db, &["--new-ids", "--repeat", "2", fx]);
+    assert!(same.status.success());
+    assert_eq!(counts(&db).await, (incoming * 4, events * 4));
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::json;
-use switchboard_queue::{Message, QueueHandle};
+use switchboard_queue::{Message, PropertyValue, QueueHandle};
 use switchboard_worker::app::{open_queues, Queues};
 use switchboard_worker::config::Role;
 use time::OffsetDateTime;
@@ -247,7 +247,7 @@ async fn show(queues: &[&QueueHandle], id: &str, json: bool) -> anyhow::Result<E
         let props: serde_json::Map<String, serde_json::Value> = m
             .application_properties
             .iter()
-            .map(|(k, v)| (k.clone(), json!(format!("{v:?}"))))
+            .map(|(k, v)| (k.clone(), property_json(v)))
             .collect();
         if json {
             let mut s = summary(m);
@@ -275,11 +275,28 @@ async fn show(queues: &[&QueueHandle], id: &str, json: bool) -> anyhow::Result<E
         println!("delivery count   {}", m.delivery_count);
         println!("enqueued         {} ({} ago)", m.enqueued_time, age(m));
         for (k, v) in &props {
-            println!("property         {k} = {}", v.as_str().unwrap_or_default());
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("property         {k} = {v}");
         }
         println!("body:\n{}", serde_json::to_string_pretty(&body)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A property as JSON: strings, numbers and booleans as themselves (non-finite floats, which
+/// JSON cannot hold, as their text).
+fn property_json(v: &PropertyValue) -> serde_json::Value {
+    match v {
+        PropertyValue::String(s) => json!(s),
+        PropertyValue::Int(i) => json!(i),
+        PropertyValue::Bool(b) => json!(b),
+        PropertyValue::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .unwrap_or_else(|| json!(f.to_string())),
+    }
 }
 
 async fn resubmit(

@@ -7,7 +7,8 @@
 //! id and properties; Call Automation callbacks → split per event exactly as the ingress does
 //! (message id = event id, session = correlation id) onto the events queue. Message ids never
 //! come from randomness, so replaying the same files twice is absorbed by duplicate detection;
-//! `--id-suffix` (and `--repeat`) derive new ids deterministically to send them again.
+//! `--new-ids` (id `~rN` per `--repeat` copy) and `--id-suffix` derive new ids
+//! deterministically to send them again.
 //! Bodies that do not decode are skipped unless `--include-invalid` (they then go to the
 //! incoming queue, where the worker dead-letters them).
 use std::collections::BTreeMap;
@@ -44,9 +45,14 @@ pub struct Args {
     /// Show what would be sent; send nothing (no queue is opened).
     #[arg(long)]
     pub dry_run: bool,
-    /// Send every message this many times; copies after the first get ids ending `~N`.
+    /// Send every message this many times. Without `--new-ids` the copies keep the event id,
+    /// so duplicate detection absorbs them (a way to exercise dedupe).
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// Give copy N (1-based) of every message the id `<event id>~rN`: derived, never random,
+    /// so `--repeat 3 --new-ids` delivers each message three times.
+    #[arg(long)]
+    pub new_ids: bool,
     /// Append `~SUFFIX` to every message id, so a second replay is not dropped as a duplicate.
     #[arg(long)]
     pub id_suffix: Option<String>,
@@ -122,8 +128,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(s) = &args.id_suffix {
                 m.message_id = format!("{}~{s}", m.message_id);
             }
-            if copy > 0 {
-                m.message_id = format!("{}~{copy}", m.message_id);
+            if args.new_ids {
+                m.message_id = copy_id(&m.message_id, copy);
             }
             out.push(Planned {
                 source: p.source.clone(),
@@ -187,6 +193,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The id of copy `copy` (0-based) under `--new-ids`: a pure function of (id, copy).
+fn copy_id(id: &str, copy: u32) -> String {
+    format!("{id}~r{}", u64::from(copy) + 1)
 }
 
 fn queue_of(q: &Queues, dest: Dest) -> &QueueHandle {
@@ -329,4 +340,50 @@ fn plan(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ids_are_derived_and_distinct() {
+        assert_eq!(copy_id("evt-1", 0), "evt-1~r1");
+        assert_eq!(copy_id("evt-1", 0), copy_id("evt-1", 0));
+        assert_ne!(copy_id("evt-1", 0), copy_id("evt-1", 1));
+        assert_ne!(copy_id("evt-1", 1), copy_id("evt-2", 1));
+    }
+
+    #[test]
+    fn callbacks_split_per_event_with_the_correlation_id_as_session() {
+        let body = br#"[{"id":"e1","source":"calling/callConnections/c1","type":"Microsoft.Communication.CallConnected","specversion":"1.0","time":"2026-03-12T10:00:00Z","data":{"callConnectionId":"c1","serverCallId":"s1","correlationId":"corr-1"}},
+{"id":"e2","source":"calling/callConnections/c1","type":"Microsoft.Communication.CallDisconnected","specversion":"1.0","time":"2026-03-12T10:01:00Z","data":{"callConnectionId":"c1","serverCallId":"s1","correlationId":"corr-1"}}]"#;
+        let planned = plan(Path::new("x.json"), body, Target::Auto, false).unwrap();
+        assert_eq!(planned.len(), 2);
+        assert!(planned.iter().all(|p| p.dest == Dest::Events));
+        let ids: Vec<_> = planned
+            .iter()
+            .map(|p| p.message.message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["e1", "e2"]);
+        assert!(planned
+            .iter()
+            .all(|p| p.message.session_id.as_deref() == Some("corr-1")));
+        // Forced to the incoming queue: one message, the body untouched.
+        let one = plan(Path::new("x.json"), body, Target::Incoming, false).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].message.body.as_ref(), &body[..]);
+    }
+
+    #[test]
+    fn undecodable_bodies_are_skipped_unless_asked_for() {
+        let why = plan(Path::new("bad.json"), b"not json", Target::Auto, false)
+            .err()
+            .unwrap_or_default();
+        assert!(why.contains("--include-invalid"), "{why}");
+        let sent = plan(Path::new("bad.json"), b"not json", Target::Auto, true).unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].dest, Dest::Incoming);
+        assert_eq!(sent[0].message.message_id, "replay-bad");
+    }
 }
