@@ -157,3 +157,56 @@ fn bad_config_exits_64() {
     assert_eq!(out.status.code(), Some(64), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHBOARD_STORE"));
 }
+
+/// The events queue is session-enabled: a dead letter made through a session receiver is
+/// listed only under `--queue events`, and `resubmit --all` puts it back in its session.
+#[tokio::test]
+async fn session_queue_dead_letters_go_back_to_their_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let cfg = Config::default();
+    let (_, sessions) = queue_configs(&cfg);
+    let events = SqliteNamespace::open(&db)
+        .await
+        .unwrap()
+        .ensure_queue(&cfg.queue.events_queue, sessions)
+        .await
+        .unwrap()
+        .handle();
+    events
+        .sender
+        .send(OutgoingMessage::new("evt-1", b"{\"e\":1}".to_vec()).with_session_id("corr-1"))
+        .await
+        .unwrap();
+    let session = events
+        .receiver
+        .accept_next_session(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .expect("a session");
+    let got = session.receive(1, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    session
+        .dead_letter(&got[0], "HandlerFailed", "permanent")
+        .await
+        .unwrap();
+    session.close().await.unwrap();
+
+    let only_incoming = out(&dlq(&db, &["--queue", "incoming", "list"]));
+    assert!(only_incoming.contains("no dead letters"), "{only_incoming}");
+    let listed = out(&dlq(&db, &["--queue", "events", "list"]));
+    assert!(
+        listed.contains("evt-1") && listed.contains("HandlerFailed"),
+        "{listed}"
+    );
+
+    let re = dlq(&db, &["--queue", "events", "resubmit", "--all"]);
+    assert!(re.status.success(), "{re:?}");
+    assert!(out(&re).contains("1 resubmitted"), "{re:?}");
+    assert!(events.dead_letters.peek(0, 10).await.unwrap().is_empty());
+    let back = events.receiver.peek(0, 10).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].session_id.as_deref(), Some("corr-1"));
+    assert_eq!(back[0].body.as_ref(), b"{\"e\":1}");
+    assert_ne!(back[0].message_id, "evt-1");
+}
