@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use switchboard_worker::app::{AppError, EngineHooks};
-use switchboard_worker::config::{Config, ConfigError, EXIT_CONFIG};
+use switchboard_worker::config::{Config, ConfigError, Role, EXIT_CONFIG};
 use tokio_util::sync::CancellationToken;
 
 /// `--config FILE` (or `SWITCHBOARD_CONFIG`).
@@ -20,6 +20,13 @@ impl ConfigArgs {
     /// Load the file plus the environment. `Err(code)` after printing the error.
     pub fn load(&self) -> Result<Config, ExitCode> {
         Config::load(self.config.as_deref(), &Config::process_env()).map_err(config_exit)
+    }
+
+    /// [`Self::load`], then validate for `role` (still no network I/O).
+    pub fn load_for(&self, role: Role) -> Result<Config, ExitCode> {
+        let cfg = self.load()?;
+        cfg.validate(role).map_err(config_exit)?;
+        Ok(cfg)
     }
 }
 

@@ -96,13 +96,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cfg = match args.config.load() {
+    let cfg = match args.config.load_for(Role::QueueTool) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    if let Err(e) = cfg.validate(Role::QueueTool) {
-        return Ok(common::config_exit(e));
-    }
     if let Command::Purge { yes: false, .. } = &args.command {
         if !std::io::stdin().is_terminal() {
             eprintln!("switchboard: purge deletes dead letters; pass --yes to confirm");

@@ -21,13 +21,10 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cfg = match args.config.load() {
+    let cfg = match args.config.load_for(Role::Ingress) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    if let Err(e) = cfg.validate(Role::Ingress) {
-        return Ok(common::config_exit(e));
-    }
     let addr = match cfg.ingress_addr() {
         Ok(a) => a,
         Err(e) => return Ok(common::config_exit(e)),

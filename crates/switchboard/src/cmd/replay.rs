@@ -78,13 +78,10 @@ struct Planned {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cfg = match args.config.load() {
+    let cfg = match args.config.load_for(Role::QueueTool) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    if let Err(e) = cfg.validate(Role::QueueTool) {
-        return Ok(common::config_exit(e));
-    }
     if args.repeat == 0 {
         eprintln!("switchboard: --repeat must be at least 1");
         return Ok(ExitCode::from(2));
