@@ -12,8 +12,8 @@ use switchboard_store::Store;
 
 pub const LINE: &str = "+18005550101";
 
-/// The `[routing]` table (the roster is appended per test).
-const ROUTING: &str = r#"
+/// The default `[routing]` table: one support queue (the roster is appended per test).
+pub const ROUTING: &str = r#"
 [routing]
 default_queue = "support"
 
@@ -47,8 +47,12 @@ fn bin() -> &'static str {
 pub struct WorldOptions {
     pub workers: usize,
     /// One entry per simulated Teams agent: how it answers (the simulator's `behaviour`
-    /// JSON) and its `support` skill level (higher is offered first).
-    pub agents: Vec<(Value, u32)>,
+    /// JSON), its skill and level (higher is offered first).
+    pub agents: Vec<(Value, &'static str, u32)>,
+    /// The `[routing]` table without agents.
+    pub routing: &'static str,
+    /// Numbers we serve.
+    pub lines: Vec<&'static str>,
     /// How long an agent talks before hanging up.
     pub talk_time: Duration,
 }
@@ -62,7 +66,9 @@ impl Default for WorldOptions {
     fn default() -> Self {
         Self {
             workers: 2,
-            agents: vec![(accepts(), 3); 4],
+            agents: vec![(accepts(), "support", 3); 4],
+            routing: ROUTING,
+            lines: vec![LINE],
             talk_time: Duration::from_millis(1500),
         }
     }
@@ -195,12 +201,12 @@ impl World {
         let control = s("controlUrl");
 
         // The roster: the routing table names the agents the simulator plays.
-        let mut routing = ROUTING.to_string();
+        let mut routing = opts.routing.to_string();
         let mut agents = Vec::new();
-        for (i, (behaviour, skill)) in opts.agents.iter().enumerate() {
+        for (i, (behaviour, skill, level)) in opts.agents.iter().enumerate() {
             let id = agent_id(i);
             routing.push_str(&format!(
-                "\n[[routing.agents]]\noid = \"{id}\"\nname = \"Agent {i}\"\nskills = {{ support = {skill} }}\n"
+                "\n[[routing.agents]]\noid = \"{id}\"\nname = \"Agent {i}\"\nskills = {{ {skill} = {level} }}\n"
             ));
             agents.push(json!({
                 "id": id,
@@ -219,7 +225,7 @@ impl World {
 connection_string = "{cs}"
 resource_id = "{rid}"
 callback_url = "{ingress_url}/api/callbacks"
-numbers = ["{LINE}"]
+numbers = {numbers}
 command_deadline_ms = 8000
 
 [queue]
@@ -247,6 +253,7 @@ presence_ttl_secs = 1
 
 {routing}
 "#,
+            numbers = serde_json::to_string(&opts.lines).expect("numbers"),
             cs = s("connectionString"),
             rid = s("resourceId"),
             db = db.display(),
@@ -269,7 +276,13 @@ presence_ttl_secs = 1
             .expect("seed agents"));
         ok(http
             .post(format!("{control}/numbers"))
-            .json(&json!([{"number": LINE}]))
+            .json(
+                &opts
+                    .lines
+                    .iter()
+                    .map(|n| json!({"number": n}))
+                    .collect::<Vec<_>>(),
+            )
             .send()
             .await
             .expect("seed numbers"));
@@ -320,10 +333,16 @@ presence_ttl_secs = 1
     /// A customer dials the line; returns the correlation id. `duplicate`: Event Grid
     /// delivers the IncomingCall twice.
     pub async fn place_call(&self, from: &str, duplicate: bool) -> String {
+        self.dial(json!({"from": from, "to": LINE, "duplicateDelivery": duplicate}))
+            .await
+    }
+
+    /// Starts a call with the simulator's `StartCall` JSON; returns the correlation id.
+    pub async fn dial(&self, call: Value) -> String {
         let r = self
             .http
             .post(format!("{}/calls", self.control))
-            .json(&json!({"from": from, "to": LINE, "duplicateDelivery": duplicate}))
+            .json(&call)
             .send()
             .await
             .expect("start call");
@@ -333,6 +352,18 @@ presence_ttl_secs = 1
             .as_str()
             .expect("correlationId")
             .to_string()
+    }
+
+    /// Sets the simulator's fault injection (`PUT /faults`).
+    pub async fn faults(&self, faults: Value) {
+        let r = self
+            .http
+            .put(format!("{}/faults", self.control))
+            .json(&faults)
+            .send()
+            .await
+            .expect("faults");
+        assert!(r.status().is_success(), "faults: {}", r.status());
     }
 
     pub async fn ledger(&self) -> Value {

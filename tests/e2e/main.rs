@@ -23,7 +23,7 @@ use serde_json::json;
 async fn a_killed_worker_loses_no_call_and_duplicates_no_effect() {
     let mut world = World::start(WorldOptions {
         workers: 1,
-        agents: vec![(harness::accepts(), 3); 6],
+        agents: vec![(harness::accepts(), "support", 3); 6],
         ..WorldOptions::default()
     })
     .await;
@@ -79,8 +79,8 @@ async fn a_declining_agent_passes_the_call_on_and_a_duplicate_incoming_call_is_a
     let world = World::start(WorldOptions {
         workers: 2,
         agents: vec![
-            (json!({"type": "decline", "afterMs": 100}), 5),
-            (harness::accepts(), 3),
+            (json!({"type": "decline", "afterMs": 100}), "support", 5),
+            (harness::accepts(), "support", 3),
         ],
         ..WorldOptions::default()
     })
@@ -103,6 +103,95 @@ async fn a_declining_agent_passes_the_call_on_and_a_duplicate_incoming_call_is_a
         doc.contains(&harness::agent_id(1)),
         "the second agent took it: {doc}"
     );
+    world.shutdown().await;
+}
+
+const SCENARIO_ROUTING: &str = r#"
+[routing]
+default_queue = "sales"
+
+[routing.agent_defaults]
+wrap_up_secs = 1
+
+[routing.queues.main]
+ivr = { prompt = { text = "For sales press 1." }, options = { "1" = "sales" }, fallback = "sales", timeout_secs = 3, max_tries = 2 }
+
+[routing.queues.sales]
+required_skills = { sales = 1 }
+strategy = "skills-best-match"
+recording = true
+ring_timeout_secs = 2
+wait_retry_secs = 1
+max_attempts = 3
+overflow = "hangup"
+
+[routing.queues.partners]
+required_skills = { partners = 1 }
+max_attempts = 1
+ring_timeout_secs = 2
+wait_retry_secs = 1
+max_wait_secs = 3
+overflow = { phone = "+14255550199" }
+
+[[routing.rules]]
+dialed = ["+18005550100"]
+queue = "main"
+
+[[routing.rules]]
+dialed = ["+18005550103"]
+queue = "partners"
+"#;
+
+/// The product's paths across processes while the simulator duplicates and reorders
+/// callbacks: IVR (the caller presses 1) → sales, whose best agent lets it ring out → the
+/// next agent answers; sales records, so the recording notice is played; a partners call
+/// whose only agent is busy overflows to a phone number. Every effect happens exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_ring_no_answer_recording_and_overflow_under_duplicated_reordered_callbacks() {
+    let world = World::start(WorldOptions {
+        workers: 2,
+        agents: vec![
+            (json!({"type": "noAnswer"}), "sales", 5),
+            (harness::accepts(), "sales", 3),
+            (json!({"type": "busy"}), "partners", 5),
+        ],
+        routing: SCENARIO_ROUTING,
+        lines: vec!["+18005550100", "+18005550103"],
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .faults(json!({"callbacks": {"duplicate": 0.3, "reorder": 0.2}}))
+        .await;
+    let sales = world
+        .dial(json!({"from": "+14255554000", "to": "+18005550100", "dtmf": "1"}))
+        .await;
+    let partners = world
+        .dial(json!({"from": "+14255554001", "to": "+18005550103"}))
+        .await;
+    let calls = [sales.clone(), partners.clone()];
+    let ended = world.wait_archived(&calls, Duration::from_secs(90)).await;
+    assert_eq!(ended.len(), 2, "both calls finished: {ended:?}");
+    let ledger = world.ledger().await;
+
+    let s = &ledger["calls"][&sales]["effects"];
+    assert_eq!(s["answers"], 1, "{s}");
+    assert!(s["recognizes"].as_u64().unwrap() >= 1, "IVR menu: {s}");
+    assert_eq!(s["adds"], 2, "rang out, then the next agent: {s}");
+    assert_eq!(s["recordings"], 1, "recorded once: {s}");
+    // No hold music in this queue and the IVR prompt is part of the recognize: the one play
+    // is the recording notice.
+    assert_eq!(s["plays"], 1, "the recording notice: {s}");
+    let doc = ended[&sales].to_string();
+    assert!(
+        doc.contains(&harness::agent_id(1)),
+        "the second agent took it: {doc}"
+    );
+
+    let p = &ledger["calls"][&partners]["effects"];
+    assert_eq!(p["answers"], 1, "{p}");
+    assert_eq!(p["transfers"], 1, "overflow to the phone number: {p}");
+    assert_eq!(p["recordings"], 0, "{p}");
     world.shutdown().await;
 }
 
