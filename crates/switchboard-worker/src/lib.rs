@@ -10,6 +10,7 @@
 //! - [`runner`]: the queue consumer loop: receive, decode, dispatch, settle, renew locks, drain.
 //! - [`ingress`]: the callback ingress (axum): JWT-checked Call Automation callbacks onto the queue.
 //! - [`otlp`]: OpenTelemetry export of the metrics over OTLP/HTTP (JSON) when configured.
+//! - [`otlp_traces`]: the `tracing` layer and exporter that send spans over OTLP/HTTP (JSON).
 //! - [`telemetry`]: metrics registry and `/metrics`, tracing setup.
 //! - [`shutdown`]: one shutdown signal (SIGTERM/SIGINT) every task listens to.
 #![forbid(unsafe_code)]
