@@ -96,12 +96,6 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
-    /// Start everything with its data in `dir`, on the embedded queue.
-    #[allow(dead_code)] // the entry point for callers without an engine choice
-    pub async fn start(dir: &Path, opts: LocalOptions) -> anyhow::Result<Self> {
-        Self::start_with(dir, opts, LocalQueue::Sqlite).await
-    }
-
     /// Start everything with its data in `dir`, on the queue engine `queue`.
     pub async fn start_with(
         dir: &Path,
