@@ -79,11 +79,12 @@ impl StreamingCredentialsProvider for TokenCredentials {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "redis access token request failed; retrying");
-                        let err = redis::RedisError::from((
-                            redis::ErrorKind::AuthenticationFailed,
-                            "access token request failed",
-                            e,
-                        ));
+                        // An I/O error, not `AuthenticationFailed`: the identity endpoint being
+                        // down is an outage like Redis being down (retryable), unlike a token
+                        // the server rejects.
+                        let err = redis::RedisError::from(std::io::Error::other(format!(
+                            "access token request failed: {e}"
+                        )));
                         Some((Err(err), (source, RETRY_AFTER_FAILURE)))
                     }
                 }
