@@ -7,6 +7,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use switchboard_redis::testing::RedisServer;
+use switchboard_redis::{RedisOptions, RedisStore};
+use switchboard_servicebus::peer::TestPeer;
 use switchboard_store::sqlite::SqliteStore;
 use switchboard_store::Store;
 
@@ -55,7 +58,22 @@ pub struct WorldOptions {
     pub lines: Vec<&'static str>,
     /// How long an agent talks before hanging up.
     pub talk_time: Duration,
+    /// Queues and store: one SQLite file, or the Service Bus AMQP test peer (on this
+    /// loopback address, port 5672) and a real `redis-server`.
+    pub engines: Engines,
+    /// Messages one worker process handles at once.
+    pub worker_concurrency: usize,
 }
+
+/// Which engines the deployment runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engines {
+    Sqlite,
+    ServiceBusAndRedis(std::net::Ipv4Addr),
+}
+
+/// The Redis key prefix of a distributed world.
+const REDIS_PREFIX: &str = "e2e";
 
 /// An agent that picks up after 200 ms.
 pub fn accepts() -> Value {
@@ -70,6 +88,8 @@ impl Default for WorldOptions {
             routing: ROUTING,
             lines: vec![LINE],
             talk_time: Duration::from_millis(1500),
+            engines: Engines::Sqlite,
+            worker_concurrency: 8,
         }
     }
 }
@@ -82,10 +102,24 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Self {
+    fn spawn(name: &str, cmd: Command) -> Self {
+        Self::spawn_logged(name, cmd, None)
+    }
+
+    /// Like `spawn`, with stderr (the logs) appended to `log`.
+    fn spawn_logged(name: &str, mut cmd: Command, log: Option<&Path>) -> Self {
+        let stderr = match log {
+            Some(p) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map(Stdio::from)
+                .unwrap_or_else(|e| panic!("log file {}: {e}", p.display())),
+            None => Stdio::null(),
+        };
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
@@ -161,6 +195,8 @@ pub struct World {
     sim: Option<Proc>,
     ingress: Option<Proc>,
     workers: Vec<Option<Proc>>,
+    peer: Option<TestPeer>,
+    redis: Option<RedisServer>,
 }
 
 /// A free loopback port (bound, then released for the child to take).
@@ -219,6 +255,29 @@ impl World {
         }
         let db = dir.path().join("switchboard.db");
         let config = dir.path().join("switchboard.toml");
+        let (mut peer, mut redis, mut engines_toml) = (None, None, String::new());
+        if let Engines::ServiceBusAndRedis(ip) = opts.engines {
+            let mut cfg = switchboard_worker::config::Config::default();
+            cfg.queue.lock_duration_secs = 4;
+            let (plain, sessions) = switchboard_worker::app::queue_configs(&cfg);
+            let p = TestPeer::start(
+                ip,
+                &[
+                    (cfg.queue.incoming_queue.as_str(), plain),
+                    (cfg.queue.events_queue.as_str(), sessions),
+                ],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("Service Bus test peer on {ip}: {e}"));
+            let r = RedisServer::start().expect("start redis-server");
+            engines_toml = format!(
+                "kind = \"servicebus\"\nservicebus_connection_string = \"{};UseDevelopmentEmulator=true\"\n\n[store]\nkind = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"{REDIS_PREFIX}\"\n",
+                p.connection_string(),
+                r.url()
+            );
+            peer = Some(p);
+            redis = Some(r);
+        }
         let toml = format!(
             r#"
 [acs]
@@ -231,9 +290,9 @@ command_deadline_ms = 8000
 [queue]
 sqlite_path = "{db}"
 lock_duration_secs = 4
-
+{engines_toml}
 [worker]
-concurrency = 8
+concurrency = {concurrency}
 metrics_port = 0
 grace_period_secs = 3
 
@@ -261,6 +320,7 @@ presence_ttl_secs = 1
             iss = s("callbackIssuer"),
             graph = s("graphBaseUrl"),
             routing = routing,
+            concurrency = opts.worker_concurrency,
         );
         std::fs::write(&config, toml).expect("write config");
 
@@ -304,6 +364,8 @@ presence_ttl_secs = 1
             sim: Some(sim),
             ingress: Some(ingress),
             workers: Vec::new(),
+            peer,
+            redis,
         };
         for _ in 0..opts.workers {
             world.add_worker();
@@ -315,7 +377,12 @@ presence_ttl_secs = 1
         let mut c = Command::new(bin());
         c.args(["worker", "-c"]).arg(&self.config);
         scrub(&mut c);
-        let mut w = Proc::spawn(&format!("worker {}", self.workers.len()), c);
+        c.env("RUST_LOG", "info,switchboard_worker=debug");
+        let log = self
+            .dir
+            .path()
+            .join(format!("worker-{}.log", self.workers.len()));
+        let mut w = Proc::spawn_logged(&format!("worker {}", self.workers.len()), c, Some(&log));
         w.wait_line(Duration::from_secs(30), |l| {
             l.starts_with("switchboard worker ready").then_some(())
         });
@@ -335,6 +402,11 @@ presence_ttl_secs = 1
     pub async fn place_call(&self, from: &str, duplicate: bool) -> String {
         self.dial(json!({"from": from, "to": LINE, "duplicateDelivery": duplicate}))
             .await
+    }
+
+    /// [`World::place_call`] with an owned caller number (for many calls at once).
+    pub async fn place_call_to_line(&self, from: String, duplicate: bool) -> String {
+        self.place_call(&from, duplicate).await
     }
 
     /// Starts a call with the simulator's `StartCall` JSON; returns the correlation id.
@@ -366,6 +438,32 @@ presence_ttl_secs = 1
         assert!(r.status().is_success(), "faults: {}", r.status());
     }
 
+    /// Every worker log line that mentions `needle` (a call id), prefixed with the worker.
+    pub fn worker_logs_mentioning(&self, needle: &str) -> String {
+        let mut out = String::new();
+        for i in 0..self.workers.len() {
+            let path = self.dir.path().join(format!("worker-{i}.log"));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains(needle)) {
+                out.push_str(&format!("[worker {i}] {line}\n"));
+            }
+        }
+        out
+    }
+
+    /// The simulator's timeline of one call (requests, events, participants), for diagnosis.
+    pub async fn timeline(&self, call: &str) -> Value {
+        match self
+            .http
+            .get(format!("{}/calls/{call}/timeline", self.control))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(e) => json!(format!("timeline: {e}")),
+        }
+    }
+
     pub async fn ledger(&self) -> Value {
         self.http
             .get(format!("{}/ledger", self.control))
@@ -383,9 +481,7 @@ presence_ttl_secs = 1
         calls: &[String],
         timeout: Duration,
     ) -> BTreeMap<String, Value> {
-        let store = SqliteStore::open(self.dir.path().join("switchboard.db"))
-            .await
-            .expect("open the store");
+        let store = self.store().await;
         let deadline = Instant::now() + timeout;
         let mut ended = BTreeMap::new();
         while ended.len() < calls.len() && Instant::now() < deadline {
@@ -400,6 +496,22 @@ presence_ttl_secs = 1
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         ended
+    }
+
+    /// The deployment's store, as a replica opens it.
+    pub async fn store(&self) -> Box<dyn Store> {
+        match &self.redis {
+            Some(r) => Box::new(
+                RedisStore::connect(RedisOptions::new(r.url(), REDIS_PREFIX))
+                    .await
+                    .expect("open the redis store"),
+            ),
+            None => Box::new(
+                SqliteStore::open(self.dir.path().join("switchboard.db"))
+                    .await
+                    .expect("open the store"),
+            ),
+        }
     }
 
     /// Runs the CLI against this deployment's configuration.
@@ -426,6 +538,25 @@ presence_ttl_secs = 1
     }
 
     fn queues_idle(&self) -> bool {
+        if let Some(peer) = &self.peer {
+            // What the broker holds, read from its backing queues.
+            let rt = tokio::runtime::Handle::current();
+            let cfg = switchboard_worker::config::Config::default();
+            return tokio::task::block_in_place(|| {
+                rt.block_on(async {
+                    for name in [&cfg.queue.incoming_queue, &cfg.queue.events_queue] {
+                        let Some(q) = peer.backing_queue(name) else {
+                            return false;
+                        };
+                        match q.receiver.runtime_properties().await {
+                            Ok(p) if p.active_message_count == 0 => {}
+                            _ => return false,
+                        }
+                    }
+                    true
+                })
+            });
+        }
         // The worker's queue gauges are not needed: peek through the CLI-independent port.
         let db = self.dir.path().join("switchboard.db");
         let rt = tokio::runtime::Handle::current();
@@ -470,6 +601,9 @@ presence_ttl_secs = 1
         }
         if let Some(s) = self.sim.take() {
             let _ = s.stop(Duration::from_secs(5));
+        }
+        if let Some(p) = self.peer.take() {
+            p.shutdown().await;
         }
     }
 }

@@ -11,7 +11,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{World, WorldOptions};
+use harness::{Engines, World, WorldOptions};
 use serde_json::json;
 
 /// Calls start on one worker process; once some are answered a second worker starts and the
@@ -247,5 +247,105 @@ async fn fixtures_replay_without_unintended_dead_letters() {
             "{name}: no dead letter with reason {reason}: {reasons:?}"
         );
     }
+    world.shutdown().await;
+}
+
+/// The support queue with room for a long wait: 200 callers share 40 agents.
+const ROUTING_BUSY_DAY: &str = r#"
+[routing]
+default_queue = "support"
+
+[routing.agent_defaults]
+wrap_up_secs = 1
+
+[routing.queues.support]
+required_skills = { support = 1 }
+strategy = "longest-idle"
+hold_music = { url = "https://contoso.example/hold.wav", loop = true }
+ring_timeout_secs = 10
+wait_retry_secs = 1
+max_attempts = 6
+max_wait_secs = 600
+overflow = "hangup"
+
+[[routing.rules]]
+dialed = ["+18005550101"]
+queue = "support"
+"#;
+
+/// Issue 7's proof on the distributed engines: simulator, ingress and three worker processes
+/// on the Service Bus AMQP test peer and a real `redis-server`; 200 calls arrive at once for 40
+/// agents, and one worker is SIGKILLed mid-run. Every call is answered once, gets exactly one
+/// agent added once (an agent invited while on another call answers "busy", which would show
+/// as a second add), is hung up and archived; nothing is dead-lettered; no reservation is
+/// left in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_calls_on_service_bus_and_redis_survive_a_killed_worker() {
+    if !switchboard_redis::testing::RedisServer::required_or_skip() {
+        return;
+    }
+    const CALLS: usize = 200;
+    const AGENTS: usize = 40;
+    let mut world = World::start(WorldOptions {
+        workers: 3,
+        agents: vec![(json!({"type": "accept", "afterMs": 100}), "support", 3); AGENTS],
+        routing: ROUTING_BUSY_DAY,
+        talk_time: Duration::from_millis(500),
+        engines: Engines::ServiceBusAndRedis(std::net::Ipv4Addr::new(127, 0, 91, 1)),
+        worker_concurrency: 64,
+        ..WorldOptions::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let calls: Vec<String> = futures::future::join_all(
+        (0..CALLS).map(|i| world.place_call_to_line(format!("+1425556{:04}", i), i % 10 == 0)),
+    )
+    .await;
+
+    // Kill a worker once the run is well under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while world.ledger().await["total"]["adds"].as_u64().unwrap_or(0) < (AGENTS as u64) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agents were not being added: {}",
+            world.ledger().await["total"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    world.kill_worker(1);
+    let killed_at = started.elapsed();
+
+    let ended = world.wait_archived(&calls, Duration::from_secs(420)).await;
+    let finished_in = started.elapsed();
+    let ledger = world.ledger().await;
+    assert_eq!(
+        ended.len(),
+        calls.len(),
+        "every call finished; totals {}",
+        ledger["total"]
+    );
+    for c in &calls {
+        let effects = &ledger["calls"][c]["effects"];
+        if effects["answers"] != 1 || effects["adds"] != 1 || effects["transfers"] != 0 {
+            let archived = &ended[c];
+            panic!(
+                "call {c}: expected one answer, one add, no transfer: {effects}\narchived: {archived}\ntimeline: {}\nworker logs:\n{}",
+                world.timeline(c).await,
+                world.worker_logs_mentioning(c)
+            );
+        }
+    }
+    assert_eq!(ledger["total"]["adds"], CALLS as u64, "{}", ledger["total"]);
+
+    let dead = world.wait_dead_letters(0, Duration::from_secs(20)).await;
+    assert!(dead.is_empty(), "nothing dead-lettered: {dead:?}");
+    let store = world.store().await;
+    for agent in store.list_agents().await.expect("list agents") {
+        assert_eq!(agent.active(), 0, "{} still holds a reservation", agent.id);
+    }
+    eprintln!(
+        "{CALLS} calls over Service Bus + Redis, 3 workers (one killed at {killed_at:?}): all \
+         archived after {finished_in:?}"
+    );
     world.shutdown().await;
 }

@@ -1,9 +1,12 @@
 //! The distributed engines this binary offers behind `queue.kind` / `store.kind`: Azure
-//! Service Bus for the queues. Each opener turns the configuration into the engine's own
+//! Service Bus for the queues, Redis for the store. Each opener turns the configuration into the engine's own
 //! options (no I/O until it is awaited) and connects.
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use switchboard_redis::{AccessToken, RedisAuth, RedisOptions, RedisStore, TokenSource};
 use switchboard_servicebus::{Secret, ServiceBusAuth, ServiceBusNamespace, ServiceBusOptions};
+use switchboard_worker::app::StoreOpener;
 use switchboard_worker::app::{queue_configs, AppError, EngineHooks, QueueOpener, Queues};
 use switchboard_worker::config::{Config, ConfigError};
 
@@ -11,8 +14,98 @@ use switchboard_worker::config::{Config, ConfigError};
 pub fn hooks() -> EngineHooks {
     EngineHooks {
         servicebus: Some(servicebus_opener()),
-        redis: None,
+        redis: Some(redis_opener()),
     }
+}
+
+/// Scope of Microsoft Entra tokens for Azure Managed Redis / Azure Cache for Redis.
+const REDIS_SCOPE: &str = "https://redis.azure.com/.default";
+
+/// `store.redis_url` and `store.key_prefix` as store options. A URL with a user name and no
+/// password (what infra/ hands the worker: `rediss://<object id>@host:port`) signs in with a
+/// Microsoft Entra token of the managed identity (`AZURE_CLIENT_ID`, system-assigned without
+/// it), the object id being the ACL user; otherwise the URL's own credentials are used.
+pub fn redis_options(cfg: &Config) -> Result<RedisOptions, ConfigError> {
+    let url = cfg.store.redis_url.as_ref().ok_or_else(|| {
+        ConfigError::new("store.redis_url", "required when store.kind = \"redis\"")
+    })?;
+    let url = url.expose().trim().to_owned();
+    let parsed = url::Url::parse(&url).map_err(|e| {
+        ConfigError::new(
+            "store.redis_url",
+            format!("is not a URL ({e}); expected redis://host:port or rediss://user@host:port"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "redis" | "rediss") {
+        return Err(ConfigError::new(
+            "store.redis_url",
+            "must start with redis:// or rediss://",
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::new("store.redis_url", "has no host"));
+    }
+    let prefix = cfg.store.key_prefix.trim();
+    if prefix.is_empty() || prefix.contains(['{', '}']) || prefix.chars().any(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "store.key_prefix",
+            "must be non-empty, without braces or whitespace",
+        ));
+    }
+    let mut options = RedisOptions::new(url.clone(), prefix);
+    if !parsed.username().is_empty() && parsed.password().is_none() {
+        options.auth = RedisAuth::Token(Arc::new(EntraRedisToken {
+            username: parsed.username().to_owned(),
+            client_id: cfg.graph.client_id.clone(),
+        }));
+    }
+    Ok(options)
+}
+
+/// Entra tokens for Redis from the managed identity.
+#[derive(Debug)]
+struct EntraRedisToken {
+    username: String,
+    client_id: Option<String>,
+}
+
+impl TokenSource for EntraRedisToken {
+    fn token(&self) -> BoxFuture<'static, Result<AccessToken, String>> {
+        let username = self.username.clone();
+        let client_id = self.client_id.clone();
+        Box::pin(async move {
+            use azure_core::credentials::TokenCredential;
+            let credential = azure_identity::ManagedIdentityCredential::new(Some(
+                azure_identity::ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.map(azure_identity::UserAssignedId::ClientId),
+                    ..Default::default()
+                },
+            ))
+            .map_err(|e| format!("managed identity: {e}"))?;
+            let token = credential
+                .get_token(&[REDIS_SCOPE], None)
+                .await
+                .map_err(|e| format!("token for {REDIS_SCOPE}: {e}"))?;
+            let left = token.expires_on - time::OffsetDateTime::now_utc();
+            Ok(AccessToken {
+                username,
+                token: token.token.secret().to_owned(),
+                valid_for: std::time::Duration::try_from(left).unwrap_or_default(),
+            })
+        })
+    }
+}
+
+fn redis_opener() -> StoreOpener {
+    Arc::new(|cfg: &Config| {
+        Box::pin(async move {
+            let options = redis_options(cfg)?;
+            let store = RedisStore::connect(options)
+                .await
+                .map_err(|e| startup("redis", &e, e.is_retryable()))?;
+            Ok(Arc::new(store) as Arc<dyn switchboard_store::Store>)
+        })
+    })
 }
 
 /// How to reach the namespace: `queue.servicebus_connection_string` (SAS; with
@@ -133,6 +226,35 @@ mod tests {
             }
         );
         assert!(!o.insecure_plaintext);
+    }
+
+    #[test]
+    fn redis_user_without_password_means_entra_token() {
+        let mut c = cfg();
+        c.store.redis_url = Some(CfgSecret::new(
+            "rediss://0000aaaa-1111@redis-x.westeurope.redis.azure.net:10000",
+        ));
+        let o = redis_options(&c).unwrap();
+        assert!(matches!(o.auth, RedisAuth::Token(_)));
+        assert_eq!(o.key_prefix, "switchboard");
+
+        c.store.redis_url = Some(CfgSecret::new("redis://:hunter2@127.0.0.1:6379/0"));
+        c.store.key_prefix = "contoso-prod".into();
+        let o = redis_options(&c).unwrap();
+        assert!(matches!(o.auth, RedisAuth::Url));
+        assert_eq!(o.key_prefix, "contoso-prod");
+        assert!(!format!("{o:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_redis_values_name_their_key() {
+        let mut c = cfg();
+        assert_eq!(redis_options(&c).unwrap_err().key, "store.redis_url");
+        c.store.redis_url = Some(CfgSecret::new("http://127.0.0.1:6379"));
+        assert_eq!(redis_options(&c).unwrap_err().key, "store.redis_url");
+        c.store.redis_url = Some(CfgSecret::new("redis://127.0.0.1:6379"));
+        c.store.key_prefix = "a{b}".into();
+        assert_eq!(redis_options(&c).unwrap_err().key, "store.key_prefix");
     }
 
     #[test]
