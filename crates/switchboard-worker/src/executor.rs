@@ -58,7 +58,8 @@ use switchboard_routing::{
     PresenceCache, PresenceView, QueueName, Roster, RoutingDecision,
 };
 use switchboard_store::{
-    AgentProfile, AgentStatus, CasOutcome, Clock, Reservation, Store, StoreError, StoreExt,
+    AgentProfile, AgentStatus, CasOutcome, Clock, Reservation, ReservationState, Store, StoreError,
+    StoreExt,
 };
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -1044,6 +1045,32 @@ impl Executor {
                 call.queue
             )));
         };
+        let ttl = queue.ring_timeout + self.flow.ring_grace + self.options.reservation_margin;
+        // A call that already holds a reservation it has not used up (the worker that reserved
+        // crashed before its state was saved, or this command was redelivered) keeps that
+        // agent: ranking again would see the agent as busy — with this very call — and reserve
+        // a second one, and the add already sent to the first would be followed by another.
+        let held = self.store.reservations_for_call(key.as_str()).await?;
+        if let Some(r) = held
+            .iter()
+            .find(|r| r.state == ReservationState::Reserved && !excluded.contains(&r.agent))
+        {
+            if let Some(reservation) = self
+                .store
+                .reserve_first_of(std::slice::from_ref(&r.agent), key.as_str(), ttl)
+                .await?
+            {
+                let detail = format!("kept reservation of {} (redelivered)", reservation.agent);
+                let internal = Internal::Routed {
+                    seq,
+                    reservation,
+                    detail: "kept reservation".into(),
+                };
+                let input =
+                    FlowInput::internal(cmd.key.derived_id("routed"), cmd.key.first_sent, internal);
+                return Ok(Effect::Feedback(Box::new(input), detail));
+            }
+        }
         let records = self.store.list_agents().await?;
         let mut live = HashMap::new();
         let mut stored_presence = PresenceView::new();
@@ -1091,8 +1118,6 @@ impl Executor {
         let (internal, detail) = match decision {
             RoutingDecision::Offer { ranked } => {
                 let ids: Vec<TeamsUserId> = ranked.iter().map(|c| c.agent.clone()).collect();
-                let ttl =
-                    queue.ring_timeout + self.flow.ring_grace + self.options.reservation_margin;
                 match self.store.reserve_first_of(&ids, key.as_str(), ttl).await? {
                     Some(reservation) => {
                         let reason = ranked

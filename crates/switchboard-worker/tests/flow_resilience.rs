@@ -485,3 +485,41 @@ async fn regression_concurrent_duplicate_incoming_call_is_answered_once_and_kept
     b.stop().await;
     world.shutdown().await;
 }
+
+/// Regression (found by the 200-call Service Bus + Redis end-to-end test): a worker reserved
+/// an agent and was killed before the routing decision reached the call state. The route
+/// command ran again on another worker, which saw the agent as busy — with this very call —
+/// reserved a second agent and added both. A call's own unused reservation is now kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_left_by_a_crashed_worker_is_kept_not_doubled() {
+    let world = World::start().await;
+    let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
+    // What the crashed worker left behind: Bob reserved for this call. (The worker below
+    // upserts the roster again, which keeps reservations.)
+    let bob = switchboard_store::TeamsUserId::new(BOB);
+    world
+        .store
+        .upsert_agent(&switchboard_store::AgentProfile::new(bob.clone()))
+        .await
+        .unwrap();
+    world
+        .store
+        .reserve(&bob, &corr, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("Bob is free");
+
+    let worker = world.worker().await;
+    let state = archived_state(&world.ended(&corr, 60).await);
+    assert_eq!(
+        state.answered_by.as_ref().map(|a| a.as_str()),
+        Some(BOB),
+        "the call keeps the agent it had reserved: {}",
+        world.recorder.dump(&corr)
+    );
+    let fx = world.effects(&corr);
+    assert_eq!(fx.adds, 1, "one agent added: {fx:?}");
+    assert!(world.dead_letters().await.is_empty());
+    worker.stop().await;
+    world.shutdown().await;
+}
