@@ -347,12 +347,16 @@ presence_ttl_secs = 1
             .await
             .expect("seed numbers"));
 
-        let mut ingress = Proc::spawn("ingress", {
-            let mut c = Command::new(bin());
-            c.args(["ingress", "-c"]).arg(&config);
-            scrub(&mut c);
-            c
-        });
+        let mut ingress = Proc::spawn_logged(
+            "ingress",
+            {
+                let mut c = Command::new(bin());
+                c.args(["ingress", "-c"]).arg(&config);
+                scrub(&mut c);
+                c
+            },
+            Some(&dir.path().join("ingress.log")),
+        );
         ingress.wait_line(Duration::from_secs(30), |l| {
             l.starts_with("switchboard ingress listening").then_some(())
         });

@@ -262,7 +262,7 @@ wrap_up_secs = 1
 required_skills = { support = 1 }
 strategy = "longest-idle"
 hold_music = { url = "https://contoso.example/hold.wav", loop = true }
-ring_timeout_secs = 10
+ring_timeout_secs = 20
 wait_retry_secs = 1
 max_attempts = 6
 max_wait_secs = 600

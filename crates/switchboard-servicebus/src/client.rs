@@ -9,7 +9,7 @@
 //! makes lock loss visible as such. The broker's own `message-lock-lost` errors map the same.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
@@ -45,6 +45,10 @@ const TOP_UP_WAIT: Duration = Duration::from_millis(30);
 /// Beyond the caller's wait, how long `accept_next_session` lets the broker answer before
 /// giving up on the attach (the test peer answers within its own server timeout).
 const ACCEPT_GRACE: Duration = Duration::from_secs(5);
+/// Longest wait for the broker to accept a send (it answers in milliseconds when healthy).
+const SEND_BOUND: Duration = Duration::from_secs(10);
+/// Shortest bound on a session renew or settle, for a lock that is about to run out.
+const MIN_LOCK_BOUND: Duration = Duration::from_millis(500);
 
 /// A connected Service Bus namespace. Cheap to clone; hand out queues with
 /// [`ServiceBusNamespace::queue`].
@@ -65,25 +69,64 @@ struct Ns {
     options: ServiceBusOptions,
     /// Links (senders, receivers) are created through this connection.
     links: Mutex<Client>,
+    /// Bumped each time `links` is replaced (see `replace_links_connection_from`).
+    links_generation: AtomicU64,
     /// Session accepts wait on the broker; they get their own connection so they never hold
     /// up link creation.
     sessions: Mutex<Client>,
+    /// Bumped each time `sessions` is replaced, so many sessions noticing the same dead
+    /// connection replace it once.
+    sessions_generation: AtomicU64,
 }
 
 impl Ns {
     /// Swaps the session connection for a fresh one and closes the old one (see
     /// `accept_next_session`). Session receivers on the old connection lose their locks.
-    async fn replace_sessions_connection(&self) {
+    async fn replace_sessions_connection(&self, why: &str) {
+        let seen = self.sessions_generation.load(Ordering::Acquire);
+        self.replace_sessions_connection_from(seen, why).await;
+    }
+
+    /// Replaces the link connection if it is still generation `seen` (a send on it got no
+    /// answer); links created on the old one fail and are re-created on the new one.
+    async fn replace_links_connection_from(&self, seen: u64, why: &str) {
+        let mut current = self.links.lock().await;
+        if self.links_generation.load(Ordering::Acquire) != seen {
+            return;
+        }
         match open_client(&self.options).await {
             Ok(fresh) => {
-                let old = std::mem::replace(&mut *self.sessions.lock().await, fresh);
-                tracing::warn!("session accept got no answer; replaced the session connection");
+                let old = std::mem::replace(&mut *current, fresh);
+                self.links_generation.fetch_add(1, Ordering::AcqRel);
+                tracing::warn!("{why}; replaced the link connection");
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(10), old.dispose()).await;
                 });
             }
             Err(e) => {
-                tracing::warn!(error = %e, "session accept got no answer; reconnecting failed");
+                tracing::warn!(error = %e, "{why}; reconnecting failed");
+            }
+        }
+    }
+
+    /// Replaces the session connection if it is still generation `seen` (a session accepted
+    /// on it saw it stop answering); a later generation means someone already did.
+    async fn replace_sessions_connection_from(&self, seen: u64, why: &str) {
+        let mut current = self.sessions.lock().await;
+        if self.sessions_generation.load(Ordering::Acquire) != seen {
+            return;
+        }
+        match open_client(&self.options).await {
+            Ok(fresh) => {
+                let old = std::mem::replace(&mut *current, fresh);
+                self.sessions_generation.fetch_add(1, Ordering::AcqRel);
+                tracing::warn!("{why}; replaced the session connection");
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), old.dispose()).await;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "{why}; reconnecting failed");
             }
         }
     }
@@ -98,7 +141,9 @@ impl ServiceBusNamespace {
             inner: Arc::new(Ns {
                 options,
                 links: Mutex::new(links),
+                links_generation: AtomicU64::new(0),
                 sessions: Mutex::new(sessions),
+                sessions_generation: AtomicU64::new(0),
             }),
         })
     }
@@ -290,7 +335,8 @@ fn to_sdk_message(m: &OutgoingMessage) -> Result<ServiceBusMessage, QueueError> 
 
 struct SbSender {
     ctx: Arc<Ctx>,
-    link: Mutex<Option<ServiceBusSender>>,
+    /// The sender link and the generation of the link connection it was opened on.
+    link: Mutex<Option<(ServiceBusSender, u64)>>,
 }
 
 impl SbSender {
@@ -313,27 +359,47 @@ impl SbSender {
         }
         let mut link = self.link.lock().await;
         if link.is_none() {
-            let created = self
-                .ctx
-                .ns
-                .links
-                .lock()
-                .await
+            let mut client = self.ctx.ns.links.lock().await;
+            let generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
+            let created = client
                 .create_sender(self.ctx.name.clone(), ServiceBusSenderOptions::default())
                 .await
                 .map_err(|e| self.ctx.err("open sender", Subject::Queue, e))?;
-            *link = Some(created);
+            *link = Some((created, generation));
         }
-        let Some(sender) = link.as_mut() else {
+        let Some((sender, generation)) = link.as_mut() else {
             return Err(QueueError::corrupt("send", "sender link missing"));
         };
-        let result = if sdk.len() == 1 {
-            let one = sdk
-                .pop()
-                .ok_or_else(|| QueueError::corrupt("send", "empty batch"))?;
-            sender.send_message(one).await
-        } else {
-            sender.send_messages(sdk).await
+        let generation = *generation;
+        let send = async {
+            if sdk.len() == 1 {
+                let one = sdk
+                    .pop()
+                    .ok_or_else(|| QueueError::corrupt("send", "empty batch"))?;
+                Ok(sender.send_message(one).await)
+            } else {
+                Ok(sender.send_messages(sdk).await)
+            }
+        };
+        // Every send of this process goes through this one link, so a send the broker never
+        // answers would stall them all for the client library's retries (minutes); past
+        // `SEND_BOUND` the connection is taken as dead and replaced.
+        let result = match tokio::time::timeout(SEND_BOUND, send).await {
+            Ok(r) => r?,
+            Err(_) => {
+                *link = None;
+                let ns = Arc::clone(&self.ctx.ns);
+                tokio::spawn(async move {
+                    ns.replace_links_connection_from(generation, "a send got no answer")
+                        .await;
+                });
+                return Err(QueueError::Backend {
+                    op: "send",
+                    message: format!("no answer within {SEND_BOUND:?}"),
+                    retryable: true,
+                    source: None,
+                });
+            }
         };
         result.map_err(|e| {
             let err = self.ctx.err("send", Subject::Queue, e);
@@ -843,13 +909,15 @@ impl QueueReceiver for SbReceiver {
                 receive_mode: ServiceBusReceiveMode::PeekLock,
                 identifier: None,
             };
-            let attempt = {
+            let (attempt, generation) = {
                 let mut client = self.ctx.ns.sessions.lock().await;
-                tokio::time::timeout(
+                let generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
+                let attempt = tokio::time::timeout(
                     wait + ACCEPT_GRACE,
                     client.accept_next_session_for_queue(self.ctx.name.clone(), options),
                 )
-                .await
+                .await;
+                (attempt, generation)
             };
             tracing::debug!(
                 queue = %self.ctx.name,
@@ -865,6 +933,7 @@ impl QueueReceiver for SbReceiver {
                     return Ok(Some(Box::new(SbSession::new(
                         Arc::clone(&self.ctx),
                         receiver,
+                        generation,
                     ))))
                 }
                 Ok(Err(e)) => {
@@ -891,7 +960,10 @@ impl QueueReceiver for SbReceiver {
                     if replaced {
                         return Ok(None);
                     }
-                    self.ctx.ns.replace_sessions_connection().await;
+                    self.ctx
+                        .ns
+                        .replace_sessions_connection("session accept got no answer")
+                        .await;
                     replaced = true;
                     deadline = tokio::time::Instant::now() + wait;
                     continue;
@@ -913,14 +985,20 @@ impl QueueReceiver for SbReceiver {
             receive_mode: ServiceBusReceiveMode::PeekLock,
             identifier: None,
         };
-        let receiver = {
+        let (receiver, generation) = {
             let mut client = self.ctx.ns.sessions.lock().await;
-            client
+            let generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
+            let r = client
                 .accept_session_for_queue(self.ctx.name.clone(), session_id.to_owned(), options)
-                .await
+                .await;
+            (r, generation)
         };
         match receiver {
-            Ok(r) => Ok(Box::new(SbSession::new(Arc::clone(&self.ctx), r))),
+            Ok(r) => Ok(Box::new(SbSession::new(
+                Arc::clone(&self.ctx),
+                r,
+                generation,
+            ))),
             Err(e) => {
                 let text = format!("{e} {e:?}").to_ascii_lowercase();
                 let err = self
@@ -1008,6 +1086,8 @@ struct SbSession {
     ctx: Arc<Ctx>,
     session_id: String,
     link: Arc<SessionLink>,
+    /// Generation of the session connection this session was accepted on.
+    generation: u64,
 }
 
 impl std::fmt::Debug for SbSession {
@@ -1020,12 +1100,13 @@ impl std::fmt::Debug for SbSession {
 }
 
 impl SbSession {
-    fn new(ctx: Arc<Ctx>, receiver: ServiceBusSessionReceiver) -> Self {
+    fn new(ctx: Arc<Ctx>, receiver: ServiceBusSessionReceiver, generation: u64) -> Self {
         let session_id = receiver.session_id().to_owned();
         let until = receiver.session_locked_until();
         Self {
             ctx,
             session_id,
+            generation,
             link: Arc::new(SessionLink {
                 receiver: Mutex::new(Some(receiver)),
                 drain: DrainGuard::default(),
@@ -1039,6 +1120,40 @@ impl SbSession {
         QueueError::SessionLockLost {
             queue: self.ctx.name.clone(),
             session_id: self.session_id.clone(),
+        }
+    }
+
+    /// Runs a lock-bound operation (renew, settle) for at most the time the session lock has
+    /// left. No answer by then means the connection stopped answering (the broker answers
+    /// these at once): the lock is as good as lost, and every other session on that
+    /// connection is stuck the same way, so the connection is replaced — closing it releases
+    /// their locks for other receivers — instead of waiting out the client library's own
+    /// minute-long timeouts while the calls on those sessions stall.
+    async fn within_lock<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, QueueError>>,
+    ) -> Result<T, QueueError> {
+        let left = self.until() - OffsetDateTime::now_utc();
+        let left = if left.is_positive() {
+            left.unsigned_abs()
+        } else {
+            Duration::ZERO
+        };
+        match tokio::time::timeout(left.max(MIN_LOCK_BOUND), fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.link.closed.store(true, Ordering::Release);
+                let ns = Arc::clone(&self.ctx.ns);
+                let seen = self.generation;
+                tokio::spawn(async move {
+                    ns.replace_sessions_connection_from(
+                        seen,
+                        "a session operation got no answer before its lock expired",
+                    )
+                    .await;
+                });
+                Err(self.lost())
+            }
         }
     }
 
@@ -1075,6 +1190,10 @@ impl SbSession {
     }
 
     async fn settle(&self, d: &Delivery, how: Settle<'_>) -> Result<(), QueueError> {
+        self.within_lock(self.settle_unbounded(d, how)).await
+    }
+
+    async fn settle_unbounded(&self, d: &Delivery, how: Settle<'_>) -> Result<(), QueueError> {
         let h = self.own(d)?;
         let mut msg = h.message.lock().await;
         let mut guard = self.live().await?;
@@ -1205,19 +1324,22 @@ impl SessionReceiver for SbSession {
     }
 
     async fn renew_session_lock(&self) -> Result<OffsetDateTime, QueueError> {
-        let mut guard = self.live().await?;
-        let r = guard.as_mut().ok_or_else(|| self.lost())?;
-        r.renew_session_lock().await.map_err(|e| {
-            self.ctx
-                .err("renew_session_lock", Subject::Session(&self.session_id), e)
-        })?;
-        let until = r.session_locked_until();
-        *self
-            .link
-            .locked_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = until;
-        Ok(until)
+        self.within_lock(async {
+            let mut guard = self.live().await?;
+            let r = guard.as_mut().ok_or_else(|| self.lost())?;
+            r.renew_session_lock().await.map_err(|e| {
+                self.ctx
+                    .err("renew_session_lock", Subject::Session(&self.session_id), e)
+            })?;
+            let until = r.session_locked_until();
+            *self
+                .link
+                .locked_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = until;
+            Ok(until)
+        })
+        .await
     }
 
     async fn session_state(&self) -> Result<Option<Bytes>, QueueError> {

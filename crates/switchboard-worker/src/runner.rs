@@ -29,6 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::executor::{is_internal_type, ExecError, Executor};
+
+/// Longest wait for a settlement or a session close: past it the connection is treated as
+/// not answering and the message (or session) is left to come back when its lock expires.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 use crate::flow::{FlowInput, InternalMessage};
 use crate::telemetry::Metrics;
 
@@ -513,8 +517,10 @@ impl Runner {
                     }
                 }
             }
-            if let Err(e) = session.close().await {
-                tracing::warn!(error = %e, "closing the session failed");
+            match tokio::time::timeout(SETTLE_TIMEOUT, session.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "closing the session failed"),
+                Err(_) => tracing::warn!("closing the session got no answer; its lock will expire"),
             }
         }
         .instrument(span)
@@ -591,7 +597,20 @@ impl Runner {
                     .inc("switchboard_abandoned_total", &[("queue", queue)]);
                 tracing::info!(%reason, "abandoning message");
             }
-            if let Err(e) = lock.settle(d, &settlement).await {
+            // Bounded: settling through a connection that stopped answering must not hold this
+            // handler (and a session) forever; an unsettled message comes back once its lock
+            // expires.
+            let settled = tokio::time::timeout(SETTLE_TIMEOUT, lock.settle(d, &settlement))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(QueueError::Backend {
+                        op: "settle",
+                        message: format!("no answer within {SETTLE_TIMEOUT:?}"),
+                        retryable: true,
+                        source: None,
+                    })
+                });
+            if let Err(e) = settled {
                 self.metrics
                     .inc("switchboard_settle_errors_total", &[("queue", queue)]);
                 tracing::warn!(error = %e, settlement = settlement.label(), "settling failed; the message will be redelivered");
@@ -619,7 +638,25 @@ impl Runner {
             // Renew at a third of what is left, at least every 50 ms apart.
             let sleep = (left / 3).max(Duration::from_millis(50));
             tokio::time::sleep(sleep).await;
-            match lock.renew(d).await {
+            // A renewal that is still unanswered when the lock runs out is a lost lock: a
+            // connection that stopped answering must not keep the message (and, for a session,
+            // the whole call) here for the client library's own minute-long timeouts.
+            let left = locked_until - OffsetDateTime::now_utc();
+            if !left.is_positive() {
+                tracing::warn!("lock expired before it could be renewed");
+                return;
+            }
+            // A little past the lock's end, so an adapter that bounds its own renewals by the
+            // lock (and replaces a dead connection) answers first.
+            let bound = left.unsigned_abs() + Duration::from_secs(2);
+            let renewed = match tokio::time::timeout(bound, lock.renew(d)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("lock renewal got no answer before the lock expired");
+                    return;
+                }
+            };
+            match renewed {
                 Ok(until) => locked_until = until,
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "lock renewal failed; retrying");
