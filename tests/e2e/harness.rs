@@ -69,6 +69,8 @@ pub struct WorldOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engines {
     Sqlite,
+    /// SQLite queues, Redis store.
+    SqliteAndRedis,
     ServiceBusAndRedis(std::net::Ipv4Addr),
 }
 
@@ -256,6 +258,14 @@ impl World {
         let db = dir.path().join("switchboard.db");
         let config = dir.path().join("switchboard.toml");
         let (mut peer, mut redis, mut engines_toml) = (None, None, String::new());
+        if opts.engines == Engines::SqliteAndRedis {
+            let r = RedisServer::start().expect("start redis-server");
+            engines_toml = format!(
+                "\n[store]\nkind = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"{REDIS_PREFIX}\"\n",
+                r.url()
+            );
+            redis = Some(r);
+        }
         if let Engines::ServiceBusAndRedis(ip) = opts.engines {
             let mut cfg = switchboard_worker::config::Config::default();
             cfg.queue.lock_duration_secs = 4;

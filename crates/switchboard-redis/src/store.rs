@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 
 use switchboard_store::clock::from_unix_ms;
 use switchboard_store::model::{
-    duration_ms, encode_doc, validate_key, AgentProfile, AgentRecord, AgentStatus, ArchivedCall,
-    CasOutcome, PresenceSnapshot, Reservation, ReservationState, ReservationToken, SweepReport,
-    TeamsUserId, Versioned, MAX_CANDIDATES, MAX_KEY_BYTES,
+    duration_ms, encode_doc, validate_candidates, validate_key, AgentProfile, AgentRecord,
+    AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot, Reservation, ReservationState,
+    ReservationToken, SweepReport, TeamsUserId, Versioned, MAX_KEY_BYTES,
 };
 use switchboard_store::{Clock, Store, StoreError, SystemClock};
 
@@ -341,21 +341,6 @@ fn archived(op: &'static str, json: &str) -> Result<ArchivedCall, StoreError> {
         archived_at: instant(op, r.archived_at)?,
         expires_at: instant(op, r.expires_at)?,
     })
-}
-
-fn validate_candidates(op: &'static str, candidates: &[TeamsUserId]) -> Result<(), StoreError> {
-    if candidates.len() > MAX_CANDIDATES {
-        return Err(StoreError::invalid(
-            op,
-            format!(
-                "{} candidates, over the {MAX_CANDIDATES} limit",
-                candidates.len()
-            ),
-        ));
-    }
-    candidates
-        .iter()
-        .try_for_each(|c| validate_key(op, "agent id", c.as_str()))
 }
 
 /// Most entries of each kind one sweep removes, so a backlog never blocks Redis for long;

@@ -90,43 +90,47 @@ impl Ns {
     /// Replaces the link connection if it is still generation `seen` (a send on it got no
     /// answer); links created on the old one fail and are re-created on the new one.
     async fn replace_links_connection_from(&self, seen: u64, why: &str) {
-        let mut current = self.links.lock().await;
-        if self.links_generation.load(Ordering::Acquire) != seen {
-            return;
-        }
-        match open_client(&self.options).await {
-            Ok(fresh) => {
-                let old = std::mem::replace(&mut *current, fresh);
-                self.links_generation.fetch_add(1, Ordering::AcqRel);
-                tracing::warn!("{why}; replaced the link connection");
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), old.dispose()).await;
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "{why}; reconnecting failed");
-            }
-        }
+        self.replace_connection(&self.links, &self.links_generation, seen, "link", why)
+            .await;
     }
 
     /// Replaces the session connection if it is still generation `seen` (a session accepted
     /// on it saw it stop answering); a later generation means someone already did.
     async fn replace_sessions_connection_from(&self, seen: u64, why: &str) {
-        let mut current = self.sessions.lock().await;
-        if self.sessions_generation.load(Ordering::Acquire) != seen {
+        self.replace_connection(
+            &self.sessions,
+            &self.sessions_generation,
+            seen,
+            "session",
+            why,
+        )
+        .await;
+    }
+
+    async fn replace_connection(
+        &self,
+        slot: &Mutex<Client>,
+        generation: &AtomicU64,
+        seen: u64,
+        which: &str,
+        why: &str,
+    ) {
+        let mut current = slot.lock().await;
+        if generation.load(Ordering::Acquire) != seen {
             return;
         }
         match open_client(&self.options).await {
             Ok(fresh) => {
                 let old = std::mem::replace(&mut *current, fresh);
-                self.sessions_generation.fetch_add(1, Ordering::AcqRel);
-                tracing::warn!("{why}; replaced the session connection");
+                generation.fetch_add(1, Ordering::AcqRel);
+                tracing::warn!("{why}; replaced the {which} connection");
+                // Closing detaches the old links, which frees the sessions they held.
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(10), old.dispose()).await;
                 });
             }
             Err(e) => {
-                tracing::warn!(error = %e, "{why}; reconnecting failed");
+                tracing::warn!(error = %e, "{why}; reconnecting the {which} connection failed");
             }
         }
     }
@@ -357,14 +361,49 @@ impl SbSender {
                 max: self.ctx.config.max_message_size,
             });
         }
+        // Waiting for the link (other sends, a reconnect) counts too: a caller never waits
+        // more than two send bounds, whatever the connection does.
+        match tokio::time::timeout(SEND_BOUND * 2, self.send_on_link(sdk)).await {
+            Ok(r) => r,
+            Err(_) => Err(QueueError::Backend {
+                op: "send",
+                message: format!("no send completed within {:?}", SEND_BOUND * 2),
+                retryable: true,
+                source: None,
+            }),
+        }
+    }
+
+    async fn send_on_link(&self, mut sdk: Vec<ServiceBusMessage>) -> Result<(), QueueError> {
         let mut link = self.link.lock().await;
         if link.is_none() {
             let mut client = self.ctx.ns.links.lock().await;
             let generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
-            let created = client
-                .create_sender(self.ctx.name.clone(), ServiceBusSenderOptions::default())
-                .await
-                .map_err(|e| self.ctx.err("open sender", Subject::Queue, e))?;
+            let created = match tokio::time::timeout(
+                SEND_BOUND,
+                client.create_sender(self.ctx.name.clone(), ServiceBusSenderOptions::default()),
+            )
+            .await
+            {
+                Ok(r) => r.map_err(|e| self.ctx.err("open sender", Subject::Queue, e))?,
+                Err(_) => {
+                    drop(client);
+                    let ns = Arc::clone(&self.ctx.ns);
+                    tokio::spawn(async move {
+                        ns.replace_links_connection_from(
+                            generation,
+                            "opening a sender got no answer",
+                        )
+                        .await;
+                    });
+                    return Err(QueueError::Backend {
+                        op: "open sender",
+                        message: format!("no answer within {SEND_BOUND:?}"),
+                        retryable: true,
+                        source: None,
+                    });
+                }
+            };
             *link = Some((created, generation));
         }
         let Some((sender, generation)) = link.as_mut() else {

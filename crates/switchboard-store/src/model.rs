@@ -407,6 +407,22 @@ pub fn validate_key(op: &'static str, what: &str, key: &str) -> Result<(), Store
     Ok(())
 }
 
+/// Checks a ranking handed to `reserve_first_of`: at most [`MAX_CANDIDATES`] valid agent ids.
+pub fn validate_candidates(op: &'static str, candidates: &[TeamsUserId]) -> Result<(), StoreError> {
+    if candidates.len() > MAX_CANDIDATES {
+        return Err(StoreError::invalid(
+            op,
+            format!(
+                "{} candidates, over the {MAX_CANDIDATES} limit",
+                candidates.len()
+            ),
+        ));
+    }
+    candidates
+        .iter()
+        .try_for_each(|c| validate_key(op, "agent id", c.as_str()))
+}
+
 /// Rejects capacity 0 (use [`AgentStatus::Paused`] instead) and absurd capacities.
 pub fn validate_capacity(op: &'static str, capacity: u32) -> Result<(), StoreError> {
     if capacity == 0 || capacity > MAX_CAPACITY {

@@ -6,8 +6,9 @@
 //! 2. If its outbox holds commands a previous handler decided but did not finish (it crashed,
 //!    or a command failed transiently), run them first: another replica finishes the work.
 //!    An outbox carries a lease naming the handler executing it; while another handler's
-//!    lease is live this one retries later instead of running the same commands alongside
-//!    it (after a crash the lease simply expires).
+//!    lease is live this one waits (polling, up to the lease's end) instead of running the
+//!    same commands alongside it — after a crash the lease simply expires — and only then
+//!    hands its message back, so redeliveries do not use up the delivery count meanwhile.
 //! 3. [`step`] the input. Not applied (duplicate, stale, orphan…) → done.
 //! 4. Save the new state (outbox included) with compare-and-set **before** any effect, so a
 //!    decision is durable before the world sees it. Conflict → reload and start over
@@ -71,6 +72,11 @@ use crate::flow::{
     InternalMessage, Lease, Op, Transition, INTERNAL_TYPE_PREFIX,
 };
 use crate::telemetry::Metrics;
+
+/// Longest a handler waits for another handler's outbox lease before giving its message back.
+const MAX_LEASE_WAIT: Duration = Duration::from_secs(35);
+/// How often a waiting handler looks whether the lease was given up.
+const LEASE_POLL: Duration = Duration::from_millis(200);
 
 /// Namespace of scheduled-timer message ids (UUID v5 of correlation id + input id).
 const TIMER_NAMESPACE: Uuid = Uuid::from_u128(0x5b0e_2f7c_41d9_4a8e_b3c6_9d1a_7e52_0c84);
@@ -425,7 +431,10 @@ impl Executor {
         // Identifies this handler as the outbox's executor (random: it names a process's
         // attempt, not a decision).
         let holder = Uuid::new_v4().to_string();
-        for attempt in 1..=self.options.max_cas_attempts.max(1) {
+        let mut lease_wait_until: Option<Instant> = None;
+        let mut attempt = 0;
+        while attempt < self.options.max_cas_attempts.max(1) {
+            attempt += 1;
             if attempt > 1 {
                 self.metrics.inc("switchboard_state_conflicts_total", &[]);
             }
@@ -441,6 +450,19 @@ impl Executor {
                     if let Some(lease) = s.lease.as_ref().filter(|l| l.holder != holder) {
                         if lease.until > now {
                             self.metrics.inc("switchboard_outbox_busy_total", &[]);
+                            // Wait for that handler (or its lease, if it died) once, holding
+                            // this message, rather than handing the message straight back:
+                            // immediate redeliveries would use up the delivery count within
+                            // the lease and dead-letter a live call's event.
+                            let left = (lease.until - now).unsigned_abs();
+                            let give_up = *lease_wait_until
+                                .get_or_insert_with(|| Instant::now() + left.min(MAX_LEASE_WAIT));
+                            if Instant::now() < give_up {
+                                // Polling does not count as a compare-and-set attempt.
+                                attempt -= 1;
+                                tokio::time::sleep(LEASE_POLL).await;
+                                continue;
+                            }
                             return Err(ExecError::Transient(format!(
                                 "another handler is executing this call's commands (until {})",
                                 lease.until

@@ -33,6 +33,8 @@ use crate::executor::{is_internal_type, ExecError, Executor};
 /// Longest wait for a settlement or a session close: past it the connection is treated as
 /// not answering and the message (or session) is left to come back when its lock expires.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest one message may be handled before it is abandoned (and redelivered).
+const MAX_HANDLE_TIME: Duration = Duration::from_secs(120);
 use crate::flow::{FlowInput, InternalMessage};
 use crate::telemetry::Metrics;
 
@@ -562,6 +564,10 @@ impl Runner {
             let settlement = tokio::select! {
                 s = work => s,
                 _ = renew => Settlement::Abandon { reason: "lock lost".into() },
+                // Every step of a handler is bounded (command deadlines, store and queue
+                // timeouts); this catches whatever is not, so a message can never keep its
+                // session — a whole call — for ever while its lock keeps being renewed.
+                _ = tokio::time::sleep(MAX_HANDLE_TIME) => Settlement::Abandon { reason: "handler took too long".into() },
                 _ = hard_stop.cancelled() => Settlement::Abandon { reason: "shutdown grace period over".into() },
             };
             let settlement = match settlement {

@@ -57,31 +57,52 @@ pub fn redis_options(cfg: &Config) -> Result<RedisOptions, ConfigError> {
         options.auth = RedisAuth::Token(Arc::new(EntraRedisToken {
             username: parsed.username().to_owned(),
             client_id: cfg.graph.client_id.clone(),
+            credential: std::sync::Mutex::new(None),
         }));
     }
     Ok(options)
 }
 
-/// Entra tokens for Redis from the managed identity.
+/// Entra tokens for Redis from the managed identity. One credential for the process: it
+/// caches the token, and the Redis client asks for one per new connection (twice, in fact).
 #[derive(Debug)]
 struct EntraRedisToken {
     username: String,
     client_id: Option<String>,
+    credential: std::sync::Mutex<Option<Arc<azure_identity::ManagedIdentityCredential>>>,
+}
+
+impl EntraRedisToken {
+    fn credential(&self) -> Result<Arc<azure_identity::ManagedIdentityCredential>, String> {
+        let mut slot = self
+            .credential
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = slot.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let c = azure_identity::ManagedIdentityCredential::new(Some(
+            azure_identity::ManagedIdentityCredentialOptions {
+                user_assigned_id: self
+                    .client_id
+                    .clone()
+                    .map(azure_identity::UserAssignedId::ClientId),
+                ..Default::default()
+            },
+        ))
+        .map_err(|e| format!("managed identity: {e}"))?;
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
+    }
 }
 
 impl TokenSource for EntraRedisToken {
     fn token(&self) -> BoxFuture<'static, Result<AccessToken, String>> {
         let username = self.username.clone();
-        let client_id = self.client_id.clone();
+        let credential = self.credential();
         Box::pin(async move {
             use azure_core::credentials::TokenCredential;
-            let credential = azure_identity::ManagedIdentityCredential::new(Some(
-                azure_identity::ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id.map(azure_identity::UserAssignedId::ClientId),
-                    ..Default::default()
-                },
-            ))
-            .map_err(|e| format!("managed identity: {e}"))?;
+            let credential = credential?;
             let token = credential
                 .get_token(&[REDIS_SCOPE], None)
                 .await

@@ -29,8 +29,9 @@ use tokio::sync::Semaphore;
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::model::{
-    duration_ms, encode_doc, validate_key, AgentProfile, AgentRecord, AgentStatus, ArchivedCall,
-    CasOutcome, PresenceSnapshot, Reservation, SweepReport, TeamsUserId, Versioned, MAX_CANDIDATES,
+    duration_ms, encode_doc, validate_candidates, validate_key, AgentProfile, AgentRecord,
+    AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot, Reservation, SweepReport, TeamsUserId,
+    Versioned,
 };
 use crate::port::Store;
 
@@ -274,19 +275,8 @@ fn owned_candidates(
     op: &'static str,
     candidates: &[TeamsUserId],
 ) -> Result<Vec<String>, StoreError> {
-    if candidates.len() > MAX_CANDIDATES {
-        return Err(StoreError::invalid(
-            op,
-            format!(
-                "{} candidates, over the {MAX_CANDIDATES} limit",
-                candidates.len()
-            ),
-        ));
-    }
-    candidates
-        .iter()
-        .map(|c| validate_key(op, "agent id", c.as_str()).map(|()| c.as_str().to_owned()))
-        .collect()
+    validate_candidates(op, candidates)?;
+    Ok(candidates.iter().map(|c| c.as_str().to_owned()).collect())
 }
 
 #[async_trait]
