@@ -63,6 +63,8 @@ pub struct WorldOptions {
     pub engines: Engines,
     /// Messages one worker process handles at once.
     pub worker_concurrency: usize,
+    /// Message and session lock duration: how soon a killed worker's work comes back.
+    pub lock_duration_secs: u64,
 }
 
 /// Which engines the deployment runs on.
@@ -92,6 +94,7 @@ impl Default for WorldOptions {
             talk_time: Duration::from_millis(1500),
             engines: Engines::Sqlite,
             worker_concurrency: 8,
+            lock_duration_secs: 4,
         }
     }
 }
@@ -268,7 +271,7 @@ impl World {
         }
         if let Engines::ServiceBusAndRedis(ip) = opts.engines {
             let mut cfg = switchboard_worker::config::Config::default();
-            cfg.queue.lock_duration_secs = 4;
+            cfg.queue.lock_duration_secs = opts.lock_duration_secs;
             let (plain, sessions) = switchboard_worker::app::queue_configs(&cfg);
             let p = TestPeer::start(
                 ip,
@@ -299,7 +302,7 @@ command_deadline_ms = 8000
 
 [queue]
 sqlite_path = "{db}"
-lock_duration_secs = 4
+lock_duration_secs = {lock}
 {engines_toml}
 [worker]
 concurrency = {concurrency}
@@ -331,6 +334,7 @@ presence_ttl_secs = 1
             graph = s("graphBaseUrl"),
             routing = routing,
             concurrency = opts.worker_concurrency,
+            lock = opts.lock_duration_secs,
         );
         std::fs::write(&config, toml).expect("write config");
 

@@ -733,6 +733,32 @@ impl Executor {
         )
     }
 
+    /// The result of an operation on one participant. Call Automation answers 404 both when
+    /// the call is gone and when only the participant (or invitation) is — an agent who joined
+    /// late and was already removed, say — so a 404 is checked against the call itself: only
+    /// a call that is really gone ends the flow.
+    async fn participant_op(
+        &self,
+        cc: &CallConnectionId,
+        result: Result<impl Sized, CaError>,
+        already_done: &str,
+    ) -> Result<Effect, CmdError> {
+        match result {
+            Ok(_) => Ok(Effect::Done(String::new())),
+            Err(e) if e.is_call_not_found() => {
+                match self.calls.get_call(cc, RequestOptions::default()).await {
+                    Ok(_) => Ok(Effect::Done(already_done.to_string())),
+                    Err(check) if check.is_call_not_found() => Err(e.into()),
+                    // Could not tell: retry the command later rather than end the call.
+                    Err(check) => Err(CmdError::Transient(format!(
+                        "{e}; checking whether the call still exists failed: {check}"
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn request_options(&self, key: &CorrelationId, cmd: &Command) -> RequestOptions {
         RequestOptions::with_repeatability(self.repeatability(key, cmd))
     }
@@ -862,10 +888,11 @@ impl Executor {
                 let cc = self.connection(state)?;
                 let mut req = CancelAddParticipantRequest::new(invitation_id.clone());
                 req.operation_context = Some(operation_context.as_str().into());
-                self.calls
+                let r = self
+                    .calls
                     .cancel_add_participant(cc, &req, self.request_options(key, cmd))
-                    .await?;
-                Ok(Effect::Done(String::new()))
+                    .await;
+                self.participant_op(cc, r, "the invitation is over").await
             }
             Op::RemoveParticipant {
                 participant,
@@ -874,10 +901,12 @@ impl Executor {
                 let cc = self.connection(state)?;
                 let mut req = RemoveParticipantRequest::new(participant.clone());
                 req.operation_context = Some(operation_context.as_str().into());
-                self.calls
+                let r = self
+                    .calls
                     .remove_participant(cc, &req, self.request_options(key, cmd))
-                    .await?;
-                Ok(Effect::Done(String::new()))
+                    .await;
+                self.participant_op(cc, r, "the participant already left")
+                    .await
             }
             Op::Play {
                 source,
