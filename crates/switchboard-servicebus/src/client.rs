@@ -45,6 +45,8 @@ const TOP_UP_WAIT: Duration = Duration::from_millis(30);
 /// Beyond the caller's wait, how long `accept_next_session` lets the broker answer before
 /// giving up on the attach (the test peer answers within its own server timeout).
 const ACCEPT_GRACE: Duration = Duration::from_secs(5);
+/// Longest a replacement connection may take to open (connect, SASL, CBS).
+const RECONNECT_BOUND: Duration = Duration::from_secs(30);
 /// Longest wait for the broker to accept a send (it answers in milliseconds when healthy).
 const SEND_BOUND: Duration = Duration::from_secs(10);
 /// Shortest bound on a session renew or settle, for a lock that is about to run out.
@@ -115,24 +117,36 @@ impl Ns {
         which: &str,
         why: &str,
     ) {
-        let mut current = slot.lock().await;
         if generation.load(Ordering::Acquire) != seen {
             return;
         }
-        match open_client(&self.options).await {
-            Ok(fresh) => {
-                let old = std::mem::replace(&mut *current, fresh);
-                generation.fetch_add(1, Ordering::AcqRel);
-                tracing::warn!("{why}; replaced the {which} connection");
-                // Closing detaches the old links, which frees the sessions they held.
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), old.dispose()).await;
-                });
-            }
-            Err(e) => {
+        // Connect before taking the slot: a connect that hangs must not block every link
+        // creation (and so every send) behind the slot's lock.
+        let fresh = match tokio::time::timeout(RECONNECT_BOUND, open_client(&self.options)).await {
+            Ok(Ok(fresh)) => fresh,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "{why}; reconnecting the {which} connection failed");
+                return;
             }
-        }
+            Err(_) => {
+                tracing::warn!("{why}; reconnecting the {which} connection timed out");
+                return;
+            }
+        };
+        let mut current = slot.lock().await;
+        let old = if generation.load(Ordering::Acquire) == seen {
+            generation.fetch_add(1, Ordering::AcqRel);
+            tracing::warn!("{why}; replaced the {which} connection");
+            std::mem::replace(&mut *current, fresh)
+        } else {
+            // Someone else replaced it meanwhile; this one is not needed.
+            fresh
+        };
+        drop(current);
+        // Closing detaches the old links, which frees the sessions they held.
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), old.dispose()).await;
+        });
     }
 }
 
