@@ -450,8 +450,8 @@ impl Executor {
                     if let Some(lease) = s.lease.as_ref().filter(|l| l.holder != holder) {
                         if lease.until > now {
                             self.metrics.inc("switchboard_outbox_busy_total", &[]);
-                            // Wait for that handler (or its lease, if it died) once, holding
-                            // this message, rather than handing the message straight back:
+                            // Wait for that handler (or for its lease to run out, if it died)
+                            // while holding this message, rather than handing it straight back:
                             // immediate redeliveries would use up the delivery count within
                             // the lease and dead-letter a live call's event.
                             let left = (lease.until - now).unsigned_abs();

@@ -29,14 +29,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::executor::{is_internal_type, ExecError, Executor};
+use crate::flow::{FlowInput, InternalMessage};
+use crate::telemetry::Metrics;
 
 /// Longest wait for a settlement or a session close: past it the connection is treated as
 /// not answering and the message (or session) is left to come back when its lock expires.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest one message may be handled before it is abandoned (and redelivered).
 const MAX_HANDLE_TIME: Duration = Duration::from_secs(120);
-use crate::flow::{FlowInput, InternalMessage};
-use crate::telemetry::Metrics;
 
 /// Tunables of a [`Runner`].
 #[derive(Clone, Debug)]
