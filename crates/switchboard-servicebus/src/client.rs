@@ -79,6 +79,8 @@ struct Ns {
     /// Bumped each time `sessions` is replaced, so many sessions noticing the same dead
     /// connection replace it once.
     sessions_generation: AtomicU64,
+    /// The management API, for what AMQP cannot count (session queues).
+    management: Option<crate::management::Management>,
 }
 
 impl Ns {
@@ -150,6 +152,40 @@ impl Ns {
     }
 }
 
+/// The management endpoint the options reach: `management_url` if set, else the namespace's
+/// own HTTPS endpoint — not for plain AMQP (emulator, test peer) without an explicit URL.
+fn management_for(options: &ServiceBusOptions) -> Option<crate::management::Management> {
+    use crate::management::{Management, MgmtAuth};
+    let from_cs = |cs: &str| Management::from_connection_string(cs);
+    let m = match &options.auth {
+        ServiceBusAuth::ConnectionString(cs) => from_cs(cs.expose())?,
+        ServiceBusAuth::ManagedIdentity {
+            namespace,
+            client_id,
+        } => {
+            let credential = azure_identity::ManagedIdentityCredential::new(Some(
+                azure_identity::ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id
+                        .clone()
+                        .map(azure_identity::UserAssignedId::ClientId),
+                    ..Default::default()
+                },
+            ))
+            .ok()?;
+            Management::new(format!("https://{namespace}/"), MgmtAuth::Token(credential))
+        }
+        ServiceBusAuth::WorkloadIdentity { namespace } => {
+            let credential = azure_identity::WorkloadIdentityCredential::new(None).ok()?;
+            Management::new(format!("https://{namespace}/"), MgmtAuth::Token(credential))
+        }
+    };
+    match &options.management_url {
+        Some(url) => Some(m.with_base(url)),
+        None if options.insecure_plaintext => None,
+        None => Some(m),
+    }
+}
+
 impl ServiceBusNamespace {
     /// Connects (twice: links, session accepts) with the options' credentials.
     pub async fn connect(options: ServiceBusOptions) -> Result<Self, QueueError> {
@@ -157,11 +193,12 @@ impl ServiceBusNamespace {
         let sessions = open_client(&options).await?;
         Ok(Self {
             inner: Arc::new(Ns {
-                options,
                 links: Mutex::new(links),
                 links_generation: AtomicU64::new(0),
                 sessions: Mutex::new(sessions),
                 sessions_generation: AtomicU64::new(0),
+                management: management_for(&options),
+                options,
             }),
         })
     }
@@ -1071,9 +1108,15 @@ impl QueueReceiver for SbReceiver {
     }
 
     async fn runtime_properties(&self) -> Result<QueueRuntimeProperties, QueueError> {
-        // Counts come from the ATOM management API on Service Bus, which this AMQP client does
-        // not speak; counting by peeking is exact and fine for the queue sizes a call centre
-        // has in flight (it reads every message once).
+        // A session queue cannot be peeked without a session receiver: ask the management
+        // API (ATOM over HTTPS) instead.
+        if self.ctx.config.requires_session {
+            if let Some(m) = &self.ctx.ns.management {
+                return m.queue_counts(&self.ctx.name).await;
+            }
+        }
+        // Otherwise count by peeking: exact, and fine for the queue sizes a call centre has in
+        // flight (it reads every message once), and it works on the emulator and test peer.
         let mut props = QueueRuntimeProperties::default();
         let mut from = 0;
         loop {

@@ -48,6 +48,7 @@
 pub mod client;
 pub mod convert;
 mod error;
+mod management;
 pub mod options;
 #[cfg(feature = "test-peer")]
 pub mod peer;

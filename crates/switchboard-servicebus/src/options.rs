@@ -94,6 +94,9 @@ pub struct ServiceBusOptions {
     /// Receiver links kept per queue for concurrent receives (each receive uses one link;
     /// settlement goes back through the link that received).
     pub max_receiver_links: usize,
+    /// Base URL of the management (ATOM) API, used to count a session queue's messages;
+    /// `None` = `https://<namespace>/` (not used over plain AMQP unless set).
+    pub management_url: Option<String>,
 }
 
 impl ServiceBusOptions {
@@ -108,6 +111,7 @@ impl ServiceBusOptions {
             max_retry_delay: Duration::from_secs(30),
             try_timeout: Duration::from_secs(60),
             max_receiver_links: 8,
+            management_url: None,
         }
     }
 }
