@@ -31,10 +31,29 @@ pub async fn signal() {
     }
 }
 
-/// A token cancelled on SIGTERM/SIGINT.
+/// A token cancelled on SIGTERM/SIGINT. On Unix the handlers are installed before this
+/// returns, so a signal sent right after the process says it is ready is never missed (the
+/// default action would kill it instead of draining).
 pub fn on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = int.recv() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+                }
+                t.cancel();
+            });
+            return token;
+        }
+    }
     tokio::spawn(async move {
         signal().await;
         t.cancel();

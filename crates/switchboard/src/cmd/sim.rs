@@ -100,6 +100,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(sink) = sink {
         sim.set_sink(sink);
     }
+    // Handlers first: a supervisor may signal as soon as it has read the ready line.
+    let stop = install_signal_handlers()?;
     let ready = serde_json::to_string(sim.info()).context("encoding the ready line")?;
     {
         let mut out = std::io::stdout().lock();
@@ -107,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.flush().context("flushing stdout")?;
     }
     tracing::info!(address = %sim.addr(), "simulator ready; stop with Ctrl-C or SIGTERM");
-    wait_for_signal().await?;
+    stop.await?;
     tracing::info!("stopping the simulator");
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -146,19 +148,24 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
     Ok(cfg)
 }
 
+/// Installs the SIGTERM/SIGINT handlers now; the returned future resolves on the first signal.
 #[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
+fn install_signal_handlers() -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>>
+{
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    })
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+fn install_signal_handlers() -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>>
+{
+    Ok(async { tokio::signal::ctrl_c().await.context("waiting for Ctrl-C") })
 }
