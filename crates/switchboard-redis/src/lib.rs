@@ -29,4 +29,4 @@ mod store;
 pub mod testing;
 
 pub use auth::{AccessToken, RedisAuth, TokenSource};
-pub use store::{RedisOptions, RedisStore};
+pub use store::{validate_prefix, RedisOptions, RedisStore};

@@ -16,7 +16,7 @@ use switchboard_store::clock::from_unix_ms;
 use switchboard_store::model::{
     duration_ms, encode_doc, validate_candidates, validate_key, AgentProfile, AgentRecord,
     AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot, Reservation, ReservationState,
-    ReservationToken, SweepReport, TeamsUserId, Versioned, MAX_KEY_BYTES,
+    ReservationToken, SweepReport, TeamsUserId, Versioned,
 };
 use switchboard_store::{Clock, Store, StoreError, SystemClock};
 
@@ -109,7 +109,8 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
+/// Checks a key prefix: it becomes the hash tag `{prefix}`, so no braces or whitespace.
+pub fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
     if prefix.is_empty() || prefix.len() > 128 {
         return Err(StoreError::invalid(
             "open",
@@ -346,10 +347,6 @@ fn archived(op: &'static str, json: &str) -> Result<ArchivedCall, StoreError> {
 /// Most entries of each kind one sweep removes, so a backlog never blocks Redis for long;
 /// the next sweep continues.
 const SWEEP_BATCH: usize = 10_000;
-
-// Keys are bounded by MAX_KEY_BYTES before any script runs; stated here so the limit and the
-// Lua key construction stay in sync.
-const _: () = assert!(MAX_KEY_BYTES <= 1024);
 
 #[async_trait]
 impl Store for RedisStore {

@@ -152,26 +152,31 @@ impl Ns {
     }
 }
 
+/// The managed identity `client_id` names (user-assigned), or the system-assigned one.
+fn managed_identity(
+    client_id: &Option<String>,
+) -> azure_core::Result<Arc<azure_identity::ManagedIdentityCredential>> {
+    azure_identity::ManagedIdentityCredential::new(Some(
+        azure_identity::ManagedIdentityCredentialOptions {
+            user_assigned_id: client_id
+                .clone()
+                .map(azure_identity::UserAssignedId::ClientId),
+            ..Default::default()
+        },
+    ))
+}
+
 /// The management endpoint the options reach: `management_url` if set, else the namespace's
 /// own HTTPS endpoint — not for plain AMQP (emulator, test peer) without an explicit URL.
 fn management_for(options: &ServiceBusOptions) -> Option<crate::management::Management> {
     use crate::management::{Management, MgmtAuth};
-    let from_cs = |cs: &str| Management::from_connection_string(cs);
     let m = match &options.auth {
-        ServiceBusAuth::ConnectionString(cs) => from_cs(cs.expose())?,
+        ServiceBusAuth::ConnectionString(cs) => Management::from_connection_string(cs.expose())?,
         ServiceBusAuth::ManagedIdentity {
             namespace,
             client_id,
         } => {
-            let credential = azure_identity::ManagedIdentityCredential::new(Some(
-                azure_identity::ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id
-                        .clone()
-                        .map(azure_identity::UserAssignedId::ClientId),
-                    ..Default::default()
-                },
-            ))
-            .ok()?;
+            let credential = managed_identity(client_id).ok()?;
             Management::new(format!("https://{namespace}/"), MgmtAuth::Token(credential))
         }
         ServiceBusAuth::WorkloadIdentity { namespace } => {
@@ -265,15 +270,7 @@ async fn open_client(options: &ServiceBusOptions) -> Result<Client, QueueError> 
             namespace,
             client_id,
         } => {
-            let credential = azure_identity::ManagedIdentityCredential::new(Some(
-                azure_identity::ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id
-                        .clone()
-                        .map(azure_identity::UserAssignedId::ClientId),
-                    ..Default::default()
-                },
-            ))
-            .map_err(fail)?;
+            let credential = managed_identity(client_id).map_err(fail)?;
             ServiceBusClient::new_from_token_credential(
                 namespace.clone(),
                 credential,

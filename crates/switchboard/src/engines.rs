@@ -46,12 +46,13 @@ pub fn redis_options(cfg: &Config) -> Result<RedisOptions, ConfigError> {
         return Err(ConfigError::new("store.redis_url", "has no host"));
     }
     let prefix = cfg.store.key_prefix.trim();
-    if prefix.is_empty() || prefix.contains(['{', '}']) || prefix.chars().any(char::is_whitespace) {
-        return Err(ConfigError::new(
-            "store.key_prefix",
-            "must be non-empty, without braces or whitespace",
-        ));
-    }
+    switchboard_redis::validate_prefix(prefix).map_err(|e| {
+        let message = match e {
+            switchboard_store::StoreError::InvalidInput { message, .. } => message,
+            other => other.to_string(),
+        };
+        ConfigError::new("store.key_prefix", message)
+    })?;
     let mut options = RedisOptions::new(url.clone(), prefix);
     if !parsed.username().is_empty() && parsed.password().is_none() {
         options.auth = RedisAuth::Token(Arc::new(EntraRedisToken {
