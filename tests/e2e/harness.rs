@@ -626,6 +626,25 @@ presence_ttl_secs = 1
     }
 }
 
+/// With `E2E_KEEP_LOGS=<dir>`, the processes' logs are copied there when the world ends (passed
+/// or failed), for reading a run after the fact.
+impl Drop for World {
+    fn drop(&mut self) {
+        let Some(keep) = std::env::var_os("E2E_KEEP_LOGS") else {
+            return;
+        };
+        let keep = PathBuf::from(keep);
+        let _ = std::fs::create_dir_all(&keep);
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "log") {
+                    let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
+                }
+            }
+        }
+    }
+}
+
 /// Keeps the developer's environment out of the children's configuration.
 fn scrub(c: &mut Command) {
     for (k, _) in std::env::vars() {

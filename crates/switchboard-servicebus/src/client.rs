@@ -9,7 +9,7 @@
 //! makes lock loss visible as such. The broker's own `message-lock-lost` errors map the same.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
@@ -221,10 +221,7 @@ impl ServiceBusNamespace {
             name: name.to_owned(),
             config,
         });
-        let sender = Arc::new(SbSender {
-            ctx: Arc::clone(&ctx),
-            link: Mutex::new(None),
-        });
+        let sender = Arc::new(SbSender::new(Arc::clone(&ctx)));
         Ok(QueueHandle {
             name: name.to_owned(),
             sender: Arc::clone(&sender) as Arc<dyn QueueSender>,
@@ -385,13 +382,43 @@ fn to_sdk_message(m: &OutgoingMessage) -> Result<ServiceBusMessage, QueueError> 
 // ---------------------------------------------------------------------------------------------
 // Sender
 
+/// Sender links per queue handle. The SDK's send takes the link exclusively until the broker
+/// settles the transfer, so one link carries one send per round trip: at 200 concurrent calls
+/// the ingress's callbacks queued for seconds behind each other. A few links carry that many
+/// sends in parallel; each is opened on first use.
+const SEND_LINKS: usize = 4;
+
+/// A sender link and the generation of the link connection it was opened on.
+type SendLink = Option<(ServiceBusSender, u64)>;
+
 struct SbSender {
     ctx: Arc<Ctx>,
-    /// The sender link and the generation of the link connection it was opened on.
-    link: Mutex<Option<(ServiceBusSender, u64)>>,
+    links: Box<[Mutex<SendLink>]>,
+    /// Where the next send starts looking for a free link.
+    next: AtomicUsize,
 }
 
 impl SbSender {
+    fn new(ctx: Arc<Ctx>) -> Self {
+        Self {
+            ctx,
+            links: (0..SEND_LINKS).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// A free link slot if there is one, else the next one in turn once it is free.
+    async fn slot(&self) -> tokio::sync::MutexGuard<'_, SendLink> {
+        let n = self.links.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(free) = self.links[(start + i) % n].try_lock() {
+                return free;
+            }
+        }
+        self.links[start % n].lock().await
+    }
+
     async fn send_all(&self, messages: &[OutgoingMessage]) -> Result<(), QueueError> {
         if messages.is_empty() {
             return Ok(());
@@ -423,7 +450,7 @@ impl SbSender {
     }
 
     async fn send_on_link(&self, mut sdk: Vec<ServiceBusMessage>) -> Result<(), QueueError> {
-        let mut link = self.link.lock().await;
+        let mut link = self.slot().await;
         if link.is_none() {
             let mut client = self.ctx.ns.links.lock().await;
             let generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
@@ -468,8 +495,9 @@ impl SbSender {
                 Ok(sender.send_messages(sdk).await)
             }
         };
-        // Every send of this process goes through this one link, so a send the broker never
-        // answers would stall them all for the client library's retries (minutes); past
+        // Every send of this process goes through these few links on one connection, so a
+        // send the broker never answers would stall them all for the client library's retries
+        // (minutes); past
         // `SEND_BOUND` the connection is taken as dead and replaced.
         let result = match tokio::time::timeout(SEND_BOUND, send).await {
             Ok(r) => r?,
@@ -1132,10 +1160,7 @@ impl QueueReceiver for SbReceiver {
         let dlq = SbDeadLetters {
             ctx: Arc::clone(&self.ctx),
             pool: Pool::new(Arc::clone(&self.ctx), SubQueue::DeadLetter),
-            sender: Arc::new(SbSender {
-                ctx: Arc::clone(&self.ctx),
-                link: Mutex::new(None),
-            }),
+            sender: Arc::new(SbSender::new(Arc::clone(&self.ctx))),
         };
         let mut from = 0;
         loop {

@@ -60,7 +60,7 @@ use switchboard_queue::{
     QueueConfig, QueueError, QueueHandle, SessionReceiver, REASON_MAX_DELIVERY_COUNT_EXCEEDED,
 };
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::convert::{
     self, DEAD_LETTER_SOURCE, ENQUEUED_TIME, LOCKED_UNTIL, MESSAGE_STATE, SCHEDULED_ENQUEUE_TIME,
@@ -76,10 +76,11 @@ const DEAD_LETTER_CONDITION: &str = "com.microsoft:dead-letter";
 const BATCH_FORMAT: u32 = 0x8001_3700;
 /// How long the peer waits for a link's credit before putting a taken message back.
 const CREDIT_WAIT: Duration = Duration::from_millis(50);
-/// How long the backing queue is polled per round while a link waits for messages.
+/// How long a link waits after the backing queue failed before it tries again.
 const POLL: Duration = Duration::from_millis(300);
-/// How often an idle link looks at the backing queue.
-const PULL_INTERVAL: Duration = Duration::from_millis(10);
+/// First and longest wait between polls of an idle link that nobody woke (see [`take`]).
+const NAP_MIN: Duration = Duration::from_millis(20);
+const NAP_MAX: Duration = Duration::from_millis(250);
 /// The backing queue never dead-letters by count itself (see "Credit" above).
 const BACKING_MAX_DELIVERY: u32 = 1_000_000;
 
@@ -209,6 +210,8 @@ impl Drop for TestPeer {
 struct QueueEntry {
     handle: QueueHandle,
     config: QueueConfig,
+    /// Woken when the queue (or its dead-letter queue) may have a message for a plain link.
+    wake: Arc<Notify>,
 }
 
 struct State {
@@ -242,7 +245,9 @@ enum Via {
 struct PeerSession {
     queue: String,
     id: String,
-    receiver: tokio::sync::Mutex<Option<Box<dyn SessionReceiver>>>,
+    receiver: tokio::sync::RwLock<Option<Box<dyn SessionReceiver>>>,
+    /// Woken when this session may have a message to hand out (see [`take`]).
+    wake: Notify,
 }
 
 fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -256,7 +261,14 @@ impl State {
             ..config.clone()
         };
         let handle = self.ns.ensure_queue(name, backing).await?.handle();
-        lock(&self.queues).insert(name.to_owned(), QueueEntry { handle, config });
+        lock(&self.queues).insert(
+            name.to_owned(),
+            QueueEntry {
+                handle,
+                config,
+                wake: Arc::new(Notify::new()),
+            },
+        );
         Ok(())
     }
 
@@ -286,6 +298,20 @@ impl State {
                 phantom.remove(&k);
             }
         }
+    }
+
+    /// Wakes the links that may now have a message: the holder of `session` (if any link
+    /// holds it), and the queue's plain and dead-letter links.
+    fn wake(&self, q: &QueueEntry, session: Option<&str>) {
+        if let Some(id) = session {
+            let held = lock(&self.sessions)
+                .get(&(q.handle.name.clone(), id.to_owned()))
+                .cloned();
+            if let Some(ps) = held {
+                ps.wake.notify_waiters();
+            }
+        }
+        q.wake.notify_waiters();
     }
 
     fn effective_count(&self, m: &Message) -> u32 {
@@ -562,7 +588,7 @@ async fn prepare(state: &State, mut attach: fe2o3_amqp::types::performatives::At
                 );
                 match locked {
                     Some(ps) => {
-                        let until = match ps.receiver.lock().await.as_ref() {
+                        let until = match ps.receiver.read().await.as_ref() {
                             Some(r) => r.locked_until(),
                             None => OffsetDateTime::now_utc(),
                         };
@@ -723,7 +749,8 @@ async fn lock_session(
     let ps = Arc::new(PeerSession {
         queue: queue.to_owned(),
         id: receiver.session_id().to_owned(),
-        receiver: tokio::sync::Mutex::new(Some(receiver)),
+        receiver: tokio::sync::RwLock::new(Some(receiver)),
+        wake: Notify::new(),
     });
     lock(&state.sessions).insert((queue.to_owned(), ps.id.clone()), Arc::clone(&ps));
     Some(ps)
@@ -738,7 +765,7 @@ async fn release_session(state: &State, ps: &Arc<PeerSession>) {
             sessions.remove(&k);
         }
     }
-    if let Some(r) = ps.receiver.lock().await.take() {
+    if let Some(r) = ps.receiver.write().await.take() {
         let _ = r.close().await;
     }
 }
@@ -797,12 +824,17 @@ async fn incoming(mut receiver: Receiver, state: Arc<State>, queue: String) {
                     decode_incoming(delivery.message()).map(|m| vec![m])
                 };
                 match decoded {
-                    Ok(messages) => q
-                        .handle
-                        .sender
-                        .send_batch(messages)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(messages) => {
+                        let sessions: Vec<Option<String>> =
+                            messages.iter().map(|m| m.session_id.clone()).collect();
+                        let sent = q.handle.sender.send_batch(messages).await;
+                        if sent.is_ok() {
+                            for s in &sessions {
+                                state.wake(&q, s.as_deref());
+                            }
+                        }
+                        sent.map_err(|e| e.to_string())
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -925,19 +957,34 @@ fn settlement_of(outcome: Outcome) -> Settlement {
 /// Takes the next message for a link, counting it as a phantom at once (see "Credit"). The
 /// backing queue is polled without waiting, under `state.pulling`, so a `$management` peek
 /// (which takes the write side) never sees a lock whose phantom is not counted yet.
+///
+/// Every poll is a write transaction on the backing file, and a busy peer holds hundreds of
+/// idle session links, so a link polls only when woken ([`State::wake`]: a send, an abandon,
+/// a put-back for its session or queue) and otherwise backs off from `NAP_MIN` to `NAP_MAX`,
+/// which bounds how late it sees what time alone makes receivable (an expired lock, a
+/// scheduled message). Polling every link every few milliseconds instead queued the senders'
+/// writes behind the polls: at 200 concurrent calls a send took seconds.
 async fn take(
     state: &State,
     q: &QueueEntry,
     dead_letters: bool,
     session: Option<&Arc<PeerSession>>,
 ) -> Result<Option<Delivery>, QueueError> {
-    let deadline = tokio::time::Instant::now() + POLL;
+    let wake: &Notify = match session {
+        Some(ps) => &ps.wake,
+        None => &q.wake,
+    };
+    let mut nap = NAP_MIN;
     loop {
+        // Registered before the poll, so a wake-up during it is not missed.
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let pulled = {
             let _pulling = state.pulling.read().await;
             let mut got = match session {
                 Some(ps) => {
-                    let guard = ps.receiver.lock().await;
+                    let guard = ps.receiver.read().await;
                     match guard.as_ref() {
                         Some(r) => r.receive(1, Duration::ZERO).await?,
                         None => {
@@ -957,25 +1004,29 @@ async fn take(
             }
             d
         };
-        if pulled.is_some() || tokio::time::Instant::now() >= deadline {
+        if pulled.is_some() {
             return Ok(pulled);
         }
-        tokio::time::sleep(PULL_INTERVAL).await;
+        tokio::select! {
+            () = &mut notified => nap = NAP_MIN,
+            () = tokio::time::sleep(nap) => nap = (nap * 2).min(NAP_MAX),
+        }
     }
 }
 
 /// Returns a taken message whose transfer did not go out (its phantom stays counted).
-async fn put_back(_state: &State, q: &QueueEntry, via: &Via, d: &Delivery) {
+async fn put_back(state: &State, q: &QueueEntry, via: &Via, d: &Delivery) {
     let result = match via {
         Via::Queue => q.handle.receiver.abandon(d, None).await,
         Via::DeadLetters => q.handle.dead_letters.abandon(d).await,
-        Via::Session(ps) => match ps.receiver.lock().await.as_ref() {
+        Via::Session(ps) => match ps.receiver.read().await.as_ref() {
             Some(r) => r.abandon(d, None).await,
             None => Ok(()),
         },
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "test peer: put-back failed");
+    match result {
+        Ok(()) => state.wake(q, d.session_id.as_deref()),
+        Err(e) => tracing::debug!(error = %e, "test peer: put-back failed"),
     }
 }
 
@@ -1046,6 +1097,23 @@ async fn settle(
     d: &Delivery,
     how: Settlement,
 ) -> Result<(), QueueError> {
+    // An abandoned message is receivable again; a dead-lettered one is, on the dead-letter
+    // queue.
+    let wakes = !matches!(how, Settlement::Complete | Settlement::Defer);
+    let result = settle_on(state, q, via, d, how).await;
+    if wakes && result.is_ok() {
+        state.wake(q, d.session_id.as_deref());
+    }
+    result
+}
+
+async fn settle_on(
+    state: &State,
+    q: &QueueEntry,
+    via: &Via,
+    d: &Delivery,
+    how: Settlement,
+) -> Result<(), QueueError> {
     let how = match how {
         Settlement::Abandon(_)
             if !matches!(via, Via::DeadLetters)
@@ -1083,7 +1151,7 @@ async fn settle(
             }
         }
         Via::Session(ps) => {
-            let guard = ps.receiver.lock().await;
+            let guard = ps.receiver.read().await;
             let Some(r) = guard.as_ref() else {
                 return Err(QueueError::SessionLockLost {
                     queue: ps.queue.clone(),
@@ -1320,7 +1388,7 @@ async fn management(
             let (got, via) = match text(field(body, "session-id")) {
                 Some(id) => {
                     let ps = session_of(state, queue, &id)?;
-                    let guard = ps.receiver.lock().await;
+                    let guard = ps.receiver.read().await;
                     let r = guard
                         .as_ref()
                         .ok_or((410, "com.microsoft:session-lock-lost".to_owned()))?;
@@ -1395,7 +1463,7 @@ async fn management(
         "com.microsoft:renew-session-lock" => {
             let id = text(field(body, "session-id")).unwrap_or_default();
             let ps = session_of(state, queue, &id)?;
-            let guard = ps.receiver.lock().await;
+            let guard = ps.receiver.read().await;
             let r = guard
                 .as_ref()
                 .ok_or((410, "com.microsoft:session-lock-lost".to_owned()))?;
@@ -1405,7 +1473,7 @@ async fn management(
         "com.microsoft:get-session-state" => {
             let id = text(field(body, "session-id")).unwrap_or_default();
             let ps = session_of(state, queue, &id)?;
-            let guard = ps.receiver.lock().await;
+            let guard = ps.receiver.read().await;
             let r = guard
                 .as_ref()
                 .ok_or((410, "com.microsoft:session-lock-lost".to_owned()))?;
@@ -1418,7 +1486,7 @@ async fn management(
         "com.microsoft:set-session-state" => {
             let id = text(field(body, "session-id")).unwrap_or_default();
             let ps = session_of(state, queue, &id)?;
-            let guard = ps.receiver.lock().await;
+            let guard = ps.receiver.read().await;
             let r = guard
                 .as_ref()
                 .ok_or((410, "com.microsoft:session-lock-lost".to_owned()))?;
