@@ -392,6 +392,11 @@ const SEND_LINKS: usize = 4;
 type SendLink = Option<(ServiceBusSender, u64)>;
 
 struct SbSender {
+    core: Arc<SenderCore>,
+}
+
+/// The links of an [`SbSender`], shared with the tasks that send on them.
+struct SenderCore {
     ctx: Arc<Ctx>,
     links: Box<[Mutex<SendLink>]>,
     /// Where the next send starts looking for a free link.
@@ -401,12 +406,60 @@ struct SbSender {
 impl SbSender {
     fn new(ctx: Arc<Ctx>) -> Self {
         Self {
-            ctx,
-            links: (0..SEND_LINKS).map(|_| Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
+            core: Arc::new(SenderCore {
+                ctx,
+                links: (0..SEND_LINKS).map(|_| Mutex::new(None)).collect(),
+                next: AtomicUsize::new(0),
+            }),
         }
     }
 
+    async fn send_all(&self, messages: &[OutgoingMessage]) -> Result<(), QueueError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let ctx = &self.core.ctx;
+        let mut size = 0;
+        let mut sdk = Vec::with_capacity(messages.len());
+        for m in messages {
+            ctx.validate(m)?;
+            size += m.size();
+            sdk.push(to_sdk_message(m)?);
+        }
+        if size > ctx.config.max_message_size {
+            return Err(QueueError::MessageTooLarge {
+                size,
+                max: ctx.config.max_message_size,
+            });
+        }
+        // The send runs in its own task, so a caller that goes away mid-send (the ingress's
+        // HTTP client hung up; a timeout above) cannot cut a transfer in half: an SDK send
+        // dropped between transfer and disposition leaves its link unusable, and every later
+        // send on that link failed. Each step in the task is bounded (see `send_on_link`).
+        let core = Arc::clone(&self.core);
+        let mut task = tokio::spawn(async move { core.send_on_link(sdk).await });
+        // Waiting for a link (other sends, a reconnect) counts too: a caller never waits more
+        // than two send bounds, whatever the connection does; the send itself may still land
+        // after that, which at-least-once delivery allows.
+        match tokio::time::timeout(SEND_BOUND * 2, &mut task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(QueueError::Backend {
+                op: "send",
+                message: format!("the send task failed: {e}"),
+                retryable: true,
+                source: None,
+            }),
+            Err(_) => Err(QueueError::Backend {
+                op: "send",
+                message: format!("no send completed within {:?}", SEND_BOUND * 2),
+                retryable: true,
+                source: None,
+            }),
+        }
+    }
+}
+
+impl SenderCore {
     /// A free link slot if there is one, else the next one in turn once it is free.
     async fn slot(&self) -> tokio::sync::MutexGuard<'_, SendLink> {
         let n = self.links.len();
@@ -417,36 +470,6 @@ impl SbSender {
             }
         }
         self.links[start % n].lock().await
-    }
-
-    async fn send_all(&self, messages: &[OutgoingMessage]) -> Result<(), QueueError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let mut size = 0;
-        let mut sdk = Vec::with_capacity(messages.len());
-        for m in messages {
-            self.ctx.validate(m)?;
-            size += m.size();
-            sdk.push(to_sdk_message(m)?);
-        }
-        if size > self.ctx.config.max_message_size {
-            return Err(QueueError::MessageTooLarge {
-                size,
-                max: self.ctx.config.max_message_size,
-            });
-        }
-        // Waiting for the link (other sends, a reconnect) counts too: a caller never waits
-        // more than two send bounds, whatever the connection does.
-        match tokio::time::timeout(SEND_BOUND * 2, self.send_on_link(sdk)).await {
-            Ok(r) => r,
-            Err(_) => Err(QueueError::Backend {
-                op: "send",
-                message: format!("no send completed within {:?}", SEND_BOUND * 2),
-                retryable: true,
-                source: None,
-            }),
-        }
     }
 
     async fn send_on_link(&self, mut sdk: Vec<ServiceBusMessage>) -> Result<(), QueueError> {
@@ -530,7 +553,7 @@ impl SbSender {
 #[async_trait]
 impl QueueSender for SbSender {
     fn queue_name(&self) -> &str {
-        &self.ctx.name
+        &self.core.ctx.name
     }
 
     async fn send(&self, message: OutgoingMessage) -> Result<(), QueueError> {
