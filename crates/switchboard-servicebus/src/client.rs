@@ -45,6 +45,9 @@ const TOP_UP_WAIT: Duration = Duration::from_millis(30);
 /// Beyond the caller's wait, how long `accept_next_session` lets the broker answer before
 /// giving up on the attach (the test peer answers within its own server timeout).
 const ACCEPT_GRACE: Duration = Duration::from_secs(5);
+/// Longest wait for a named session (the broker answers at once, with it or with "locked
+/// elsewhere"), the wait for the session client included.
+const NAMED_ACCEPT_BOUND: Duration = Duration::from_secs(20);
 /// Longest a replacement connection may take to open (connect, SASL, CBS).
 const RECONNECT_BOUND: Duration = Duration::from_secs(30);
 /// Longest wait for the broker to accept a send (it answers in milliseconds when healthy).
@@ -379,6 +382,57 @@ fn to_sdk_message(m: &OutgoingMessage) -> Result<ServiceBusMessage, QueueError> 
     Ok(out)
 }
 
+/// What fe2o3-amqp (under azservicebus) reports once the AMQP session or connection under a
+/// link has ended. azservicebus keeps one AMQP session per connection for all its links, and
+/// fe2o3 ends that session when a frame names a link it has already let go of (a detach that
+/// crosses the peer's transfer or detach: seen under load against the test peer), so one such
+/// race kills every link on the connection at once. Nothing on it works again: the connection
+/// is replaced at the first such error instead of after a bound runs out on every link.
+const DEAD_CONNECTION: &[&str] = &[
+    "IllegalSessionState",
+    "IllegalConnectionState",
+    "ExpectImmediateDetach",
+    "UnattachedHandle",
+    "connection scope is disposed",
+    "Session has dropped",
+];
+
+fn dead_connection(e: &QueueError) -> bool {
+    let text = format!("{e} {e:?}");
+    DEAD_CONNECTION.iter().any(|m| text.contains(m))
+}
+
+/// How long a link being let go of may take to close.
+const CLOSE_BOUND: Duration = Duration::from_secs(30);
+
+/// Closes a sender link in the background. Never just drop a live link: fe2o3 then sends a
+/// detach without waiting for the broker's, and the broker's answering detach reaches a link
+/// that is gone, which fe2o3 takes as `UnattachedHandle` and ends the AMQP session over —
+/// every other link on the connection with it.
+fn close_sender(sender: ServiceBusSender) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(CLOSE_BOUND, sender.dispose()).await;
+    });
+}
+
+/// [`close_sender`] for a receiver link.
+fn close_receiver(receiver: ServiceBusReceiver) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(CLOSE_BOUND, receiver.dispose()).await;
+    });
+}
+
+/// Replaces the link connection (generation `seen`) in the background when `e` says it died.
+fn replace_links_if_dead(ns: &Arc<Ns>, seen: u64, e: &QueueError) {
+    if dead_connection(e) {
+        let ns = Arc::clone(ns);
+        tokio::spawn(async move {
+            ns.replace_links_connection_from(seen, "the link connection's AMQP session ended")
+                .await;
+        });
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sender
 
@@ -475,17 +529,23 @@ impl SenderCore {
     async fn send_on_link(&self, mut sdk: Vec<ServiceBusMessage>) -> Result<(), QueueError> {
         let mut link = self.slot().await;
         if link.is_none() {
-            let mut client = self.ctx.ns.links.lock().await;
-            let generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
-            let created = match tokio::time::timeout(
-                SEND_BOUND,
-                client.create_sender(self.ctx.name.clone(), ServiceBusSenderOptions::default()),
-            )
+            // The wait for the client counts: another link's open may hold it.
+            let mut generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
+            let created = match tokio::time::timeout(SEND_BOUND, async {
+                let mut client = self.ctx.ns.links.lock().await;
+                generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
+                client
+                    .create_sender(self.ctx.name.clone(), ServiceBusSenderOptions::default())
+                    .await
+            })
             .await
             {
-                Ok(r) => r.map_err(|e| self.ctx.err("open sender", Subject::Queue, e))?,
+                Ok(r) => r.map_err(|e| {
+                    let err = self.ctx.err("open sender", Subject::Queue, e);
+                    replace_links_if_dead(&self.ctx.ns, generation, &err);
+                    err
+                })?,
                 Err(_) => {
-                    drop(client);
                     let ns = Arc::clone(&self.ctx.ns);
                     tokio::spawn(async move {
                         ns.replace_links_connection_from(
@@ -525,7 +585,9 @@ impl SenderCore {
         let result = match tokio::time::timeout(SEND_BOUND, send).await {
             Ok(r) => r?,
             Err(_) => {
-                *link = None;
+                if let Some((sender, _)) = link.take() {
+                    close_sender(sender);
+                }
                 let ns = Arc::clone(&self.ctx.ns);
                 tokio::spawn(async move {
                     ns.replace_links_connection_from(generation, "a send got no answer")
@@ -541,10 +603,13 @@ impl SenderCore {
         };
         result.map_err(|e| {
             let err = self.ctx.err("send", Subject::Queue, e);
-            if err.is_retryable() {
+            if err.is_retryable() || dead_connection(&err) {
                 // Re-open the link on the next call (the SDK has retried already).
-                *link = None;
+                if let Some((sender, _)) = link.take() {
+                    close_sender(sender);
+                }
             }
+            replace_links_if_dead(&self.ctx.ns, generation, &err);
             err
         })
     }
@@ -575,6 +640,8 @@ struct Slot {
     /// Bumped whenever the link is (re-)opened: deliveries of an earlier link cannot be
     /// settled through the new one (their lock went with the old link).
     generation: std::sync::atomic::AtomicU64,
+    /// Generation of the link connection the current link was opened on.
+    connection: AtomicU64,
 }
 
 /// After a receive that ran out its wait, the SDK drains the link's credit and returns
@@ -638,6 +705,7 @@ impl Pool {
                         link: Arc::new(Mutex::new(None)),
                         drain: DrainGuard::default(),
                         generation: std::sync::atomic::AtomicU64::new(0),
+                        connection: AtomicU64::new(0),
                     });
                     slots.push(Arc::clone(&slot));
                     (slot, None)
@@ -665,16 +733,43 @@ impl Pool {
                 sub_queue: self.sub_queue.clone(),
                 ..ServiceBusReceiverOptions::default()
             };
-            let receiver = self
-                .ctx
-                .ns
-                .links
-                .lock()
-                .await
-                .create_receiver_for_queue(self.ctx.name.clone(), options)
-                .await
-                .map_err(|e| self.ctx.err("open receiver", Subject::Queue, e))?;
+            // Bounded like a sender's open, the wait for the client included: an open with no
+            // answer holds the client, and every sender and receiver of the connection with it.
+            let ns = &self.ctx.ns;
+            let mut connection = ns.links_generation.load(Ordering::Acquire);
+            let opened = tokio::time::timeout(SEND_BOUND, async {
+                let mut client = ns.links.lock().await;
+                connection = ns.links_generation.load(Ordering::Acquire);
+                client
+                    .create_receiver_for_queue(self.ctx.name.clone(), options)
+                    .await
+            })
+            .await;
+            let receiver = match opened {
+                Ok(r) => r.map_err(|e| {
+                    let err = self.ctx.err("open receiver", Subject::Queue, e);
+                    replace_links_if_dead(ns, connection, &err);
+                    err
+                })?,
+                Err(_) => {
+                    let ns = Arc::clone(ns);
+                    tokio::spawn(async move {
+                        ns.replace_links_connection_from(
+                            connection,
+                            "opening a receiver got no answer",
+                        )
+                        .await;
+                    });
+                    return Err(QueueError::Backend {
+                        op: "open receiver",
+                        message: format!("no answer within {SEND_BOUND:?}"),
+                        retryable: true,
+                        source: None,
+                    });
+                }
+            };
             *guard = Some(receiver);
+            slot.connection.store(connection, Ordering::Release);
             slot.generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok((slot, guard))
@@ -948,9 +1043,12 @@ impl QueueReceiver for SbReceiver {
         let got = match receive_on(&self.ctx, r, &slot.drain, max, wait).await {
             Ok(got) => got,
             Err(e) => {
-                if e.is_retryable() {
-                    *guard = None;
+                if e.is_retryable() || dead_connection(&e) {
+                    if let Some(r) = guard.take() {
+                        close_receiver(r);
+                    }
                 }
+                replace_links_if_dead(&self.ctx.ns, slot.connection.load(Ordering::Acquire), &e);
                 return Err(e);
             }
         };
@@ -1082,6 +1180,22 @@ impl QueueReceiver for SbReceiver {
                     let none_available = text.contains("timeout")
                         || text.contains("sessionidnotset")
                         || text.contains("filter");
+                    if !none_available && dead_connection(&err) {
+                        // The connection's AMQP session is gone: every later accept on it
+                        // would fail the same way. Replace it and try once more.
+                        if replaced {
+                            return Err(err);
+                        }
+                        self.ctx
+                            .ns
+                            .replace_sessions_connection_from(
+                                generation,
+                                "the session connection's AMQP session ended",
+                            )
+                            .await;
+                        replaced = true;
+                        continue;
+                    }
                     if !none_available && !err.is_retryable() {
                         return Err(err);
                     }
@@ -1123,13 +1237,27 @@ impl QueueReceiver for SbReceiver {
             receive_mode: ServiceBusReceiveMode::PeekLock,
             identifier: None,
         };
-        let (receiver, generation) = {
+        let mut generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
+        let accepted = tokio::time::timeout(NAMED_ACCEPT_BOUND, async {
             let mut client = self.ctx.ns.sessions.lock().await;
-            let generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
-            let r = client
+            generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
+            client
                 .accept_session_for_queue(self.ctx.name.clone(), session_id.to_owned(), options)
+                .await
+        })
+        .await;
+        let Ok(receiver) = accepted else {
+            // As in `accept_next_session`: no answer means the connection stopped delivering.
+            self.ctx
+                .ns
+                .replace_sessions_connection_from(generation, "a session accept got no answer")
                 .await;
-            (r, generation)
+            return Err(QueueError::Backend {
+                op: "accept_session",
+                message: format!("no answer within {NAMED_ACCEPT_BOUND:?}"),
+                retryable: true,
+                source: None,
+            });
         };
         match receiver {
             Ok(r) => Ok(Box::new(SbSession::new(
@@ -1149,6 +1277,15 @@ impl QueueReceiver for SbReceiver {
                         queue: self.ctx.name.clone(),
                         session_id: session_id.to_owned(),
                     });
+                }
+                if dead_connection(&err) {
+                    self.ctx
+                        .ns
+                        .replace_sessions_connection_from(
+                            generation,
+                            "the session connection's AMQP session ended",
+                        )
+                        .await;
                 }
                 Err(err)
             }
@@ -1281,7 +1418,7 @@ impl SbSession {
             Duration::ZERO
         };
         match tokio::time::timeout(left.max(MIN_LOCK_BOUND), fut).await {
-            Ok(r) => r,
+            Ok(r) => self.watch(r),
             Err(_) => {
                 self.link.closed.store(true, Ordering::Release);
                 let ns = Arc::clone(&self.ctx.ns);
@@ -1295,6 +1432,27 @@ impl SbSession {
                 });
                 Err(self.lost())
             }
+        }
+    }
+
+    /// Passes `r` on; if it says the session connection died (see [`DEAD_CONNECTION`]), the
+    /// lock is as good as lost and the connection is replaced at once.
+    fn watch<T>(&self, r: Result<T, QueueError>) -> Result<T, QueueError> {
+        match r {
+            Err(e) if dead_connection(&e) => {
+                self.link.closed.store(true, Ordering::Release);
+                let ns = Arc::clone(&self.ctx.ns);
+                let seen = self.generation;
+                tokio::spawn(async move {
+                    ns.replace_sessions_connection_from(
+                        seen,
+                        "the session connection's AMQP session ended",
+                    )
+                    .await;
+                });
+                Err(self.lost())
+            }
+            other => other,
         }
     }
 
@@ -1368,6 +1526,39 @@ impl SbSession {
         })
     }
 
+    async fn receive_unwatched(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        check_max(max)?;
+        let mut guard = self.live().await?;
+        let r = guard.as_mut().ok_or_else(|| self.lost())?;
+        let max32 = u32::try_from(max).unwrap_or(u32::MAX);
+
+        self.link.drain.settle().await;
+        let mut got = r
+            .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
+            .await
+            .map_err(|e| {
+                self.ctx
+                    .err("receive", Subject::Session(&self.session_id), e)
+            })?;
+        if !got.is_empty() && max32 > 1 {
+            let more = r
+                .receive_messages_with_max_wait_time(max32 - 1, TOP_UP_WAIT)
+                .await
+                .map_err(|e| {
+                    self.ctx
+                        .err("receive", Subject::Session(&self.session_id), e)
+                })?;
+            got.extend(more);
+        }
+        self.link.drain.drained(got.len() < max);
+        drop(guard);
+        self.deliveries(got)
+    }
+
     fn deliveries(&self, got: Vec<ServiceBusReceivedMessage>) -> Result<Vec<Delivery>, QueueError> {
         let until = self.until();
         got.into_iter()
@@ -1395,31 +1586,8 @@ impl SessionReceiver for SbSession {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
-        check_max(max)?;
-        let mut guard = self.live().await?;
-        let r = guard.as_mut().ok_or_else(|| self.lost())?;
-        let max32 = u32::try_from(max).unwrap_or(u32::MAX);
-        self.link.drain.settle().await;
-        let mut got = r
-            .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
-            .await
-            .map_err(|e| {
-                self.ctx
-                    .err("receive", Subject::Session(&self.session_id), e)
-            })?;
-        if !got.is_empty() && max32 > 1 {
-            let more = r
-                .receive_messages_with_max_wait_time(max32 - 1, TOP_UP_WAIT)
-                .await
-                .map_err(|e| {
-                    self.ctx
-                        .err("receive", Subject::Session(&self.session_id), e)
-                })?;
-            got.extend(more);
-        }
-        self.link.drain.drained(got.len() < max);
-        drop(guard);
-        self.deliveries(got)
+        let got = self.receive_unwatched(max, wait).await;
+        self.watch(got)
     }
 
     async fn receive_deferred(
@@ -1608,7 +1776,9 @@ impl DeadLetterQueue for SbDeadLetters {
             Ok(got) => got,
             Err(e) => {
                 if e.is_retryable() {
-                    *guard = None;
+                    if let Some(r) = guard.take() {
+                        close_receiver(r);
+                    }
                 }
                 return Err(e);
             }

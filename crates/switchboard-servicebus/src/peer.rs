@@ -651,6 +651,7 @@ async fn session_loop(
         } = tokio::select! {
             next = session.next_incoming_attach() => {
                 let Some(attach) = next else { break };
+                tracing::debug!(link = %attach.name, role = ?attach.role, "test peer: attach received");
                 let state = Arc::clone(&state);
                 let ready_tx = ready_tx.clone();
                 tokio::spawn(async move {
@@ -857,6 +858,34 @@ async fn incoming(mut receiver: Receiver, state: Arc<State>, queue: String) {
     let _ = receiver.close().await;
 }
 
+/// A link's session lock, released however the link's task ends — also when the task is
+/// aborted because the client's AMQP session or connection ended. Service Bus frees a session
+/// as soon as the link holding it goes away; a peer that kept it until its lock ran out made
+/// the call's next events wait that long (and a call's ring timer fire first).
+struct HeldSession {
+    state: Arc<State>,
+    ps: Option<Arc<PeerSession>>,
+}
+
+impl HeldSession {
+    async fn release(&mut self) {
+        if let Some(ps) = self.ps.take() {
+            release_session(&self.state, &ps).await;
+        }
+    }
+}
+
+impl Drop for HeldSession {
+    fn drop(&mut self) {
+        if let Some(ps) = self.ps.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let state = Arc::clone(&self.state);
+                runtime.spawn(async move { release_session(&state, &ps).await });
+            }
+        }
+    }
+}
+
 /// Messages delivered to a receiver link: plain queue, dead-letter queue, or one session.
 async fn outgoing(
     mut sender: Sender,
@@ -865,7 +894,12 @@ async fn outgoing(
     dead_letters: bool,
     session: Option<Arc<PeerSession>>,
 ) {
+    let mut held = HeldSession {
+        state: Arc::clone(&state),
+        ps: session.clone(),
+    };
     let Some(q) = state.queue(&queue) else {
+        held.release().await;
         let _ = sender.close().await;
         return;
     };
@@ -938,9 +972,7 @@ async fn outgoing(
             }
         }
     }
-    if let Some(ps) = session {
-        release_session(&state, &ps).await;
-    }
+    held.release().await;
     let _ = sender.close().await;
 }
 
@@ -1241,6 +1273,7 @@ async fn requests(
             footer: None,
         };
         let tx = lock(&replies).get(&reply_to).cloned();
+        tracing::debug!(link = %receiver.name(), %reply_to, status, have_reply_link = tx.is_some(), "test peer: request answered");
         match tx {
             Some(tx) => {
                 let _ = tx.send(response);
