@@ -384,10 +384,10 @@ fn to_sdk_message(m: &OutgoingMessage) -> Result<ServiceBusMessage, QueueError> 
 
 /// What fe2o3-amqp (under azservicebus) reports once the AMQP session or connection under a
 /// link has ended. azservicebus keeps one AMQP session per connection for all its links, and
-/// fe2o3 ends that session when a frame names a link it has already let go of (a detach that
-/// crosses the peer's transfer or detach: seen under load against the test peer), so one such
-/// race kills every link on the connection at once. Nothing on it works again: the connection
-/// is replaced at the first such error instead of after a bound runs out on every link.
+/// fe2o3 ends that session when a detach arrives for a link whose local end was dropped (see
+/// [`close_sender`]; an attach cut short by a timeout is one), so every link on the connection
+/// fails at once. Nothing on it works again: the connection is replaced at the first such
+/// error instead of after a bound runs out on every link.
 const DEAD_CONNECTION: &[&str] = &[
     "IllegalSessionState",
     "IllegalConnectionState",
@@ -422,15 +422,31 @@ fn close_receiver(receiver: ServiceBusReceiver) {
     });
 }
 
-/// Replaces the link connection (generation `seen`) in the background when `e` says it died.
-fn replace_links_if_dead(ns: &Arc<Ns>, seen: u64, e: &QueueError) {
-    if dead_connection(e) {
+/// An error saying the connection died is worth a retry: the connection is being replaced.
+fn retryable_if_dead(op: &'static str, e: QueueError) -> QueueError {
+    if dead_connection(&e) && !e.is_retryable() {
+        QueueError::Backend {
+            op,
+            message: e.to_string(),
+            retryable: true,
+            source: None,
+        }
+    } else {
+        e
+    }
+}
+
+/// When `e` says the link connection (generation `seen`) died, replaces it in the background
+/// and makes `e` retryable.
+fn replace_links_if_dead(ns: &Arc<Ns>, seen: u64, op: &'static str, e: QueueError) -> QueueError {
+    if dead_connection(&e) {
         let ns = Arc::clone(ns);
         tokio::spawn(async move {
             ns.replace_links_connection_from(seen, "the link connection's AMQP session ended")
                 .await;
         });
     }
+    retryable_if_dead(op, e)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -542,8 +558,7 @@ impl SenderCore {
             {
                 Ok(r) => r.map_err(|e| {
                     let err = self.ctx.err("open sender", Subject::Queue, e);
-                    replace_links_if_dead(&self.ctx.ns, generation, &err);
-                    err
+                    replace_links_if_dead(&self.ctx.ns, generation, "open sender", err)
                 })?,
                 Err(_) => {
                     let ns = Arc::clone(&self.ctx.ns);
@@ -580,8 +595,7 @@ impl SenderCore {
         };
         // Every send of this process goes through these few links on one connection, so a
         // send the broker never answers would stall them all for the client library's retries
-        // (minutes); past
-        // `SEND_BOUND` the connection is taken as dead and replaced.
+        // (minutes); past `SEND_BOUND` the connection is taken as dead and replaced.
         let result = match tokio::time::timeout(SEND_BOUND, send).await {
             Ok(r) => r?,
             Err(_) => {
@@ -609,8 +623,7 @@ impl SenderCore {
                     close_sender(sender);
                 }
             }
-            replace_links_if_dead(&self.ctx.ns, generation, &err);
-            err
+            replace_links_if_dead(&self.ctx.ns, generation, "send", err)
         })
     }
 }
@@ -748,8 +761,7 @@ impl Pool {
             let receiver = match opened {
                 Ok(r) => r.map_err(|e| {
                     let err = self.ctx.err("open receiver", Subject::Queue, e);
-                    replace_links_if_dead(ns, connection, &err);
-                    err
+                    replace_links_if_dead(ns, connection, "open receiver", err)
                 })?,
                 Err(_) => {
                     let ns = Arc::clone(ns);
@@ -1048,8 +1060,13 @@ impl QueueReceiver for SbReceiver {
                         close_receiver(r);
                     }
                 }
-                replace_links_if_dead(&self.ctx.ns, slot.connection.load(Ordering::Acquire), &e);
-                return Err(e);
+                let connection = slot.connection.load(Ordering::Acquire);
+                return Err(replace_links_if_dead(
+                    &self.ctx.ns,
+                    connection,
+                    "receive",
+                    e,
+                ));
             }
         };
         drop(guard);
@@ -1184,7 +1201,7 @@ impl QueueReceiver for SbReceiver {
                         // The connection's AMQP session is gone: every later accept on it
                         // would fail the same way. Replace it and try once more.
                         if replaced {
-                            return Err(err);
+                            return Err(retryable_if_dead("accept_next_session", err));
                         }
                         self.ctx
                             .ns
@@ -1287,7 +1304,7 @@ impl QueueReceiver for SbReceiver {
                         )
                         .await;
                 }
-                Err(err)
+                Err(retryable_if_dead("accept_session", err))
             }
         }
     }
