@@ -114,6 +114,13 @@ impl Ns {
         .await;
     }
 
+    /// An operation on the session connection (generation `seen`) said its AMQP session
+    /// ended (see [`DEAD_CONNECTION`]).
+    async fn session_connection_ended(&self, seen: u64) {
+        self.replace_sessions_connection_from(seen, "the session connection's AMQP session ended")
+            .await;
+    }
+
     async fn replace_connection(
         &self,
         slot: &Mutex<Client>,
@@ -422,6 +429,21 @@ fn close_receiver(receiver: ServiceBusReceiver) {
     });
 }
 
+/// Opening a link got no answer within `SEND_BOUND`: the link connection (generation `seen`)
+/// is taken as dead and replaced in the background.
+fn open_got_no_answer(ns: &Arc<Ns>, seen: u64, op: &'static str, why: &'static str) -> QueueError {
+    let ns = Arc::clone(ns);
+    tokio::spawn(async move {
+        ns.replace_links_connection_from(seen, why).await;
+    });
+    QueueError::Backend {
+        op,
+        message: format!("no answer within {SEND_BOUND:?}"),
+        retryable: true,
+        source: None,
+    }
+}
+
 /// An error saying the connection died is worth a retry: the connection is being replaced.
 fn retryable_if_dead(op: &'static str, e: QueueError) -> QueueError {
     if dead_connection(&e) && !e.is_retryable() {
@@ -561,20 +583,12 @@ impl SenderCore {
                     replace_links_if_dead(&self.ctx.ns, generation, "open sender", err)
                 })?,
                 Err(_) => {
-                    let ns = Arc::clone(&self.ctx.ns);
-                    tokio::spawn(async move {
-                        ns.replace_links_connection_from(
-                            generation,
-                            "opening a sender got no answer",
-                        )
-                        .await;
-                    });
-                    return Err(QueueError::Backend {
-                        op: "open sender",
-                        message: format!("no answer within {SEND_BOUND:?}"),
-                        retryable: true,
-                        source: None,
-                    });
+                    return Err(open_got_no_answer(
+                        &self.ctx.ns,
+                        generation,
+                        "open sender",
+                        "opening a sender got no answer",
+                    ))
                 }
             };
             *link = Some((created, generation));
@@ -764,20 +778,12 @@ impl Pool {
                     replace_links_if_dead(ns, connection, "open receiver", err)
                 })?,
                 Err(_) => {
-                    let ns = Arc::clone(ns);
-                    tokio::spawn(async move {
-                        ns.replace_links_connection_from(
-                            connection,
-                            "opening a receiver got no answer",
-                        )
-                        .await;
-                    });
-                    return Err(QueueError::Backend {
-                        op: "open receiver",
-                        message: format!("no answer within {SEND_BOUND:?}"),
-                        retryable: true,
-                        source: None,
-                    });
+                    return Err(open_got_no_answer(
+                        ns,
+                        connection,
+                        "open receiver",
+                        "opening a receiver got no answer",
+                    ))
                 }
             };
             *guard = Some(receiver);
@@ -1203,13 +1209,7 @@ impl QueueReceiver for SbReceiver {
                         if replaced {
                             return Err(retryable_if_dead("accept_next_session", err));
                         }
-                        self.ctx
-                            .ns
-                            .replace_sessions_connection_from(
-                                generation,
-                                "the session connection's AMQP session ended",
-                            )
-                            .await;
+                        self.ctx.ns.session_connection_ended(generation).await;
                         replaced = true;
                         continue;
                     }
@@ -1296,13 +1296,7 @@ impl QueueReceiver for SbReceiver {
                     });
                 }
                 if dead_connection(&err) {
-                    self.ctx
-                        .ns
-                        .replace_sessions_connection_from(
-                            generation,
-                            "the session connection's AMQP session ended",
-                        )
-                        .await;
+                    self.ctx.ns.session_connection_ended(generation).await;
                 }
                 Err(retryable_if_dead("accept_session", err))
             }
@@ -1437,19 +1431,22 @@ impl SbSession {
         match tokio::time::timeout(left.max(MIN_LOCK_BOUND), fut).await {
             Ok(r) => self.watch(r),
             Err(_) => {
-                self.link.closed.store(true, Ordering::Release);
-                let ns = Arc::clone(&self.ctx.ns);
-                let seen = self.generation;
-                tokio::spawn(async move {
-                    ns.replace_sessions_connection_from(
-                        seen,
-                        "a session operation got no answer before its lock expired",
-                    )
-                    .await;
-                });
-                Err(self.lost())
+                Err(self
+                    .connection_lost("a session operation got no answer before its lock expired"))
             }
         }
+    }
+
+    /// The session connection this session was accepted on is dead (`why`): the lock is as
+    /// good as lost, and the connection is replaced in the background.
+    fn connection_lost(&self, why: &'static str) -> QueueError {
+        self.link.closed.store(true, Ordering::Release);
+        let ns = Arc::clone(&self.ctx.ns);
+        let seen = self.generation;
+        tokio::spawn(async move {
+            ns.replace_sessions_connection_from(seen, why).await;
+        });
+        self.lost()
     }
 
     /// Passes `r` on; if it says the session connection died (see [`DEAD_CONNECTION`]), the
@@ -1457,17 +1454,7 @@ impl SbSession {
     fn watch<T>(&self, r: Result<T, QueueError>) -> Result<T, QueueError> {
         match r {
             Err(e) if dead_connection(&e) => {
-                self.link.closed.store(true, Ordering::Release);
-                let ns = Arc::clone(&self.ctx.ns);
-                let seen = self.generation;
-                tokio::spawn(async move {
-                    ns.replace_sessions_connection_from(
-                        seen,
-                        "the session connection's AMQP session ended",
-                    )
-                    .await;
-                });
-                Err(self.lost())
+                Err(self.connection_lost("the session connection's AMQP session ended"))
             }
             other => other,
         }
