@@ -367,7 +367,7 @@ async fn two_hundred_calls_on_redis_survive_a_killed_worker() {
 
 /// The same on the Service Bus AMQP test peer. Ignored: under this load on two cores a
 /// session accept in the `azservicebus` client sometimes never completes, and replacing that
-/// connection costs the calls on it a delay that can outlast the 20 s ring timeout (15 of 16
+/// connection costs the calls on it a delay that can outlast the 20 s ring timeout (20 of 21
 /// runs passed; see crates/switchboard-servicebus/README.md, "Known gaps"). Run it with
 /// `--ignored`; `E2E_KEEP_LOGS=<dir>` keeps the processes' logs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
