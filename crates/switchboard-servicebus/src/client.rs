@@ -115,7 +115,7 @@ impl Ns {
     }
 
     /// An operation on the session connection (generation `seen`) said its AMQP session
-    /// ended (see [`DEAD_CONNECTION`]).
+    /// ended (see [`dead_connection`]).
     async fn session_connection_ended(&self, seen: u64) {
         self.replace_sessions_connection_from(seen, "the session connection's AMQP session ended")
             .await;
@@ -389,24 +389,11 @@ fn to_sdk_message(m: &OutgoingMessage) -> Result<ServiceBusMessage, QueueError> 
     Ok(out)
 }
 
-/// What fe2o3-amqp (under azservicebus) reports once the AMQP session or connection under a
-/// link has ended. azservicebus keeps one AMQP session per connection for all its links, and
-/// fe2o3 ends that session when a detach arrives for a link whose local end was dropped (see
-/// [`close_sender`]; an attach cut short by a timeout is one), so every link on the connection
-/// fails at once. Nothing on it works again: the connection is replaced at the first such
-/// error instead of after a bound runs out on every link.
-const DEAD_CONNECTION: &[&str] = &[
-    "IllegalSessionState",
-    "IllegalConnectionState",
-    "ExpectImmediateDetach",
-    "UnattachedHandle",
-    "connection scope is disposed",
-    "Session has dropped",
-];
-
+/// Whether `e` says the AMQP session or connection under its link ended (see
+/// [`crate::error::connection_ended`]). Such errors are retryable; the connection itself is
+/// replaced at the first one instead of after a bound runs out on every link.
 fn dead_connection(e: &QueueError) -> bool {
-    let text = format!("{e} {e:?}");
-    DEAD_CONNECTION.iter().any(|m| text.contains(m))
+    crate::error::connection_ended(&format!("{e} {e:?}"))
 }
 
 /// How long a link being let go of may take to close.
@@ -444,23 +431,8 @@ fn open_got_no_answer(ns: &Arc<Ns>, seen: u64, op: &'static str, why: &'static s
     }
 }
 
-/// An error saying the connection died is worth a retry: the connection is being replaced.
-fn retryable_if_dead(op: &'static str, e: QueueError) -> QueueError {
-    if dead_connection(&e) && !e.is_retryable() {
-        QueueError::Backend {
-            op,
-            message: e.to_string(),
-            retryable: true,
-            source: None,
-        }
-    } else {
-        e
-    }
-}
-
-/// When `e` says the link connection (generation `seen`) died, replaces it in the background
-/// and makes `e` retryable.
-fn replace_links_if_dead(ns: &Arc<Ns>, seen: u64, op: &'static str, e: QueueError) -> QueueError {
+/// When `e` says the link connection (generation `seen`) died, replaces it in the background.
+fn replace_links_if_dead(ns: &Arc<Ns>, seen: u64, e: QueueError) -> QueueError {
     if dead_connection(&e) {
         let ns = Arc::clone(ns);
         tokio::spawn(async move {
@@ -468,7 +440,7 @@ fn replace_links_if_dead(ns: &Arc<Ns>, seen: u64, op: &'static str, e: QueueErro
                 .await;
         });
     }
-    retryable_if_dead(op, e)
+    e
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -580,7 +552,7 @@ impl SenderCore {
             {
                 Ok(r) => r.map_err(|e| {
                     let err = self.ctx.err("open sender", Subject::Queue, e);
-                    replace_links_if_dead(&self.ctx.ns, generation, "open sender", err)
+                    replace_links_if_dead(&self.ctx.ns, generation, err)
                 })?,
                 Err(_) => {
                     return Err(open_got_no_answer(
@@ -631,13 +603,13 @@ impl SenderCore {
         };
         result.map_err(|e| {
             let err = self.ctx.err("send", Subject::Queue, e);
-            if err.is_retryable() || dead_connection(&err) {
+            if err.is_retryable() {
                 // Re-open the link on the next call (the SDK has retried already).
                 if let Some((sender, _)) = link.take() {
                     close_sender(sender);
                 }
             }
-            replace_links_if_dead(&self.ctx.ns, generation, "send", err)
+            replace_links_if_dead(&self.ctx.ns, generation, err)
         })
     }
 }
@@ -775,7 +747,7 @@ impl Pool {
             let receiver = match opened {
                 Ok(r) => r.map_err(|e| {
                     let err = self.ctx.err("open receiver", Subject::Queue, e);
-                    replace_links_if_dead(ns, connection, "open receiver", err)
+                    replace_links_if_dead(ns, connection, err)
                 })?,
                 Err(_) => {
                     return Err(open_got_no_answer(
@@ -1061,18 +1033,13 @@ impl QueueReceiver for SbReceiver {
         let got = match receive_on(&self.ctx, r, &slot.drain, max, wait).await {
             Ok(got) => got,
             Err(e) => {
-                if e.is_retryable() || dead_connection(&e) {
+                if e.is_retryable() {
                     if let Some(r) = guard.take() {
                         close_receiver(r);
                     }
                 }
                 let connection = slot.connection.load(Ordering::Acquire);
-                return Err(replace_links_if_dead(
-                    &self.ctx.ns,
-                    connection,
-                    "receive",
-                    e,
-                ));
+                return Err(replace_links_if_dead(&self.ctx.ns, connection, e));
             }
         };
         drop(guard);
@@ -1207,7 +1174,7 @@ impl QueueReceiver for SbReceiver {
                         // The connection's AMQP session is gone: every later accept on it
                         // would fail the same way. Replace it and try once more.
                         if replaced {
-                            return Err(retryable_if_dead("accept_next_session", err));
+                            return Err(err);
                         }
                         self.ctx.ns.session_connection_ended(generation).await;
                         replaced = true;
@@ -1298,7 +1265,7 @@ impl QueueReceiver for SbReceiver {
                 if dead_connection(&err) {
                     self.ctx.ns.session_connection_ended(generation).await;
                 }
-                Err(retryable_if_dead("accept_session", err))
+                Err(err)
             }
         }
     }
@@ -1449,7 +1416,7 @@ impl SbSession {
         self.lost()
     }
 
-    /// Passes `r` on; if it says the session connection died (see [`DEAD_CONNECTION`]), the
+    /// Passes `r` on; if it says the session connection died (see [`dead_connection`]), the
     /// lock is as good as lost and the connection is replaced at once.
     fn watch<T>(&self, r: Result<T, QueueError>) -> Result<T, QueueError> {
         match r {

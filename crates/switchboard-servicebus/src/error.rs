@@ -20,6 +20,26 @@ pub(crate) enum Subject<'a> {
     Session(&'a str),
 }
 
+/// What fe2o3-amqp (under azservicebus) reports, lowercased, once the AMQP session or
+/// connection under a link has ended. azservicebus keeps one AMQP session per connection for
+/// all its links, and fe2o3 ends that session when a detach arrives for a link whose local end
+/// was dropped (an attach cut short by a timeout is one), so every link on the connection
+/// fails at once. Nothing on that connection works again, but a retry on a new one will.
+const CONNECTION_ENDED: &[&str] = &[
+    "illegalsessionstate",
+    "illegalconnectionstate",
+    "expectimmediatedetach",
+    "unattachedhandle",
+    "connection scope is disposed",
+    "session has dropped",
+];
+
+/// Whether `text` (any case) says the AMQP session or connection under a link has ended.
+pub(crate) fn connection_ended(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    CONNECTION_ENDED.iter().any(|m| text.contains(m))
+}
+
 pub(crate) fn map(
     op: &'static str,
     queue: &str,
@@ -92,7 +112,8 @@ pub(crate) fn classify(
         "refused",
     ]
     .iter()
-    .any(|needle| text.contains(needle));
+    .any(|needle| text.contains(needle))
+        || connection_ended(text);
     QueueError::Backend {
         op,
         message: display,
@@ -159,5 +180,13 @@ mod tests {
             "x".into(),
         );
         assert!(!auth.is_retryable());
+        let ended = classify(
+            "op",
+            "q",
+            Subject::Queue,
+            "local error: illegalsessionstate",
+            "x".into(),
+        );
+        assert!(ended.is_retryable());
     }
 }

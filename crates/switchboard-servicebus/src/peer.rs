@@ -1274,11 +1274,8 @@ async fn requests(
         };
         let tx = lock(&replies).get(&reply_to).cloned();
         tracing::debug!(link = %receiver.name(), %reply_to, status, have_reply_link = tx.is_some(), "test peer: request answered");
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(response);
-            }
-            None => tracing::debug!(%reply_to, "test peer: no reply link"),
+        if let Some(tx) = tx {
+            let _ = tx.send(response);
         }
     }
     let _ = receiver.close().await;
