@@ -175,3 +175,85 @@ async fn reconnects_after_the_broker_restarts() {
     q.receiver.complete(&got[0]).await.expect("complete");
     peer.shutdown().await;
 }
+
+/// fe2o3-amqp 0.14.1 put an unsettled delivery in its link's map only after handing the transfer
+/// to the session task; a settlement that came back before the sending task resumed found no
+/// entry and was dropped, and that send (a CBS `put-token`, a queue send, a `$management`
+/// request) waited forever (vendor/fe2o3-amqp/VENDORED.md). Here many links send to `$cbs`,
+/// which the peer settles at once, while spinning threads oversubscribe the two cores so the
+/// sending tasks get preempted in that gap: every send must still get its outcome. Without the
+/// patch this lost a settlement in most runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_settlement_that_beats_the_sender_is_not_lost() {
+    use fe2o3_amqp::sasl_profile::SaslProfile;
+    use fe2o3_amqp::types::messaging::Message;
+    use fe2o3_amqp::{Connection, Sender, Session};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const LINKS: usize = 16;
+    const SENDS: usize = 1500;
+    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 204), &[])
+        .await
+        .expect("peer");
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+
+    let mut connection = Connection::builder()
+        .container_id("settlement-race")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(format!("amqp://{}", peer.addr()).as_str())
+        .await
+        .expect("connection");
+    let mut session = Session::begin(&mut connection).await.expect("session");
+    let mut links = tokio::task::JoinSet::new();
+    for l in 0..LINKS {
+        let mut sender = Sender::attach(&mut session, format!("race-{l}"), "$cbs")
+            .await
+            .expect("attach");
+        links.spawn(async move {
+            for i in 0..SENDS {
+                let message = Message::builder().value(format!("{l}/{i}")).build();
+                match tokio::time::timeout(Duration::from_secs(10), sender.send(message)).await {
+                    Ok(outcome) => {
+                        outcome
+                            .expect("send")
+                            .accepted_or("not accepted")
+                            .expect("accepted");
+                    }
+                    // Closing would wait for the lost outcome too; the connection goes below.
+                    Err(_) => return Some(i),
+                }
+            }
+            sender.close().await.expect("close");
+            None
+        });
+    }
+    let mut hung = Vec::new();
+    while let Some(link) = links.join_next().await {
+        if let Some(at) = link.expect("link task") {
+            hung.push(at);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in spinners {
+        s.join().expect("spinner");
+    }
+    assert!(
+        hung.is_empty(),
+        "{} of {LINKS} links had a send that never got its outcome (at sends {hung:?})",
+        hung.len()
+    );
+    session.end().await.expect("end session");
+    connection.close().await.expect("close connection");
+    peer.shutdown().await;
+}
