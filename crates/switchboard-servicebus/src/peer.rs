@@ -27,7 +27,9 @@
 //! link's credit before sending: if no credit arrives within a few milliseconds the message is
 //! put back, and the delivery count that put-back added is subtracted again (kept per message
 //! as "phantom" deliveries), so clients see the counts Service Bus would report. For the same
-//! reason `max_delivery_count` is enforced here rather than by the backing queue.
+//! reason `max_delivery_count` is enforced here rather than by the backing queue. A session
+//! link that holds a candidate also watches its deliveries' outcomes: when one is abandoned,
+//! the candidate goes back and the abandoned message (older) goes out first, as on Service Bus.
 //!
 //! Each peer listens on `ip:5672`: azservicebus's plain-AMQP mode always dials 5672, so tests
 //! give every peer its own loopback address (all of 127/8 routes to `lo` on Linux).
@@ -52,6 +54,7 @@ use fe2o3_amqp::types::primitives::{
     Array, Binary, OrderedMap, SimpleValue, Symbol, Timestamp, Value,
 };
 use fe2o3_amqp::{Receiver, Sender};
+use futures::{FutureExt, StreamExt};
 use serde_amqp::described::Described;
 use serde_amqp::descriptor::Descriptor;
 use switchboard_queue::sqlite::SqliteNamespace;
@@ -903,7 +906,17 @@ async fn outgoing(
         let _ = sender.close().await;
         return;
     };
+    // A session link's settlements in flight (see `Settling`), watched so that an abandon
+    // puts its message back ahead of the candidate this link holds.
+    let mut settling = futures::stream::FuturesUnordered::new();
     loop {
+        // Settlements whose outcome came before this take: once an abandon is applied, the
+        // take sees its message.
+        while let Some(Some((abandon, settled))) = settling.next().now_or_never() {
+            if abandon {
+                settled.await;
+            }
+        }
         // Wait for a message (or the client going away).
         let taken = tokio::select! {
             _ = sender.on_detach() => break,
@@ -935,7 +948,30 @@ async fn outgoing(
         let token = d.lock_token;
         // Without credit within a few milliseconds the message goes back (see "Credit"), so
         // another link with credit gets it, and a session's next message stays its oldest.
-        let sent = tokio::time::timeout(CREDIT_WAIT, sender.send_batchable(message)).await;
+        // A session message abandoned since the take goes first, as on Service Bus: the
+        // client's abandon and its next credit arrive together, and the disposition is
+        // processed first, so checking before each poll of the send sees the abandon before
+        // the candidate can use that credit.
+        let sent = {
+            let send = tokio::time::timeout(CREDIT_WAIT, sender.send_batchable(message));
+            tokio::pin!(send);
+            loop {
+                tokio::select! {
+                    biased;
+                    Some((abandon, settled)) = settling.next(), if !settling.is_empty() => {
+                        if abandon {
+                            settled.await;
+                            break None;
+                        }
+                    }
+                    sent = &mut send => break Some(sent),
+                }
+            }
+        };
+        let Some(sent) = sent else {
+            put_back(&state, &q, &via, &d).await;
+            continue;
+        };
         match sent {
             Ok(Ok(outcome)) => {
                 state.remove_phantom(&queue, d.sequence_number);
@@ -954,13 +990,32 @@ async fn outgoing(
                     }
                     continue;
                 }
-                let state = Arc::clone(&state);
-                let q = q.clone();
-                tokio::spawn(async move {
-                    if let Ok(outcome) = outcome.await {
-                        let _ = settle_locked(&state, &q, token, settlement_of(outcome)).await;
+                // The outcome is shared: the settling task applies it, and a session link
+                // watches it itself (see the send above), not through that task, whose turn
+                // to run may come after the credit the client sent with its abandon is used.
+                let outcome = outcome.map(Result::ok).boxed().shared();
+                let settled = {
+                    let (state, q, outcome) = (Arc::clone(&state), q.clone(), outcome.clone());
+                    async move {
+                        if let Some(outcome) = outcome.await {
+                            let _ = settle_locked(&state, &q, token, settlement_of(outcome)).await;
+                        }
                     }
-                });
+                    .boxed()
+                    .shared()
+                };
+                tokio::spawn(settled.clone());
+                if session.is_some() {
+                    settling.push(async move {
+                        let abandon = matches!(
+                            outcome.await.map(settlement_of),
+                            Some(Settlement::Abandon(_))
+                        );
+                        (abandon, settled)
+                    });
+                } else {
+                    tokio::spawn(settled);
+                }
             }
             Ok(Err(_)) => {
                 put_back(&state, &q, &via, &d).await;

@@ -112,10 +112,12 @@ impl Harness for PeerHarness {
     }
 }
 
-// The whole suite, unchanged, except one check the peer cannot pass (below, ignored, with the
-// reason). `sessions_are_processed_concurrently` and `competing_receivers_get_each_message_once`
-// were ignored too until the fe2o3-amqp settlement race was found (vendor/fe2o3-amqp): both
-// were hung sends (a session accept's CBS `put-token`, a settle), not peer or adapter faults.
+// The whole suite, unchanged. `sessions_are_processed_concurrently` and
+// `competing_receivers_get_each_message_once` were ignored as intermittent until the fe2o3-amqp
+// settlement race was found (vendor/fe2o3-amqp): both were hung sends (a session accept's CBS
+// `put-token`, a settle), not peer or adapter faults. `sessions_deliver_in_order` was ignored
+// as a peer limitation until the peer's session links watched their own settlements (see
+// `outgoing` in src/peer.rs).
 switchboard_queue::queue_conformance_tests!(@each PeerHarness::new();
     round_trip_preserves_every_field,
     receive_waits_for_a_message,
@@ -143,23 +145,5 @@ switchboard_queue::queue_conformance_tests!(@each PeerHarness::new();
     dead_letter_queue_browse_resubmit_purge,
     sessions_are_processed_concurrently,
     competing_receivers_get_each_message_once,
+    sessions_deliver_in_order,
 );
-
-mod known_gaps {
-    use super::PeerHarness;
-
-    /// The peer cannot see a link's credit before sending (fe2o3-amqp has no API for it), so
-    /// it takes a candidate message and puts it back if no credit comes. A session message
-    /// abandoned while the next one is the candidate can then arrive after it: the client's
-    /// abandon and its next credit arrive together, the peer settles the abandon in a task of
-    /// its own, and the link sends its candidate first. Service Bus itself picks the message
-    /// when credit arrives, so this is a peer limitation, not a Service Bus semantic.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "test-peer limitation: abandon vs. credit probing can reorder a session"]
-    async fn sessions_deliver_in_order() {
-        let h = PeerHarness::new().await;
-        if let Err(e) = switchboard_queue::conformance::sessions_deliver_in_order(&h).await {
-            panic!("backend error: {e}");
-        }
-    }
-}
