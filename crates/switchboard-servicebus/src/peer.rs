@@ -906,8 +906,8 @@ async fn outgoing(
         let _ = sender.close().await;
         return;
     };
-    // A session link's settlements in flight (see `Settling`), watched so that an abandon
-    // puts its message back ahead of the candidate this link holds.
+    // A session link's settlements in flight (see "Credit"), watched so that an abandoned
+    // message goes out ahead of the candidate this link holds.
     let mut settling = futures::stream::FuturesUnordered::new();
     loop {
         // Settlements whose outcome came before this take: once an abandon is applied, the
@@ -1013,8 +1013,6 @@ async fn outgoing(
                         );
                         (abandon, settled)
                     });
-                } else {
-                    tokio::spawn(settled);
                 }
             }
             Ok(Err(_)) => {

@@ -37,9 +37,9 @@ struct PeerHarness {
     next: AtomicUsize,
 }
 
-/// Short tries, several of them: an operation whose answer the client never processes (see
-/// the README's known gaps) is retried by the SDK on a recovered link instead of failing the
-/// check after one long timeout.
+/// Short tries, several of them: an operation whose answer the client never processes (the
+/// fe2o3-amqp settlement race was one, see the README's findings) is retried by the SDK on a
+/// recovered link instead of failing the check after one long timeout.
 fn retrying(
     mut o: switchboard_servicebus::ServiceBusOptions,
 ) -> switchboard_servicebus::ServiceBusOptions {
