@@ -1135,18 +1135,22 @@ impl QueueReceiver for SbReceiver {
                 receive_mode: ServiceBusReceiveMode::PeekLock,
                 identifier: None,
             };
-            let (attempt, generation) = {
+            let asked = tokio::time::Instant::now();
+            let (attempt, generation, waited) = {
                 let mut client = self.ctx.ns.sessions.lock().await;
+                let waited = asked.elapsed();
                 let generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
                 let attempt = tokio::time::timeout(
                     wait + ACCEPT_GRACE,
                     client.accept_next_session_for_queue(self.ctx.name.clone(), options),
                 )
                 .await;
-                (attempt, generation)
+                (attempt, generation, waited)
             };
             tracing::debug!(
                 queue = %self.ctx.name,
+                waited_for_client_ms = waited.as_millis() as u64,
+                took_ms = (asked.elapsed() - waited).as_millis() as u64,
                 outcome = match &attempt {
                     Ok(Ok(r)) => format!("session {}", r.session_id()),
                     Ok(Err(e)) => format!("error {e}"),

@@ -496,6 +496,9 @@ async fn serve(
             _ = stop.changed() => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Small request/response frames: without this, Nagle holds a frame written
+                // right after another until the client ACKs the first (tens of ms each).
+                let _ = stream.set_nodelay(true);
                 let acceptor = Arc::clone(&acceptor);
                 let state = Arc::clone(&state);
                 connections.spawn(async move {

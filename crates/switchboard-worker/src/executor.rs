@@ -1284,7 +1284,16 @@ impl Executor {
         mut change: impl FnMut(&mut Waitlist) -> bool,
     ) -> Result<(), CmdError> {
         let doc_key = waitlist_key(queue);
-        for _ in 0..self.options.max_cas_attempts.max(1) {
+        for attempt in 0..self.options.max_cas_attempts.max(1) {
+            if attempt > 0 {
+                // Every call of a queue writes this one document: in a burst (200 calls at
+                // once) writers that retried at once kept colliding until their attempts ran
+                // out, and each such message was abandoned and redelivered. A random pause
+                // that grows with the attempt spreads them out.
+                let cap_ms = 2u64 << attempt.min(5);
+                let pause = Duration::from_millis(rand::random_range(0..cap_ms));
+                tokio::time::sleep(pause).await;
+            }
             let current = match self.store.get_call_as::<Waitlist>(&doc_key).await {
                 Ok(v) => v,
                 // A list we cannot read is rebuilt from scratch: it is only a hint.

@@ -910,6 +910,9 @@ cfg_not_wasm32! {
 
             let addr = url.socket_addrs(|| default_port(url.scheme()))?;
             let stream = TcpStream::connect(&*addr).await?; // std::io::Error
+            // Switchboard patch: AMQP is request/response of small frames; with Nagle on, a
+            // frame written right after another waits for the ACK of the first.
+            stream.set_nodelay(true)?;
 
             self.open_with_stream(stream).await
         }
@@ -1183,6 +1186,9 @@ cfg_not_wasm32! {
 
                 let addr = url.socket_addrs(|| default_port(url.scheme()))?;
                 let stream = TcpStream::connect(&*addr).await?; // std::io::Error
+                // Switchboard patch: AMQP is request/response of small frames; with Nagle on, a
+                // frame written right after another waits for the ACK of the first.
+                stream.set_nodelay(true)?;
 
                 self.open_with_stream(stream).await
             }
@@ -1316,6 +1322,9 @@ cfg_not_wasm32! {
 
                 let addr = url.socket_addrs(|| default_port(url.scheme()))?;
                 let stream = TcpStream::connect(&*addr).await?; // std::io::Error
+                // Switchboard patch: AMQP is request/response of small frames; with Nagle on, a
+                // frame written right after another waits for the ACK of the first.
+                stream.set_nodelay(true)?;
 
                 self.open_with_stream(stream).await
             }
