@@ -16,10 +16,13 @@
 //!   `P:cr:<call>` the call's reservation tokens (set).
 //! - `P:c:<call>` call state (`version`, `doc`, `upd`, `exp`); `P:x:<call>` audit record
 //!   (`doc`, `at`, `exp`) with `P:archive` (by archived time); `P:m:<key>` marker (its expiry).
+//! - `P:s:<set>` member set (hash: member → `{e: expiry, v: value}`); expired members are
+//!   dropped when the set is read, and the hash expires an hour after its newest member.
 //! - `P:idx:{r,c,x,m}` sorted sets by expiry, so a sweep finds expired entries without `SCAN`.
 //! - `P:seq` the one sequence for reservation tokens and call-state versions.
 //!
-//! Results are `nil`, an integer, one JSON object (`cjson`), or an array of JSON objects.
+//! Results are `nil`, an integer, one JSON object (`cjson`), an array of JSON objects, or
+//! (`LIST_MEMBERS`) a flat array of strings.
 
 /// Shared helpers, prepended to every script.
 const PRELUDE: &str = r#"
@@ -394,6 +397,45 @@ if e and e > NOW then return 1 end
 return 0
 "#;
 
+/// `ARGV[3]` set key, `[4]` member, `[5]` value (JSON), `[6]` ttl ms. A set is one hash; each
+/// field holds its own expiry, and the hash lives until its newest member expires.
+const PUT_MEMBER: &str = r#"
+local skey = P .. ':s:' .. ARGV[3]
+local ttl = tonumber(ARGV[6])
+redis.call('HSET', skey, ARGV[4], cjson.encode({ e = NOW + ttl, v = ARGV[5] }))
+if redis.call('PTTL', skey) < ttl + MARGIN then
+  redis.call('PEXPIRE', skey, ttl + MARGIN)
+end
+return 1
+"#;
+
+/// `ARGV[3]` set key, `[4]` member. 1 if an unexpired member was removed.
+const REMOVE_MEMBER: &str = r#"
+local skey = P .. ':s:' .. ARGV[3]
+local raw = redis.call('HGET', skey, ARGV[4])
+if not raw then return 0 end
+redis.call('HDEL', skey, ARGV[4])
+if cjson.decode(raw).e > NOW then return 1 end
+return 0
+"#;
+
+/// `ARGV[3]` set key. Flat list member, value, member, value…; expired members are dropped.
+const LIST_MEMBERS: &str = r#"
+local skey = P .. ':s:' .. ARGV[3]
+local all = redis.call('HGETALL', skey)
+local out = {}
+for i = 1, #all, 2 do
+  local m = cjson.decode(all[i + 1])
+  if m.e > NOW then
+    table.insert(out, all[i])
+    table.insert(out, m.v)
+  else
+    redis.call('HDEL', skey, all[i])
+  end
+end
+return out
+"#;
+
 /// The compiled scripts (their SHA1s are computed once; Redis loads a script on first use).
 pub(crate) struct Scripts {
     pub upsert_agent: redis::Script,
@@ -415,6 +457,9 @@ pub(crate) struct Scripts {
     pub list_archived_calls: redis::Script,
     pub mark_once: redis::Script,
     pub check_mark: redis::Script,
+    pub put_member: redis::Script,
+    pub remove_member: redis::Script,
+    pub list_members: redis::Script,
 }
 
 fn script(body: &str) -> redis::Script {
@@ -443,6 +488,9 @@ impl Scripts {
             list_archived_calls: script(LIST_ARCHIVED_CALLS),
             mark_once: script(MARK_ONCE),
             check_mark: script(CHECK_MARK),
+            put_member: script(PUT_MEMBER),
+            remove_member: script(REMOVE_MEMBER),
+            list_members: script(LIST_MEMBERS),
         }
     }
 }

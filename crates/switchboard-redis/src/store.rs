@@ -665,6 +665,51 @@ impl Store for RedisStore {
         inv.arg(key).arg("1");
         Ok(self.run::<i64>(op, &inv).await? == 1)
     }
+
+    async fn put_member(
+        &self,
+        set: &str,
+        member: &str,
+        value: &Value,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let op = "put_member";
+        validate_key(op, "set key", set)?;
+        validate_key(op, "member", member)?;
+        let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
+        let mut inv = self.invocation(&self.inner.scripts.put_member);
+        inv.arg(set).arg(member).arg(value.to_string()).arg(ttl_ms);
+        self.run::<i64>(op, &inv).await?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, set: &str, member: &str) -> Result<bool, StoreError> {
+        let op = "remove_member";
+        validate_key(op, "set key", set)?;
+        validate_key(op, "member", member)?;
+        let mut inv = self.invocation(&self.inner.scripts.remove_member);
+        inv.arg(set).arg(member);
+        Ok(self.run::<i64>(op, &inv).await? == 1)
+    }
+
+    async fn list_members(&self, set: &str) -> Result<Vec<(String, Value)>, StoreError> {
+        let op = "list_members";
+        validate_key(op, "set key", set)?;
+        let mut inv = self.invocation(&self.inner.scripts.list_members);
+        inv.arg(set);
+        let flat: Vec<String> = self.run(op, &inv).await?;
+        flat.chunks_exact(2)
+            .map(|pair| {
+                let value = serde_json::from_str(&pair[1]).map_err(|e| {
+                    StoreError::corrupt(
+                        op,
+                        format!("member {:?} of {set:?} does not decode: {e}", pair[0]),
+                    )
+                })?;
+                Ok((pair[0].clone(), value))
+            })
+            .collect()
+    }
 }
 
 /// A handle this backend could have issued: a decimal token and keys within limits. Anything

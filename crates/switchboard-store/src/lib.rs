@@ -13,7 +13,9 @@
 //! version), is [confirmed](Store::confirm) when the agent joins and
 //! [released](Store::release) (starting wrap-up) when the call ends; if its holder dies it
 //! simply expires. [`Store::mark_once`] makes side effects happen once per event id.
-//! Finished calls leave a short-lived audit record ([`Store::archive_call`]).
+//! Finished calls leave a short-lived audit record ([`Store::archive_call`]). A queue's waiting
+//! calls are a member set ([`Store::put_member`], one entry per call with its own expiry), so
+//! a burst of calls joining one queue never contends on a single document.
 //!
 //! Every operation is a single atomic step over keys named by its arguments, so a Redis
 //! implementation can run each as one Lua script (all keys under one hash tag), passing the

@@ -381,12 +381,16 @@ pub struct SweepReport {
     pub archived_calls: u64,
     /// Expired idempotency markers removed.
     pub marks: u64,
+    /// Expired set members removed (Redis drops them when it reads a set, and the set key
+    /// expires after its last write, so its sweeps report 0 here).
+    #[serde(default)]
+    pub members: u64,
 }
 
 impl SweepReport {
     /// Total rows removed.
     pub fn total(&self) -> u64 {
-        self.reservations + self.calls + self.archived_calls + self.marks
+        self.reservations + self.calls + self.archived_calls + self.marks + self.members
     }
 }
 

@@ -203,6 +203,25 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Removes the marker (e.g. the side effect failed and must be allowed again). `false` if
     /// none was set.
     async fn clear_mark(&self, key: &str) -> Result<bool, StoreError>;
+
+    // ---------------------------------------------------------------- member sets
+
+    /// Writes `value` as member `member` of the set `set` (replacing that member), expiring at
+    /// now + `ttl`. Members are independent: writers of different members never conflict, which
+    /// is what a list every call of a queue writes to (its waitlist) needs.
+    async fn put_member(
+        &self,
+        set: &str,
+        member: &str,
+        value: &Value,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Removes a member. `false` if it was absent (or expired).
+    async fn remove_member(&self, set: &str, member: &str) -> Result<bool, StoreError>;
+
+    /// The set's unexpired members, as (member, value), in no particular order.
+    async fn list_members(&self, set: &str) -> Result<Vec<(String, Value)>, StoreError>;
 }
 
 /// Typed helpers over [`Store`]'s JSON call state, for any `Store` (also `dyn Store`).

@@ -22,7 +22,7 @@
 //! 6. Save the drained state (or, after [`Op::Archive`], nothing: the state is archived).
 //!
 //! Waiting calls: [`Op::JoinWaitlist`] lists a waiting call in its queue's waitlist (a store
-//! document, compare-and-set). When [`Op::Release`] frees an agent, the waiting call that
+//! member set, one entry per call). When [`Op::Release`] frees an agent, the waiting call that
 //! agent should take next (routing's `next_call_for_agent`: queue priority, then longest
 //! wait) is taken off the list and sent its re-check at once (or when the agent's wrap-up
 //! ends), so nobody waits for a timer while an agent sits idle.
@@ -1256,68 +1256,25 @@ impl Executor {
             excluded: excluded.to_vec(),
             added_at: now,
         };
-        self.update_waitlist(&call.queue, |list| {
-            // Entries of calls that should have overflowed long ago are leftovers.
-            list.entries.retain(|e| {
-                e.call.call_id != *key && e.call.waiting_since + max_wait + WAITLIST_SLACK > now
-            });
-            list.entries.push(entry.clone());
-            true
-        })
-        .await
+        // The entry outlives its usefulness by a little: once the call should have overflowed
+        // it is a leftover, and the store drops it by itself.
+        let ttl = (call.waiting_since + max_wait + WAITLIST_SLACK - now)
+            .try_into()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_secs(1));
+        let value = serde_json::to_value(&entry)
+            .map_err(|e| CmdError::Transient(format!("waitlist entry does not serialize: {e}")))?;
+        self.store
+            .put_member(&waitlist_key(&call.queue), key.as_str(), &value, ttl)
+            .await?;
+        Ok(())
     }
 
     async fn leave_waitlist(&self, key: &CorrelationId, queue: &QueueName) -> Result<(), CmdError> {
-        self.update_waitlist(queue, |list| {
-            let before = list.entries.len();
-            list.entries.retain(|e| e.call.call_id != *key);
-            list.entries.len() != before
-        })
-        .await
-    }
-
-    /// Read-modify-write of a queue's waitlist with compare-and-set; `change` returns whether
-    /// it changed anything (no write otherwise).
-    async fn update_waitlist(
-        &self,
-        queue: &QueueName,
-        mut change: impl FnMut(&mut Waitlist) -> bool,
-    ) -> Result<(), CmdError> {
-        let doc_key = waitlist_key(queue);
-        for attempt in 0..self.options.max_cas_attempts.max(1) {
-            if attempt > 0 {
-                // Every call of a queue writes this one document: in a burst (200 calls at
-                // once) writers that retried at once kept colliding until their attempts ran
-                // out, and each such message was abandoned and redelivered. A random pause
-                // that grows with the attempt spreads them out.
-                let cap_ms = 2u64 << attempt.min(5);
-                let pause = Duration::from_millis(rand::random_range(0..cap_ms));
-                tokio::time::sleep(pause).await;
-            }
-            let current = match self.store.get_call_as::<Waitlist>(&doc_key).await {
-                Ok(v) => v,
-                // A list we cannot read is rebuilt from scratch: it is only a hint.
-                Err(e) if !e.is_retryable() => None,
-                Err(e) => return Err(e.into()),
-            };
-            let (mut list, version) = match current {
-                Some(v) => (v.value, Some(v.version)),
-                None => (Waitlist::default(), None),
-            };
-            if !change(&mut list) {
-                return Ok(());
-            }
-            let outcome = self
-                .store
-                .put_call_as(&doc_key, version, &list, self.options.call_state_ttl)
-                .await?;
-            if outcome.written().is_some() {
-                return Ok(());
-            }
-        }
-        Err(CmdError::Transient(format!(
-            "waitlist of {queue} kept changing"
-        )))
+        self.store
+            .remove_member(&waitlist_key(queue), key.as_str())
+            .await?;
+        Ok(())
     }
 
     /// An agent became free: the waiting call they should take next (queue priority, then
@@ -1340,16 +1297,15 @@ impl Executor {
             if q.direct || !snapshot.meets(&q.required_skills) {
                 continue;
             }
-            let Some(list) = self
-                .store
-                .get_call_as::<Waitlist>(&waitlist_key(name))
-                .await
-                .ok()
-                .flatten()
-            else {
+            // Only a hint (the call state stays the truth): a list or an entry that cannot be
+            // read is skipped.
+            let Ok(members) = self.store.list_members(&waitlist_key(name)).await else {
                 continue;
             };
-            for e in list.value.entries {
+            let entries = members
+                .into_iter()
+                .filter_map(|(_, v)| serde_json::from_value::<WaitEntry>(v).ok());
+            for e in entries {
                 let stale = e.call.waiting_since + q.max_wait + WAITLIST_SLACK <= now;
                 if !stale && !e.excluded.contains(&reservation.agent) {
                     calls.push((name.clone(), e));
@@ -1397,17 +1353,13 @@ impl Executor {
 /// Waitlist entries are dropped this long after their call should have overflowed.
 const WAITLIST_SLACK: Duration = Duration::from_secs(60);
 
-/// Store key of a queue's waitlist document.
+/// Store member set of a queue's waiting calls, one member per call: every waiting call of a
+/// queue writes its own entry, so a burst of them never contends on one document.
 fn waitlist_key(queue: &QueueName) -> String {
     format!("waitlist:{queue}")
 }
 
-/// Calls waiting in one queue (a hint for freed agents; the call state stays the truth).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Waitlist {
-    entries: Vec<WaitEntry>,
-}
-
+/// A call waiting in a queue (a hint for freed agents; the call state stays the truth).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct WaitEntry {
     call: CallRequirements,

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::clock::{Clock, ManualClock};
 use crate::error::StoreError;
@@ -172,6 +172,7 @@ macro_rules! conformance_tests {
             concurrent_cas_loses_no_update,
             archive_moves_call_to_audit_record,
             idempotency_markers,
+            member_sets,
             sweep_removes_only_expired,
             invalid_input_is_rejected,
             handles_share_one_store,
@@ -1282,6 +1283,109 @@ pub async fn idempotency_markers(f: &dyn StoreFactory) {
         winners += usize::from(h.await.expect("task panicked"));
     }
     assert_eq!(winners, 1, "exactly one concurrent mark_once must win");
+}
+
+/// Member sets: put replaces a member, members expire one by one, removal reports whether a
+/// live member went, sets are separate, and concurrent writers of different members all land
+/// (no compare-and-set to lose).
+pub async fn member_sets(f: &dyn StoreFactory) {
+    let fx = fixture(f).await;
+    let s = fx.store.as_ref();
+    let sorted = |mut v: Vec<(String, Value)>| {
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert!(ok("list_members", s.list_members("wl:support").await).is_empty());
+    ok(
+        "put_member",
+        s.put_member("wl:support", "call-a", &json!({"n": 1}), secs(60))
+            .await,
+    );
+    ok(
+        "put_member",
+        s.put_member("wl:support", "call-b", &json!({"n": 1}), secs(30))
+            .await,
+    );
+    ok(
+        "put_member",
+        s.put_member("wl:sales", "call-c", &json!("other set"), secs(60))
+            .await,
+    );
+    ok(
+        "put_member",
+        s.put_member(
+            "wl:support",
+            "call-a",
+            &json!({"n": 2, "x": [1, 2]}),
+            secs(60),
+        )
+        .await,
+    );
+    assert_eq!(
+        sorted(ok("list_members", s.list_members("wl:support").await)),
+        vec![
+            ("call-a".to_owned(), json!({"n": 2, "x": [1, 2]})),
+            ("call-b".to_owned(), json!({"n": 1})),
+        ],
+        "a put replaces its member; sets are separate"
+    );
+
+    fx.clock.advance(secs(30));
+    assert_eq!(
+        ok("list_members", s.list_members("wl:support").await),
+        vec![("call-a".to_owned(), json!({"n": 2, "x": [1, 2]}))],
+        "members expire one by one"
+    );
+    assert!(
+        !ok(
+            "remove_member",
+            s.remove_member("wl:support", "call-b").await
+        ),
+        "an expired member is not removed live"
+    );
+    assert!(ok(
+        "remove_member",
+        s.remove_member("wl:support", "call-a").await
+    ));
+    assert!(!ok(
+        "remove_member",
+        s.remove_member("wl:support", "call-a").await
+    ));
+    assert!(ok("list_members", s.list_members("wl:support").await).is_empty());
+    assert_eq!(
+        ok("list_members", s.list_members("wl:sales").await).len(),
+        1,
+        "removing from one set leaves the other"
+    );
+
+    // Concurrent writers of different members: every write lands.
+    let mut handles = Vec::new();
+    for i in 0..24 {
+        let s = Arc::clone(&fx.store);
+        handles.push(tokio::spawn(async move {
+            for round in 0..3 {
+                ok(
+                    "put_member",
+                    s.put_member("wl:burst", &format!("call-{i}"), &json!(round), secs(60))
+                        .await,
+                );
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("task panicked");
+    }
+    let burst = ok("list_members", s.list_members("wl:burst").await);
+    assert_eq!(burst.len(), 24, "{burst:?}");
+    assert!(burst.iter().all(|(_, v)| *v == json!(2)), "{burst:?}");
+
+    for bad in ["", &"k".repeat(10_000)] {
+        let err = s
+            .put_member(bad, "m", &json!(1), secs(1))
+            .await
+            .expect_err("invalid set key");
+        assert!(!err.is_retryable(), "{err}");
+    }
 }
 
 /// The sweep removes expired entries of every kind and nothing live.

@@ -556,4 +556,42 @@ impl Store for SqliteStore {
         self.write(op, move |conn, now| ops::clear_mark(conn, now, &key))
             .await
     }
+
+    async fn put_member(
+        &self,
+        set: &str,
+        member: &str,
+        value: &Value,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let op = "put_member";
+        validate_key(op, "set key", set)?;
+        validate_key(op, "member", member)?;
+        let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
+        let json = value.to_string();
+        let (set, member) = (set.to_owned(), member.to_owned());
+        self.write(op, move |conn, now| {
+            ops::put_member(conn, now, &set, &member, &json, ttl_ms)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, set: &str, member: &str) -> Result<bool, StoreError> {
+        let op = "remove_member";
+        validate_key(op, "set key", set)?;
+        validate_key(op, "member", member)?;
+        let (set, member) = (set.to_owned(), member.to_owned());
+        self.write(op, move |conn, now| {
+            ops::remove_member(conn, now, &set, &member)
+        })
+        .await
+    }
+
+    async fn list_members(&self, set: &str) -> Result<Vec<(String, Value)>, StoreError> {
+        let op = "list_members";
+        validate_key(op, "set key", set)?;
+        let set = set.to_owned();
+        self.read(op, move |conn, now| ops::list_members(conn, now, &set))
+            .await
+    }
 }

@@ -500,6 +500,7 @@ pub fn sweep_expired(conn: &Connection, now: i64) -> Result<SweepReport> {
         calls: delete("store_calls")?,
         archived_calls: delete("store_call_archive")?,
         marks: delete("store_marks")?,
+        members: delete("store_members")?,
     })
 }
 
@@ -660,4 +661,58 @@ pub fn clear_mark(conn: &Connection, now: i64, key: &str) -> Result<bool> {
         .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
         .map_err(sql_error("clear_mark"))?;
     Ok(expires.is_some_and(|e| e > now))
+}
+
+// ------------------------------------------------------------------------------- member sets
+
+pub fn put_member(
+    conn: &Connection,
+    now: i64,
+    set: &str,
+    member: &str,
+    value: &str,
+    ttl_ms: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO store_members (set_key, member, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (set_key, member) DO UPDATE
+         SET value = excluded.value, expires_at = excluded.expires_at",
+    )
+    .and_then(|mut st| st.execute(params![set, member, value, now.saturating_add(ttl_ms)]))
+    .map_err(sql_error("put_member"))?;
+    Ok(())
+}
+
+pub fn remove_member(conn: &Connection, now: i64, set: &str, member: &str) -> Result<bool> {
+    let expires: Option<i64> = conn
+        .prepare_cached(
+            "DELETE FROM store_members WHERE set_key = ?1 AND member = ?2 RETURNING expires_at",
+        )
+        .and_then(|mut st| st.query_row([set, member], |r| r.get(0)).optional())
+        .map_err(sql_error("remove_member"))?;
+    Ok(expires.is_some_and(|e| e > now))
+}
+
+pub fn list_members(conn: &Connection, now: i64, set: &str) -> Result<Vec<(String, Value)>> {
+    let op = "list_members";
+    let rows: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT member, value FROM store_members WHERE set_key = ?1 AND expires_at > ?2",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![set, now], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_error(op))?;
+    rows.into_iter()
+        .map(|(member, json)| {
+            let value = serde_json::from_str(&json).map_err(|e| {
+                StoreError::corrupt(
+                    op,
+                    format!("member {member:?} of {set:?} does not decode: {e}"),
+                )
+            })?;
+            Ok((member, value))
+        })
+        .collect()
 }

@@ -72,6 +72,16 @@ CREATE TABLE IF NOT EXISTS store_marks (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS store_marks_expiry ON store_marks (expires_at);
 
+-- Added without a version bump: older builds ignore the table.
+CREATE TABLE IF NOT EXISTS store_members (
+    set_key    TEXT NOT NULL,
+    member     TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (set_key, member)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_members_expiry ON store_members (expires_at);
+
 INSERT OR IGNORE INTO store_meta (name, value) VALUES ('seq', 0);
 ";
 
