@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 
 use switchboard_store::clock::from_unix_ms;
 use switchboard_store::model::{
-    duration_ms, encode_doc, validate_candidates, validate_key, AgentProfile, AgentRecord,
-    AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot, Reservation, ReservationState,
-    ReservationToken, SweepReport, TeamsUserId, Versioned,
+    decode_member, duration_ms, encode_doc, validate_candidates, validate_key, validate_member,
+    AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
+    Reservation, ReservationState, ReservationToken, SweepReport, TeamsUserId, Versioned,
 };
 use switchboard_store::{Clock, Store, StoreError, SystemClock};
 
@@ -674,19 +674,18 @@ impl Store for RedisStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let op = "put_member";
-        validate_key(op, "set key", set)?;
-        validate_key(op, "member", member)?;
+        validate_member(op, set, member)?;
         let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
+        let json = encode_doc(op, value)?;
         let mut inv = self.invocation(&self.inner.scripts.put_member);
-        inv.arg(set).arg(member).arg(value.to_string()).arg(ttl_ms);
+        inv.arg(set).arg(member).arg(json).arg(ttl_ms);
         self.run::<i64>(op, &inv).await?;
         Ok(())
     }
 
     async fn remove_member(&self, set: &str, member: &str) -> Result<bool, StoreError> {
         let op = "remove_member";
-        validate_key(op, "set key", set)?;
-        validate_key(op, "member", member)?;
+        validate_member(op, set, member)?;
         let mut inv = self.invocation(&self.inner.scripts.remove_member);
         inv.arg(set).arg(member);
         Ok(self.run::<i64>(op, &inv).await? == 1)
@@ -699,15 +698,7 @@ impl Store for RedisStore {
         inv.arg(set);
         let flat: Vec<String> = self.run(op, &inv).await?;
         flat.chunks_exact(2)
-            .map(|pair| {
-                let value = serde_json::from_str(&pair[1]).map_err(|e| {
-                    StoreError::corrupt(
-                        op,
-                        format!("member {:?} of {set:?} does not decode: {e}", pair[0]),
-                    )
-                })?;
-                Ok((pair[0].clone(), value))
-            })
+            .map(|pair| decode_member(op, set, pair[0].clone(), &pair[1]))
             .collect()
     }
 }

@@ -460,6 +460,28 @@ pub fn duration_ms(
     i64::try_from(ms).map_err(|_| StoreError::invalid(op, format!("{what} out of range")))
 }
 
+/// Checks a member set's key and a member's name (see [`Store::put_member`](crate::Store)).
+pub fn validate_member(op: &'static str, set: &str, member: &str) -> Result<(), StoreError> {
+    validate_key(op, "set key", set)?;
+    validate_key(op, "member", member)
+}
+
+/// Decodes a stored member value; one that does not decode is [`StoreError::Corrupt`].
+pub fn decode_member(
+    op: &'static str,
+    set: &str,
+    member: String,
+    json: &str,
+) -> Result<(String, serde_json::Value), StoreError> {
+    match serde_json::from_str(json) {
+        Ok(value) => Ok((member, value)),
+        Err(e) => Err(StoreError::corrupt(
+            op,
+            format!("member {member:?} of {set:?} does not decode: {e}"),
+        )),
+    }
+}
+
 /// Serializes a document and checks the size limit.
 pub fn encode_doc(op: &'static str, doc: &serde_json::Value) -> Result<String, StoreError> {
     let text = serde_json::to_string(doc)

@@ -1386,6 +1386,12 @@ pub async fn member_sets(f: &dyn StoreFactory) {
             .expect_err("invalid set key");
         assert!(!err.is_retryable(), "{err}");
     }
+    let huge = json!("x".repeat(crate::model::MAX_DOC_BYTES + 1));
+    let err = s
+        .put_member("wl:support", "call-big", &huge, secs(1))
+        .await
+        .expect_err("a value over the document limit");
+    assert!(!err.is_retryable(), "{err}");
 }
 
 /// The sweep removes expired entries of every kind and nothing live.

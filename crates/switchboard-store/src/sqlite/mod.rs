@@ -29,9 +29,9 @@ use tokio::sync::Semaphore;
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::model::{
-    duration_ms, encode_doc, validate_candidates, validate_key, AgentProfile, AgentRecord,
-    AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot, Reservation, SweepReport, TeamsUserId,
-    Versioned,
+    duration_ms, encode_doc, validate_candidates, validate_key, validate_member, AgentProfile,
+    AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot, Reservation, SweepReport,
+    TeamsUserId, Versioned,
 };
 use crate::port::Store;
 
@@ -565,10 +565,9 @@ impl Store for SqliteStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let op = "put_member";
-        validate_key(op, "set key", set)?;
-        validate_key(op, "member", member)?;
+        validate_member(op, set, member)?;
         let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
-        let json = value.to_string();
+        let json = encode_doc(op, value)?;
         let (set, member) = (set.to_owned(), member.to_owned());
         self.write(op, move |conn, now| {
             ops::put_member(conn, now, &set, &member, &json, ttl_ms)
@@ -578,8 +577,7 @@ impl Store for SqliteStore {
 
     async fn remove_member(&self, set: &str, member: &str) -> Result<bool, StoreError> {
         let op = "remove_member";
-        validate_key(op, "set key", set)?;
-        validate_key(op, "member", member)?;
+        validate_member(op, set, member)?;
         let (set, member) = (set.to_owned(), member.to_owned());
         self.write(op, move |conn, now| {
             ops::remove_member(conn, now, &set, &member)

@@ -13,8 +13,9 @@ use super::sql_error;
 use crate::clock::from_unix_ms;
 use crate::error::StoreError;
 use crate::model::{
-    AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
-    Reservation, ReservationState, ReservationToken, SweepReport, TeamsUserId, Versioned,
+    decode_member, AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome,
+    PresenceSnapshot, Reservation, ReservationState, ReservationToken, SweepReport, TeamsUserId,
+    Versioned,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -705,14 +706,6 @@ pub fn list_members(conn: &Connection, now: i64, set: &str) -> Result<Vec<(Strin
         })
         .map_err(sql_error(op))?;
     rows.into_iter()
-        .map(|(member, json)| {
-            let value = serde_json::from_str(&json).map_err(|e| {
-                StoreError::corrupt(
-                    op,
-                    format!("member {member:?} of {set:?} does not decode: {e}"),
-                )
-            })?;
-            Ok((member, value))
-        })
+        .map(|(member, json)| decode_member(op, set, member, &json))
         .collect()
 }
