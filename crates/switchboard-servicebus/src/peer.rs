@@ -1028,6 +1028,11 @@ async fn outgoing(
             }
         }
     }
+    // Settlements the client sent before it detached (a defer, then closing the session) land
+    // before the session is let go: applied after, they would find its receiver closed.
+    while let Some(Some((_, settled))) = settling.next().now_or_never() {
+        settled.await;
+    }
     held.release().await;
     let _ = sender.close().await;
 }
