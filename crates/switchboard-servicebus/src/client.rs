@@ -315,6 +315,47 @@ impl Ctx {
         map(op, &self.name, subject, e)
     }
 
+    /// Opens a link on the link connection with `open`, returning it with the generation of
+    /// the connection it was opened on. Bounded by `SEND_BOUND`, the wait for the shared
+    /// client included: an open with no answer holds the client, and every sender and receiver
+    /// of the connection with it, so past the bound the connection is taken as dead and
+    /// replaced in the background (as it is at once when the error says so).
+    async fn open_link<T, E: std::fmt::Display + std::fmt::Debug>(
+        &self,
+        op: &'static str,
+        open: impl AsyncFnOnce(&mut Client) -> Result<T, E>,
+    ) -> Result<(T, u64), QueueError> {
+        let ns = &self.ns;
+        let mut generation = ns.links_generation.load(Ordering::Acquire);
+        let opened = tokio::time::timeout(SEND_BOUND, async {
+            let mut client = ns.links.lock().await;
+            generation = ns.links_generation.load(Ordering::Acquire);
+            open(&mut client).await
+        })
+        .await;
+        match opened {
+            Ok(Ok(link)) => Ok((link, generation)),
+            Ok(Err(e)) => Err(replace_links_if_dead(
+                ns,
+                generation,
+                self.err(op, Subject::Queue, e),
+            )),
+            Err(_) => {
+                let ns = Arc::clone(ns);
+                tokio::spawn(async move {
+                    ns.replace_links_connection_from(generation, "opening a link got no answer")
+                        .await;
+                });
+                Err(QueueError::Backend {
+                    op,
+                    message: format!("no answer within {SEND_BOUND:?}"),
+                    retryable: true,
+                    source: None,
+                })
+            }
+        }
+    }
+
     fn lock_lost(&self, seq: i64) -> QueueError {
         QueueError::LockLost {
             queue: self.name.clone(),
@@ -399,36 +440,16 @@ fn dead_connection(e: &QueueError) -> bool {
 /// How long a link being let go of may take to close.
 const CLOSE_BOUND: Duration = Duration::from_secs(30);
 
-/// Closes a sender link in the background. Never just drop a live link: fe2o3 then sends a
-/// detach without waiting for the broker's, and the broker's answering detach reaches a link
-/// that is gone, which fe2o3 takes as `UnattachedHandle` and ends the AMQP session over —
-/// every other link on the connection with it.
-fn close_sender(sender: ServiceBusSender) {
+/// Closes a link in the background (`dispose` is the link's `dispose()`). Never just drop a
+/// live link: fe2o3 then sends a detach without waiting for the broker's, and the broker's
+/// answering detach reaches a link that is gone, which fe2o3 takes as `UnattachedHandle` and
+/// ends the AMQP session over — every other link on the connection with it.
+fn close_in_background<T: Send + 'static>(
+    dispose: impl std::future::Future<Output = T> + Send + 'static,
+) {
     tokio::spawn(async move {
-        let _ = tokio::time::timeout(CLOSE_BOUND, sender.dispose()).await;
+        let _ = tokio::time::timeout(CLOSE_BOUND, dispose).await;
     });
-}
-
-/// [`close_sender`] for a receiver link.
-fn close_receiver(receiver: ServiceBusReceiver) {
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(CLOSE_BOUND, receiver.dispose()).await;
-    });
-}
-
-/// Opening a link got no answer within `SEND_BOUND`: the link connection (generation `seen`)
-/// is taken as dead and replaced in the background.
-fn open_got_no_answer(ns: &Arc<Ns>, seen: u64, op: &'static str, why: &'static str) -> QueueError {
-    let ns = Arc::clone(ns);
-    tokio::spawn(async move {
-        ns.replace_links_connection_from(seen, why).await;
-    });
-    QueueError::Backend {
-        op,
-        message: format!("no answer within {SEND_BOUND:?}"),
-        retryable: true,
-        source: None,
-    }
 }
 
 /// When `e` says the link connection (generation `seen`) died, replaces it in the background.
@@ -539,31 +560,16 @@ impl SenderCore {
     async fn send_on_link(&self, mut sdk: Vec<ServiceBusMessage>) -> Result<(), QueueError> {
         let mut link = self.slot().await;
         if link.is_none() {
-            // The wait for the client counts: another link's open may hold it.
-            let mut generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
-            let created = match tokio::time::timeout(SEND_BOUND, async {
-                let mut client = self.ctx.ns.links.lock().await;
-                generation = self.ctx.ns.links_generation.load(Ordering::Acquire);
-                client
-                    .create_sender(self.ctx.name.clone(), ServiceBusSenderOptions::default())
-                    .await
-            })
-            .await
-            {
-                Ok(r) => r.map_err(|e| {
-                    let err = self.ctx.err("open sender", Subject::Queue, e);
-                    replace_links_if_dead(&self.ctx.ns, generation, err)
-                })?,
-                Err(_) => {
-                    return Err(open_got_no_answer(
-                        &self.ctx.ns,
-                        generation,
-                        "open sender",
-                        "opening a sender got no answer",
-                    ))
-                }
-            };
-            *link = Some((created, generation));
+            let name = self.ctx.name.clone();
+            let opened = self
+                .ctx
+                .open_link("open sender", async |client: &mut Client| {
+                    client
+                        .create_sender(name, ServiceBusSenderOptions::default())
+                        .await
+                })
+                .await?;
+            *link = Some(opened);
         }
         let Some((sender, generation)) = link.as_mut() else {
             return Err(QueueError::corrupt("send", "sender link missing"));
@@ -586,7 +592,7 @@ impl SenderCore {
             Ok(r) => r?,
             Err(_) => {
                 if let Some((sender, _)) = link.take() {
-                    close_sender(sender);
+                    close_in_background(sender.dispose());
                 }
                 let ns = Arc::clone(&self.ctx.ns);
                 tokio::spawn(async move {
@@ -606,7 +612,7 @@ impl SenderCore {
             if err.is_retryable() {
                 // Re-open the link on the next call (the SDK has retried already).
                 if let Some((sender, _)) = link.take() {
-                    close_sender(sender);
+                    close_in_background(sender.dispose());
                 }
             }
             replace_links_if_dead(&self.ctx.ns, generation, err)
@@ -732,32 +738,13 @@ impl Pool {
                 sub_queue: self.sub_queue.clone(),
                 ..ServiceBusReceiverOptions::default()
             };
-            // Bounded like a sender's open, the wait for the client included: an open with no
-            // answer holds the client, and every sender and receiver of the connection with it.
-            let ns = &self.ctx.ns;
-            let mut connection = ns.links_generation.load(Ordering::Acquire);
-            let opened = tokio::time::timeout(SEND_BOUND, async {
-                let mut client = ns.links.lock().await;
-                connection = ns.links_generation.load(Ordering::Acquire);
-                client
-                    .create_receiver_for_queue(self.ctx.name.clone(), options)
-                    .await
-            })
-            .await;
-            let receiver = match opened {
-                Ok(r) => r.map_err(|e| {
-                    let err = self.ctx.err("open receiver", Subject::Queue, e);
-                    replace_links_if_dead(ns, connection, err)
-                })?,
-                Err(_) => {
-                    return Err(open_got_no_answer(
-                        ns,
-                        connection,
-                        "open receiver",
-                        "opening a receiver got no answer",
-                    ))
-                }
-            };
+            let name = self.ctx.name.clone();
+            let (receiver, connection) = self
+                .ctx
+                .open_link("open receiver", async |client: &mut Client| {
+                    client.create_receiver_for_queue(name, options).await
+                })
+                .await?;
             *guard = Some(receiver);
             slot.connection.store(connection, Ordering::Release);
             slot.generation.fetch_add(1, Ordering::AcqRel);
@@ -1035,7 +1022,7 @@ impl QueueReceiver for SbReceiver {
             Err(e) => {
                 if e.is_retryable() {
                     if let Some(r) = guard.take() {
-                        close_receiver(r);
+                        close_in_background(r.dispose());
                     }
                 }
                 let connection = slot.connection.load(Ordering::Acquire);
@@ -1752,7 +1739,7 @@ impl DeadLetterQueue for SbDeadLetters {
             Err(e) => {
                 if e.is_retryable() {
                     if let Some(r) = guard.take() {
-                        close_receiver(r);
+                        close_in_background(r.dispose());
                     }
                 }
                 return Err(e);
