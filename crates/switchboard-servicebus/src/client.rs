@@ -42,6 +42,20 @@ type Client = ServiceBusClient<BasicRetryPolicy>;
 const MIN_WAIT: Duration = Duration::from_millis(50);
 /// After the first message of a batch, how long to collect the ones already on their way.
 const TOP_UP_WAIT: Duration = Duration::from_millis(30);
+
+/// The longest one SDK receive may wait: half the per-try timeout. azservicebus runs each
+/// receive inside its try timeout and, when the try times out first, drops the receive
+/// without draining the credit it gave and tries again. A message already on its way then
+/// stays in the link's buffer while a second one is asked for: the client holds a message its
+/// caller never saw, and an abandoned message no longer comes back first in its session
+/// (`sessions_deliver_in_order` failed so when a loaded machine stalled a receive past the
+/// conformance suite's 3 s try timeout). A wait beyond the try timeout also failed outright
+/// ("Timeout elapsed") instead of returning nothing. So a long wait is made of slices that
+/// each end, and drain, well inside the try timeout.
+fn receive_slice(options: &ServiceBusOptions, deadline: tokio::time::Instant) -> Duration {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    left.min(options.try_timeout / 2).max(MIN_WAIT)
+}
 /// Beyond the caller's wait, how long `accept_next_session` lets the broker answer before
 /// giving up on the attach (the test peer answers within its own server timeout).
 const ACCEPT_GRACE: Duration = Duration::from_secs(5);
@@ -917,12 +931,19 @@ async fn receive_on(
     max: usize,
     wait: Duration,
 ) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
-    drain.settle().await;
     let max = u32::try_from(max).unwrap_or(u32::MAX);
-    let result = receive_on_inner(ctx, r, max, wait).await;
-    // Fewer than asked for means the SDK drained the link (or the receive failed).
-    drain.drained(result.as_ref().map_or(true, |got| got.len() < max as usize));
-    result
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        drain.settle().await;
+        let slice = receive_slice(&ctx.ns.options, deadline);
+        let result = receive_on_inner(ctx, r, max, slice).await;
+        // Fewer than asked for means the SDK drained the link (or the receive failed).
+        drain.drained(result.as_ref().map_or(true, |got| got.len() < max as usize));
+        match result {
+            Ok(got) if got.is_empty() && tokio::time::Instant::now() < deadline => {}
+            other => return other,
+        }
+    }
 }
 
 async fn receive_on_inner(
@@ -932,7 +953,7 @@ async fn receive_on_inner(
     wait: Duration,
 ) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
     let mut got = r
-        .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
+        .receive_messages_with_max_wait_time(1, wait)
         .await
         .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
     if !got.is_empty() && max > 1 {
@@ -1498,25 +1519,34 @@ impl SbSession {
         let r = guard.as_mut().ok_or_else(|| self.lost())?;
         let max32 = u32::try_from(max).unwrap_or(u32::MAX);
 
-        self.link.drain.settle().await;
-        let mut got = r
-            .receive_messages_with_max_wait_time(1, wait.max(MIN_WAIT))
-            .await
-            .map_err(|e| {
-                self.ctx
-                    .err("receive", Subject::Session(&self.session_id), e)
-            })?;
-        if !got.is_empty() && max32 > 1 {
-            let more = r
-                .receive_messages_with_max_wait_time(max32 - 1, TOP_UP_WAIT)
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut got = Vec::new();
+        // Slices inside the try timeout, as for plain receives (see `receive_slice`).
+        while got.is_empty() {
+            self.link.drain.settle().await;
+            let slice = receive_slice(&self.ctx.ns.options, deadline);
+            got = r
+                .receive_messages_with_max_wait_time(1, slice)
                 .await
                 .map_err(|e| {
                     self.ctx
                         .err("receive", Subject::Session(&self.session_id), e)
                 })?;
-            got.extend(more);
+            if !got.is_empty() && max32 > 1 {
+                let more = r
+                    .receive_messages_with_max_wait_time(max32 - 1, TOP_UP_WAIT)
+                    .await
+                    .map_err(|e| {
+                        self.ctx
+                            .err("receive", Subject::Session(&self.session_id), e)
+                    })?;
+                got.extend(more);
+            }
+            self.link.drain.drained(got.len() < max);
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
         }
-        self.link.drain.drained(got.len() < max);
         drop(guard);
         self.deliveries(got)
     }
@@ -1840,11 +1870,12 @@ impl DeadLetterQueue for SbDeadLetters {
             .await
             .map_err(|e| self.ctx.err("purge", Subject::Queue, e))?;
         let mut count = 0u64;
+        // Inside the try timeout, as every receive (see `receive_slice`).
+        let wait = Duration::from_millis(300)
+            .min(self.ctx.ns.options.try_timeout / 2)
+            .max(MIN_WAIT);
         let result = loop {
-            match r
-                .receive_messages_with_max_wait_time(100, Duration::from_millis(300))
-                .await
-            {
+            match r.receive_messages_with_max_wait_time(100, wait).await {
                 Ok(batch) if batch.is_empty() => break Ok(count),
                 Ok(batch) => count += batch.len() as u64,
                 Err(e) => break Err(self.ctx.err("purge", Subject::Queue, e)),
