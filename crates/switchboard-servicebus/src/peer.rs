@@ -136,6 +136,9 @@ impl TestPeer {
             ns,
             queues: StdMutex::new(HashMap::new()),
             locks: StdMutex::new(HashMap::new()),
+            links: StdMutex::new(HashMap::new()),
+            next_id: std::sync::atomic::AtomicU64::new(0),
+            applying: StdMutex::new(HashMap::new()),
             phantom: StdMutex::new(HashMap::new()),
             sessions: StdMutex::new(HashMap::new()),
             pulling: tokio::sync::RwLock::new(()),
@@ -222,6 +225,13 @@ struct State {
     queues: StdMutex<HashMap<String, QueueEntry>>,
     /// Lock token → what it locks, for settlement by link or `$management`.
     locks: StdMutex<HashMap<uuid::Uuid, Arc<Locked>>>,
+    /// Receiver links by id: their AMQP session, their queue, and how to ask them to apply
+    /// the outcomes that have arrived (see [`State::settlements_received`]).
+    links: StdMutex<HashMap<u64, (u64, String, Flusher)>>,
+    /// Numbers links and AMQP sessions.
+    next_id: std::sync::atomic::AtomicU64,
+    /// Lock token → its settlement while it is being applied, with the queue's name.
+    applying: StdMutex<HashMap<uuid::Uuid, (String, Applying)>>,
     /// (queue, sequence number) → deliveries counted by put-backs (see "Credit").
     phantom: StdMutex<HashMap<(String, i64), u32>>,
     /// (queue, session id) → the session lock a link holds.
@@ -230,6 +240,27 @@ struct State {
     pulling: tokio::sync::RwLock<()>,
     /// How long an attach for "the next available session" waits for one.
     server_timeout: Duration,
+}
+
+/// A settlement being applied to the backing queue, in its own task.
+type Applying = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+/// Asks a link's task to start applying every outcome that has arrived; answered once it has.
+type Flush = tokio::sync::oneshot::Sender<()>;
+
+/// Where a link takes flush requests.
+type Flusher = mpsc::UnboundedSender<Flush>;
+
+/// Removes a link's flush channel from the peer's state when its task ends.
+struct LinkRegistration {
+    state: Arc<State>,
+    id: u64,
+}
+
+impl Drop for LinkRegistration {
+    fn drop(&mut self) {
+        lock(&self.state.links).remove(&self.id);
+    }
 }
 
 struct Locked {
@@ -315,6 +346,84 @@ impl State {
             }
         }
         q.wake.notify_waiters();
+    }
+
+    /// Applies every settlement on `queue` whose outcome the client has already sent on AMQP
+    /// session `amqp_session`. The broker handles one session's frames in order, so a request
+    /// answered after this sees every disposition the client sent before it on that session
+    /// (a dead-letter, then a peek to count). A short sleep stood here before and failed under
+    /// load: the count saw a message both active and dead-lettered
+    /// (`runtime_properties_count_by_state`, 1 of 29 suite runs).
+    async fn settlements_received(&self, amqp_session: u64, queue: &str) {
+        let links: Vec<_> = lock(&self.links)
+            .values()
+            .filter(|(s, q, _)| *s == amqp_session && q == queue)
+            .map(|(_, _, tx)| tx.clone())
+            .collect();
+        for link in links {
+            let (done, flushed) = tokio::sync::oneshot::channel();
+            if link.send(done).is_ok() {
+                // An error means the link ended, having applied what it had.
+                let _ = flushed.await;
+            }
+        }
+        self.applied(queue).await;
+    }
+
+    /// Waits for the settlements on `queue` that are being applied.
+    async fn applied(&self, queue: &str) {
+        let applying: Vec<_> = lock(&self.applying)
+            .values()
+            .filter(|(q, _)| q == queue)
+            .map(|(_, a)| a.clone())
+            .collect();
+        for settlement in applying {
+            settlement.await;
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn register_link(
+        self: &Arc<Self>,
+        amqp_session: u64,
+        queue: &str,
+        flush: Flusher,
+    ) -> LinkRegistration {
+        let id = self.next_id();
+        lock(&self.links).insert(id, (amqp_session, queue.to_owned(), flush));
+        LinkRegistration {
+            state: Arc::clone(self),
+            id,
+        }
+    }
+
+    /// Applies a delivery's outcome in a task of its own, listed in `applying` until it is
+    /// done; `None` when there is nothing to apply (the link went away: the lock expires).
+    fn apply(
+        self: &Arc<Self>,
+        q: &QueueEntry,
+        token: uuid::Uuid,
+        outcome: Option<Outcome>,
+    ) -> Option<(Applying, bool)> {
+        let how = settlement_of(outcome?);
+        let abandon = matches!(how, Settlement::Abandon(_));
+        let applying: Applying = {
+            let (state, q) = (Arc::clone(self), q.clone());
+            async move {
+                let _ = settle_locked(&state, &q, token, how).await;
+                lock(&state.applying).remove(&token);
+            }
+            .boxed()
+            .shared()
+        };
+        // Listed before the task that unlists it can run.
+        lock(&self.applying).insert(token, (q.handle.name.clone(), applying.clone()));
+        tokio::spawn(applying.clone());
+        Some((applying, abandon))
     }
 
     fn effective_count(&self, m: &Message) -> u32 {
@@ -644,6 +753,7 @@ async fn session_loop(
     replies: Replies,
 ) {
     let mut links = tokio::task::JoinSet::new();
+    let amqp_session = state.next_id();
     // Attaches are prepared (a session attach may wait for a session) off this loop, so one
     // waiting attach does not hold up the other links of the connection.
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Prepared>();
@@ -717,7 +827,10 @@ async fn session_loop(
                         queue,
                         dead_letters,
                     },
-                ) => requests(r, state, replies, Some((queue, dead_letters))).await,
+                ) => {
+                    let entity = Some((amqp_session, queue, dead_letters));
+                    requests(r, state, replies, entity).await
+                }
                 (LinkEndpoint::Receiver(r), Node::Entity { queue, .. }) => {
                     incoming(r, state, queue).await
                 }
@@ -730,7 +843,15 @@ async fn session_loop(
                         queue,
                         dead_letters,
                     },
-                ) => outgoing(s, state, queue, dead_letters, held_session).await,
+                ) => {
+                    let link = OutgoingLink {
+                        amqp_session,
+                        queue,
+                        dead_letters,
+                        session: held_session,
+                    };
+                    outgoing(s, state, link).await
+                }
             }
         });
     }
@@ -892,14 +1013,33 @@ impl Drop for HeldSession {
     }
 }
 
-/// Messages delivered to a receiver link: plain queue, dead-letter queue, or one session.
-async fn outgoing(
-    mut sender: Sender,
-    state: Arc<State>,
+/// A receiver link: where its AMQP session is, and what it delivers from.
+struct OutgoingLink {
+    amqp_session: u64,
     queue: String,
     dead_letters: bool,
+    /// The session a session link holds.
     session: Option<Arc<PeerSession>>,
-) {
+}
+
+/// Messages delivered to a receiver link: plain queue, dead-letter queue, or one session.
+///
+/// The link's unsettled deliveries are watched here and only here: fe2o3 resolves an
+/// outcome in the AMQP session's own task before it handles the frames the client sent after
+/// it (the next credit, a `$management` request), so a poll by this task after such a frame
+/// always finds it. The outcome used to be a shared future that the task applying the
+/// settlement polled as well; when the credit woke this task while that task was mid-poll,
+/// this task saw the outcome as pending and the candidate went out ahead of the message the
+/// client had just abandoned (`sessions_deliver_in_order`, 1 in about 40 runs alone with the
+/// suite's try timeout lowered to 250 ms; a frame trace showed the disposition handled before
+/// the credit).
+async fn outgoing(mut sender: Sender, state: Arc<State>, link: OutgoingLink) {
+    let OutgoingLink {
+        amqp_session,
+        queue,
+        dead_letters,
+        session,
+    } = link;
     let mut held = HeldSession {
         state: Arc::clone(&state),
         ps: session.clone(),
@@ -909,21 +1049,43 @@ async fn outgoing(
         let _ = sender.close().await;
         return;
     };
-    // A session link's settlements in flight (see "Credit"), watched so that an abandoned
-    // message goes out ahead of the candidate this link holds.
-    let mut settling = futures::stream::FuturesUnordered::new();
-    loop {
+    let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<Flush>();
+    let _registered = state.register_link(amqp_session, &queue, flush_tx);
+    let mut settling = Settling::new();
+    let is_session = session.is_some();
+    'link: loop {
         // Settlements whose outcome came before this take: once an abandon is applied, the
         // take sees its message.
-        while let Some(Some((abandon, settled))) = settling.next().now_or_never() {
+        for (applying, abandon) in settling.ready(&state, &q) {
             if abandon {
-                settled.await;
+                applying.await;
             }
         }
-        // Wait for a message (or the client going away).
-        let taken = tokio::select! {
-            _ = sender.on_detach() => break,
-            got = take(&state, &q, dead_letters, session.as_ref()) => got,
+        // Wait for a message (or the client going away), applying settlements meanwhile. The
+        // take is never cancelled mid-way (it may hold a backing queue's write gate), so an
+        // abandon seen meanwhile is applied once it is done, and its candidate goes back.
+        let (taken, abandoned) = {
+            let taking = take(&state, &q, dead_letters, session.as_ref());
+            tokio::pin!(taking);
+            let mut abandoned = Vec::new();
+            let taken = loop {
+                tokio::select! {
+                    biased;
+                    Some((token, outcome)) = settling.next(), if !settling.is_empty() => {
+                        if let Some((applying, true)) = state.apply(&q, token, outcome) {
+                            abandoned.push(applying);
+                        }
+                    }
+                    Some(done) = flush_rx.recv() => {
+                        let ready = settling.ready(&state, &q);
+                        abandoned.extend(ready.into_iter().filter(|(_, a)| *a).map(|(f, _)| f));
+                        let _ = done.send(());
+                    }
+                    _ = sender.on_detach() => break 'link,
+                    got = &mut taking => break got,
+                }
+            };
+            (taken, abandoned)
         };
         let d = match taken {
             Ok(Some(d)) => d,
@@ -940,6 +1102,13 @@ async fn outgoing(
             (None, true) => Via::DeadLetters,
             (None, false) => Via::Queue,
         };
+        if is_session && !abandoned.is_empty() {
+            for applying in abandoned {
+                applying.await;
+            }
+            put_back(&state, &q, &via, &d).await;
+            continue;
+        }
         let count = state.effective_count(&d) + 1;
         if !dead_letters && count > q.config.max_delivery_count {
             state.remove_phantom(&d.queue, d.sequence_number);
@@ -961,9 +1130,25 @@ async fn outgoing(
             loop {
                 tokio::select! {
                     biased;
-                    Some((abandon, settled)) = settling.next(), if !settling.is_empty() => {
-                        if abandon {
-                            settled.await;
+                    Some((token, outcome)) = settling.next(), if !settling.is_empty() => {
+                        if let Some((applying, true)) = state.apply(&q, token, outcome) {
+                            if is_session {
+                                applying.await;
+                                break None;
+                            }
+                        }
+                    }
+                    Some(done) = flush_rx.recv() => {
+                        let abandons: Vec<_> = settling
+                            .ready(&state, &q)
+                            .into_iter()
+                            .filter(|(_, abandon)| *abandon)
+                            .collect();
+                        let _ = done.send(());
+                        if is_session && !abandons.is_empty() {
+                            for (applying, _) in abandons {
+                                applying.await;
+                            }
                             break None;
                         }
                     }
@@ -993,30 +1178,7 @@ async fn outgoing(
                     }
                     continue;
                 }
-                // The outcome is shared: the settling task applies it, and a session link
-                // watches it itself (see the send above), not through that task, whose turn
-                // to run may come after the credit the client sent with its abandon is used.
-                let outcome = outcome.map(Result::ok).boxed().shared();
-                let settled = {
-                    let (state, q, outcome) = (Arc::clone(&state), q.clone(), outcome.clone());
-                    async move {
-                        if let Some(outcome) = outcome.await {
-                            let _ = settle_locked(&state, &q, token, settlement_of(outcome)).await;
-                        }
-                    }
-                    .boxed()
-                    .shared()
-                };
-                tokio::spawn(settled.clone());
-                if session.is_some() {
-                    settling.push(async move {
-                        let abandon = matches!(
-                            outcome.await.map(settlement_of),
-                            Some(Settlement::Abandon(_))
-                        );
-                        (abandon, settled)
-                    });
-                }
+                settling.push(async move { (token, outcome.await.ok()) }.boxed());
             }
             Ok(Err(_)) => {
                 put_back(&state, &q, &via, &d).await;
@@ -1024,17 +1186,70 @@ async fn outgoing(
             }
             Err(_no_credit) => {
                 put_back(&state, &q, &via, &d).await;
-                tokio::time::sleep(CREDIT_WAIT).await;
+                // A `$management` request may wait on this link meanwhile (see
+                // `State::settlements_received`).
+                let nap = tokio::time::sleep(CREDIT_WAIT);
+                tokio::pin!(nap);
+                loop {
+                    tokio::select! {
+                        biased;
+                        Some(done) = flush_rx.recv() => {
+                            let ready = settling.ready(&state, &q);
+                            let _ = done.send(());
+                            for (applying, abandon) in ready {
+                                if abandon {
+                                    applying.await;
+                                }
+                            }
+                        }
+                        () = &mut nap => break,
+                    }
+                }
             }
         }
     }
     // Settlements the client sent before it detached (a defer, then closing the session) land
-    // before the session is let go: applied after, they would find its receiver closed.
-    while let Some(Some((_, settled))) = settling.next().now_or_never() {
-        settled.await;
-    }
+    // before the session is let go: applied after, they would find its receiver closed. That
+    // includes those already started while the link waited for a message
+    // (`session_rules_are_enforced` lost a defer so, with the suite's try timeout at 500 ms).
+    settling.ready(&state, &q);
+    state.applied(&queue).await;
     held.release().await;
     let _ = sender.close().await;
+}
+
+/// The outcomes of one link's unsettled deliveries, polled by that link's task alone (see
+/// [`outgoing`]).
+struct Settling(futures::stream::FuturesUnordered<PendingOutcome>);
+
+/// A delivery's lock token and the outcome the client sent (`None`: the link went away).
+type PendingOutcome = futures::future::BoxFuture<'static, (uuid::Uuid, Option<Outcome>)>;
+
+impl Settling {
+    fn new() -> Self {
+        Self(futures::stream::FuturesUnordered::new())
+    }
+
+    fn push(&mut self, pending: PendingOutcome) {
+        self.0.push(pending);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    async fn next(&mut self) -> Option<(uuid::Uuid, Option<Outcome>)> {
+        self.0.next().await
+    }
+
+    /// Starts applying every outcome that has arrived; each with whether it is an abandon.
+    fn ready(&mut self, state: &Arc<State>, q: &QueueEntry) -> Vec<(Applying, bool)> {
+        let mut started = Vec::new();
+        while let Some(Some((token, outcome))) = self.0.next().now_or_never() {
+            started.extend(state.apply(q, token, outcome));
+        }
+        started
+    }
 }
 
 fn settlement_of(outcome: Outcome) -> Settlement {
@@ -1272,7 +1487,8 @@ async fn requests(
     mut receiver: Receiver,
     state: Arc<State>,
     replies: Replies,
-    entity: Option<(String, bool)>,
+    // `$management` of a queue: the AMQP session it is on, the queue, its dead-letter queue?
+    entity: Option<(u64, String, bool)>,
 ) {
     loop {
         let delivery = match receiver.recv::<Body<Value>>().await {
@@ -1298,10 +1514,8 @@ async fn requests(
             .and_then(|ap| ap.0.get("operation").cloned());
         let (status, description, body) = match (&entity, operation) {
             (None, _) => (202, "Accepted".to_owned(), Value::Null),
-            (Some((queue, dead_letters)), Some(SimpleValue::String(op))) => {
-                // Let settlements that arrived on receive links just before this request land
-                // first, as the broker orders them.
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            (Some((amqp_session, queue, dead_letters)), Some(SimpleValue::String(op))) => {
+                state.settlements_received(*amqp_session, queue).await;
                 match management(&state, queue, *dead_letters, &op, &request.body).await {
                     Ok(body) => (200, "OK".to_owned(), body),
                     Err((status, text)) => (status, text, Value::Null),

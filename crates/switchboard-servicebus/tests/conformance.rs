@@ -43,10 +43,20 @@ struct PeerHarness {
 fn retrying(
     mut o: switchboard_servicebus::ServiceBusOptions,
 ) -> switchboard_servicebus::ServiceBusOptions {
-    o.try_timeout = Duration::from_secs(3);
+    o.try_timeout = try_timeout();
     o.max_retries = 3;
     o.retry_delay = Duration::from_millis(100);
     o
+}
+
+/// The SDK's per-try timeout: 3 s, or `SWITCHBOARD_SB_TRY_TIMEOUT_MS`. Lowering it stresses the
+/// races between the SDK's own timeouts, the adapter and the peer: at 250–500 ms it reproduced
+/// every ordering fault the suite once showed by chance (see `scripts/flakes` in the README).
+fn try_timeout() -> Duration {
+    std::env::var("SWITCHBOARD_SB_TRY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(3), Duration::from_millis)
 }
 
 impl PeerHarness {
