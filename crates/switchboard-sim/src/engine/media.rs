@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use serde_json::json;
 use switchboard_events::CommunicationIdentifier;
 
+use super::guard::{check_callback_uri, established, live_call, Reply};
 use super::model::{
     ActiveMedia, ChoiceSpec, MediaOp, PlayOp, PlaySourceSpec, RecognizeMode, RecognizeOp, SimCall,
     State,
 };
-use super::guard::{check_callback_uri, established, live_call, Reply};
 use super::{emit, fields, Engine};
 use crate::error::ApiError;
 use crate::ids::IdGen;

@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use switchboard_events::CommunicationIdentifier;
 
+use super::guard::{check_callback_uri, established, live_call, Reply};
 use super::model::{
     ConnState, Connection, Invitation, InvitationState, Outcome, Participant, Party, Phase,
     Recording, SimCall, State, Transfer,
 };
-use super::guard::{check_callback_uri, established, live_call, Reply};
 use super::{emit, emit_participants, fields, Engine};
 use crate::callbacks::spawn_delivery;
 use crate::config::Behaviour;
