@@ -54,7 +54,13 @@ mod tests {
         let e = ConfigError::new("agents[0].oid", "bad");
         assert_eq!(e.clone().prefixed("").key, "agents[0].oid");
         assert_eq!(e.prefixed("routing").key, "routing.agents[0].oid");
-        assert_eq!(ConfigError::new("<file>", "x").prefixed("routing").key, "routing");
-        assert_eq!(ConfigError::new(".", "x").prefixed("routing").key, "routing");
+        assert_eq!(
+            ConfigError::new("<file>", "x").prefixed("routing").key,
+            "routing"
+        );
+        assert_eq!(
+            ConfigError::new(".", "x").prefixed("routing").key,
+            "routing"
+        );
     }
 }

@@ -221,4 +221,3 @@ mod tests {
         assert_eq!(info.header("o"), None);
     }
 }
-

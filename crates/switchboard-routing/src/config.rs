@@ -20,10 +20,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use switchboard_events::{normalize_e164, TeamsUserId};
 
-use crate::rule::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
 use crate::model::{QueueName, SkillRequirement, Skills};
 use crate::presence::{Availability, PresenceFallback, PresencePolicy};
 use crate::queue::{IvrMenu, Media, OverflowTarget, PlaySource, QueueConfig, Strategy};
+use crate::rule::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
 
 /// Name of the queue created when the configuration defines none.
 pub const IMPLICIT_QUEUE: &str = "default";

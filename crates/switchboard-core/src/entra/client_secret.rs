@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 use url::Url;
 
 use super::cache::TokenCache;
-use super::token::{display_endpoint, token_error_message, AccessToken, AuthError, TokenCredential};
+use super::token::{
+    display_endpoint, token_error_message, AccessToken, AuthError, TokenCredential,
+};
 use crate::secret::Secret;
 
 /// The public-cloud authority.

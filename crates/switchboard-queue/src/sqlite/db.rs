@@ -397,4 +397,3 @@ fn create_schema(conn: &Connection) -> Result<(), QueueError> {
         }
     }
 }
-
