@@ -12,6 +12,7 @@ use url::Url;
 use crate::auth::Credential;
 use crate::connection_string::{parse_endpoint, ConnectionString};
 use crate::error::{Error, ErrorKind};
+use crate::models::validate::Validate;
 use crate::models::*;
 use crate::options::{ClientOptions, RequestOptions};
 use crate::pipeline::{op_name, Pipeline, RawResponse};

@@ -32,8 +32,8 @@
 //!
 //! # Layout
 //! - [`auth`]: credentials: access key (HMAC), and Entra tokens ([`auth::TokenCredential`]:
-//!   managed identity, client secret, static) with per-scope caching. Reusable by other
-//!   Azure clients.
+//!   managed identity, client secret, static) with per-scope caching, re-exported from
+//!   `switchboard_core::entra`, where other Azure clients get them too.
 //! - [`connection_string`]: `endpoint=…;accesskey=…` parsing.
 //! - [`models`]: request/response models, one per spec definition.
 //! - [`options`]: [`ClientOptions`], [`RetryOptions`], [`RequestOptions`], [`Repeatability`].

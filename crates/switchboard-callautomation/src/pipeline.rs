@@ -477,10 +477,7 @@ fn status_error(op: &'static Operation, status: u16, headers: &HeaderMap, body: 
         )
     } else if parsed.is_none() && !body.is_empty() {
         let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY * 4)]);
-        crate::auth::bounded(&text)
-            .chars()
-            .take(MAX_ERROR_BODY)
-            .collect()
+        one_line(&text).chars().take(MAX_ERROR_BODY).collect()
     } else {
         String::new()
     };
@@ -526,6 +523,16 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `text` on one line (control characters become spaces), trimmed: error bodies end up in
+/// log lines, where a stray newline would split the record.
+fn one_line(text: &str) -> String {
+    let spaced: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    spaced.trim().to_owned()
 }
 
 #[cfg(test)]

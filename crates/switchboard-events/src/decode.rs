@@ -371,6 +371,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bare_incoming_call_is_keyed_by_correlation_id() {
+        let d = decode(br#"{"to":{"rawId":"4:+1"},"from":{"rawId":"4:+2"},"incomingCallContext":"x","correlationId":"k"}"#).unwrap();
+        assert_eq!(
+            d.events[0].idempotency_key().as_deref(),
+            Some("IncomingCall|k")
+        );
+    }
+
+    #[test]
     fn empty_and_whitespace() {
         assert_eq!(decode(b""), Err(DecodeError::Empty));
         assert_eq!(decode(b" \n\t "), Err(DecodeError::Empty));

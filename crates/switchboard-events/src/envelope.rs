@@ -372,12 +372,6 @@ mod tests {
         let mut bare = connected("a");
         bare.envelope.id = None;
         assert_eq!(bare.idempotency_key(), None);
-        // Bare IncomingCall data: keyed by correlation id.
-        let d = crate::decode(br#"{"to":{"rawId":"4:+1"},"from":{"rawId":"4:+2"},"incomingCallContext":"x","correlationId":"k"}"#).unwrap();
-        assert_eq!(
-            d.events[0].idempotency_key().as_deref(),
-            Some("IncomingCall|k")
-        );
     }
 
     #[test]

@@ -174,7 +174,11 @@ mod tests {
         ];
         for c in cases {
             let err = c.validate().expect_err("must be refused");
-            assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument, "{c:?}");
+            assert_eq!(
+                err.kind(),
+                crate::error::ErrorKind::InvalidArgument,
+                "{c:?}"
+            );
         }
     }
 

@@ -20,10 +20,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use switchboard_events::{normalize_e164, TeamsUserId};
 
-use crate::classify::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
 use crate::model::{QueueName, SkillRequirement, Skills};
 use crate::presence::{Availability, PresenceFallback, PresencePolicy};
 use crate::queue::{IvrMenu, Media, OverflowTarget, PlaySource, QueueConfig, Strategy};
+use crate::rule::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
 
 /// Name of the queue created when the configuration defines none.
 pub const IMPLICIT_QUEUE: &str = "default";
@@ -34,39 +34,9 @@ pub const MAX_RING_TIMEOUT_SECS: u64 = 180;
 /// ACS waits at most 300 s for the first tone (`initialSilenceTimeoutInSeconds`).
 pub const MAX_IVR_TIMEOUT_SECS: u64 = 300;
 
-/// A configuration error: which key, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("routing configuration error at `{key}`: {message}")]
-pub struct ConfigError {
-    /// Dotted path of the offending key (`agents[2].oid`), or `<file>` for the document.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// An error at `key`.
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-
-    /// The same error with `prefix.` in front of the key (for a `[routing]` table inside a
-    /// larger configuration file).
-    pub fn prefixed(self, prefix: &str) -> Self {
-        if prefix.is_empty() {
-            return self;
-        }
-        let key = if self.key == "<file>" || self.key == "." {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}.{}", self.key)
-        };
-        Self { key, ..self }
-    }
-}
+/// A configuration error naming the offending key (dotted path such as `agents[2].oid`, or
+/// `<file>` for the document); the workspace-wide type, so the worker passes it on as is.
+pub use switchboard_core::ConfigError;
 
 /// How the configuration names an agent. Only an OID is usable for routing; the others are
 /// resolved to one through Microsoft Graph (see [`crate::roster`]).

@@ -46,6 +46,7 @@ pub mod presence;
 pub mod presence_cache;
 pub mod queue;
 pub mod roster;
+mod rule;
 
 pub use classify::{classify, IncomingCallInfo};
 pub use config::{AgentRef, ConfigError, RosterEntry, RoutingConfig};

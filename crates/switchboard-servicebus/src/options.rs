@@ -1,36 +1,10 @@
 //! How to reach a namespace: [`ServiceBusOptions`] (endpoint, credentials, prefetch, retry) and
 //! [`ServiceBusAuth`]. Secrets are held in [`Secret`], whose `Debug` prints `<redacted>`.
 
-use std::fmt;
 use std::time::Duration;
 
-/// A secret string (connection string, SAS key). `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for handing to the SDK. Never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
+/// A secret string (connection string, SAS key): the workspace type, re-exported here.
+pub use switchboard_core::Secret;
 
 /// How the client authenticates.
 #[derive(Clone, Debug, PartialEq, Eq)]

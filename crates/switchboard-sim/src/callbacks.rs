@@ -11,19 +11,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::engine::model::Outgoing;
 use crate::engine::Engine;
 use crate::ledger::TimelineKind;
-
-/// One queued callback.
-#[derive(Clone, Debug)]
-pub struct Outgoing {
-    pub body: Vec<u8>,
-    pub url: String,
-    pub event_type: &'static str,
-    pub event_id: String,
-    pub correlation_id: String,
-    pub call_connection_id: String,
-}
 
 /// How long a reordered event waits for a successor before it is sent anyway.
 const REORDER_HOLD: Duration = Duration::from_millis(500);

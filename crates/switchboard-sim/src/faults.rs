@@ -18,6 +18,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::error::SimError;
+
 /// All faults currently configured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -271,6 +273,39 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the faults half-updated in a way that
     // matters, so recover the guard instead of poisoning the simulator.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reject fault settings that make no sense (probabilities outside 0–1, odd statuses).
+pub(crate) fn check_faults(f: &Faults) -> Result<(), SimError> {
+    let prob = |p: f64, what: &str| {
+        if (0.0..=1.0).contains(&p) {
+            Ok(())
+        } else {
+            Err(SimError::Invalid(format!(
+                "{what} must be a probability between 0 and 1, got {p}"
+            )))
+        }
+    };
+    for (name, spec) in std::iter::once(("global", &f.global))
+        .chain(f.operations.iter().map(|(k, v)| (k.as_str(), v)))
+    {
+        for r in &spec.rules {
+            prob(r.probability, &format!("{name}: rule probability"))?;
+            if let FaultKind::Status { status } = r.kind {
+                if !(400..=599).contains(&status) {
+                    return Err(SimError::Invalid(format!(
+                        "{name}: fault status {status} is not an error status"
+                    )));
+                }
+            }
+        }
+    }
+    prob(f.callbacks.drop, "callbacks.drop")?;
+    prob(f.callbacks.duplicate, "callbacks.duplicate")?;
+    prob(f.callbacks.reorder, "callbacks.reorder")?;
+    prob(f.event_grid.drop, "eventGrid.drop")?;
+    prob(f.event_grid.duplicate, "eventGrid.duplicate")?;
+    Ok(())
 }
 
 #[cfg(test)]

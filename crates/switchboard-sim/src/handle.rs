@@ -43,7 +43,7 @@ impl Simulator {
                 faults = f.clone();
             }
         }
-        crate::check_faults(&faults)?;
+        crate::faults::check_faults(&faults)?;
         let random_seed = cfg.random_seed.unwrap_or_else(rand::random);
         let mut ids = IdGen::new(random_seed);
         let access_key = match &cfg.access_key {
@@ -266,7 +266,7 @@ impl SimHandle {
 
     /// Apply a whole seed (agents, numbers, faults, timing).
     pub fn apply_seed(&self, seed: crate::config::Seed) -> Result<(), SimError> {
-        crate::apply_seed(&self.inner.engine, seed)
+        crate::engine::control::apply_seed(&self.inner.engine, seed)
     }
 
     /// Change what an agent does when invited (takes effect for the next invitation).
@@ -372,7 +372,7 @@ impl SimHandle {
 
     /// Replace all faults.
     pub fn set_faults(&self, faults: Faults) -> Result<(), SimError> {
-        crate::check_faults(&faults)?;
+        crate::faults::check_faults(&faults)?;
         self.inner.engine.faults.set(faults);
         Ok(())
     }

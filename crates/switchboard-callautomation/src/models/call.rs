@@ -7,12 +7,14 @@ use switchboard_events::{
     CallConnectionId, CommunicationIdentifier, CorrelationId, OperationContext, ServerCallId,
 };
 
-use super::{
-    check_identifier, check_non_empty, check_uri, AudioFormat, CallConnectionState,
-    CallRejectReason, CommunicationUserIdentifier, MediaStreamingAudioChannelType,
-    MediaStreamingContentType, MicrosoftTeamsAppIdentifier, PhoneNumberIdentifier,
-    SubscriptionState, TranscriptionResultType, Validate,
+use super::enums::{
+    AudioFormat, CallConnectionState, CallRejectReason, MediaStreamingAudioChannelType,
+    MediaStreamingContentType, SubscriptionState, TranscriptionResultType,
 };
+use super::identifiers::{
+    CommunicationUserIdentifier, MicrosoftTeamsAppIdentifier, PhoneNumberIdentifier,
+};
+use super::validate::{check_identifier, check_non_empty, check_uri, Validate};
 
 /// `CreateCallRequest`: place an outbound call (to a phone number, an ACS user, or a Teams
 /// user).

@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 use switchboard_events::{CommunicationIdentifier, OperationContext};
 
-use super::{
-    check_identifier, check_non_empty, check_opt_uri, check_range, check_uri, PlaySourceType,
-    RecognizeInputType, Tone, Validate, VoiceKind,
+use super::enums::{PlaySourceType, RecognizeInputType, Tone, VoiceKind};
+use super::validate::{
+    check_identifier, check_non_empty, check_opt_uri, check_range, check_uri, Validate,
 };
 
 /// `FileSource`.

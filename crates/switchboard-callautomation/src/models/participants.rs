@@ -3,10 +3,9 @@
 use serde::{Deserialize, Serialize};
 use switchboard_events::{CommunicationIdentifier, InvitationId, OperationContext};
 
-use super::{
-    check_identifier, check_non_empty, check_opt_uri, check_range, CustomCallingContext,
-    PhoneNumberIdentifier, Validate,
-};
+use super::call::CustomCallingContext;
+use super::identifiers::PhoneNumberIdentifier;
+use super::validate::{check_identifier, check_non_empty, check_opt_uri, check_range, Validate};
 
 /// Longest add-participant ringing timeout the service accepts, in seconds.
 pub const MAX_INVITATION_TIMEOUT_SECONDS: u32 = 180;

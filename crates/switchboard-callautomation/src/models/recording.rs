@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 use switchboard_events::{CallConnectionId, CommunicationIdentifier, RecordingId, ServerCallId};
 
-use super::{
-    check_identifier, check_non_empty, check_opt_uri, check_range, CallLocatorKind,
-    RecordingChannelType, RecordingContentType, RecordingFormatType, RecordingKind, RecordingState,
-    RecordingStorageKind, Validate,
+use super::enums::{
+    CallLocatorKind, RecordingChannelType, RecordingContentType, RecordingFormatType,
+    RecordingKind, RecordingState, RecordingStorageKind,
 };
+use super::validate::{check_identifier, check_non_empty, check_opt_uri, check_range, Validate};
 
 /// `CallLocator`: which call to record when not addressing it by call connection id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

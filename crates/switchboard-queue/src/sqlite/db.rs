@@ -17,7 +17,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -25,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::clock::Clock;
 use crate::error::QueueError;
 
-use super::SqliteOptions;
+use super::options::SqliteOptions;
 
 /// Version of the `sbq_*` tables this code reads and writes.
 pub(crate) const SCHEMA_VERSION: i64 = 1;
@@ -398,7 +397,3 @@ fn create_schema(conn: &Connection) -> Result<(), QueueError> {
         }
     }
 }
-
-/// Default busy timeout: long enough to ride out another process's transaction, short enough
-/// that a wedged file surfaces as a retryable error.
-pub(crate) const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);

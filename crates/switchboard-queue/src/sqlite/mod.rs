@@ -21,6 +21,7 @@
 //! The tables are prefixed `sbq_` so the store (or anything else) can share the file.
 //!
 //! # Layout
+//! - `options`: [`SqliteOptions`], how the namespace uses SQLite.
 //! - `db`: connections, pragmas, schema (with its version in `sbq_meta`), the write gate, and
 //!   running transactions on the blocking pool.
 //! - `ops`: every state transition as a synchronous function of one transaction, including
@@ -40,7 +41,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::clock::{from_unix_ms, Clock, SystemClock};
+use crate::clock::from_unix_ms;
 use crate::config::{validate_queue_name, QueueConfig};
 use crate::error::QueueError;
 use crate::message::{Delivery, Message, OutgoingMessage, Properties};
@@ -52,57 +53,13 @@ use crate::port::{
 mod codec;
 mod db;
 pub(crate) mod ops;
+mod options;
 mod wait;
 
 use db::Db;
 use ops::{LockRef, Settle, Target, Via};
 
-/// How the namespace uses SQLite.
-#[derive(Clone)]
-pub struct SqliteOptions {
-    /// How long a transaction waits for another process's write lock before failing with a
-    /// retryable error. Default 5 s.
-    pub busy_timeout: Duration,
-    /// `PRAGMA synchronous = FULL` (fsync on every commit) instead of `NORMAL`. Default off.
-    pub synchronous_full: bool,
-    /// First poll interval of a waiting receiver (cross-process wake-up latency when busy).
-    /// Default 5 ms.
-    pub poll_interval_min: Duration,
-    /// Longest poll interval of an idle waiting receiver. Default 100 ms.
-    pub poll_interval_max: Duration,
-    /// Connections kept open for reuse, and how many read-only queries (probes of waiting
-    /// receivers, peeks) run at once. Writes run one at a time per namespace. Default 4.
-    pub max_idle_connections: usize,
-    /// Where "now" comes from. Default [`SystemClock`]; processes sharing a file must all use
-    /// the system clock.
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        Self {
-            busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
-            synchronous_full: false,
-            poll_interval_min: Duration::from_millis(5),
-            poll_interval_max: Duration::from_millis(100),
-            max_idle_connections: 4,
-            clock: Arc::new(SystemClock),
-        }
-    }
-}
-
-impl fmt::Debug for SqliteOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteOptions")
-            .field("busy_timeout", &self.busy_timeout)
-            .field("synchronous_full", &self.synchronous_full)
-            .field("poll_interval_min", &self.poll_interval_min)
-            .field("poll_interval_max", &self.poll_interval_max)
-            .field("max_idle_connections", &self.max_idle_connections)
-            .field("clock", &self.clock)
-            .finish()
-    }
-}
+pub use options::SqliteOptions;
 
 /// One SQLite file holding named queues. Cheap to clone.
 #[derive(Clone, Debug)]

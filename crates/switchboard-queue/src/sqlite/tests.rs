@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::clock::{to_unix_ms, ManualClock};
+use crate::clock::{to_unix_ms, Clock, ManualClock};
 use crate::message::MessageState;
 use crate::message::{REASON_MAX_DELIVERY_COUNT_EXCEEDED, REASON_TTL_EXPIRED};
 use crate::ErrorKind;

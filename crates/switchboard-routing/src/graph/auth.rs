@@ -1,14 +1,15 @@
-//! Where the Graph client gets its bearer tokens: the workspace's credentials in
-//! `switchboard_callautomation::auth` (managed identity, client secret, static token),
+//! Where the Graph client gets its bearer tokens: the workspace's Entra credentials in
+//! `switchboard_core::entra` (managed identity, client secret, static token),
 //! asked for app-only tokens for [`GRAPH_SCOPE`]. They cache tokens per scope and refresh
 //! them before expiry, so the client simply asks before every request.
 //!
-//! Re-exported here so users of the Graph client need not name the Call Automation crate.
+//! Re-exported here so users of the Graph client need not name another crate.
 
-pub use switchboard_callautomation::auth::{
-    AccessToken, AuthError, ClientSecretCredential, ManagedIdentityCredential, Secret,
+pub use switchboard_core::entra::{
+    AccessToken, AuthError, ClientSecretCredential, ManagedIdentityCredential,
     StaticTokenCredential, TokenCredential,
 };
+pub use switchboard_core::Secret;
 
 /// The app-only scope for Microsoft Graph.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";

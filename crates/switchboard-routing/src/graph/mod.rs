@@ -16,7 +16,7 @@
 //! (`<sim>/v1.0/...`).
 //!
 //! # Layout
-//! - [`auth`]: the credentials (re-exported from `switchboard_callautomation::auth`).
+//! - [`auth`]: the credentials (re-exported from `switchboard_core::entra`).
 //! - [`throttle`]: the sliding-window limiter and 429 blocking.
 
 pub mod auth;

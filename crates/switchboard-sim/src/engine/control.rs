@@ -11,11 +11,12 @@ use switchboard_events::CommunicationIdentifier;
 
 use super::model::{Agent, ConnState, InvitationState, MediaOp, Party, Phase, SimCall, State};
 use super::{emit_participants, Engine};
-use crate::config::{AgentSpec, Behaviour, NumberSpec, PresenceSpec, StartCall};
+use crate::config::{AgentSpec, Behaviour, NumberSpec, PresenceSpec, Seed, StartCall};
+use crate::error::SimError;
 use crate::eventgrid::{incoming_call_message, IncomingCallData, SinkMessage};
+use crate::faults::check_faults;
 use crate::ledger::TimelineKind;
 use crate::wire::codes;
-use crate::SimError;
 
 /// What `start_call` returns: the ids a test needs to follow the call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -615,6 +616,22 @@ fn incoming_context(
     let cc = base64::engine::general_purpose::STANDARD.encode(cc.to_string());
     let payload = URL_SAFE_NO_PAD.encode(json!({"cc": cc, "shrToken": ""}).to_string());
     format!("{header}.{payload}.")
+}
+
+/// Apply a seed to a running engine: agents, numbers, then faults and timing if given.
+pub(crate) fn apply_seed(engine: &Engine, seed: Seed) -> Result<(), SimError> {
+    if let Some(f) = &seed.faults {
+        check_faults(f)?;
+    }
+    engine.upsert_agents(seed.agents)?;
+    engine.add_numbers(seed.numbers)?;
+    if let Some(f) = seed.faults {
+        engine.faults.set(f);
+    }
+    if let Some(t) = seed.timing {
+        engine.set_timing(t);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

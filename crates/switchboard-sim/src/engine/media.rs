@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use serde_json::json;
 use switchboard_events::CommunicationIdentifier;
 
+use super::guard::{check_callback_uri, established, live_call, Reply};
 use super::model::{
     ActiveMedia, ChoiceSpec, MediaOp, PlayOp, PlaySourceSpec, RecognizeMode, RecognizeOp, SimCall,
     State,
 };
-use super::ops::{established, live_call, Reply};
 use super::{emit, fields, Engine};
 use crate::error::ApiError;
 use crate::ids::IdGen;
@@ -79,7 +79,7 @@ impl Engine {
     /// `POST …:play`.
     pub fn play(self: &Arc<Self>, ccid: &str, req: PlayRequest) -> Result<Reply, ApiError> {
         if let Some(uri) = &req.operation_callback_uri {
-            super::ops::check_callback_uri(uri, "OperationCallbackUri")?;
+            check_callback_uri(uri, "OperationCallbackUri")?;
         }
         if req.play_sources.is_empty() {
             return Err(ApiError::invalid(
@@ -116,7 +116,7 @@ impl Engine {
         req: RecognizeRequest,
     ) -> Result<Reply, ApiError> {
         if let Some(uri) = &req.operation_callback_uri {
-            super::ops::check_callback_uri(uri, "OperationCallbackUri")?;
+            check_callback_uri(uri, "OperationCallbackUri")?;
         }
         let timing = self.timing();
         let opts = req.recognize_options;

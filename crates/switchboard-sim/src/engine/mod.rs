@@ -12,6 +12,7 @@
 //! latter two.
 
 pub(crate) mod control;
+pub(crate) mod guard;
 pub(crate) mod media;
 pub(crate) mod model;
 pub(crate) mod ops;
@@ -25,7 +26,6 @@ use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::callbacks::Outgoing;
 use crate::config::{EventGridConfig, RetryPolicy, Timing};
 use crate::eventgrid::Publisher;
 use crate::faults::FaultEngine;
@@ -35,7 +35,7 @@ use crate::ledger::{Effect, Ledger, TimelineEntry, TimelineKind};
 use crate::repeatability::RepeatabilityCache;
 use crate::wire::{CallbackEvent, ResultInfo};
 
-use model::{SimCall, State};
+use model::{Outgoing, SimCall, State};
 
 /// Settings fixed for the lifetime of an engine.
 pub(crate) struct EngineConfig {

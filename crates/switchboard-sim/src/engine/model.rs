@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use switchboard_events::CommunicationIdentifier;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::callbacks::Outgoing;
 use crate::config::{AgentSpec, NumberSpec};
 use crate::ids::IdGen;
 use crate::wire::CallIds;
@@ -457,4 +456,15 @@ impl Agent {
             )
         }
     }
+}
+
+/// One queued callback, waiting in its call's delivery queue (see `crate::callbacks`).
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub body: Vec<u8>,
+    pub url: String,
+    pub event_type: &'static str,
+    pub event_id: String,
+    pub correlation_id: String,
+    pub call_connection_id: String,
 }

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use switchboard_events::CommunicationIdentifier;
 
+use super::guard::{check_callback_uri, established, live_call, Reply};
 use super::model::{
     ConnState, Connection, Invitation, InvitationState, Outcome, Participant, Party, Phase,
     Recording, SimCall, State, Transfer,
@@ -22,66 +23,10 @@ use crate::ledger::{Effect, TimelineKind};
 use crate::requests::*;
 use crate::wire::{codes, ResultInfo};
 
-/// A successful answer: status and optional JSON body.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub status: StatusCode,
-    pub body: Option<Value>,
-}
-
-impl Reply {
-    pub fn json(status: StatusCode, body: Value) -> Self {
-        Self {
-            status,
-            body: Some(body),
-        }
-    }
-
-    pub fn empty(status: StatusCode) -> Self {
-        Self { status, body: None }
-    }
-}
-
-/// Require an absolute http(s) URL. (ACS insists on https; the simulator also takes http,
-/// because local receivers rarely have certificates — see ADR 0001.)
-pub(crate) fn check_callback_uri(uri: &str, field: &str) -> Result<(), ApiError> {
-    match url::Url::parse(uri) {
-        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => Ok(()),
-        _ => Err(ApiError::invalid(format!(
-            "Invalid request, the field {field} is invalid: {uri:?} is not an absolute http(s) URI."
-        ))),
-    }
-}
-
 fn opt_callback(uri: &Option<String>) -> Result<(), ApiError> {
     match uri {
         Some(u) => check_callback_uri(u, "OperationCallbackUri"),
         None => Ok(()),
-    }
-}
-
-/// The call behind a call connection id, if that leg is still alive.
-pub(crate) fn live_call<'a>(
-    calls: &'a mut std::collections::HashMap<String, SimCall>,
-    by_connection: &std::collections::HashMap<String, String>,
-    ccid: &str,
-) -> Result<&'a mut SimCall, ApiError> {
-    let corr = by_connection
-        .get(ccid)
-        .ok_or_else(|| ApiError::call_not_found(ccid))?;
-    let call = calls
-        .get_mut(corr)
-        .ok_or_else(|| ApiError::call_not_found(ccid))?;
-    match call.conn.as_ref() {
-        Some(c) if c.state != ConnState::Disconnected => Ok(call),
-        _ => Err(ApiError::call_not_found(ccid)),
-    }
-}
-
-pub(crate) fn established(call: &SimCall) -> Result<(), ApiError> {
-    match call.conn.as_ref() {
-        Some(c) if c.is_established() => Ok(()),
-        _ => Err(ApiError::not_established()),
     }
 }
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{apply_faults, AppState, Surface};
 use crate::auth::{self, SignedRequest};
-use crate::engine::ops::Reply;
+use crate::engine::guard::Reply;
 use crate::error::ApiError;
 use crate::ledger::TimelineKind;
 use crate::net::ConnMeta;

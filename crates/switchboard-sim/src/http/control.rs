@@ -110,7 +110,7 @@ async fn info(State(app): State<AppState>) -> Json<serde_json::Value> {
 }
 
 async fn seed(State(app): State<AppState>, Body(seed): Body<Seed>) -> R<StatusCode> {
-    crate::apply_seed(&app.engine, seed)?;
+    crate::engine::control::apply_seed(&app.engine, seed)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -283,7 +283,7 @@ async fn get_faults(State(app): State<AppState>) -> impl IntoResponse {
 }
 
 async fn put_faults(State(app): State<AppState>, Body(f): Body<Faults>) -> R<StatusCode> {
-    crate::check_faults(&f)?;
+    crate::faults::check_faults(&f)?;
     app.engine.faults.set(f);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-use super::{agent, fixture, ok, StoreFactory};
+use super::factory::StoreFactory;
+use super::support::{agent, fixture, ok};
 use crate::clock::{Clock, SystemClock};
 use crate::model::TeamsUserId;
 use crate::port::Store;

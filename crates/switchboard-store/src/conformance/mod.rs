@@ -16,136 +16,36 @@
 //! agent ever has more holders than its capacity.
 //!
 //! # Layout
-//! - this module: the factory trait, the SQLite factory and the single-handle checks.
+//! - this module: the single-handle checks and the test-generating macro.
+//! - `factory`: the factory trait and the SQLite factory.
+//! - `support`: the fixture and helpers the checks share.
 //! - `contention`: the many-tasks and many-processes reservation checks and their
 //!   independent holder counter.
 
 mod contention;
+mod factory;
+mod support;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use crate::clock::{Clock, ManualClock};
+use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::model::{
     AgentProfile, AgentState, AgentStatus, CasOutcome, PresenceSnapshot, ReservationState,
     TeamsUserId,
 };
-use crate::port::{Store, StoreExt};
-use crate::sqlite::{SqliteOptions, SqliteStore};
+use crate::port::StoreExt;
+
+pub use factory::{CreatedStore, SqliteFactory, StoreFactory};
+use support::{agent, fixture, id, ok, secs, state_of};
 
 pub use contention::{
     child_main, concurrent_reservations_respect_capacity, multi_process_contention, ChildLauncher,
     CHILD_ENV,
 };
-
-/// A store created for one check, and where to find it again.
-#[derive(Debug, Clone)]
-pub struct CreatedStore {
-    /// The new store.
-    pub store: Arc<dyn Store>,
-    /// Backend-specific address of this store (a file path, a Redis URL plus key prefix);
-    /// [`StoreFactory::open`] with it reaches the same data, also in another process.
-    pub locator: String,
-}
-
-/// Makes stores for the suite.
-#[async_trait]
-pub trait StoreFactory: Send + Sync + fmt::Debug {
-    /// A new, empty store, isolated from every other store this factory made, reading time
-    /// from `clock`.
-    async fn create(&self, clock: Arc<dyn Clock>) -> Result<CreatedStore, StoreError>;
-
-    /// Another handle on the store at `locator`, as a second replica would open it.
-    async fn open(
-        &self,
-        locator: &str,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Arc<dyn Store>, StoreError>;
-}
-
-/// Factory for [`SqliteStore`]s: one file per store in a directory.
-#[derive(Debug)]
-pub struct SqliteFactory {
-    dir: PathBuf,
-    owned: bool,
-    next: AtomicU64,
-}
-
-impl SqliteFactory {
-    /// Files in a fresh directory under the OS temp dir, removed when the factory is dropped.
-    pub fn temporary() -> Self {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "switchboard-store-{}-{nanos}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        Self {
-            dir,
-            owned: true,
-            next: AtomicU64::new(0),
-        }
-    }
-
-    /// Files in `dir` (created if needed, never removed).
-    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
-        Self {
-            dir: dir.into(),
-            owned: false,
-            next: AtomicU64::new(0),
-        }
-    }
-
-    /// The directory holding the files.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for SqliteFactory {
-    fn drop(&mut self) {
-        if self.owned {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-#[async_trait]
-impl StoreFactory for SqliteFactory {
-    async fn create(&self, clock: Arc<dyn Clock>) -> Result<CreatedStore, StoreError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::Unavailable {
-            op: "open",
-            source: Box::new(e),
-        })?;
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("store-{n}.db"));
-        let store = SqliteStore::open_with(&path, clock, SqliteOptions::default()).await?;
-        Ok(CreatedStore {
-            store: Arc::new(store),
-            locator: path.to_string_lossy().into_owned(),
-        })
-    }
-
-    async fn open(
-        &self,
-        locator: &str,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Arc<dyn Store>, StoreError> {
-        let store = SqliteStore::open_with(locator, clock, SqliteOptions::default()).await?;
-        Ok(Arc::new(store))
-    }
-}
 
 /// Generates one `#[tokio::test]` per conformance check for the factory expression given
 /// (evaluated once per test), including the two-process contention test and its child entry
@@ -223,57 +123,6 @@ pub fn __child_test_name(module_path: &str) -> String {
     match module_path.split_once("::") {
         Some((_crate, rest)) => format!("{rest}::conformance_child"),
         None => "conformance_child".to_owned(),
-    }
-}
-
-// ------------------------------------------------------------------------------- helpers
-
-/// Unwraps a store result in a check, naming the operation on failure.
-#[track_caller]
-fn ok<T>(what: &str, r: Result<T, StoreError>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{what} failed: {e} (retryable: {})", e.is_retryable()),
-    }
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-fn id(s: &str) -> TeamsUserId {
-    TeamsUserId::from(s)
-}
-
-struct Fixture {
-    store: Arc<dyn Store>,
-    clock: ManualClock,
-    locator: String,
-}
-
-async fn fixture(f: &dyn StoreFactory) -> Fixture {
-    let clock = ManualClock::at_fixed_instant();
-    let created = ok("factory.create", f.create(Arc::new(clock.clone())).await);
-    Fixture {
-        store: created.store,
-        clock,
-        locator: created.locator,
-    }
-}
-
-async fn agent(store: &dyn Store, oid: &str, capacity: u32) {
-    ok(
-        "upsert_agent",
-        store
-            .upsert_agent(&AgentProfile::new(oid).with_capacity(capacity))
-            .await,
-    );
-}
-
-async fn state_of(store: &dyn Store, oid: &str) -> crate::model::AgentRecord {
-    match ok("get_agent", store.get_agent(&id(oid)).await) {
-        Some(r) => r,
-        None => panic!("agent {oid} should exist"),
     }
 }
 

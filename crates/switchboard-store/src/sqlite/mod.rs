@@ -13,6 +13,7 @@
 //! [`SqliteOptions::busy_timeout`], after which the operation fails with
 //! [`StoreError::Unavailable`] (retryable).
 
+mod failure;
 mod ops;
 mod schema;
 
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -35,18 +36,9 @@ use crate::model::{
 };
 use crate::port::Store;
 
-pub use schema::SCHEMA_VERSION;
+use failure::sql_error;
 
-/// How hard SQLite works to keep a commit across power loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `synchronous=NORMAL`: a commit survives a crash of any process; after power loss the
-    /// last few commits may roll back (never corruption). The usual choice with WAL.
-    #[default]
-    Normal,
-    /// `synchronous=FULL`: every commit is fsynced before it returns. Slower.
-    Full,
-}
+pub use schema::{Durability, SCHEMA_VERSION};
 
 /// Tuning for [`SqliteStore`].
 #[derive(Debug, Clone)]
@@ -93,50 +85,6 @@ impl fmt::Debug for SqliteStore {
             .field("options", &self.inner.options)
             .field("clock", &self.inner.clock)
             .finish_non_exhaustive()
-    }
-}
-
-/// Maps a rusqlite error: lock contention and I/O trouble are retryable, bad data is
-/// corruption, anything else is a backend failure.
-pub(crate) fn sql_error(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| {
-        let retryable = match &e {
-            rusqlite::Error::SqliteFailure(err, _) => matches!(
-                err.code,
-                ErrorCode::DatabaseBusy
-                    | ErrorCode::DatabaseLocked
-                    | ErrorCode::SystemIoFailure
-                    | ErrorCode::DiskFull
-                    | ErrorCode::CannotOpen
-                    | ErrorCode::OutOfMemory
-            ),
-            _ => false,
-        };
-        let corrupt = match &e {
-            rusqlite::Error::FromSqlConversionFailure(..)
-            | rusqlite::Error::IntegralValueOutOfRange(..)
-            | rusqlite::Error::InvalidColumnType(..) => true,
-            rusqlite::Error::SqliteFailure(err, _) => {
-                matches!(
-                    err.code,
-                    ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase
-                )
-            }
-            _ => false,
-        };
-        if retryable {
-            StoreError::Unavailable {
-                op,
-                source: Box::new(e),
-            }
-        } else if corrupt {
-            StoreError::corrupt(op, e.to_string())
-        } else {
-            StoreError::Backend {
-                op,
-                source: Box::new(e),
-            }
-        }
     }
 }
 

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::sql_error;
+use super::failure::sql_error;
 use crate::clock::from_unix_ms;
 use crate::error::StoreError;
 use crate::model::{

@@ -10,8 +10,19 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{sql_error, Durability};
+use super::failure::sql_error;
 use crate::error::StoreError;
+
+/// How hard SQLite works to keep a commit across power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: a commit survives a crash of any process; after power loss the
+    /// last few commits may roll back (never corruption). The usual choice with WAL.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced before it returns. Slower.
+    Full,
+}
 
 /// Version of the schema below; stored in `store_meta`. A file written by a newer version is
 /// refused rather than misread.

@@ -16,10 +16,12 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::{
-    display_endpoint, scopes_to_resource, token_error_message, AccessToken, AuthError, Secret,
-    TokenCache, TokenCredential,
+use super::cache::TokenCache;
+use super::token::{
+    display_endpoint, scopes_to_resource, token_error_message, AccessToken, AuthError,
+    TokenCredential,
 };
+use crate::secret::Secret;
 
 /// The IMDS token endpoint.
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";

@@ -11,10 +11,11 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::{
-    display_endpoint, token_error_message, AccessToken, AuthError, Secret, TokenCache,
-    TokenCredential,
+use super::cache::TokenCache;
+use super::token::{
+    display_endpoint, token_error_message, AccessToken, AuthError, TokenCredential,
 };
+use crate::secret::Secret;
 
 /// The public-cloud authority.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";

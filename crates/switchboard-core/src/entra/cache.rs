@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{AccessToken, AuthError};
+use super::token::{AccessToken, AuthError};
 
 /// Default time before expiry at which a token is refreshed (Azure SDKs use five minutes).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
