@@ -16,12 +16,16 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+mod calls;
 pub mod config;
 pub mod executor;
 pub mod flow;
+pub mod inbox;
 pub mod ingress;
 pub mod otlp;
 pub mod otlp_traces;
+pub mod routing;
 pub mod runner;
 pub mod shutdown;
 pub mod telemetry;
+mod timers;

@@ -257,20 +257,6 @@ impl InternalMessage {
         }
     }
 
-    /// True if `body` looks like an internal message (a JSON object whose `type` starts with
-    /// [`INTERNAL_TYPE_PREFIX`]) rather than an ACS event. Cheap: no full decode.
-    pub fn sniff(body: &[u8]) -> bool {
-        #[derive(Deserialize)]
-        struct Probe<'a> {
-            #[serde(rename = "type", borrow)]
-            message_type: Option<std::borrow::Cow<'a, str>>,
-        }
-        serde_json::from_slice::<Probe<'_>>(body)
-            .ok()
-            .and_then(|p| p.message_type)
-            .is_some_and(|t| t.starts_with(INTERNAL_TYPE_PREFIX))
-    }
-
     /// Decodes a body; the `type` must agree with the input.
     pub fn decode(body: &[u8]) -> Result<Self, InternalMessageError> {
         let msg: Self = serde_json::from_slice(body)?;
@@ -308,7 +294,7 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn internal_messages_round_trip_and_sniff() {
+    fn internal_messages_round_trip() {
         let m = InternalMessage::new(
             "ev1/add:1/ring-timeout",
             CorrelationId::from("corr-1"),
@@ -316,26 +302,11 @@ mod tests {
             Internal::RingTimeout { seq: 1 },
         );
         let body = m.encode();
-        assert!(InternalMessage::sniff(&body));
         let back = InternalMessage::decode(&body).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.message_type, "Switchboard.RingTimeout");
         let input = back.to_input();
         assert_eq!(input.dedupe_key(), "RingTimeout:ev1/add:1/ring-timeout");
-    }
-
-    #[test]
-    fn acs_bodies_are_not_internal() {
-        let cloud_events =
-            br#"[{"id":"e1","type":"Microsoft.Communication.CallConnected","data":{}}]"#;
-        assert!(!InternalMessage::sniff(cloud_events));
-        let event_grid =
-            br#"{"id":"e1","eventType":"Microsoft.Communication.IncomingCall","data":{}}"#;
-        assert!(!InternalMessage::sniff(event_grid));
-        let cloud_event =
-            br#"{"id":"e1","type":"Microsoft.Communication.CallConnected","data":{}}"#;
-        assert!(!InternalMessage::sniff(cloud_event));
-        assert!(!InternalMessage::sniff(b"not json"));
     }
 
     #[test]
@@ -359,8 +330,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decode_and_sniff_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = InternalMessage::sniff(&body);
+        fn decode_never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = InternalMessage::decode(&body);
         }
     }
