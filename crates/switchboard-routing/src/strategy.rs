@@ -273,4 +273,3 @@ fn rank_skills(
         })
         .collect()
 }
-

@@ -7,7 +7,7 @@ use std::time::Duration;
 use switchboard_events::{CorrelationId, TeamsUserId};
 use switchboard_routing::presence::PresenceObservation;
 use switchboard_routing::{
-    rank_agents, Availability, CallRequirements, PresenceView, RoutingDecision,
+    rank_agents, Availability, CallRequirements, PresenceView, QueueName, RoutingDecision,
 };
 use switchboard_store::{AgentStatus, ReservationState};
 
@@ -93,7 +93,11 @@ impl Routing {
         };
         let excluded: HashSet<TeamsUserId> = excluded.iter().cloned().collect();
         let now = self.clock.now();
-        let decision = rank_agents(call, queue, &agents, &presence, now, &excluded);
+        let mut call = call.clone();
+        if queue.strategy.keeps_cursor() {
+            call.round_robin_cursor = self.cursor(&call.queue).await;
+        }
+        let decision = rank_agents(&call, queue, &agents, &presence, now, &excluded);
         let (internal, detail) = match decision {
             RoutingDecision::Offer { ranked } => {
                 let ids: Vec<TeamsUserId> = ranked.iter().map(|c| c.agent.clone()).collect();
@@ -105,6 +109,9 @@ impl Routing {
                             .map(|c| c.reason.to_string())
                             .unwrap_or_default();
                         let detail = format!("reserved {} ({reason})", reservation.agent);
+                        if queue.strategy.keeps_cursor() {
+                            self.move_cursor(&call.queue, &reservation.agent).await;
+                        }
                         self.refresh_available().await;
                         (
                             Internal::Routed {
@@ -164,4 +171,37 @@ impl Routing {
         let input = FlowInput::internal(cmd.key.derived_id(suffix), cmd.key.first_sent, internal);
         Ok(Effect::Feedback(Box::new(input), detail))
     }
+
+    /// The agent the queue reserved last (a hint: unreadable means "start of the ring").
+    async fn cursor(&self, queue: &QueueName) -> Option<TeamsUserId> {
+        let members = self.store.list_members(&cursor_key(queue)).await.ok()?;
+        members
+            .into_iter()
+            .find(|(m, _)| m == CURSOR_MEMBER)
+            .and_then(|(_, v)| serde_json::from_value(v).ok())
+    }
+
+    /// Remembers `agent` as the queue's last reservation. Losing this write only means the
+    /// next call may start the ring one agent early, so a failure is logged, not returned.
+    async fn move_cursor(&self, queue: &QueueName, agent: &TeamsUserId) {
+        let value = serde_json::json!(agent);
+        let set = cursor_key(queue);
+        let put = self
+            .store
+            .put_member(&set, CURSOR_MEMBER, &value, CURSOR_TTL);
+        if let Err(e) = put.await {
+            tracing::warn!(%queue, error = %e, "round-robin cursor not saved");
+        }
+    }
 }
+
+/// The round-robin cursor lives in the store, not in a worker, so it survives restarts and
+/// every replica continues the same ring.
+fn cursor_key(queue: &QueueName) -> String {
+    format!("cursor:{queue}")
+}
+
+const CURSOR_MEMBER: &str = "last-reserved";
+
+/// A queue idle this long starts its ring over.
+const CURSOR_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
