@@ -6,7 +6,7 @@
 //! binaries exit with [`EXIT_CONFIG`] (64, `EX_USAGE`) on failure. Secrets are [`Secret`]s and never
 //! appear in `Debug` output or logs.
 //!
-//! This file holds the sections and loading; [`env`] the environment overrides, [`validate`]
+//! This file holds the sections and loading; `env` the environment overrides, `validate`
 //! the checks.
 
 use std::collections::BTreeMap;

@@ -19,10 +19,10 @@
 //!    repeatability headers) are fenced with a store marker instead. Results the flow needs
 //!    (a reservation, an invitation id, a permanent failure, "call gone") are fed back
 //!    through [`step`] at once, which may queue more commands.
-//! 6. Save the drained state (or, after [`Op::Archive`], nothing: the state is archived).
+//! 6. Save the drained state (or, after [`Op::Archive`](crate::flow::Op::Archive), nothing: the state is archived).
 //!
-//! Waiting calls: [`Op::JoinWaitlist`] lists a waiting call in its queue's waitlist (a store
-//! member set, one entry per call). When [`Op::Release`] frees an agent, the waiting call that
+//! Waiting calls: [`Op::JoinWaitlist`](crate::flow::Op::JoinWaitlist) lists a waiting call in its queue's waitlist (a store
+//! member set, one entry per call). When [`Op::Release`](crate::flow::Op::Release) frees an agent, the waiting call that
 //! agent should take next (routing's `next_call_for_agent`: queue priority, then longest
 //! wait) is taken off the list and sent its re-check at once (or when the agent's wrap-up
 //! ends), so nobody waits for a timer while an agent sits idle.
@@ -30,15 +30,15 @@
 //! Errors: a transient failure (network, throttling, store busy) returns
 //! [`ExecError::Transient`] after saving progress — the runner abandons the message and its
 //! redelivery resumes the outbox. A permanent command failure is not an error: the flow gets
-//! [`Internal::CommandFailed`] and decides (next agent, fall back, end the call); "call not
+//! [`Internal::CommandFailed`](crate::flow::Internal::CommandFailed) and decides (next agent, fall back, end the call); "call not
 //! found" is the same with `gone = true` (clean up and complete). Only input that can never be
 //! handled — a corrupt state document, an input without a call key — is
 //! [`ExecError::Permanent`] (dead-letter).
 
 //!
-//! The executor owns the protocol (this file: load, step, compare-and-set; [`outbox`]: run the
+//! The executor owns the protocol (this file: load, step, compare-and-set; `outbox`: run the
 //! commands in order and feed results back). What one command does lives elsewhere:
-//! [`crate::calls`] (Call Automation requests) and [`crate::routing`] (reservations and
+//! `crate::calls` (Call Automation requests) and [`crate::routing`] (reservations and
 //! waitlists); scheduling a timer and archiving the call are the executor's own.
 
 mod outbox;

@@ -142,7 +142,7 @@ impl Executor {
         }
     }
 
-    /// One command: Call Automation requests go to [`crate::calls`], reservations and
+    /// One command: Call Automation requests go to `crate::calls`, reservations and
     /// waitlists to [`crate::routing`]; timers and archiving are done here.
     async fn execute(
         &self,

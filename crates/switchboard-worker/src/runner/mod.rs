@@ -17,7 +17,7 @@
 //! handlers finish within the grace period, then abandons what is left (a handler stopped
 //! mid-way leaves its decisions in the call state's outbox; the redelivery finishes them).
 //!
-//! This file receives (plain queues and sessions, concurrency, shutdown); [`settle`] takes one
+//! This file receives (plain queues and sessions, concurrency, shutdown); `settle` takes one
 //! delivery from its lock to its settlement (decoding is [`crate::inbox`]'s).
 
 use std::sync::Arc;
