@@ -2,7 +2,7 @@
 //!
 //! Everything a strategy is lives here: its [`Strategy`] variant (the configuration spelling
 //! comes from serde's kebab-case), its [`RankReason`] (what the offer's timeline shows) and its
-//! ranking function, chosen in [`Strategy::rank`]. The engine has already dropped agents who
+//! ranking function, chosen in `Strategy::rank`. The engine has already dropped agents who
 //! cannot take the call; a strategy only orders the rest.
 //!
 //! Ranking is pure. State a strategy keeps between calls comes in with the call

@@ -2,12 +2,12 @@
 //!
 //! [`step`] and the dispatch of an input to its handler are here; the handlers live with the
 //! part of the call they belong to:
-//! - [`queue`]: answer, enter a queue, route, offer, overflow;
-//! - [`ivr`]: the connected call's IVR menu;
-//! - [`agent`]: participants and offer outcomes;
-//! - [`media`]: play, recording and transfer results;
-//! - [`internal`]: our own inputs (routing results, timers, failed commands);
-//! - [`teardown`]: releasing the agent, hanging up, ending the call.
+//! - `queue`: answer, enter a queue, route, offer, overflow;
+//! - `ivr`: the connected call's IVR menu;
+//! - `agent`: participants and offer outcomes;
+//! - `media`: play, recording and transfer results;
+//! - `internal`: our own inputs (routing results, timers, failed commands);
+//! - `teardown`: releasing the agent, hanging up, ending the call.
 
 mod agent;
 mod internal;
