@@ -27,11 +27,11 @@
 //! # Tie-breaking (deterministic)
 //! Agents whose presence is confirmed (or who are on one of our calls) always come before
 //! agents offered on the roster alone because their presence is unknown or stale. Within
-//! that, each strategy's key decides (see [`Strategy`]); when every key is equal the agent
+//! that, each strategy's key decides (see [`Strategy`](crate::strategy::Strategy)); when every key is equal the agent
 //! with the smaller OID (byte-wise string order) comes first. Input order never matters.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -41,7 +41,8 @@ use time::OffsetDateTime;
 
 use crate::model::{saturating_add, AgentSnapshot, CallRequirements, QueueName};
 use crate::presence::{PresenceFallback, PresenceStatus, PresenceView};
-use crate::queue::{OverflowTarget, QueueConfig, Strategy};
+use crate::queue::{OverflowTarget, QueueConfig};
+pub use crate::strategy::RankReason;
 
 /// Shortest `retry_after` a wait decision carries, so a misconfigured `wait_retry` of zero
 /// cannot turn a waiting call into a busy loop.
@@ -103,49 +104,6 @@ pub struct Candidate {
     pub presence: CandidatePresence,
 }
 
-/// Why a candidate ranks where it does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "strategy", rename_all = "kebab-case")]
-pub enum RankReason {
-    /// Score: seconds since the last call ended (`i64::MAX` if the agent has had none).
-    LongestIdle { in_use: u32, idle_secs: Option<u64> },
-    /// Score: agents after this one in the ring order (the first candidate scores highest).
-    RoundRobin { position: usize },
-    /// Score: the skill score.
-    SkillsBestMatch {
-        skill_score: u32,
-        in_use: u32,
-        idle_secs: Option<u64>,
-    },
-}
-
-impl fmt::Display for RankReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let idle = |f: &mut fmt::Formatter<'_>, idle: &Option<u64>| match idle {
-            Some(s) => write!(f, "idle {s}s"),
-            None => f.write_str("no call yet"),
-        };
-        match self {
-            Self::LongestIdle { in_use, idle_secs } => {
-                write!(f, "longest-idle: {in_use} in use, ")?;
-                idle(f, idle_secs)
-            }
-            Self::RoundRobin { position } => write!(f, "round-robin: position {position}"),
-            Self::SkillsBestMatch {
-                skill_score,
-                in_use,
-                idle_secs,
-            } => {
-                write!(
-                    f,
-                    "skills-best-match: score {skill_score}, {in_use} in use, "
-                )?;
-                idle(f, idle_secs)
-            }
-        }
-    }
-}
-
 /// How a candidate's presence was established.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "presence", rename_all = "kebab-case")]
@@ -160,7 +118,7 @@ pub enum CandidatePresence {
 }
 
 impl CandidatePresence {
-    fn tier(&self) -> u8 {
+    pub(crate) fn tier(&self) -> u8 {
         match self {
             Self::Confirmed | Self::OnOurCall => 0,
             Self::Assumed { .. } => 1,
@@ -327,166 +285,8 @@ pub fn rank_agents(
     }
 
     // 6: order.
-    let ranked = match queue.strategy {
-        Strategy::LongestIdle => rank_longest_idle(routable, now),
-        Strategy::RoundRobin => rank_round_robin(routable, call.round_robin_cursor.as_ref()),
-        Strategy::SkillsBestMatch => rank_skills(routable, call, queue, now),
-    };
+    let ranked = queue.strategy.rank(routable, call, queue, now);
     RoutingDecision::Offer { ranked }
-}
-
-/// Seconds since the agent's last call ended (`None`: none yet).
-fn idle_secs(agent: &AgentSnapshot, now: OffsetDateTime) -> Option<u64> {
-    agent
-        .live
-        .last_released_at
-        .map(|t| (now - t).whole_seconds().max(0).unsigned_abs())
-}
-
-fn idle_score(idle: Option<u64>) -> i64 {
-    idle.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX))
-}
-
-/// When the last call ended as a plain integer (Unix nanoseconds; `i128::MIN` for "never",
-/// which sorts first = longest idle). Computed once per agent so that sorting compares
-/// integers, not timestamps with offsets.
-fn released_key(agent: &AgentSnapshot) -> i128 {
-    agent
-        .live
-        .last_released_at
-        .map_or(i128::MIN, OffsetDateTime::unix_timestamp_nanos)
-}
-
-/// A routable agent with its precomputed sort key. The key is all integers; agents with
-/// equal keys are ordered by OID, which makes the order total and independent of the input
-/// order (OIDs are unique in a roster).
-struct Keyed<'a, K> {
-    key: K,
-    agent: &'a AgentSnapshot,
-    presence: CandidatePresence,
-}
-
-fn sort_keyed<K: Ord>(items: &mut [Keyed<'_, K>]) {
-    items.sort_unstable_by(|a, b| {
-        a.key
-            .cmp(&b.key)
-            .then_with(|| a.agent.oid.cmp(&b.agent.oid))
-    });
-}
-
-fn rank_longest_idle(
-    routable: Vec<(&AgentSnapshot, CandidatePresence)>,
-    now: OffsetDateTime,
-) -> Vec<Candidate> {
-    let mut items: Vec<Keyed<'_, (u8, u32, i128)>> = routable
-        .into_iter()
-        .map(|(agent, presence)| Keyed {
-            key: (presence.tier(), agent.in_use(), released_key(agent)),
-            agent,
-            presence,
-        })
-        .collect();
-    sort_keyed(&mut items);
-    items
-        .into_iter()
-        .map(|k| {
-            let idle = idle_secs(k.agent, now);
-            Candidate {
-                agent: k.agent.oid.clone(),
-                score: idle_score(idle),
-                reason: RankReason::LongestIdle {
-                    in_use: k.agent.in_use(),
-                    idle_secs: idle,
-                },
-                presence: k.presence,
-            }
-        })
-        .collect()
-}
-
-fn rank_round_robin(
-    routable: Vec<(&AgentSnapshot, CandidatePresence)>,
-    cursor: Option<&TeamsUserId>,
-) -> Vec<Candidate> {
-    // The ring is OID order. Agents after the cursor come first, then the ring wraps. The
-    // cursor need not be in the list (it may be busy or gone): the ring position is where it
-    // would sort.
-    let mut items: Vec<Keyed<'_, (u8, bool)>> = routable
-        .into_iter()
-        .map(|(agent, presence)| Keyed {
-            key: (presence.tier(), cursor.is_some_and(|c| agent.oid <= *c)),
-            agent,
-            presence,
-        })
-        .collect();
-    sort_keyed(&mut items);
-    let n = items.len();
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(position, k)| Candidate {
-            agent: k.agent.oid.clone(),
-            score: i64::try_from(n - position).unwrap_or(i64::MAX),
-            reason: RankReason::RoundRobin { position },
-            presence: k.presence,
-        })
-        .collect()
-}
-
-/// Presence tier, skill score (higher first), capacity in use, last release.
-type SkillsKey = (u8, Reverse<u32>, u32, i128);
-
-fn rank_skills(
-    routable: Vec<(&AgentSnapshot, CandidatePresence)>,
-    call: &CallRequirements,
-    queue: &QueueConfig,
-    now: OffsetDateTime,
-) -> Vec<Candidate> {
-    // Each skill named by the queue (required or preferred) or the call counts once.
-    let skills: BTreeSet<&str> = queue
-        .required_skills
-        .iter()
-        .chain(&queue.preferred_skills)
-        .chain(&call.extra_skills)
-        .map(|r| r.skill.as_str())
-        .collect();
-    let score_of = |a: &AgentSnapshot| -> u32 {
-        skills
-            .iter()
-            .filter_map(|s| a.skills.get(*s))
-            .map(|l| u32::from(*l))
-            .sum()
-    };
-    let mut items: Vec<Keyed<'_, SkillsKey>> = routable
-        .into_iter()
-        .map(|(agent, presence)| Keyed {
-            key: (
-                presence.tier(),
-                Reverse(score_of(agent)),
-                agent.in_use(),
-                released_key(agent),
-            ),
-            agent,
-            presence,
-        })
-        .collect();
-    sort_keyed(&mut items);
-    items
-        .into_iter()
-        .map(|k| {
-            let skill_score = k.key.1 .0;
-            Candidate {
-                agent: k.agent.oid.clone(),
-                score: i64::from(skill_score),
-                reason: RankReason::SkillsBestMatch {
-                    skill_score,
-                    in_use: k.agent.in_use(),
-                    idle_secs: idle_secs(k.agent, now),
-                },
-                presence: k.presence,
-            }
-        })
-        .collect()
 }
 
 /// Service order of a waiting call: higher priority first (`Reverse`), unknown queues

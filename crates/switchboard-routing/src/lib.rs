@@ -28,6 +28,7 @@
 //! - [`presence`]: Graph availabilities, [`PresenceView`], [`PresencePolicy`].
 //! - [`queue`]: [`QueueConfig`], strategies, overflow targets, IVR menus, play sources.
 //! - [`engine`]: [`rank_agents`] and the queue-priority functions (pure).
+//! - [`strategy`]: the routing strategies, one variant and one ranking function each (pure).
 //! - [`classify`](mod@classify): [`classify()`] a call to a queue (pure).
 //! - [`config`]: [`RoutingConfig`] from TOML/JSON with key-naming errors.
 //! - [`interop`]: Teams interop [`eligibility`] and the tenant settings file.
@@ -47,6 +48,7 @@ pub mod presence_cache;
 pub mod queue;
 pub mod roster;
 mod rule;
+pub mod strategy;
 
 pub use classify::{classify, IncomingCallInfo};
 pub use config::{AgentRef, ConfigError, RosterEntry, RoutingConfig};

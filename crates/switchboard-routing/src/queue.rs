@@ -4,7 +4,6 @@
 //! These are the validated forms; [`crate::config`] builds them from TOML/JSON.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,40 +11,7 @@ use switchboard_events::TeamsUserId;
 
 use crate::model::{QueueName, SkillRequirement};
 use crate::presence::PresencePolicy;
-
-/// How a queue orders the agents it may offer a call to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    /// Fewest calls in progress first, then the agent whose last call ended longest ago
-    /// (agents who have not had a call yet count as idle the longest). The default, and what
-    /// most contact centres mean by "fair".
-    #[default]
-    LongestIdle,
-    /// Agents in a fixed ring (ordered by OID), starting after the agent that got the
-    /// previous offer in this queue (the cursor the store keeps).
-    RoundRobin,
-    /// Highest skill score first: the sum of the agent's levels in the queue's required and
-    /// preferred skills and the call's extra skills. Ties go to longest-idle.
-    SkillsBestMatch,
-}
-
-impl Strategy {
-    /// The configuration spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LongestIdle => "longest-idle",
-            Self::RoundRobin => "round-robin",
-            Self::SkillsBestMatch => "skills-best-match",
-        }
-    }
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::strategy::Strategy;
 
 /// Something to play to the caller: the three Call Automation play sources.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

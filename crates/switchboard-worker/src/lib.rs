@@ -1,13 +1,24 @@
 //! The Switchboard worker: everything between the queue and Call Automation.
 //!
 //! # Layout
+//! A delivery reads in one direction (see `README.md`):
+//! [`runner`] → [`inbox`] → [`flow`] → [`executor`] → `calls` / [`routing`].
+//! - [`runner`]: the queue consumer: receive (`runner/mod.rs`), then one delivery's handling,
+//!   lock renewal and settlement (`runner/settle.rs`); drains on shutdown.
+//! - [`inbox`]: a delivery (an ACS event or one of our timers) decoded into flow inputs, each
+//!   with the call it belongs to.
+//! - [`flow`]: the pure call-flow state machine: (call state, input) → (new state, commands);
+//!   the transition function is split by part of the call under `flow/machine/`.
+//! - [`executor`]: the outbox and compare-and-set protocol: load, step, save before any
+//!   effect, run the commands in order, feed results back.
+//! - `calls`: one flow command → one Call Automation request, one function per operation.
+//! - [`routing`]: reserving agents (route), queue waitlists, confirm/release, availability,
+//!   the store-record → live-state mapping and [`routing::StoreAgentState`].
+//! - `timers`: our timers as scheduled messages on the call's session.
 //! - [`app`]: process assembly: config → queues, store, Call Automation, routing → a running
 //!   worker or ingress (the binary and the end-to-end tests share it).
 //! - [`config`]: one typed configuration (TOML file + `SWITCHBOARD_*` env vars), validated before
 //!   any network I/O; secrets redacted.
-//! - [`flow`]: the pure call-flow state machine: (call state, input) → (new state, commands).
-//! - [`executor`]: runs flow commands against Call Automation, the store, routing and the queue.
-//! - [`runner`]: the queue consumer loop: receive, decode, dispatch, settle, renew locks, drain.
 //! - [`ingress`]: the callback ingress (axum): JWT-checked Call Automation callbacks onto the queue.
 //! - [`otlp`]: OpenTelemetry export of the metrics over OTLP/HTTP (JSON) when configured.
 //! - [`otlp_traces`]: the `tracing` layer and exporter that send spans over OTLP/HTTP (JSON).
@@ -16,12 +27,16 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+mod calls;
 pub mod config;
 pub mod executor;
 pub mod flow;
+pub mod inbox;
 pub mod ingress;
 pub mod otlp;
 pub mod otlp_traces;
+pub mod routing;
 pub mod runner;
 pub mod shutdown;
 pub mod telemetry;
+mod timers;

@@ -13,11 +13,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use switchboard_events::{CommunicationIdentifier, IncomingCallContext, InvitationId, TeamsUserId};
 use switchboard_routing::queue::PlaySource;
-use switchboard_routing::CallRequirements;
+use switchboard_routing::{CallRequirements, OverflowTarget};
 use switchboard_store::Reservation;
 use time::OffsetDateTime;
-
-use super::input::Internal;
 
 /// Where a command's repeatability comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,6 +304,128 @@ impl fmt::Display for Op {
                 write!(f, "schedule {} at {at}", input.type_name())
             }
             Self::Archive => f.write_str("archive call"),
+        }
+    }
+}
+
+// `Internal` lives with `Command` because the two contain each other (a scheduled timer is a
+// command carrying an input; a command that failed comes back as an input). Keeping both here
+// lets `input` import from `command` and never the other way round.
+/// Inputs Switchboard produces itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Internal {
+    /// Route `seq` reserved an agent.
+    #[serde(rename_all = "camelCase")]
+    Routed {
+        seq: u32,
+        reservation: Reservation,
+        /// Why this agent (the engine's rank reason), for the timeline.
+        detail: String,
+    },
+    /// Route `seq` found nobody free now; ask again after `retry_after_ms`.
+    #[serde(rename_all = "camelCase")]
+    NoAgent {
+        seq: u32,
+        retry_after_ms: u64,
+        detail: String,
+    },
+    /// Route `seq`: the routing engine says stop trying in this queue.
+    #[serde(rename_all = "camelCase")]
+    Overflow {
+        seq: u32,
+        target: OverflowTarget,
+        detail: String,
+    },
+    /// Offer `seq`'s add-participant was accepted; this is the invitation to cancel it by.
+    #[serde(rename_all = "camelCase")]
+    Invited {
+        seq: u32,
+        invitation_id: InvitationId,
+    },
+    /// Timer: offer `seq` had no outcome within the invitation timeout plus grace.
+    #[serde(rename_all = "camelCase")]
+    RingTimeout { seq: u32 },
+    /// Timer: re-evaluate a waiting call (wait number `n`).
+    #[serde(rename_all = "camelCase")]
+    QueueRecheck { n: u32 },
+    /// Timer: the voicemail recording window is over.
+    VoicemailDone,
+    /// A command failed for good (not retryable), or the call is gone.
+    #[serde(rename_all = "camelCase")]
+    CommandFailed {
+        command: Box<Command>,
+        /// Call Automation says the call no longer exists.
+        gone: bool,
+        reason: String,
+    },
+}
+
+impl Internal {
+    /// Short type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Routed { .. } => "Routed",
+            Self::NoAgent { .. } => "NoAgent",
+            Self::Overflow { .. } => "Overflow",
+            Self::Invited { .. } => "Invited",
+            Self::RingTimeout { .. } => "RingTimeout",
+            Self::QueueRecheck { .. } => "QueueRecheck",
+            Self::VoicemailDone => "VoicemailDone",
+            Self::CommandFailed { .. } => "CommandFailed",
+        }
+    }
+
+    /// True for the inputs that travel through the queue as scheduled messages.
+    pub fn is_timer(&self) -> bool {
+        matches!(
+            self,
+            Self::RingTimeout { .. } | Self::QueueRecheck { .. } | Self::VoicemailDone
+        )
+    }
+}
+
+impl fmt::Display for Internal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Routed {
+                seq,
+                reservation,
+                detail,
+            } => write!(f, "route {seq}: reserved {} ({detail})", reservation.agent),
+            Self::NoAgent {
+                seq,
+                retry_after_ms,
+                detail,
+            } => write!(
+                f,
+                "route {seq}: nobody free, retry in {retry_after_ms} ms ({detail})"
+            ),
+            Self::Overflow {
+                seq,
+                target,
+                detail,
+            } => write!(
+                f,
+                "route {seq}: overflow to {} ({detail})",
+                target.describe()
+            ),
+            Self::Invited { seq, invitation_id } => {
+                write!(f, "offer {seq}: invitation {invitation_id}")
+            }
+            Self::RingTimeout { seq } => write!(f, "offer {seq}: ring timeout"),
+            Self::QueueRecheck { n } => write!(f, "queue re-check {n}"),
+            Self::VoicemailDone => f.write_str("voicemail window over"),
+            Self::CommandFailed {
+                command,
+                gone,
+                reason,
+            } => write!(
+                f,
+                "{} failed{}: {reason}",
+                command.op.name(),
+                if *gone { " (call gone)" } else { "" }
+            ),
         }
     }
 }

@@ -11,16 +11,13 @@
 //! derive their repeatability keys from both, so a redelivered input reproduces the same
 //! requests byte for byte.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchboard_events::{AcsEvent, CorrelationId, InvitationId};
-use switchboard_routing::OverflowTarget;
-use switchboard_store::Reservation;
+use switchboard_events::{AcsEvent, CorrelationId};
 use time::OffsetDateTime;
 
-use super::command::Command;
+pub use super::command::Internal;
 
 /// One input to [`super::step`].
 #[derive(Clone, Debug, PartialEq)]
@@ -87,125 +84,6 @@ impl FlowInput {
     }
 }
 
-/// Inputs Switchboard produces itself.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum Internal {
-    /// Route `seq` reserved an agent.
-    #[serde(rename_all = "camelCase")]
-    Routed {
-        seq: u32,
-        reservation: Reservation,
-        /// Why this agent (the engine's rank reason), for the timeline.
-        detail: String,
-    },
-    /// Route `seq` found nobody free now; ask again after `retry_after_ms`.
-    #[serde(rename_all = "camelCase")]
-    NoAgent {
-        seq: u32,
-        retry_after_ms: u64,
-        detail: String,
-    },
-    /// Route `seq`: the routing engine says stop trying in this queue.
-    #[serde(rename_all = "camelCase")]
-    Overflow {
-        seq: u32,
-        target: OverflowTarget,
-        detail: String,
-    },
-    /// Offer `seq`'s add-participant was accepted; this is the invitation to cancel it by.
-    #[serde(rename_all = "camelCase")]
-    Invited {
-        seq: u32,
-        invitation_id: InvitationId,
-    },
-    /// Timer: offer `seq` had no outcome within the invitation timeout plus grace.
-    #[serde(rename_all = "camelCase")]
-    RingTimeout { seq: u32 },
-    /// Timer: re-evaluate a waiting call (wait number `n`).
-    #[serde(rename_all = "camelCase")]
-    QueueRecheck { n: u32 },
-    /// Timer: the voicemail recording window is over.
-    VoicemailDone,
-    /// A command failed for good (not retryable), or the call is gone.
-    #[serde(rename_all = "camelCase")]
-    CommandFailed {
-        command: Box<Command>,
-        /// Call Automation says the call no longer exists.
-        gone: bool,
-        reason: String,
-    },
-}
-
-impl Internal {
-    /// Short type name.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Routed { .. } => "Routed",
-            Self::NoAgent { .. } => "NoAgent",
-            Self::Overflow { .. } => "Overflow",
-            Self::Invited { .. } => "Invited",
-            Self::RingTimeout { .. } => "RingTimeout",
-            Self::QueueRecheck { .. } => "QueueRecheck",
-            Self::VoicemailDone => "VoicemailDone",
-            Self::CommandFailed { .. } => "CommandFailed",
-        }
-    }
-
-    /// True for the inputs that travel through the queue as scheduled messages.
-    pub fn is_timer(&self) -> bool {
-        matches!(
-            self,
-            Self::RingTimeout { .. } | Self::QueueRecheck { .. } | Self::VoicemailDone
-        )
-    }
-}
-
-impl fmt::Display for Internal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Routed {
-                seq,
-                reservation,
-                detail,
-            } => write!(f, "route {seq}: reserved {} ({detail})", reservation.agent),
-            Self::NoAgent {
-                seq,
-                retry_after_ms,
-                detail,
-            } => write!(
-                f,
-                "route {seq}: nobody free, retry in {retry_after_ms} ms ({detail})"
-            ),
-            Self::Overflow {
-                seq,
-                target,
-                detail,
-            } => write!(
-                f,
-                "route {seq}: overflow to {} ({detail})",
-                target.describe()
-            ),
-            Self::Invited { seq, invitation_id } => {
-                write!(f, "offer {seq}: invitation {invitation_id}")
-            }
-            Self::RingTimeout { seq } => write!(f, "offer {seq}: ring timeout"),
-            Self::QueueRecheck { n } => write!(f, "queue re-check {n}"),
-            Self::VoicemailDone => f.write_str("voicemail window over"),
-            Self::CommandFailed {
-                command,
-                gone,
-                reason,
-            } => write!(
-                f,
-                "{} failed{}: {reason}",
-                command.op.name(),
-                if *gone { " (call gone)" } else { "" }
-            ),
-        }
-    }
-}
-
 /// Type prefix of internal queue messages (the `type` application property and JSON field).
 pub const INTERNAL_TYPE_PREFIX: &str = "Switchboard.";
 
@@ -257,20 +135,6 @@ impl InternalMessage {
         }
     }
 
-    /// True if `body` looks like an internal message (a JSON object whose `type` starts with
-    /// [`INTERNAL_TYPE_PREFIX`]) rather than an ACS event. Cheap: no full decode.
-    pub fn sniff(body: &[u8]) -> bool {
-        #[derive(Deserialize)]
-        struct Probe<'a> {
-            #[serde(rename = "type", borrow)]
-            message_type: Option<std::borrow::Cow<'a, str>>,
-        }
-        serde_json::from_slice::<Probe<'_>>(body)
-            .ok()
-            .and_then(|p| p.message_type)
-            .is_some_and(|t| t.starts_with(INTERNAL_TYPE_PREFIX))
-    }
-
     /// Decodes a body; the `type` must agree with the input.
     pub fn decode(body: &[u8]) -> Result<Self, InternalMessageError> {
         let msg: Self = serde_json::from_slice(body)?;
@@ -308,7 +172,7 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn internal_messages_round_trip_and_sniff() {
+    fn internal_messages_round_trip() {
         let m = InternalMessage::new(
             "ev1/add:1/ring-timeout",
             CorrelationId::from("corr-1"),
@@ -316,26 +180,11 @@ mod tests {
             Internal::RingTimeout { seq: 1 },
         );
         let body = m.encode();
-        assert!(InternalMessage::sniff(&body));
         let back = InternalMessage::decode(&body).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.message_type, "Switchboard.RingTimeout");
         let input = back.to_input();
         assert_eq!(input.dedupe_key(), "RingTimeout:ev1/add:1/ring-timeout");
-    }
-
-    #[test]
-    fn acs_bodies_are_not_internal() {
-        let cloud_events =
-            br#"[{"id":"e1","type":"Microsoft.Communication.CallConnected","data":{}}]"#;
-        assert!(!InternalMessage::sniff(cloud_events));
-        let event_grid =
-            br#"{"id":"e1","eventType":"Microsoft.Communication.IncomingCall","data":{}}"#;
-        assert!(!InternalMessage::sniff(event_grid));
-        let cloud_event =
-            br#"{"id":"e1","type":"Microsoft.Communication.CallConnected","data":{}}"#;
-        assert!(!InternalMessage::sniff(cloud_event));
-        assert!(!InternalMessage::sniff(b"not json"));
     }
 
     #[test]
@@ -359,8 +208,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decode_and_sniff_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = InternalMessage::sniff(&body);
+        fn decode_never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = InternalMessage::decode(&body);
         }
     }

@@ -59,8 +59,10 @@
 //! # Layout
 //! - [`machine`]: [`step`], [`Transition`], [`Disposition`].
 //! - [`state`]: [`CallState`] (the stored document) and its parts, [`Phase`].
-//! - [`input`]: [`FlowInput`], [`Internal`] inputs, [`InternalMessage`] (timers on the queue).
-//! - [`command`]: [`Command`], [`Op`], [`RepeatKey`].
+//! - [`input`]: [`FlowInput`], [`InternalMessage`] (timers on the queue, decoded by
+//!   [`crate::inbox`]).
+//! - [`command`]: [`Command`], [`Op`], [`RepeatKey`] and the [`Internal`] inputs (the two
+//!   contain each other, so they share a file and `input` imports from `command` only).
 //! - [`opctx`]: the `sb1:` operation-context format, [`OpCtx`].
 //! - [`config`]: the flow's configuration, [`FlowConfig`].
 

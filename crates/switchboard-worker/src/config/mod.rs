@@ -5,6 +5,9 @@
 //! [`ENV_VARS`]). [`Config::validate`] runs before any network I/O and names the offending key;
 //! binaries exit with [`EXIT_CONFIG`] (64, `EX_USAGE`) on failure. Secrets are [`Secret`]s and never
 //! appear in `Debug` output or logs.
+//!
+//! This file holds the sections and loading; `env` the environment overrides, `validate`
+//! the checks.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+mod env;
+mod validate;
+
+pub use self::env::ENV_VARS;
 
 /// Exit code for a configuration error (sysexits `EX_USAGE`).
 pub const EXIT_CONFIG: u8 = 64;
@@ -24,32 +32,6 @@ pub const ACS_OPENID_CONFIG_URL: &str =
     "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration";
 /// Issuer of ACS callback JWTs.
 pub const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
-
-/// Every environment variable the binary reads. Infra (Bicep) may only set names from this list;
-/// a test compares the two.
-pub const ENV_VARS: &[&str] = &[
-    "SWITCHBOARD_CONFIG",
-    "SWITCHBOARD_QUEUE",
-    "SWITCHBOARD_SERVICEBUS_NAMESPACE",
-    "SWITCHBOARD_SERVICEBUS_QUEUE",
-    "SWITCHBOARD_SERVICEBUS_CONNECTION_STRING",
-    "SWITCHBOARD_STORE",
-    "SWITCHBOARD_REDIS_URL",
-    "SWITCHBOARD_ACS_ENDPOINT",
-    "SWITCHBOARD_ACS_CONNECTION_STRING",
-    "SWITCHBOARD_ACS_RESOURCE_ID",
-    "SWITCHBOARD_CALLBACK_URL",
-    "SWITCHBOARD_GRAPH_TENANT_ID",
-    "SWITCHBOARD_GRAPH_URL",
-    "AZURE_CLIENT_ID",
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "SWITCHBOARD_LOG_JSON",
-    "SWITCHBOARD_LOG",
-    "SWITCHBOARD_INGRESS_PORT",
-    "SWITCHBOARD_METRICS_PORT",
-    "SWITCHBOARD_SQLITE_PATH",
-];
 
 /// A secret string: redacted in `Debug` and `Display`.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -349,211 +331,6 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The process environment as a map (what [`Config::load`] takes).
-    pub fn process_env() -> BTreeMap<String, String> {
-        std::env::vars().collect()
-    }
-
-    /// Apply `SWITCHBOARD_*` overrides.
-    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-        let get = |k: &str| {
-            env.get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        if let Some(v) = get("SWITCHBOARD_QUEUE") {
-            self.queue.kind = match v.as_str() {
-                "sqlite" => QueueKind::Sqlite,
-                "servicebus" => QueueKind::Servicebus,
-                _ => {
-                    return Err(ConfigError::new(
-                        "SWITCHBOARD_QUEUE",
-                        format!("`{v}` is not one of sqlite, servicebus"),
-                    ))
-                }
-            };
-        }
-        if let Some(v) = get("SWITCHBOARD_STORE") {
-            self.store.kind = match v.as_str() {
-                "sqlite" => StoreKind::Sqlite,
-                "redis" => StoreKind::Redis,
-                _ => {
-                    return Err(ConfigError::new(
-                        "SWITCHBOARD_STORE",
-                        format!("`{v}` is not one of sqlite, redis"),
-                    ))
-                }
-            };
-        }
-        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_NAMESPACE") {
-            self.queue.servicebus_namespace = Some(v);
-        }
-        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_QUEUE") {
-            self.queue.events_queue = v;
-        }
-        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_CONNECTION_STRING") {
-            self.queue.servicebus_connection_string = Some(Secret(v));
-        }
-        if let Some(v) = get("SWITCHBOARD_REDIS_URL") {
-            self.store.redis_url = Some(Secret(v));
-        }
-        if let Some(v) = get("SWITCHBOARD_SQLITE_PATH") {
-            self.queue.sqlite_path = Some(PathBuf::from(&v));
-            self.store.sqlite_path = Some(PathBuf::from(v));
-        }
-        if let Some(v) = get("SWITCHBOARD_ACS_ENDPOINT") {
-            self.acs.endpoint = Some(v);
-        }
-        if let Some(v) = get("SWITCHBOARD_ACS_CONNECTION_STRING") {
-            self.acs.connection_string = Some(Secret(v));
-        }
-        if let Some(v) = get("SWITCHBOARD_ACS_RESOURCE_ID") {
-            self.acs.resource_id = Some(v);
-        }
-        if let Some(v) = get("SWITCHBOARD_CALLBACK_URL") {
-            self.acs.callback_url = Some(v);
-        }
-        if let Some(v) = get("SWITCHBOARD_GRAPH_TENANT_ID") {
-            self.graph.tenant_id = Some(v);
-            self.graph.enabled = true;
-        }
-        if let Some(v) = get("SWITCHBOARD_GRAPH_URL") {
-            self.graph.base_url = v;
-            self.graph.enabled = true;
-        }
-        if let Some(v) = get("AZURE_CLIENT_ID") {
-            self.graph.client_id = Some(v);
-        }
-        if let Some(v) = get("APPLICATIONINSIGHTS_CONNECTION_STRING") {
-            self.telemetry.appinsights_connection_string = Some(Secret(v));
-        }
-        if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            self.telemetry.otlp_endpoint = Some(v);
-        }
-        if let Some(v) = get("SWITCHBOARD_LOG_JSON") {
-            self.telemetry.json_logs = parse_bool("SWITCHBOARD_LOG_JSON", &v)?;
-        }
-        if let Some(v) = get("SWITCHBOARD_INGRESS_PORT") {
-            self.ingress.port = parse_port("SWITCHBOARD_INGRESS_PORT", &v)?;
-        }
-        if let Some(v) = get("SWITCHBOARD_METRICS_PORT") {
-            self.worker.metrics_port = Some(parse_port("SWITCHBOARD_METRICS_PORT", &v)?);
-        }
-        Ok(())
-    }
-
-    /// Check everything a process of `role` needs, before any network I/O.
-    pub fn validate(&self, role: Role) -> Result<(), ConfigError> {
-        match self.queue.kind {
-            QueueKind::Sqlite => {}
-            QueueKind::Servicebus => {
-                if self.queue.servicebus_namespace.is_none()
-                    && self.queue.servicebus_connection_string.is_none()
-                {
-                    return Err(ConfigError::new(
-                        "queue.servicebus_namespace",
-                        "required when queue.kind = \"servicebus\" (or set queue.servicebus_connection_string)",
-                    ));
-                }
-            }
-        }
-        if let Some(e) = &self.telemetry.otlp_endpoint {
-            check_url("telemetry.otlp_endpoint", e)?;
-        }
-        non_empty("queue.incoming_queue", &self.queue.incoming_queue)?;
-        non_empty("queue.events_queue", &self.queue.events_queue)?;
-        if self.queue.lock_duration_secs == 0 || self.queue.lock_duration_secs > 300 {
-            return Err(ConfigError::new(
-                "queue.lock_duration_secs",
-                "must be between 1 and 300 (Service Bus allows at most 5 minutes)",
-            ));
-        }
-        if self.queue.max_delivery_count == 0 {
-            return Err(ConfigError::new(
-                "queue.max_delivery_count",
-                "must be at least 1",
-            ));
-        }
-        if role == Role::QueueTool {
-            return Ok(());
-        }
-        if self.store.kind == StoreKind::Redis {
-            match &self.store.redis_url {
-                None => {
-                    return Err(ConfigError::new(
-                        "store.redis_url",
-                        "required when store.kind = \"redis\"",
-                    ))
-                }
-                Some(u) => {
-                    let s = u.expose();
-                    if !(s.starts_with("redis://") || s.starts_with("rediss://")) {
-                        return Err(ConfigError::new(
-                            "store.redis_url",
-                            "must start with redis:// or rediss://",
-                        ));
-                    }
-                }
-            }
-        }
-        match role {
-            Role::Worker => {
-                if self.acs.endpoint.is_none() && self.acs.connection_string.is_none() {
-                    return Err(ConfigError::new(
-                        "acs.endpoint",
-                        "set acs.endpoint (Entra auth) or acs.connection_string (access key)",
-                    ));
-                }
-                if let Some(e) = &self.acs.endpoint {
-                    check_url("acs.endpoint", e)?;
-                }
-                if let Some(cs) = &self.acs.connection_string {
-                    check_connection_string(cs.expose())?;
-                }
-                match &self.acs.callback_url {
-                    None => {
-                        return Err(ConfigError::new(
-                            "acs.callback_url",
-                            "required: the public URL of the ingress (…/api/callbacks)",
-                        ))
-                    }
-                    Some(u) => check_url("acs.callback_url", u)?,
-                }
-                non_empty("acs.api_version", &self.acs.api_version)?;
-                if self.worker.concurrency == 0 {
-                    return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
-                }
-                if self.acs.max_attempts == 0 {
-                    return Err(ConfigError::new("acs.max_attempts", "must be at least 1"));
-                }
-                if self.graph.enabled {
-                    check_url("graph.base_url", &self.graph.base_url)?;
-                }
-            }
-            Role::Ingress => {
-                if self.ingress.auth == IngressAuth::Jwt {
-                    check_url("ingress.openid_config_url", &self.ingress.openid_config_url)?;
-                    non_empty("ingress.issuer", &self.ingress.issuer)?;
-                    if self.ingress.audience.is_none() && self.acs.resource_id.is_none() {
-                        return Err(ConfigError::new(
-                            "acs.resource_id",
-                            "required for JWT validation (the audience of ACS callback tokens); or set ingress.audience",
-                        ));
-                    }
-                }
-                if self.ingress.max_body_bytes < 1024 {
-                    return Err(ConfigError::new(
-                        "ingress.max_body_bytes",
-                        "must be at least 1024",
-                    ));
-                }
-                self.ingress_addr()?;
-            }
-            Role::QueueTool => {}
-        }
-        Ok(())
-    }
-
     /// The ingress listen address.
     pub fn ingress_addr(&self) -> Result<SocketAddr, ConfigError> {
         format!("{}:{}", self.ingress.bind, self.ingress.port)
@@ -592,60 +369,6 @@ impl Config {
     pub fn grace_period(&self) -> Duration {
         Duration::from_secs(self.worker.grace_period_secs)
     }
-}
-
-fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
-    if v.trim().is_empty() {
-        Err(ConfigError::new(key, "must not be empty"))
-    } else {
-        Ok(())
-    }
-}
-
-fn check_url(key: &str, v: &str) -> Result<(), ConfigError> {
-    match url::Url::parse(v) {
-        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => Ok(()),
-        Ok(_) => Err(ConfigError::new(
-            key,
-            format!("`{v}` is not an http(s) URL"),
-        )),
-        Err(e) => Err(ConfigError::new(key, format!("`{v}` is not a URL: {e}"))),
-    }
-}
-
-fn check_connection_string(cs: &str) -> Result<(), ConfigError> {
-    let mut endpoint = None;
-    let mut key = None;
-    for part in cs.split(';') {
-        if let Some((k, v)) = part.split_once('=') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "endpoint" => endpoint = Some(v.trim()),
-                "accesskey" => key = Some(v.trim()),
-                _ => {}
-            }
-        }
-    }
-    let key_name = "acs.connection_string";
-    let endpoint = endpoint.ok_or_else(|| ConfigError::new(key_name, "has no `endpoint=` part"))?;
-    check_url(key_name, endpoint)
-        .map_err(|_| ConfigError::new(key_name, "its `endpoint=` is not an http(s) URL"))?;
-    let key = key.ok_or_else(|| ConfigError::new(key_name, "has no `accesskey=` part"))?;
-    switchboard_contract::hmac::AccessKey::from_base64(key)
-        .map_err(|_| ConfigError::new(key_name, "its `accesskey=` is not valid base64"))?;
-    Ok(())
-}
-
-fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::new(key, format!("`{v}` is not a boolean"))),
-    }
-}
-
-fn parse_port(key: &str, v: &str) -> Result<u16, ConfigError> {
-    v.parse::<u16>()
-        .map_err(|_| ConfigError::new(key, format!("`{v}` is not a port number")))
 }
 
 /// Best effort: the dotted key of the TOML line an error points at.
@@ -788,7 +511,7 @@ mod tests {
 
     #[test]
     fn example_config_parses_and_validates() {
-        let text = include_str!("../config/switchboard.example.toml");
+        let text = include_str!("../../config/switchboard.example.toml");
         let cfg = Config::from_toml_str(text).unwrap();
         cfg.validate(Role::Worker).unwrap();
         cfg.validate(Role::Ingress).unwrap();

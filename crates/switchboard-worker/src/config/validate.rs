@@ -1,0 +1,159 @@
+//! Validation: everything a process of a given role needs, checked before any network I/O,
+//! each failure naming its key.
+
+use super::*;
+
+impl Config {
+    /// Check everything a process of `role` needs, before any network I/O.
+    pub fn validate(&self, role: Role) -> Result<(), ConfigError> {
+        match self.queue.kind {
+            QueueKind::Sqlite => {}
+            QueueKind::Servicebus => {
+                if self.queue.servicebus_namespace.is_none()
+                    && self.queue.servicebus_connection_string.is_none()
+                {
+                    return Err(ConfigError::new(
+                        "queue.servicebus_namespace",
+                        "required when queue.kind = \"servicebus\" (or set queue.servicebus_connection_string)",
+                    ));
+                }
+            }
+        }
+        if let Some(e) = &self.telemetry.otlp_endpoint {
+            check_url("telemetry.otlp_endpoint", e)?;
+        }
+        non_empty("queue.incoming_queue", &self.queue.incoming_queue)?;
+        non_empty("queue.events_queue", &self.queue.events_queue)?;
+        if self.queue.lock_duration_secs == 0 || self.queue.lock_duration_secs > 300 {
+            return Err(ConfigError::new(
+                "queue.lock_duration_secs",
+                "must be between 1 and 300 (Service Bus allows at most 5 minutes)",
+            ));
+        }
+        if self.queue.max_delivery_count == 0 {
+            return Err(ConfigError::new(
+                "queue.max_delivery_count",
+                "must be at least 1",
+            ));
+        }
+        if role == Role::QueueTool {
+            return Ok(());
+        }
+        if self.store.kind == StoreKind::Redis {
+            match &self.store.redis_url {
+                None => {
+                    return Err(ConfigError::new(
+                        "store.redis_url",
+                        "required when store.kind = \"redis\"",
+                    ))
+                }
+                Some(u) => {
+                    let s = u.expose();
+                    if !(s.starts_with("redis://") || s.starts_with("rediss://")) {
+                        return Err(ConfigError::new(
+                            "store.redis_url",
+                            "must start with redis:// or rediss://",
+                        ));
+                    }
+                }
+            }
+        }
+        match role {
+            Role::Worker => {
+                if self.acs.endpoint.is_none() && self.acs.connection_string.is_none() {
+                    return Err(ConfigError::new(
+                        "acs.endpoint",
+                        "set acs.endpoint (Entra auth) or acs.connection_string (access key)",
+                    ));
+                }
+                if let Some(e) = &self.acs.endpoint {
+                    check_url("acs.endpoint", e)?;
+                }
+                if let Some(cs) = &self.acs.connection_string {
+                    check_connection_string(cs.expose())?;
+                }
+                match &self.acs.callback_url {
+                    None => {
+                        return Err(ConfigError::new(
+                            "acs.callback_url",
+                            "required: the public URL of the ingress (…/api/callbacks)",
+                        ))
+                    }
+                    Some(u) => check_url("acs.callback_url", u)?,
+                }
+                non_empty("acs.api_version", &self.acs.api_version)?;
+                if self.worker.concurrency == 0 {
+                    return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
+                }
+                if self.acs.max_attempts == 0 {
+                    return Err(ConfigError::new("acs.max_attempts", "must be at least 1"));
+                }
+                if self.graph.enabled {
+                    check_url("graph.base_url", &self.graph.base_url)?;
+                }
+            }
+            Role::Ingress => {
+                if self.ingress.auth == IngressAuth::Jwt {
+                    check_url("ingress.openid_config_url", &self.ingress.openid_config_url)?;
+                    non_empty("ingress.issuer", &self.ingress.issuer)?;
+                    if self.ingress.audience.is_none() && self.acs.resource_id.is_none() {
+                        return Err(ConfigError::new(
+                            "acs.resource_id",
+                            "required for JWT validation (the audience of ACS callback tokens); or set ingress.audience",
+                        ));
+                    }
+                }
+                if self.ingress.max_body_bytes < 1024 {
+                    return Err(ConfigError::new(
+                        "ingress.max_body_bytes",
+                        "must be at least 1024",
+                    ));
+                }
+                self.ingress_addr()?;
+            }
+            Role::QueueTool => {}
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
+    if v.trim().is_empty() {
+        Err(ConfigError::new(key, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_url(key: &str, v: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(v) {
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(ConfigError::new(
+            key,
+            format!("`{v}` is not an http(s) URL"),
+        )),
+        Err(e) => Err(ConfigError::new(key, format!("`{v}` is not a URL: {e}"))),
+    }
+}
+
+fn check_connection_string(cs: &str) -> Result<(), ConfigError> {
+    let mut endpoint = None;
+    let mut key = None;
+    for part in cs.split(';') {
+        if let Some((k, v)) = part.split_once('=') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "endpoint" => endpoint = Some(v.trim()),
+                "accesskey" => key = Some(v.trim()),
+                _ => {}
+            }
+        }
+    }
+    let key_name = "acs.connection_string";
+    let endpoint = endpoint.ok_or_else(|| ConfigError::new(key_name, "has no `endpoint=` part"))?;
+    check_url(key_name, endpoint)
+        .map_err(|_| ConfigError::new(key_name, "its `endpoint=` is not an http(s) URL"))?;
+    let key = key.ok_or_else(|| ConfigError::new(key_name, "has no `accesskey=` part"))?;
+    switchboard_contract::hmac::AccessKey::from_base64(key)
+        .map_err(|_| ConfigError::new(key_name, "its `accesskey=` is not valid base64"))?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! What the executor is configured with and what it reports: options, errors, the result of
+//! handling an input, command outcomes and the [`Observer`] that sees them.
+
+use std::fmt;
+use std::time::Duration;
+
+use switchboard_events::CorrelationId;
+use switchboard_store::StoreError;
+
+use crate::flow::{Command, Disposition, FlowInput, Transition};
+
+/// Tunables of the executor. `Default` suits production; tests shorten nothing here (time
+/// comes from the clock and the flow configuration).
+#[derive(Clone, Debug)]
+pub struct ExecutorOptions {
+    /// The ingress's public `…/api/callbacks` URL: answer callbacks and recording state.
+    pub callback_url: String,
+    /// A call-state document expires this long after its last write (a call that never got
+    /// its CallDisconnected does not live forever).
+    pub call_state_ttl: Duration,
+    /// How long the audit record of a finished call is kept.
+    pub audit_ttl: Duration,
+    /// Reservation lifetime while ringing, on top of ring timeout + grace.
+    pub reservation_margin: Duration,
+    /// Reservation lifetime once the agent is on the call (guards against a lost release).
+    pub on_call_ttl: Duration,
+    /// How long "this media command ran" markers are kept.
+    pub marker_ttl: Duration,
+    /// Compare-and-set attempts per input before giving up (transient).
+    pub max_cas_attempts: u32,
+    /// Most feedback steps per input (a guard against a flow bug looping forever).
+    pub max_feedback_steps: usize,
+    /// How long a handler owns a call's outbox while executing it. Another handler waits
+    /// (retries later) rather than running the same commands at the same time; after this
+    /// long the owner is presumed dead and the outbox is taken over. Set it to about the
+    /// queue's lock duration.
+    pub outbox_lease: Duration,
+}
+
+impl ExecutorOptions {
+    /// Defaults with the callback URL from the worker configuration (`acs.callback_url`).
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
+        let url = cfg.acs.callback_url.clone().ok_or_else(|| {
+            crate::config::ConfigError::new("acs.callback_url", "the worker needs the callback URL")
+        })?;
+        Ok(Self::new(url))
+    }
+
+    /// Defaults with the callback URL.
+    pub fn new(callback_url: impl Into<String>) -> Self {
+        Self {
+            callback_url: callback_url.into(),
+            call_state_ttl: Duration::from_secs(24 * 3600),
+            audit_ttl: Duration::from_secs(24 * 3600),
+            reservation_margin: Duration::from_secs(30),
+            on_call_ttl: Duration::from_secs(8 * 3600),
+            marker_ttl: Duration::from_secs(24 * 3600),
+            max_cas_attempts: 8,
+            max_feedback_steps: 64,
+            outbox_lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why an input could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// Worth another try (store busy, Call Automation throttled or unreachable, queue down).
+    /// The runner abandons the message; progress made so far is saved.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// Will fail the same way every time. The runner dead-letters the message.
+    #[error("{reason}: {description}")]
+    Permanent {
+        reason: &'static str,
+        description: String,
+    },
+}
+
+impl ExecError {
+    /// True for [`ExecError::Transient`].
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}
+
+/// What handling an input did.
+#[derive(Clone, Debug)]
+pub struct Handled {
+    pub disposition: Disposition,
+    pub decision: String,
+    /// Commands executed (including leftovers of an earlier handler and feedback commands).
+    pub commands: usize,
+    /// The call's phase afterwards (`ended` once archived).
+    pub phase: Option<&'static str>,
+}
+
+/// How one command ended, for observers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// Done; `detail` says what came of it.
+    Done { detail: String },
+    /// Skipped: a marker shows it already ran.
+    AlreadyDone,
+    /// Failed for good; fed back to the flow.
+    Failed { reason: String, gone: bool },
+    /// Failed transiently; the message will be retried.
+    Retry { reason: String },
+}
+
+impl CommandOutcome {
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Self::Done { .. } => "ok",
+            Self::AlreadyDone => "skipped",
+            Self::Failed { gone: true, .. } => "gone",
+            Self::Failed { .. } => "failed",
+            Self::Retry { .. } => "retry",
+        }
+    }
+}
+
+impl fmt::Display for CommandOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Done { detail } if detail.is_empty() => f.write_str("ok"),
+            Self::Done { detail } => write!(f, "ok: {detail}"),
+            Self::AlreadyDone => f.write_str("already done"),
+            Self::Failed { reason, gone } => {
+                write!(
+                    f,
+                    "failed{}: {reason}",
+                    if *gone { " (call gone)" } else { "" }
+                )
+            }
+            Self::Retry { reason } => write!(f, "will retry: {reason}"),
+        }
+    }
+}
+
+/// Sees every decision and command (the demo's timeline, benchmarks, tests).
+pub trait Observer: Send + Sync {
+    /// Handling of `input` starts (the message was received and decoded). Benchmarks use it
+    /// to measure the time the worker adds before its first command.
+    fn input(&self, _call: &CorrelationId, _input: &FlowInput) {}
+    /// The flow decided something about `input`.
+    fn decision(&self, call: &CorrelationId, input: &FlowInput, transition: &Transition);
+    /// A command ran.
+    fn command(
+        &self,
+        call: &CorrelationId,
+        command: &Command,
+        outcome: &CommandOutcome,
+        took: Duration,
+    );
+}
+
+pub(crate) fn store_err(e: StoreError) -> ExecError {
+    if e.is_retryable() {
+        ExecError::Transient(e.to_string())
+    } else {
+        ExecError::Permanent {
+            reason: "StoreError",
+            description: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_have_labels() {
+        assert_eq!(CommandOutcome::AlreadyDone.label(), "skipped");
+        assert_eq!(
+            CommandOutcome::Failed {
+                reason: "x".into(),
+                gone: true
+            }
+            .label(),
+            "gone"
+        );
+        assert_eq!(
+            CommandOutcome::Done {
+                detail: String::new()
+            }
+            .to_string(),
+            "ok"
+        );
+    }
+}

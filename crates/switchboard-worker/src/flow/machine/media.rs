@@ -1,0 +1,131 @@
+//! Media and transfer results: play ended, recording state, transfer accepted or failed.
+
+use super::*;
+
+impl Cx<'_> {
+    pub(super) fn on_play_ended(&mut self, ctx: Option<OpCtx>, how: &str) -> Disposition {
+        match ctx {
+            Some(OpCtx::Hold { n }) => {
+                if self.s.media.hold == Some(n) {
+                    self.s.media.hold = None;
+                    self.decide(format!("hold music {how}"));
+                    Disposition::Applied
+                } else {
+                    self.stale(format!("older hold music {how}"))
+                }
+            }
+            Some(OpCtx::Notice { .. }) => {
+                self.decide(format!("recording notice {how}"));
+                // The notice interrupted hold music: start it again while the caller waits.
+                if self.s.phase.is_queued() {
+                    self.start_hold_music();
+                }
+                Disposition::Applied
+            }
+            Some(OpCtx::OverflowAnnouncement) => {
+                if self.s.phase != Phase::OverflowAnnouncement {
+                    return self.stale(format!(
+                        "overflow announcement {how} in phase {}",
+                        self.s.phase.name()
+                    ));
+                }
+                self.decide(format!("overflow announcement {how}"));
+                self.hang_up("overflow: announcement played");
+                Disposition::Applied
+            }
+            Some(OpCtx::VoicemailGreeting) => {
+                let Phase::VoicemailGreeting { max_duration_secs } = self.s.phase else {
+                    return self.stale(format!(
+                        "voicemail greeting {how} in phase {}",
+                        self.s.phase.name()
+                    ));
+                };
+                self.decide(format!("voicemail greeting {how}: recording the message"));
+                self.s.phase = Phase::VoicemailRecording;
+                if !self.s.recording.requested {
+                    self.s.recording.requested = true;
+                    self.cmd("start-recording", Op::StartRecording);
+                }
+                let at = self.now + Duration::from_secs(max_duration_secs);
+                self.schedule("voicemail-done", Internal::VoicemailDone, at);
+                Disposition::Applied
+            }
+            Some(OpCtx::Announce { .. }) => self.ignore(format!("announcement {how}")),
+            _ => self.ignore(format!("media {how}")),
+        }
+    }
+
+    pub(super) fn on_recording(&mut self, r: &RecordingStateChanged) -> Disposition {
+        match &r.state {
+            Some(RecordingState::Active) => {
+                self.s.recording.active = true;
+                let id = r.recording_id.clone().unwrap_or_else(|| "unknown".into());
+                if self.s.recording.notified.contains(&id) {
+                    return self.stale("recording active again: caller already told");
+                }
+                self.s.recording.notified.push(id);
+                if self.s.phase.is_over() {
+                    self.decide("recording active while ending: no notice");
+                    return Disposition::Applied;
+                }
+                self.decide("recording active: playing the recording notice");
+                self.s.recording.notices += 1;
+                let n = self.s.recording.notices;
+                let source = self.cfg.recording_notice.clone();
+                // Hold music loops forever, so a queued notice would never play: interrupt it
+                // (and restart the music when the notice ends).
+                let interrupt = self.s.media.hold.take().is_some();
+                self.cmd(
+                    format!("play:notice:{n}"),
+                    Op::Play {
+                        source,
+                        loop_playback: false,
+                        play_to: None,
+                        interrupt,
+                        operation_context: OpCtx::Notice { n }.to_string(),
+                    },
+                );
+                Disposition::Applied
+            }
+            Some(RecordingState::Inactive) => {
+                self.s.recording.active = false;
+                self.decide("recording inactive");
+                Disposition::Applied
+            }
+            _ => self.ignore("recording state unknown"),
+        }
+    }
+
+    pub(super) fn on_transfer_accepted(&mut self) -> Disposition {
+        let Phase::Transferring { target, .. } = self.s.phase.clone() else {
+            return self.ignore("CallTransferAccepted for a transfer we did not start");
+        };
+        self.decide(format!("transfer to {target} accepted: our leg is done"));
+        if self.s.reservation.is_some() {
+            self.release_after_call();
+        }
+        self.s.phase = Phase::Ending {
+            reason: format!("transferred to {target}"),
+        };
+        Disposition::Applied
+    }
+
+    pub(super) fn on_transfer_failed(&mut self, ctx: Option<OpCtx>, why: &str) -> Disposition {
+        let Phase::Transferring { attempt, target } = self.s.phase.clone() else {
+            return self.ignore("CallTransferFailed for a transfer we did not start");
+        };
+        if let Some(OpCtx::Transfer { n }) = ctx {
+            if n != attempt {
+                return self.stale(format!("CallTransferFailed for attempt {n}, now {attempt}"));
+            }
+        }
+        if attempt <= self.cfg.transfer_retries {
+            self.decide(format!("transfer to {target} failed ({why}): trying again"));
+            self.transfer(target);
+        } else {
+            self.decide(format!("transfer to {target} failed ({why}): hanging up"));
+            self.hang_up("overflow transfer failed");
+        }
+        Disposition::Applied
+    }
+}
