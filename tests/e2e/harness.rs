@@ -273,7 +273,7 @@ impl World {
             let mut cfg = switchboard_worker::config::Config::default();
             cfg.queue.lock_duration_secs = opts.lock_duration_secs;
             let (plain, sessions) = switchboard_worker::app::queue_configs(&cfg);
-            let p = TestPeer::start(
+            let p = TestPeer::start_near(
                 ip,
                 &[
                     (cfg.queue.incoming_queue.as_str(), plain),

@@ -65,7 +65,7 @@ impl PeerHarness {
             .acquire_owned()
             .await
             .expect("semaphore is never closed");
-        let peer = TestPeer::start(next_ip(), &[])
+        let peer = TestPeer::start_near(next_ip(), &[])
             .await
             .expect("start test peer");
         let ns = ServiceBusNamespace::connect(retrying(peer.options()))

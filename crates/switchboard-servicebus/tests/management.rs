@@ -58,7 +58,7 @@ async fn session_queue_counts_come_from_the_management_api() {
         requires_session: true,
         ..QueueConfig::default()
     };
-    let peer = TestPeer::start(
+    let peer = TestPeer::start_near(
         Ipv4Addr::new(127, 0, 93, 1),
         &[
             ("call-events", sessions.clone()),

@@ -10,7 +10,7 @@ use switchboard_servicebus::ServiceBusNamespace;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_receive_complete() {
     let config = QueueConfig::default();
-    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 200), &[("calls", config.clone())])
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 200), &[("calls", config.clone())])
         .await
         .expect("peer");
     let ns = ServiceBusNamespace::connect(peer.options())
@@ -43,7 +43,7 @@ async fn send_receive_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receive_after_an_empty_receive() {
     let config = QueueConfig::default();
-    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 201), &[("calls", config.clone())])
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 201), &[("calls", config.clone())])
         .await
         .expect("peer");
     let ns = ServiceBusNamespace::connect(peer.options())
@@ -77,7 +77,7 @@ async fn receive_after_an_empty_receive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_while_receiving() {
     let config = QueueConfig::default();
-    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 202), &[("calls", config.clone())])
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 202), &[("calls", config.clone())])
         .await
         .expect("peer");
     let ns = ServiceBusNamespace::connect(peer.options())
@@ -121,10 +121,14 @@ async fn send_while_receiving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_the_broker_restarts() {
     let config = QueueConfig::default();
-    let ip = Ipv4Addr::new(127, 0, 0, 203);
-    let peer = TestPeer::start(ip, &[("calls", config.clone())])
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 203), &[("calls", config.clone())])
         .await
         .expect("peer");
+    // The restarted broker comes back on the very same address.
+    let ip = peer.addr().ip();
+    let std::net::IpAddr::V4(ip) = ip else {
+        unreachable!("the peer listens on IPv4 loopback")
+    };
     let ns = ServiceBusNamespace::connect(peer.options())
         .await
         .expect("connect");
@@ -193,7 +197,7 @@ async fn a_settlement_that_beats_the_sender_is_not_lost() {
 
     const LINKS: usize = 16;
     const SENDS: usize = 1500;
-    let peer = TestPeer::start(Ipv4Addr::new(127, 0, 0, 204), &[])
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 204), &[])
         .await
         .expect("peer");
     let stop = Arc::new(AtomicBool::new(false));
