@@ -492,7 +492,13 @@ impl Stack {
 
     /// Messages in both dead-letter queues.
     pub async fn dead_letters(&self) -> Vec<Message> {
-        let mut out = self.queues.incoming.dead_letters.peek(0, 100).await.unwrap();
+        let mut out = self
+            .queues
+            .incoming
+            .dead_letters
+            .peek(0, 100)
+            .await
+            .unwrap();
         out.extend(self.queues.events.dead_letters.peek(0, 100).await.unwrap());
         out
     }
