@@ -317,6 +317,7 @@ impl Stack {
         self.spawn_worker(runner).await.expect("the worker starts")
     }
 
+    #[allow(clippy::needless_update)]
     async fn spawn_worker(&self, runner: RunnerOptions) -> anyhow::Result<Worker> {
         // Against the simulator a failed command is retried quickly: nothing throttles.
         let client = CallAutomationClient::from_connection_string(
@@ -355,6 +356,8 @@ impl Stack {
                 flow,
                 client: Some(Arc::new(client)),
                 engines: self.engines.clone(),
+                // A field WorkerHooks gains later keeps its default here.
+                ..WorkerHooks::default()
             },
         )
         .await
