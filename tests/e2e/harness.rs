@@ -1,6 +1,7 @@
 //! Starts and stops the processes of one deployment and talks to them.
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -12,30 +13,9 @@ use switchboard_redis::{RedisOptions, RedisStore};
 use switchboard_servicebus::peer::TestPeer;
 use switchboard_store::sqlite::SqliteStore;
 use switchboard_store::Store;
+use switchboard_testkit::{fixtures, DeploymentConfig, SimEndpoints};
 
 pub const LINE: &str = "+18005550101";
-
-/// The default `[routing]` table: one support queue (the roster is appended per test).
-pub const ROUTING: &str = r#"
-[routing]
-default_queue = "support"
-
-[routing.agent_defaults]
-wrap_up_secs = 1
-
-[routing.queues.support]
-required_skills = { support = 1 }
-strategy = "skills-best-match"
-hold_music = { url = "https://contoso.example/hold.wav", loop = true }
-ring_timeout_secs = 4
-wait_retry_secs = 1
-max_attempts = 6
-overflow = "hangup"
-
-[[routing.rules]]
-dialed = ["+18005550101"]
-queue = "support"
-"#;
 
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +32,7 @@ pub struct WorldOptions {
     /// One entry per simulated Teams agent: how it answers (the simulator's `behaviour`
     /// JSON), its skill and level (higher is offered first).
     pub agents: Vec<(Value, &'static str, u32)>,
-    /// The `[routing]` table without agents.
+    /// The `[routing]` table without agents (a fixture).
     pub routing: &'static str,
     /// Numbers we serve.
     pub lines: Vec<&'static str>,
@@ -89,7 +69,7 @@ impl Default for WorldOptions {
         Self {
             workers: 2,
             agents: vec![(accepts(), "support", 3); 4],
-            routing: ROUTING,
+            routing: fixtures::E2E_SUPPORT,
             lines: vec![LINE],
             talk_time: Duration::from_millis(1500),
             engines: Engines::Sqlite,
@@ -241,14 +221,20 @@ impl World {
         let s = |k: &str| info[k].as_str().unwrap_or_default().to_string();
         let control = s("controlUrl");
 
+        let endpoints = SimEndpoints {
+            connection_string: s("connectionString"),
+            resource_id: s("resourceId"),
+            openid_config_url: s("openidConfigurationUrl"),
+            callback_issuer: s("callbackIssuer"),
+            graph_base_url: s("graphBaseUrl"),
+        };
+
         // The roster: the routing table names the agents the simulator plays.
-        let mut routing = opts.routing.to_string();
+        let mut routing = fixtures::routing_table(opts.routing);
         let mut agents = Vec::new();
         for (i, (behaviour, skill, level)) in opts.agents.iter().enumerate() {
             let id = agent_id(i);
-            routing.push_str(&format!(
-                "\n[[routing.agents]]\noid = \"{id}\"\nname = \"Agent {i}\"\nskills = {{ {skill} = {level} }}\n"
-            ));
+            fixtures::add_agent(&mut routing, &id, &format!("Agent {i}"), skill, *level);
             agents.push(json!({
                 "id": id,
                 "displayName": format!("Agent {i}"),
@@ -260,14 +246,31 @@ impl World {
         }
         let db = dir.path().join("switchboard.db");
         let config = dir.path().join("switchboard.toml");
-        let (mut peer, mut redis, mut engines_toml) = (None, None, String::new());
-        if opts.engines == Engines::SqliteAndRedis {
+        let mut deployment = DeploymentConfig::new(
+            endpoints,
+            SocketAddr::from(([127, 0, 0, 1], ingress_port)),
+            db,
+        );
+        deployment.numbers = opts.lines.iter().map(|l| l.to_string()).collect();
+        deployment.lock_duration_secs = opts.lock_duration_secs;
+        deployment.concurrency = opts.worker_concurrency;
+        deployment.command_deadline_ms = 8000;
+        deployment.grace_period_secs = Some(3);
+        deployment.metrics_port = Some(0);
+        deployment.eventgrid_webhook = true;
+        deployment.graph_token = Some("e2e-graph-token".into());
+        deployment.routing = routing;
+        let (mut peer, mut redis) = (None, None);
+        let mut use_redis = |deployment: &mut DeploymentConfig| {
             let r = RedisServer::start().expect("start redis-server");
-            engines_toml = format!(
-                "\n[store]\nkind = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"{REDIS_PREFIX}\"\n",
-                r.url()
-            );
+            let store = &mut deployment.store_extra;
+            store.insert("kind".into(), "redis".into());
+            store.insert("redis_url".into(), r.url().to_string().into());
+            store.insert("key_prefix".into(), REDIS_PREFIX.into());
             redis = Some(r);
+        };
+        if opts.engines == Engines::SqliteAndRedis {
+            use_redis(&mut deployment);
         }
         if let Engines::ServiceBusAndRedis(ip) = opts.engines {
             let mut cfg = switchboard_worker::config::Config::default();
@@ -282,61 +285,16 @@ impl World {
             )
             .await
             .unwrap_or_else(|e| panic!("Service Bus test peer on {ip}: {e}"));
-            let r = RedisServer::start().expect("start redis-server");
-            engines_toml = format!(
-                "kind = \"servicebus\"\nservicebus_connection_string = \"{};UseDevelopmentEmulator=true\"\n\n[store]\nkind = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"{REDIS_PREFIX}\"\n",
-                p.connection_string(),
-                r.url()
+            let queue = &mut deployment.queue_extra;
+            queue.insert("kind".into(), "servicebus".into());
+            queue.insert(
+                "servicebus_connection_string".into(),
+                format!("{};UseDevelopmentEmulator=true", p.connection_string()).into(),
             );
             peer = Some(p);
-            redis = Some(r);
+            use_redis(&mut deployment);
         }
-        let toml = format!(
-            r#"
-[acs]
-connection_string = "{cs}"
-resource_id = "{rid}"
-callback_url = "{ingress_url}/api/callbacks"
-numbers = {numbers}
-command_deadline_ms = 8000
-
-[queue]
-sqlite_path = "{db}"
-lock_duration_secs = {lock}
-{engines_toml}
-[worker]
-concurrency = {concurrency}
-metrics_port = 0
-grace_period_secs = 3
-
-[ingress]
-bind = "127.0.0.1"
-port = {ingress_port}
-auth = "jwt"
-openid_config_url = "{oidc}"
-issuer = "{iss}"
-eventgrid_webhook = true
-
-[graph]
-enabled = true
-base_url = "{graph}"
-token = "e2e-graph-token"
-presence_ttl_secs = 1
-
-{routing}
-"#,
-            numbers = serde_json::to_string(&opts.lines).expect("numbers"),
-            cs = s("connectionString"),
-            rid = s("resourceId"),
-            db = db.display(),
-            oidc = s("openidConfigurationUrl"),
-            iss = s("callbackIssuer"),
-            graph = s("graphBaseUrl"),
-            routing = routing,
-            concurrency = opts.worker_concurrency,
-            lock = opts.lock_duration_secs,
-        );
-        std::fs::write(&config, toml).expect("write config");
+        deployment.write(&config).expect("write config");
 
         let http = reqwest::Client::new();
         let ok = |r: reqwest::Response| {

@@ -106,42 +106,6 @@ async fn a_declining_agent_passes_the_call_on_and_a_duplicate_incoming_call_is_a
     world.shutdown().await;
 }
 
-const SCENARIO_ROUTING: &str = r#"
-[routing]
-default_queue = "sales"
-
-[routing.agent_defaults]
-wrap_up_secs = 1
-
-[routing.queues.main]
-ivr = { prompt = { text = "For sales press 1." }, options = { "1" = "sales" }, fallback = "sales", timeout_secs = 3, max_tries = 2 }
-
-[routing.queues.sales]
-required_skills = { sales = 1 }
-strategy = "skills-best-match"
-recording = true
-ring_timeout_secs = 2
-wait_retry_secs = 1
-max_attempts = 3
-overflow = "hangup"
-
-[routing.queues.partners]
-required_skills = { partners = 1 }
-max_attempts = 1
-ring_timeout_secs = 2
-wait_retry_secs = 1
-max_wait_secs = 3
-overflow = { phone = "+14255550199" }
-
-[[routing.rules]]
-dialed = ["+18005550100"]
-queue = "main"
-
-[[routing.rules]]
-dialed = ["+18005550103"]
-queue = "partners"
-"#;
-
 /// The product's paths across processes while the simulator duplicates and reorders
 /// callbacks: IVR (the caller presses 1) → sales, whose best agent lets it ring out → the
 /// next agent answers; sales records, so the recording notice is played; a partners call
@@ -155,7 +119,7 @@ async fn ivr_ring_no_answer_recording_and_overflow_under_duplicated_reordered_ca
             (harness::accepts(), "sales", 3),
             (json!({"type": "busy"}), "partners", 5),
         ],
-        routing: SCENARIO_ROUTING,
+        routing: switchboard_testkit::fixtures::E2E_SCENARIO,
         lines: vec!["+18005550100", "+18005550103"],
         ..WorldOptions::default()
     })
@@ -250,29 +214,6 @@ async fn fixtures_replay_without_unintended_dead_letters() {
     world.shutdown().await;
 }
 
-/// The support queue with room for a long wait: 200 callers share 40 agents.
-const ROUTING_BUSY_DAY: &str = r#"
-[routing]
-default_queue = "support"
-
-[routing.agent_defaults]
-wrap_up_secs = 1
-
-[routing.queues.support]
-required_skills = { support = 1 }
-strategy = "longest-idle"
-hold_music = { url = "https://contoso.example/hold.wav", loop = true }
-ring_timeout_secs = 20
-wait_retry_secs = 1
-max_attempts = 6
-max_wait_secs = 600
-overflow = "hangup"
-
-[[routing.rules]]
-dialed = ["+18005550101"]
-queue = "support"
-"#;
-
 /// Issue 7's proof on the distributed engines: simulator, ingress and three worker processes
 /// sharing a real `redis-server`; 200 calls arrive at once for 40 agents, and one worker is
 /// SIGKILLed mid-run. Every call is answered once, gets exactly one agent added once (an agent
@@ -290,7 +231,7 @@ async fn two_hundred_calls_survive_a_killed_worker(engines: Engines) {
     let mut world = World::start(WorldOptions {
         workers: 3,
         agents: vec![(json!({"type": "accept", "afterMs": 100}), "support", 3); AGENTS],
-        routing: ROUTING_BUSY_DAY,
+        routing: switchboard_testkit::fixtures::E2E_BUSY_DAY,
         talk_time: Duration::from_millis(500),
         engines,
         worker_concurrency: 64,

@@ -2,12 +2,11 @@
 //! queue → worker → Call Automation (simulator) → signed callbacks → ingress → queue → worker.
 //! Assertions read the simulator's effects ledger and the store.
 
-mod flow_support;
-
 use std::time::Duration;
 
-use flow_support::*;
 use switchboard_sim::{Behaviour, StartCall};
+use switchboard_testkit::fixtures::*;
+use switchboard_testkit::*;
 use switchboard_worker::flow::Phase;
 
 fn call_to(number: &str) -> StartCall {
@@ -20,7 +19,7 @@ fn call_to(number: &str) -> StartCall {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_is_answered_routed_to_an_agent_and_cleaned_up() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();
     let corr = call.correlation_id.clone();
@@ -73,7 +72,7 @@ async fn a_call_is_answered_routed_to_an_agent_and_cleaned_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_numbers_we_do_not_serve_are_never_answered() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     let call = world.sim.start_call(call_to(NOT_OURS)).unwrap();
     let corr = call.correlation_id.clone();
@@ -101,15 +100,15 @@ async fn calls_to_numbers_we_do_not_serve_are_never_answered() {
 async fn ring_no_answer_moves_on_to_the_next_agent() {
     // Longest-idle ties break by OID: Bob's sorts first, so Bob is the one who lets it ring
     // and Alice answers.
-    let opts = WorldOptions {
+    let opts = StackOptions {
         agents: vec![
             agent(ALICE, "Alice"),
             agent(BOB, "Bob").with_behaviour(Behaviour::NoAnswer),
             agent(CARMEN, "Carmen"),
         ],
-        ..WorldOptions::default()
+        ..StackOptions::default()
     };
-    let world = World::start_with(opts).await;
+    let world = Stack::start_with(opts).await;
     let worker = world.worker().await;
     let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();
     let corr = call.correlation_id.clone();
@@ -141,7 +140,7 @@ async fn ring_no_answer_moves_on_to_the_next_agent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declines_until_max_attempts_then_overflow_transfer() {
-    let opts = WorldOptions {
+    let opts = StackOptions {
         agents: vec![
             agent(ALICE, "Alice").with_behaviour(Behaviour::Decline {
                 after: Duration::from_millis(100),
@@ -151,9 +150,9 @@ async fn declines_until_max_attempts_then_overflow_transfer() {
             }),
             agent(CARMEN, "Carmen"),
         ],
-        ..WorldOptions::default()
+        ..StackOptions::default()
     };
-    let world = World::start_with(opts).await;
+    let world = Stack::start_with(opts).await;
     let worker = world.worker().await;
     let call = world.sim.start_call(call_to(SALES_LINE)).unwrap();
     let corr = call.correlation_id.clone();
@@ -183,7 +182,7 @@ async fn declines_until_max_attempts_then_overflow_transfer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_plays() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     let call = world
         .sim
@@ -223,7 +222,7 @@ async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_pla
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_mode_redirects_the_unanswered_call_to_an_agent() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     let corr = world
         .sim
@@ -251,7 +250,7 @@ async fn direct_mode_redirects_the_unanswered_call_to_an_agent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overflow_announcement_plays_then_the_call_ends() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     let corr = world
         .sim
@@ -276,7 +275,7 @@ async fn overflow_announcement_plays_then_the_call_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_hanging_up_while_waiting_cleans_up() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     // Carmen, the only support agent, is busy with another call (the worker put the roster
     // into the store when it started).
@@ -316,7 +315,7 @@ async fn caller_hanging_up_while_waiting_cleans_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_whose_presence_is_not_available_are_skipped() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     // Bob would be first (OID order); his fresh presence says Away.
     world
@@ -346,7 +345,7 @@ async fn agents_whose_presence_is_not_available_are_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teams_caller_skips_the_ivr_menu() {
     // Recognize is unsupported while a Teams user is in the call, and here the caller is one.
-    let world = World::start().await;
+    let world = Stack::start().await;
     let worker = world.worker().await;
     let corr = world
         .sim

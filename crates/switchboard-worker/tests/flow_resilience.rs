@@ -2,16 +2,15 @@
 //! missing add-participant outcomes, Call Automation failures, many calls across two
 //! workers, and a worker that crashes (or is stopped) mid-call while another finishes.
 
-mod flow_support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flow_support::*;
 use switchboard_sim::{
     Behaviour, CallbackFaults, EventGridFaults, FaultKind, FaultRule, FaultSpec, Faults, Latency,
     StartCall, Timing,
 };
+use switchboard_testkit::fixtures::*;
+use switchboard_testkit::*;
 use switchboard_worker::flow::Phase;
 
 fn sales_call() -> StartCall {
@@ -23,7 +22,7 @@ fn sales_call() -> StartCall {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_and_reordered_deliveries_have_exactly_once_effects() {
-    let opts = WorldOptions {
+    let opts = StackOptions {
         // Let every duplicate reach the workers: no queue-level duplicate detection.
         dedupe: false,
         faults: Faults {
@@ -39,9 +38,9 @@ async fn duplicated_and_reordered_deliveries_have_exactly_once_effects() {
             ..Faults::default()
         },
         random_seed: 11,
-        ..WorldOptions::default()
+        ..StackOptions::default()
     };
-    let world = World::start_with(opts).await;
+    let world = Stack::start_with(opts).await;
     let a = world.worker().await;
     let b = world.worker().await;
     let mut calls = Vec::new();
@@ -94,7 +93,7 @@ async fn duplicated_and_reordered_deliveries_have_exactly_once_effects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_is_routed_when_calls_outnumber_agents() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let a = world.worker().await;
     let b = world.worker().await;
     let mut calls = Vec::new();
@@ -131,7 +130,7 @@ async fn every_call_is_routed_when_calls_outnumber_agents() {
 async fn missing_outcome_withdraws_the_invitation_and_tries_the_next_agent() {
     // The simulator's clock runs 4x slower, so its ring-no-answer (2 s scaled to 8 s) comes
     // long after our ring timeout + grace (2 s + 1.5 s): the outcome is "missing".
-    let opts = WorldOptions {
+    let opts = StackOptions {
         timing: Timing {
             time_scale: 4.0,
             play_duration: Duration::from_millis(100),
@@ -144,9 +143,9 @@ async fn missing_outcome_withdraws_the_invitation_and_tries_the_next_agent() {
             agent(BOB, "Bob").with_behaviour(Behaviour::NoAnswer),
             agent(CARMEN, "Carmen"),
         ],
-        ..WorldOptions::default()
+        ..StackOptions::default()
     };
-    let world = World::start_with(opts).await;
+    let world = Stack::start_with(opts).await;
     let worker = world.worker().await;
     let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
     let state = archived_state(&world.ended(&corr, 60).await);
@@ -182,14 +181,14 @@ async fn transient_call_automation_failures_are_retried_without_double_effects()
             rules: vec![FaultRule::times(FaultKind::Status { status: 503 }, 4)],
         },
     );
-    let opts = WorldOptions {
+    let opts = StackOptions {
         faults: Faults {
             operations,
             ..Faults::default()
         },
-        ..WorldOptions::default()
+        ..StackOptions::default()
     };
-    let world = World::start_with(opts).await;
+    let world = Stack::start_with(opts).await;
     let worker = world.worker().await;
     let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
     let state = archived_state(&world.ended(&corr, 60).await);
@@ -219,14 +218,14 @@ async fn a_worker_crashing_mid_command_is_finished_by_another() {
             rules: vec![],
         },
     );
-    let opts = WorldOptions {
+    let opts = StackOptions {
         faults: Faults {
             operations,
             ..Faults::default()
         },
-        ..WorldOptions::default()
+        ..StackOptions::default()
     };
-    let world = World::start_with(opts).await;
+    let world = Stack::start_with(opts).await;
     let first = world.worker().await;
     let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
     // The reservation exists once routing ran; the add is in flight right after.
@@ -267,7 +266,7 @@ async fn a_worker_crashing_mid_command_is_finished_by_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_crashing_between_events_is_replaced_mid_call() {
-    let opts = WorldOptions {
+    let opts = StackOptions {
         agents: vec![
             agent(ALICE, "Alice").with_behaviour(Behaviour::Accept {
                 after: Duration::from_millis(1500),
@@ -277,9 +276,9 @@ async fn a_worker_crashing_between_events_is_replaced_mid_call() {
             }),
             agent(CARMEN, "Carmen"),
         ],
-        ..WorldOptions::default()
+        ..StackOptions::default()
     };
-    let world = World::start_with(opts).await;
+    let world = Stack::start_with(opts).await;
     let first = world.worker().await;
     let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
     world
@@ -302,7 +301,7 @@ async fn a_worker_crashing_between_events_is_replaced_mid_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_mid_call_loses_nothing() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let first = world.worker().await;
     let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
     world
@@ -325,16 +324,16 @@ async fn graceful_stop_mid_call_loses_nothing() {
 async fn a_freed_agent_pulls_the_waiting_call_without_waiting_for_its_timer() {
     // One sales agent, and a re-check timer so long that only the pull can route the second
     // caller within the test's time.
-    let routing = ROUTING
+    let routing = FLOW
         .replace("skills = { sales = 3 }", "skills = { support = 1 }")
         .replace(
             "wait_retry_secs = 1\nmax_wait_secs = 60",
             "wait_retry_secs = 60\nmax_wait_secs = 120",
         );
-    assert_ne!(routing, ROUTING);
-    let world = World::start_with(WorldOptions {
+    assert_ne!(routing, FLOW);
+    let world = Stack::start_with(StackOptions {
         routing,
-        ..WorldOptions::default()
+        ..StackOptions::default()
     })
     .await;
     let worker = world.worker().await;
@@ -376,13 +375,13 @@ async fn a_freed_agent_pulls_the_waiting_call_without_waiting_for_its_timer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn measure_twenty_concurrent_calls() {
-    let routing = ROUTING.replace(
+    let routing = FLOW.replace(
         "skills = { support = 5 }",
         "skills = { support = 5, sales = 1 }",
     );
-    let world = World::start_with(WorldOptions {
+    let world = Stack::start_with(StackOptions {
         routing,
-        ..WorldOptions::default()
+        ..StackOptions::default()
     })
     .await;
     let a = world.worker().await;
@@ -434,7 +433,7 @@ async fn regression_concurrent_duplicate_incoming_call_is_answered_once_and_kept
             rules: vec![],
         },
     );
-    let world = World::start_with(WorldOptions {
+    let world = Stack::start_with(StackOptions {
         dedupe: false,
         faults: Faults {
             operations,
@@ -444,7 +443,7 @@ async fn regression_concurrent_duplicate_incoming_call_is_answered_once_and_kept
             },
             ..Faults::default()
         },
-        ..WorldOptions::default()
+        ..StackOptions::default()
     })
     .await;
     let a = world.worker().await;
@@ -492,7 +491,7 @@ async fn regression_concurrent_duplicate_incoming_call_is_answered_once_and_kept
 /// reserved a second agent and added both. A call's own unused reservation is now kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_left_by_a_crashed_worker_is_kept_not_doubled() {
-    let world = World::start().await;
+    let world = Stack::start().await;
     let corr = world.sim.start_call(sales_call()).unwrap().correlation_id;
     // What the crashed worker left behind: Bob reserved for this call. (The worker below
     // upserts the roster again, which keeps reservations.)

@@ -1,74 +1,17 @@
-//! The whole system on one machine: the ACS simulator, the callback ingress and N workers on
-//! the embedded SQLite queue and store, all in this process but wired exactly as separate
-//! processes are — real HTTP on loopback, signed callback JWTs, one SQLite connection set per
-//! worker. `demo` and `bench` run on it.
-//!
-//! Data flow: a simulated customer dials → the simulator's Event Grid sink puts the
-//! `IncomingCall` on the `incoming-calls` queue → a worker answers through Call Automation
-//! (the simulator) → the simulator POSTs callbacks to the ingress → the ingress verifies the
-//! JWT and publishes to the `call-events` session queue → any worker continues the call.
-use std::path::Path;
+//! How `demo` and `bench` run the whole system on one machine: the testkit's
+//! [`Stack`](switchboard_testkit::Stack) (simulator, ingress, N workers, built by the same
+//! assembly as `switchboard worker` / `ingress`), on the embedded SQLite queue or on the
+//! in-process Service Bus AMQP peer, which only this binary links.
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use switchboard_callautomation::{CallAutomationClient, ClientOptions, RetryOptions};
-use switchboard_queue::{OutgoingMessage, PropertyValue, QueueHandle};
 use switchboard_servicebus::peer::TestPeer;
-use switchboard_sim::{
-    AgentSpec, EventGridSink, NumberSpec, SimConfig, SimHandle, Simulator, SinkError, SinkMessage,
-    Timing,
-};
-use switchboard_worker::app::{
-    build_ingress, build_worker, queue_configs, EngineHooks, Queues, WorkerHooks,
-};
-use switchboard_worker::config::{Config, IngressAuth, QueueKind, Secret};
-use switchboard_worker::executor::Observer;
+use switchboard_testkit::{Detach, QueueEngine, StackOptions};
+use switchboard_worker::app::{queue_configs, EngineHooks};
+use switchboard_worker::config::{Config, QueueKind, Secret};
 use switchboard_worker::runner::RunnerOptions;
-use switchboard_worker::telemetry::Metrics;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-/// Event Grid → the `incoming-calls` queue, as the Service Bus subscription does in Azure
-/// (message id = the event id, so a redelivered event is absorbed by duplicate detection).
-pub struct QueueSink {
-    pub queue: QueueHandle,
-}
-
-#[async_trait]
-impl EventGridSink for QueueSink {
-    async fn deliver(&self, msg: SinkMessage) -> Result<(), SinkError> {
-        let mut out = OutgoingMessage::new(msg.message_id.clone(), msg.body.clone())
-            .with_content_type(msg.content_type.clone())
-            .with_property("type", msg.event_type.clone());
-        for (k, v) in &msg.application_properties {
-            out.application_properties
-                .insert(k.clone(), PropertyValue::String(v.clone()));
-        }
-        self.queue
-            .sender
-            .send(out)
-            .await
-            .map_err(|e| SinkError::Transport(e.to_string()))
-    }
-}
-
-/// What to start.
-pub struct LocalOptions {
-    pub workers: usize,
-    pub agents: Vec<AgentSpec>,
-    pub numbers: Vec<String>,
-    /// The `[routing]` table (TOML).
-    pub routing: String,
-    pub timing: Timing,
-    pub random_seed: Option<u64>,
-    pub concurrency: usize,
-    pub lock_duration_secs: u64,
-    /// Graph presence from the simulator (`[graph] enabled`).
-    pub graph: bool,
-    pub observer: Option<Arc<dyn Observer>>,
-}
 
 /// The queue engine of a local deployment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,184 +24,55 @@ pub enum LocalQueue {
     ServiceBusPeer(std::net::Ipv4Addr),
 }
 
-/// A running local deployment.
-pub struct LocalStack {
-    pub sim: SimHandle,
-    pub config: Config,
-    pub metrics: Metrics,
-    pub queues: Queues,
-    pub ingress_url: String,
-    workers: Vec<(CancellationToken, JoinHandle<()>)>,
-    ingress_stop: CancellationToken,
-    ingress: JoinHandle<()>,
-    engines: EngineHooks,
-    peer: Option<TestPeer>,
+/// Stack options of a local deployment: production-like settings (delivery count, ring
+/// grace, sweeps) rather than the flow tests' short ones; the caller sets the rest.
+pub fn options(queue: LocalQueue, concurrency: usize) -> StackOptions {
+    StackOptions {
+        other_numbers: Vec::new(),
+        max_delivery_count: 10,
+        ring_grace: None,
+        runner: RunnerOptions {
+            concurrency,
+            receive_wait: Duration::from_millis(200),
+            session_idle: Duration::from_millis(200),
+            grace_period: Duration::from_secs(5),
+            retry_backoff: Duration::from_millis(50),
+            max_retry_backoff: Duration::from_millis(500),
+            sweep_every: Some(Duration::from_secs(5)),
+        },
+        queue_engine: match queue {
+            LocalQueue::Sqlite => None,
+            LocalQueue::ServiceBusPeer(ip) => Some(Arc::new(ServiceBusPeer(ip))),
+        },
+        ..StackOptions::default()
+    }
 }
 
-impl LocalStack {
-    /// Start everything with its data in `dir`, on the queue engine `queue`.
-    pub async fn start_with(
-        dir: &Path,
-        opts: LocalOptions,
-        queue: LocalQueue,
-    ) -> anyhow::Result<Self> {
-        let sim = Simulator::start(SimConfig {
-            random_seed: opts.random_seed,
-            timing: opts.timing.clone(),
-            ..SimConfig::default()
-        })
-        .await
-        .context("starting the ACS simulator")?;
-        sim.seed_agents(opts.agents.clone())
-            .context("seeding agents")?;
-        for n in &opts.numbers {
-            sim.add_number(NumberSpec::new(n.clone()))
-                .with_context(|| format!("adding number {n}"))?;
-        }
+/// The Service Bus AMQP test peer as the stack's queue engine.
+struct ServiceBusPeer(std::net::Ipv4Addr);
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the ingress")?;
-        let addr = listener.local_addr()?;
-        let ingress_url = format!("http://{addr}");
-
-        let mut config = Config::default();
-        config.queue.sqlite_path = Some(dir.join("queue.db"));
-        config.queue.lock_duration_secs = opts.lock_duration_secs;
-        config.store.sqlite_path = Some(dir.join("store.db"));
-        config.acs.connection_string = Some(Secret::new(sim.connection_string().expose()));
-        config.acs.resource_id = Some(sim.resource_id().to_string());
-        config.acs.callback_url = Some(format!("{ingress_url}/api/callbacks"));
-        config.acs.numbers = opts.numbers.clone();
-        config.acs.command_deadline_ms = 5_000;
-        config.ingress.auth = IngressAuth::Jwt;
-        config.ingress.openid_config_url = sim.openid_config_url().to_string();
-        config.ingress.issuer = sim.callback_issuer().to_string();
-        config.ingress.bind = addr.ip().to_string();
-        config.ingress.port = addr.port();
-        config.worker.concurrency = opts.concurrency;
-        if opts.graph {
-            config.graph.enabled = true;
-            config.graph.base_url = sim.graph_base_url().to_string();
-            config.graph.token = Some(Secret::new("local-graph-token"));
-            config.graph.presence_ttl_secs = 1;
-        }
-        let routing: toml::Table = opts.routing.parse().context("routing TOML")?;
-        config.routing = Some(routing);
-
-        let (engines, peer) = match queue {
-            LocalQueue::Sqlite => (EngineHooks::default(), None),
-            LocalQueue::ServiceBusPeer(ip) => {
-                let (plain, sessions) = queue_configs(&config);
-                let peer = TestPeer::start(
-                    ip,
-                    &[
-                        (config.queue.incoming_queue.as_str(), plain),
-                        (config.queue.events_queue.as_str(), sessions),
-                    ],
-                )
-                .await
-                .with_context(|| format!("starting the Service Bus peer on {ip}:5672"))?;
-                config.queue.kind = QueueKind::Servicebus;
-                config.queue.servicebus_connection_string = Some(Secret::new(format!(
-                    "{};UseDevelopmentEmulator=true",
-                    peer.connection_string()
-                )));
-                (crate::engines::hooks(), Some(peer))
-            }
-        };
-        let metrics = Metrics::new();
-        let ingress = build_ingress(&config, &engines, Some(metrics.clone()))
-            .await
-            .context("building the ingress")?;
-        sim.set_sink(Arc::new(QueueSink {
-            queue: ingress.queues.incoming.clone(),
-        }));
-        let ingress_stop = CancellationToken::new();
-        let stop = ingress_stop.clone();
-        let router = ingress.router;
-        let ingress_task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        });
-
-        let mut stack = Self {
-            sim,
-            config,
-            metrics,
-            queues: ingress.queues,
-            ingress_url,
-            workers: Vec::new(),
-            ingress_stop,
-            ingress: ingress_task,
-            engines,
-            peer,
-        };
-        for _ in 0..opts.workers.max(1) {
-            stack.add_worker(opts.observer.clone()).await?;
-        }
-        Ok(stack)
-    }
-
-    /// Start one more worker (its own queue and store connections, as another process).
-    pub async fn add_worker(&mut self, observer: Option<Arc<dyn Observer>>) -> anyhow::Result<()> {
-        // Against the local simulator a failed command is retried quickly: nothing throttles.
-        let client = CallAutomationClient::from_connection_string(
-            self.sim.connection_string().expose(),
-            ClientOptions {
-                retry: RetryOptions {
-                    max_attempts: 3,
-                    initial_delay: Duration::from_millis(20),
-                    max_delay: Duration::from_millis(200),
-                    total_deadline: Some(Duration::from_secs(5)),
-                    ..RetryOptions::default()
-                },
-                ..ClientOptions::default()
-            },
-        )?;
-        let app = build_worker(
-            &self.config,
-            WorkerHooks {
-                observer,
-                metrics: Some(self.metrics.clone()),
-                runner: Some(RunnerOptions {
-                    concurrency: self.config.worker.concurrency,
-                    receive_wait: Duration::from_millis(200),
-                    session_idle: Duration::from_millis(200),
-                    grace_period: Duration::from_secs(5),
-                    retry_backoff: Duration::from_millis(50),
-                    max_retry_backoff: Duration::from_millis(500),
-                    sweep_every: Some(Duration::from_secs(5)),
-                }),
-                client: Some(Arc::new(client)),
-                engines: self.engines.clone(),
-                ..WorkerHooks::default()
-            },
+#[async_trait]
+impl QueueEngine for ServiceBusPeer {
+    async fn attach(&self, config: &mut Config) -> anyhow::Result<(EngineHooks, Option<Detach>)> {
+        let ip = self.0;
+        let (plain, sessions) = queue_configs(config);
+        let peer = TestPeer::start(
+            ip,
+            &[
+                (config.queue.incoming_queue.as_str(), plain),
+                (config.queue.events_queue.as_str(), sessions),
+            ],
         )
         .await
-        .context("building a worker")?;
-        let token = CancellationToken::new();
-        let t = token.clone();
-        let runner = app.runner;
-        let join = tokio::spawn(async move { runner.run(t).await });
-        self.workers.push((token, join));
-        Ok(())
-    }
-
-    /// Stop workers (draining), the ingress and the simulator.
-    pub async fn shutdown(self) {
-        for (t, _) in &self.workers {
-            t.cancel();
-        }
-        for (_, j) in self.workers {
-            let _ = tokio::time::timeout(Duration::from_secs(10), j).await;
-        }
-        self.ingress_stop.cancel();
-        let _ = self.ingress.await;
-        self.sim.shutdown().await;
-        if let Some(peer) = self.peer {
-            peer.shutdown().await;
-        }
+        .with_context(|| format!("starting the Service Bus peer on {ip}:5672"))?;
+        config.queue.kind = QueueKind::Servicebus;
+        config.queue.servicebus_connection_string = Some(Secret::new(format!(
+            "{};UseDevelopmentEmulator=true",
+            peer.connection_string()
+        )));
+        Ok((
+            crate::engines::hooks(),
+            Some(Box::pin(async move { peer.shutdown().await })),
+        ))
     }
 }

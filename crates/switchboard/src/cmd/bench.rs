@@ -19,10 +19,11 @@ use serde_json::json;
 use switchboard_events::CorrelationId;
 use switchboard_sim::{AgentSpec, Behaviour, StartCall, Timing};
 use switchboard_store::{SqliteStore, Store};
+use switchboard_testkit::{Stack, StackOptions};
 use switchboard_worker::executor::{CommandOutcome, Observer};
 use switchboard_worker::flow::{Command, FlowInput, Transition};
 
-use crate::local::{LocalOptions, LocalQueue, LocalStack};
+use crate::local::{self, LocalQueue};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -167,9 +168,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(ip) => LocalQueue::ServiceBusPeer(ip),
         None => LocalQueue::Sqlite,
     };
-    let stack = LocalStack::start_with(
+    let stack = Stack::start_in(
         &dir,
-        LocalOptions {
+        StackOptions {
             workers: args.workers.max(1),
             agents: roster,
             numbers: vec![LINE.to_string()],
@@ -180,13 +181,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 play_duration: Duration::from_millis(50),
                 ..Timing::default()
             },
-            random_seed: Some(1),
-            concurrency: concurrency.max(8),
+            random_seed: 1,
             lock_duration_secs: 30,
             graph: false,
             observer: Some(probe.clone() as Arc<dyn Observer>),
+            ..local::options(queue, concurrency.max(8))
         },
-        queue,
     )
     .await?;
     let store = SqliteStore::open(stack.config.store_sqlite_path())

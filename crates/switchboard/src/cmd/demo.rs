@@ -17,10 +17,11 @@ use anyhow::Context as _;
 use switchboard_events::CorrelationId;
 use switchboard_sim::{AgentSpec, Behaviour, StartCall, Timing};
 use switchboard_store::{SqliteStore, Store};
+use switchboard_testkit::{Stack, StackOptions};
 use switchboard_worker::executor::{CommandOutcome, Observer};
 use switchboard_worker::flow::{CallState, Command, FlowInput, Transition};
 
-use crate::local::{LocalOptions, LocalQueue, LocalStack};
+use crate::local::{self, LocalQueue};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -412,10 +413,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         dir.display()
     );
-    let stack = LocalStack::start_with(
+    let stack = Stack::start_in(
         &dir,
-        LocalOptions {
-            workers: args.workers,
+        StackOptions {
+            workers: args.workers.max(1),
             agents: agents.clone(),
             numbers: [
                 MAIN_LINE,
@@ -432,13 +433,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 play_duration: Duration::from_millis(600),
                 ..Timing::default()
             },
-            random_seed: Some(42),
-            concurrency: 16,
+            random_seed: 42,
             lock_duration_secs: 10,
             graph: true,
             observer: Some(timeline.clone()),
+            ..local::options(queue, 16)
         },
-        queue,
     )
     .await?;
     println!(
