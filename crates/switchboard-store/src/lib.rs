@@ -28,12 +28,13 @@
 //! - [`error`]: [`StoreError`] with [`StoreError::is_retryable`].
 //! - [`sqlite`]: [`SqliteStore`], the embedded implementation (WAL, `BEGIN IMMEDIATE`,
 //!   safe across processes sharing the file).
-//! - [`conformance`]: the backend-independent test suite ([`conformance_tests!`]) and the
-//!   multi-process contention check.
+//! - `conformance` (feature `conformance`, tests only): the backend-independent test suite
+//!   (`conformance_tests!`) and the multi-process contention check.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
 pub mod model;

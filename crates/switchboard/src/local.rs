@@ -15,13 +15,14 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use switchboard_callautomation::{CallAutomationClient, ClientOptions, RetryOptions};
 use switchboard_queue::{OutgoingMessage, PropertyValue, QueueHandle};
+#[cfg(feature = "servicebus-peer")]
 use switchboard_servicebus::peer::TestPeer;
 use switchboard_sim::{
     AgentSpec, EventGridSink, NumberSpec, SimConfig, SimHandle, Simulator, SinkError, SinkMessage,
     Timing,
 };
 use switchboard_worker::app::{
-    build_ingress, build_worker, queue_configs, EngineHooks, Queues, WorkerHooks,
+    build_ingress, build_worker, EngineHooks, Queues, WorkerHooks,
 };
 use switchboard_worker::config::{Config, IngressAuth, QueueKind, Secret};
 use switchboard_worker::executor::Observer;
@@ -79,6 +80,42 @@ pub enum LocalQueue {
     /// Azure Service Bus over AMQP 1.0, served by the in-process peer on `ip:5672`: the
     /// workers and the ingress use the same adapter they use against a real namespace.
     ServiceBusPeer(std::net::Ipv4Addr),
+}
+
+/// Without the `servicebus-peer` feature there is no peer to hold: an uninhabited stand-in
+/// keeps [`LocalStack`] the same shape in both builds.
+#[cfg(not(feature = "servicebus-peer"))]
+enum TestPeer {}
+
+#[cfg(not(feature = "servicebus-peer"))]
+impl TestPeer {
+    async fn shutdown(self) {
+        match self {}
+    }
+}
+
+/// The in-process Service Bus peer on `ip:5672`, serving both queues of `config`.
+#[cfg(feature = "servicebus-peer")]
+async fn start_peer(ip: std::net::Ipv4Addr, config: &Config) -> anyhow::Result<TestPeer> {
+    let (plain, sessions) = switchboard_worker::app::queue_configs(config);
+    TestPeer::start(
+        ip,
+        &[
+            (config.queue.incoming_queue.as_str(), plain),
+            (config.queue.events_queue.as_str(), sessions),
+        ],
+    )
+    .await
+    .with_context(|| format!("starting the Service Bus peer on {ip}:5672"))
+}
+
+/// The production build leaves the test peer out, so `--servicebus-peer` cannot be served.
+#[cfg(not(feature = "servicebus-peer"))]
+async fn start_peer(_ip: std::net::Ipv4Addr, _config: &Config) -> anyhow::Result<TestPeer> {
+    anyhow::bail!(
+        "this build has no Service Bus test peer: build with the `servicebus-peer` feature \
+         (on by default; the production image leaves it out)"
+    )
 }
 
 /// A running local deployment.
@@ -149,16 +186,7 @@ impl LocalStack {
         let (engines, peer) = match queue {
             LocalQueue::Sqlite => (EngineHooks::default(), None),
             LocalQueue::ServiceBusPeer(ip) => {
-                let (plain, sessions) = queue_configs(&config);
-                let peer = TestPeer::start(
-                    ip,
-                    &[
-                        (config.queue.incoming_queue.as_str(), plain),
-                        (config.queue.events_queue.as_str(), sessions),
-                    ],
-                )
-                .await
-                .with_context(|| format!("starting the Service Bus peer on {ip}:5672"))?;
+                let peer = start_peer(ip, &config).await?;
                 config.queue.kind = QueueKind::Servicebus;
                 config.queue.servicebus_connection_string = Some(Secret::new(format!(
                     "{};UseDevelopmentEmulator=true",
