@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backend;
 mod calls;
 pub mod config;
 pub mod executor;

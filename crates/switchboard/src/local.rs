@@ -21,10 +21,8 @@ use switchboard_sim::{
     AgentSpec, EventGridSink, NumberSpec, SimConfig, SimHandle, Simulator, SinkError, SinkMessage,
     Timing,
 };
-use switchboard_worker::app::{
-    build_ingress, build_worker, EngineHooks, Queues, WorkerHooks,
-};
-use switchboard_worker::config::{Config, IngressAuth, QueueKind, Secret};
+use switchboard_worker::app::{build_ingress, build_worker, EngineHooks, Queues, WorkerHooks};
+use switchboard_worker::config::{Config, IngressAuth, Secret};
 use switchboard_worker::executor::Observer;
 use switchboard_worker::runner::RunnerOptions;
 use switchboard_worker::telemetry::Metrics;
@@ -160,9 +158,15 @@ impl LocalStack {
         let ingress_url = format!("http://{addr}");
 
         let mut config = Config::default();
-        config.queue.sqlite_path = Some(dir.join("queue.db"));
+        config
+            .queue
+            .settings
+            .set("sqlite_path", dir.join("queue.db").display().to_string());
         config.queue.lock_duration_secs = opts.lock_duration_secs;
-        config.store.sqlite_path = Some(dir.join("store.db"));
+        config
+            .store
+            .settings
+            .set("sqlite_path", dir.join("store.db").display().to_string());
         config.acs.connection_string = Some(Secret::new(sim.connection_string().expose()));
         config.acs.resource_id = Some(sim.resource_id().to_string());
         config.acs.callback_url = Some(format!("{ingress_url}/api/callbacks"));
@@ -187,11 +191,11 @@ impl LocalStack {
             LocalQueue::Sqlite => (EngineHooks::default(), None),
             LocalQueue::ServiceBusPeer(ip) => {
                 let peer = start_peer(ip, &config).await?;
-                config.queue.kind = QueueKind::Servicebus;
-                config.queue.servicebus_connection_string = Some(Secret::new(format!(
-                    "{};UseDevelopmentEmulator=true",
-                    peer.connection_string()
-                )));
+                config.queue.kind = "servicebus".into();
+                config.queue.settings.set(
+                    "servicebus_connection_string",
+                    format!("{};UseDevelopmentEmulator=true", peer.connection_string()),
+                );
                 (crate::engines::hooks(), Some(peer))
             }
         };

@@ -33,59 +33,9 @@ pub const ACS_OPENID_CONFIG_URL: &str =
 /// Issuer of ACS callback JWTs.
 pub const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
 
-/// A secret string: redacted in `Debug` and `Display`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret value. Call only where it is used, never to log.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// A configuration error: which key, and what is wrong with it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("configuration error at `{key}`: {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueKind {
-    #[default]
-    Sqlite,
-    Servicebus,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    #[default]
-    Sqlite,
-    Redis,
-}
+// One type for secrets and configuration errors across the workspace: the routing crate's
+// errors need no conversion, and adapters get the same redaction.
+pub use switchboard_core::{ConfigError, Secret};
 
 /// How the ingress authenticates callbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -102,8 +52,8 @@ pub enum IngressAuth {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub acs: AcsConfig,
-    pub queue: QueueConfig,
-    pub store: StoreConfig,
+    pub queue: QueueSection,
+    pub store: StoreSection,
     pub worker: WorkerConfig,
     pub ingress: IngressConfig,
     pub graph: GraphConfig,
@@ -111,6 +61,9 @@ pub struct Config {
     /// Routing: roster, queues, strategies (see `switchboard-routing`). Kept as TOML here and
     /// parsed by the routing crate, so its errors name keys under `routing.`.
     pub routing: Option<toml::Table>,
+    /// Backend keys' environment overrides (see [`Config::setting`]).
+    #[serde(skip)]
+    env: EnvSnapshot,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,53 +103,141 @@ impl Default for AcsConfig {
     }
 }
 
+/// The `[queue]` section: what every queue backend shares, plus the chosen backend's own keys.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct QueueConfig {
-    pub kind: QueueKind,
-    pub sqlite_path: Option<PathBuf>,
+#[serde(default)]
+pub struct QueueSection {
+    /// The backend: the [`kind`](crate::backend::QueueBackend::kind) of a registered
+    /// [`QueueBackend`](crate::backend::QueueBackend) (`sqlite`, `servicebus`).
+    pub kind: String,
     /// Queue Event Grid delivers IncomingCall to (not sessionful).
     pub incoming_queue: String,
     /// Queue the ingress publishes callbacks to (sessionful, session = correlationId).
     pub events_queue: String,
-    pub servicebus_namespace: Option<String>,
-    pub servicebus_connection_string: Option<Secret>,
+    /// Peek-lock duration of both queues.
     pub lock_duration_secs: u64,
+    /// Deliveries before a message is dead-lettered.
     pub max_delivery_count: u32,
+    /// Every other key (`sqlite_path`, `servicebus_namespace`, …): the backends own them, and
+    /// [`EngineHooks::validate`](crate::app::EngineHooks::validate) rejects a key no
+    /// registered backend declares. (Serde cannot deny unknown fields beside a flattened map.)
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// Where `kind` came from, so an error names the key the operator set.
+    #[serde(skip)]
+    kind_key: KindKey,
 }
 
-impl Default for QueueConfig {
+impl Default for QueueSection {
     fn default() -> Self {
         Self {
-            kind: QueueKind::Sqlite,
-            sqlite_path: None,
+            kind: "sqlite".into(),
             incoming_queue: "incoming-calls".into(),
             events_queue: "call-events".into(),
-            servicebus_namespace: None,
-            servicebus_connection_string: None,
             lock_duration_secs: 30,
             max_delivery_count: 10,
+            settings: Settings::default(),
+            kind_key: KindKey::default(),
         }
     }
 }
 
+/// The `[store]` section: the backend's kind plus its own keys.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    pub kind: StoreKind,
-    pub sqlite_path: Option<PathBuf>,
-    pub redis_url: Option<Secret>,
-    pub key_prefix: String,
+#[serde(default)]
+pub struct StoreSection {
+    /// The backend: the [`kind`](crate::backend::StoreBackend::kind) of a registered
+    /// [`StoreBackend`](crate::backend::StoreBackend) (`sqlite`, `redis`).
+    pub kind: String,
+    /// Every other key (`sqlite_path`, `redis_url`, `key_prefix`, …), owned by the backends.
+    #[serde(flatten)]
+    pub settings: Settings,
+    #[serde(skip)]
+    kind_key: KindKey,
 }
 
-impl Default for StoreConfig {
+impl Default for StoreSection {
     fn default() -> Self {
         Self {
-            kind: StoreKind::Sqlite,
-            sqlite_path: None,
-            redis_url: None,
-            key_prefix: "switchboard".into(),
+            kind: "sqlite".into(),
+            settings: Settings::default(),
+            kind_key: KindKey::default(),
         }
+    }
+}
+
+/// Whether a section's `kind` was set by the environment (and which variable).
+#[derive(Debug, Clone, Copy, Default)]
+struct KindKey(Option<&'static str>);
+
+/// A backend's keys in its section, as written in the file. Values are never shown in
+/// `Debug`: backends keep secrets here (connection strings, URLs with passwords).
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Settings(BTreeMap<String, toml::Value>);
+
+impl Settings {
+    /// Set `key` (as the file would).
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<toml::Value>) {
+        self.0.insert(key.into(), value.into());
+    }
+    /// Remove `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    /// The keys present.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+    fn get(&self, key: &str) -> Option<&toml::Value> {
+        self.0.get(key)
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// A backend-specific key of `[queue]` or `[store]`, and the environment variable that
+/// overrides it (if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The key in the section (`servicebus_namespace`).
+    pub name: &'static str,
+    /// The variable that overrides it (`SWITCHBOARD_SERVICEBUS_NAMESPACE`).
+    pub env: Option<&'static str>,
+}
+
+/// Which section a [`Key`] lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `[queue]`
+    Queue,
+    /// `[store]`
+    Store,
+}
+
+impl Section {
+    /// The table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queue => "queue",
+            Self::Store => "store",
+        }
+    }
+}
+
+/// The `SWITCHBOARD_*` environment as loaded. Backend keys are resolved against it when read
+/// (file, then environment), because which variables a backend reads is known only to the
+/// backends registered in the binary, not when the file is loaded.
+#[derive(Clone, Default)]
+struct EnvSnapshot(BTreeMap<String, String>);
+
+impl fmt::Debug for EnvSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 
@@ -348,18 +389,48 @@ impl Config {
 
     /// The SQLite file for the queue (default `switchboard.db`).
     pub fn queue_sqlite_path(&self) -> PathBuf {
-        self.queue
-            .sqlite_path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("switchboard.db"))
+        self.setting(Section::Queue, &crate::backend::sqlite::SQLITE_PATH)
+            .ok()
+            .flatten()
+            .map_or_else(|| PathBuf::from("switchboard.db"), PathBuf::from)
     }
 
     /// The SQLite file for the store (default: the queue's file).
     pub fn store_sqlite_path(&self) -> PathBuf {
-        self.store
-            .sqlite_path
-            .clone()
-            .unwrap_or_else(|| self.queue_sqlite_path())
+        self.setting(Section::Store, &crate::backend::sqlite::SQLITE_PATH)
+            .ok()
+            .flatten()
+            .map_or_else(|| self.queue_sqlite_path(), PathBuf::from)
+    }
+
+    /// A backend key's value: its environment variable when set, else the file's string.
+    /// A value of another type is an error naming the key.
+    pub fn setting(&self, section: Section, key: &Key) -> Result<Option<String>, ConfigError> {
+        if let Some(v) = key.env.and_then(|e| self.env.0.get(e)) {
+            return Ok(Some(v.clone()));
+        }
+        let settings = match section {
+            Section::Queue => &self.queue.settings,
+            Section::Store => &self.store.settings,
+        };
+        match settings.get(key.name) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(ConfigError::new(
+                format!("{}.{}", section.name(), key.name),
+                format!("invalid type: {}, expected a string", other.type_str()),
+            )),
+        }
+    }
+
+    /// Which key to name in an error about a section's `kind`: the variable that set it, or
+    /// the file's key.
+    pub fn kind_key(&self, section: Section) -> &'static str {
+        let (from_env, key) = match section {
+            Section::Queue => (self.queue.kind_key.0, "queue.kind"),
+            Section::Store => (self.store.kind_key.0, "store.kind"),
+        };
+        from_env.unwrap_or(key)
     }
 
     pub fn command_deadline(&self) -> Duration {
@@ -452,10 +523,13 @@ mod tests {
     #[test]
     fn bad_env_values_are_named() {
         let mut cfg = Config::default();
-        let err = cfg
-            .apply_env(&env(&[("SWITCHBOARD_QUEUE", "kafka")]))
+        cfg.apply_env(&env(&[("SWITCHBOARD_QUEUE", "kafka")]))
+            .unwrap();
+        let err = crate::app::EngineHooks::default()
+            .validate(&cfg, Role::QueueTool)
             .unwrap_err();
         assert_eq!(err.key, "SWITCHBOARD_QUEUE");
+        let mut cfg = Config::default();
         let err = cfg
             .apply_env(&env(&[("SWITCHBOARD_INGRESS_PORT", "99999")]))
             .unwrap_err();
@@ -478,23 +552,35 @@ mod tests {
     }
 
     #[test]
-    fn servicebus_and_redis_need_their_addresses() {
-        let mut cfg = Config::default();
-        cfg.apply_env(&env(&[("SWITCHBOARD_QUEUE", "servicebus")]))
+    fn backend_keys_are_checked_by_the_registered_backends() {
+        let engines = crate::app::EngineHooks::default();
+        let cfg = Config::from_toml_str("[queue]\nkind = \"kafka\"\n").unwrap();
+        let err = engines.validate(&cfg, Role::QueueTool).unwrap_err();
+        assert_eq!(err.key, "queue.kind", "{err:?}");
+        assert!(err.message.contains("sqlite"), "{err:?}");
+
+        let cfg = Config::from_toml_str("[store]\nsqlite_pth = \"x.db\"\n").unwrap();
+        engines.validate(&cfg, Role::QueueTool).unwrap();
+        let err = engines.validate(&cfg, Role::Worker).unwrap_err();
+        assert_eq!(err.key, "store.sqlite_pth", "{err:?}");
+
+        let cfg = Config::from_toml_str("[queue]\nsqlite_path = 5\n").unwrap();
+        let err = engines.validate(&cfg, Role::QueueTool).unwrap_err();
+        assert_eq!(err.key, "queue.sqlite_path", "{err:?}");
+    }
+
+    #[test]
+    fn sqlite_path_env_sets_both_files_over_the_file() {
+        let mut cfg = Config::from_toml_str(
+            "[queue]\nsqlite_path = \"q.db\"\n[store]\nsqlite_path = \"s.db\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.store_sqlite_path(), PathBuf::from("s.db"));
+        cfg.apply_env(&env(&[("SWITCHBOARD_SQLITE_PATH", "/data/x.db")]))
             .unwrap();
-        assert_eq!(
-            cfg.validate(Role::QueueTool).unwrap_err().key,
-            "queue.servicebus_namespace"
-        );
-        let mut cfg = Config::default();
-        cfg.acs.connection_string = Some(Secret::new(CS));
-        cfg.acs.callback_url = Some("http://127.0.0.1:1/api/callbacks".into());
-        cfg.apply_env(&env(&[("SWITCHBOARD_STORE", "redis")]))
-            .unwrap();
-        assert_eq!(
-            cfg.validate(Role::Worker).unwrap_err().key,
-            "store.redis_url"
-        );
+        assert_eq!(cfg.queue_sqlite_path(), PathBuf::from("/data/x.db"));
+        assert_eq!(cfg.store_sqlite_path(), PathBuf::from("/data/x.db"));
+        assert!(!format!("{cfg:?}").contains("/data/x.db"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchboard_events::{normalize_e164, TeamsUserId};
 use switchboard_routing::queue::PlaySource;
-use switchboard_routing::{QueueConfig, Roster, RoutingConfig};
+use switchboard_routing::{CallQueueConfig, Roster, RoutingConfig};
 
 /// Default recording notice (the app must tell callers about recording).
 pub const DEFAULT_RECORDING_NOTICE: &str =
@@ -120,7 +120,7 @@ impl FlowConfig {
 
     /// The queue's configuration, falling back to the default queue for a name that is not
     /// configured (a call classified under an older configuration).
-    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+    pub fn queue(&self, name: &str) -> Option<&CallQueueConfig> {
         self.routing
             .queue(name)
             .or_else(|| self.routing.queue(self.routing.default_queue.as_str()))

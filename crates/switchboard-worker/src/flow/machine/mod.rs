@@ -24,7 +24,7 @@ use switchboard_events::{
 };
 use switchboard_routing::classify::CustomHeaders;
 use switchboard_routing::{
-    classify, CallRequirements, IncomingCallInfo, OverflowTarget, QueueConfig, QueueName,
+    classify, CallQueueConfig, CallRequirements, IncomingCallInfo, OverflowTarget, QueueName,
 };
 use time::OffsetDateTime;
 
@@ -270,7 +270,7 @@ impl<'a> Cx<'a> {
         });
     }
 
-    fn queue_cfg(&self) -> Option<&'a QueueConfig> {
+    fn queue_cfg(&self) -> Option<&'a CallQueueConfig> {
         self.cfg.queue(self.s.queue.as_str())
     }
 
