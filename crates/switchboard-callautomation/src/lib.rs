@@ -41,6 +41,7 @@
 //! - `pipeline` (private): signing, sending, retry with backoff and `Retry-After`.
 //! - `client` (private): [`CallAutomationClient`], one method per operation.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod auth;
 mod client;

@@ -19,6 +19,7 @@
 //! - [`operations`](mod@operations): the operation table built from the document ([`operation`],
 //!   [`operations()`], [`find_operation`], [`Operation::render_path`]).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod hmac;
 pub mod operations;

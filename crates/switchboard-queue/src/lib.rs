@@ -104,6 +104,7 @@
 //! - `conformance` (feature `conformance`, tests only): the suite of checks and the
 //!   `queue_conformance_tests!` macro that turns them into tests for any backend.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod config;

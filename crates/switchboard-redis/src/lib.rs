@@ -22,6 +22,7 @@
 //! - `scripts`: the Lua scripts and the key layout.
 //! - `testing` (feature `testing`, tests only): a throw-away `redis-server` for tests and a conformance-suite factory.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod auth;
 mod scripts;

@@ -36,6 +36,7 @@
 //! - [`presence_cache`]: TTL-cached Graph presence that never fails a routing decision.
 //! - [`roster`]: resolving the roster to OIDs, snapshots, the agent listing.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod classify;
 pub mod config;

@@ -44,6 +44,7 @@
 //! - `peer` (feature `test-peer`): `TestPeer`, the AMQP 1.0 test broker on the embedded
 //!   SQLite queue.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod client;
 pub mod convert;

@@ -48,6 +48,7 @@
 //!   pipeline; `net`: the listener with connection-reset support; `jwt`: callback tokens.
 //! - [`SimHandle`]: the running simulator and its typed control methods.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod error;

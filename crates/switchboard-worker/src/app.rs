@@ -114,14 +114,14 @@ pub fn preflight_with(
 
 /// The `[routing]` table as a [`RoutingConfig`] (errors name keys under `routing.`). A
 /// configuration without one routes every call to the default queue with no agents.
-pub fn routing_config(cfg: &Config) -> Result<RoutingConfig, ConfigError> {
+pub(crate) fn routing_config(cfg: &Config) -> Result<RoutingConfig, ConfigError> {
     let table = cfg.routing.clone().unwrap_or_default();
     RoutingConfig::from_toml_table(table).map_err(|e| e.prefixed("routing"))
 }
 
 /// A Call Automation client from `[acs]`: access key when a connection string is set,
 /// otherwise the managed identity (user-assigned when `AZURE_CLIENT_ID` is set).
-pub fn call_automation_client(cfg: &Config) -> Result<CallAutomationClient, ConfigError> {
+pub(crate) fn call_automation_client(cfg: &Config) -> Result<CallAutomationClient, ConfigError> {
     let options = ClientOptions {
         api_version: cfg.acs.api_version.clone(),
         retry: RetryOptions {
@@ -214,7 +214,7 @@ impl EngineHooks {
     }
 
     /// The queue backend `queue.kind` names, its keys checked (no I/O).
-    pub fn queue_backend(&self, cfg: &Config) -> Result<&dyn QueueBackend, ConfigError> {
+    pub(crate) fn queue_backend(&self, cfg: &Config) -> Result<&dyn QueueBackend, ConfigError> {
         let kinds: Vec<_> = self.queues.iter().map(|b| b.kind()).collect();
         let backend = self
             .queues
@@ -318,7 +318,7 @@ pub async fn open_store(cfg: &Config, hooks: &EngineHooks) -> Result<Arc<dyn Sto
 }
 
 /// Open the queue and the store (both checked before either connects).
-pub async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends, AppError> {
+pub(crate) async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends, AppError> {
     let queue = hooks.queue_backend(cfg)?;
     let store = hooks.store_backend(cfg)?;
     let describe = format!("{}, {}", queue.describe(cfg), store.describe(cfg));
@@ -346,7 +346,7 @@ impl QueuePublisher {
 }
 
 /// An ingress message as a queue message (message id = event id, session = correlation id).
-pub fn outgoing(m: IngressMessage) -> OutgoingMessage {
+pub(crate) fn outgoing(m: IngressMessage) -> OutgoingMessage {
     let mut out = OutgoingMessage::new(m.message_id, m.body)
         .with_content_type(m.content_type)
         .with_subject(m.subject);
@@ -384,7 +384,7 @@ impl Publisher for QueuePublisher {
 
 /// Microsoft Graph, when `[graph] enabled`: a static token (`graph.token`, for tests and the
 /// simulator) or the managed identity.
-pub fn graph_client(cfg: &Config) -> Result<Option<GraphClient>, ConfigError> {
+pub(crate) fn graph_client(cfg: &Config) -> Result<Option<GraphClient>, ConfigError> {
     if !cfg.graph.enabled {
         return Ok(None);
     }
@@ -552,7 +552,7 @@ pub async fn build_ingress(
 
 /// Sample both queues' runtime properties into gauges
 /// (`switchboard_queue_messages{queue, state=active|scheduled|deferred|dead_letter}`).
-pub async fn sample_queues(queues: &Queues, metrics: &Metrics) {
+pub(crate) async fn sample_queues(queues: &Queues, metrics: &Metrics) {
     for q in [&queues.incoming, &queues.events] {
         match q.receiver.runtime_properties().await {
             Ok(p) => {
@@ -597,7 +597,7 @@ pub fn spawn_queue_sampler(
 /// calls in progress on this replica (sessions held) plus the work waiting in the queues.
 /// Queue depth alone under-counts a contact centre: a connected call has no queued message
 /// while it talks, yet it holds a session and will produce events (kedacore/keda#1479).
-pub fn scaling_snapshot(metrics: &Metrics, queues: &Queues) -> serde_json::Value {
+pub(crate) fn scaling_snapshot(metrics: &Metrics, queues: &Queues) -> serde_json::Value {
     let held = |q: &str| metrics.gauge("switchboard_sessions_held", &[("queue", q)]);
     let msgs = |q: &str, s: &str| {
         metrics.gauge("switchboard_queue_messages", &[("queue", q), ("state", s)])

@@ -25,6 +25,7 @@
 //! - [`telemetry`]: metrics registry and `/metrics`, tracing setup.
 //! - [`shutdown`]: one shutdown signal (SIGTERM/SIGINT) every task listens to.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod backend;
@@ -32,7 +33,7 @@ mod calls;
 pub mod config;
 pub mod executor;
 pub mod flow;
-pub mod inbox;
+pub(crate) mod inbox;
 pub mod ingress;
 pub mod otlp;
 pub mod otlp_traces;

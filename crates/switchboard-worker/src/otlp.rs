@@ -29,7 +29,7 @@ fn unix_nanos(t: SystemTime) -> u128 {
 }
 
 /// The OTLP `ExportMetricsServiceRequest` body for the registry now.
-pub fn metrics_request(
+pub(crate) fn metrics_request(
     metrics: &Metrics,
     service_name: &str,
     start: SystemTime,

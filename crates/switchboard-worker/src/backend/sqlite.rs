@@ -10,14 +10,14 @@ use crate::app::{queue_configs, AppError, BoxFuture, Queues};
 use crate::config::{Config, ConfigError, Key, Section};
 
 /// `sqlite_path` in `[queue]` and `[store]`; one variable sets both.
-pub const SQLITE_PATH: Key = Key {
+pub(crate) const SQLITE_PATH: Key = Key {
     name: "sqlite_path",
     env: Some("SWITCHBOARD_SQLITE_PATH"),
 };
 
 /// Both queues in one SQLite file (`queue.sqlite_path`, default `switchboard.db`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SqliteQueues;
+pub(crate) struct SqliteQueues;
 
 /// The store in a SQLite file (`store.sqlite_path`, default: the queue's file).
 #[derive(Debug, Clone, Copy, Default)]

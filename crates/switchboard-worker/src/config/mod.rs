@@ -26,12 +26,12 @@ pub use self::env::ENV_VARS;
 pub const EXIT_CONFIG: u8 = 64;
 
 /// Default Call Automation REST API version.
-pub const DEFAULT_API_VERSION: &str = "2026-03-12";
+pub(crate) const DEFAULT_API_VERSION: &str = "2026-03-12";
 /// ACS's OpenID configuration for callback JWTs.
-pub const ACS_OPENID_CONFIG_URL: &str =
+pub(crate) const ACS_OPENID_CONFIG_URL: &str =
     "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration";
 /// Issuer of ACS callback JWTs.
-pub const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
+pub(crate) const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
 
 // One type for secrets and configuration errors across the workspace: the routing crate's
 // errors need no conversion, and adapters get the same redaction.
@@ -380,7 +380,7 @@ impl Config {
     }
 
     /// The JWT audience the ingress expects.
-    pub fn jwt_audience(&self) -> Option<&str> {
+    pub(crate) fn jwt_audience(&self) -> Option<&str> {
         self.ingress
             .audience
             .as_deref()
@@ -425,7 +425,7 @@ impl Config {
 
     /// Which key to name in an error about a section's `kind`: the variable that set it, or
     /// the file's key.
-    pub fn kind_key(&self, section: Section) -> &'static str {
+    pub(crate) fn kind_key(&self, section: Section) -> &'static str {
         let (from_env, key) = match section {
             Section::Queue => (self.queue.kind_key.0, "queue.kind"),
             Section::Store => (self.store.kind_key.0, "store.kind"),
@@ -433,7 +433,7 @@ impl Config {
         from_env.unwrap_or(key)
     }
 
-    pub fn command_deadline(&self) -> Duration {
+    pub(crate) fn command_deadline(&self) -> Duration {
         Duration::from_millis(self.acs.command_deadline_ms)
     }
 

@@ -168,7 +168,7 @@ impl Executor {
 
     /// Deletes expired store entries (reservations, call documents, audit records, markers).
     /// Correctness never depends on it; it keeps the store small. Returns the rows removed.
-    pub async fn sweep(&self) -> Result<u64, StoreError> {
+    pub(crate) async fn sweep(&self) -> Result<u64, StoreError> {
         let report = self.store.sweep_expired().await?;
         self.metrics
             .add("switchboard_store_swept_total", &[], report.total());

@@ -9,7 +9,7 @@ use switchboard_routing::queue::PlaySource;
 use switchboard_routing::{CallQueueConfig, Roster, RoutingConfig};
 
 /// Default recording notice (the app must tell callers about recording).
-pub const DEFAULT_RECORDING_NOTICE: &str =
+pub(crate) const DEFAULT_RECORDING_NOTICE: &str =
     "This call is being recorded for quality and training purposes.";
 
 /// How long an agent is held back from new offers after they failed one.
@@ -99,7 +99,7 @@ impl FlowConfig {
 
     /// Defaults plus what the worker configuration says: the numbers we serve
     /// (`acs.numbers`) and the name agents see (`acs.source_display_name`).
-    pub fn from_config(cfg: &crate::config::Config, routing: RoutingConfig) -> Self {
+    pub(crate) fn from_config(cfg: &crate::config::Config, routing: RoutingConfig) -> Self {
         let mut flow = Self::new(routing, cfg.acs.numbers.iter());
         flow.source_display_name = cfg.acs.source_display_name.clone();
         flow
@@ -107,7 +107,7 @@ impl FlowConfig {
 
     /// Takes every agent's wrap-up from the resolved roster (agents named by UPN or display
     /// name only get an OID once Graph resolved them).
-    pub fn apply_roster(&mut self, roster: &Roster) {
+    pub(crate) fn apply_roster(&mut self, roster: &Roster) {
         for a in roster.agents() {
             self.wrap_up.insert(a.oid.clone(), a.entry.wrap_up);
         }
@@ -127,7 +127,7 @@ impl FlowConfig {
     }
 
     /// Wrap-up after a call for `agent`.
-    pub fn wrap_up_for(&self, agent: &TeamsUserId) -> Duration {
+    pub(crate) fn wrap_up_for(&self, agent: &TeamsUserId) -> Duration {
         self.wrap_up
             .get(agent)
             .copied()
@@ -136,7 +136,7 @@ impl FlowConfig {
 }
 
 /// E.164 for anything that reads as a phone number, else the trimmed string (raw ids).
-pub fn normalize_number(s: &str) -> String {
+pub(crate) fn normalize_number(s: &str) -> String {
     let s = s.trim();
     let s = s.strip_prefix("4:").unwrap_or(s);
     normalize_e164(s).unwrap_or_else(|| s.to_string())

@@ -35,7 +35,7 @@ use super::opctx::OpCtx;
 use super::state::{CallState, HistoryEntry, Phase};
 
 /// Most queues one call may pass through (overflow chains) before we give up on it.
-pub const MAX_QUEUE_VISITS: usize = 8;
+pub(crate) const MAX_QUEUE_VISITS: usize = 8;
 
 /// What the flow made of an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
