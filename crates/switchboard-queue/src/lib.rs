@@ -104,6 +104,8 @@
 //! - `conformance` (feature `conformance`, tests only): the suite of checks and the
 //!   `queue_conformance_tests!` macro that turns them into tests for any backend.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
 pub mod clock;

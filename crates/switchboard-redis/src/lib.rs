@@ -22,6 +22,8 @@
 //! - `scripts`: the Lua scripts and the key layout.
 //! - `testing` (feature `testing`, tests only): a throw-away `redis-server` for tests and a conformance-suite factory.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
 mod auth;

@@ -36,19 +36,29 @@
 //! - [`presence_cache`]: TTL-cached Graph presence that never fails a routing decision.
 //! - [`roster`]: resolving the roster to OIDs, snapshots, the agent listing.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
 pub mod classify;
 pub mod config;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod engine;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod graph;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod interop;
 pub mod model;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod presence;
 pub mod presence_cache;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod queue;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod roster;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod rule;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod strategy;
 
 pub use classify::{classify, IncomingCallInfo};

@@ -31,6 +31,8 @@
 //! - `conformance` (feature `conformance`, tests only): the backend-independent test suite
 //!   (`conformance_tests!`) and the multi-process contention check.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
 pub mod clock;

@@ -54,8 +54,11 @@ pub enum AppError {
     /// later may work (network, throttling) or not (e.g. a corrupt database file).
     #[error("{what}: {message}")]
     Startup {
+        /// Which part failed (`sqlite queue`, `redis`, …).
         what: &'static str,
+        /// What went wrong.
         message: String,
+        /// Whether starting again later may work.
         retryable: bool,
     },
 }
@@ -85,6 +88,7 @@ impl AppError {
 /// What [`preflight`] proved and parsed.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The parsed `[routing]` table.
     pub routing: RoutingConfig,
 }
 
@@ -337,6 +341,7 @@ pub struct QueuePublisher {
 }
 
 impl QueuePublisher {
+    /// Both queues, under their configured names.
     pub fn new(queues: &Queues, cfg: &Config) -> Self {
         let mut map = BTreeMap::new();
         map.insert(cfg.queue.incoming_queue.clone(), queues.incoming.clone());
@@ -407,6 +412,7 @@ pub(crate) fn graph_client(cfg: &Config) -> Result<Option<GraphClient>, ConfigEr
 /// What a test or the demo may inject into a worker.
 #[derive(Clone, Default)]
 pub struct WorkerHooks {
+    /// Sees every handled message and command outcome (tests, the demo's timelines).
     pub observer: Option<Arc<dyn Observer>>,
     /// Shared metrics (the demo aggregates several workers).
     pub metrics: Option<Metrics>,
@@ -416,14 +422,19 @@ pub struct WorkerHooks {
     pub flow: Option<FlowConfig>,
     /// Overrides the Call Automation client (e.g. short retries against the simulator).
     pub client: Option<Arc<CallAutomationClient>>,
+    /// The registered queue and store backends.
     pub engines: EngineHooks,
 }
 
 /// A worker ready to run.
 pub struct WorkerApp {
+    /// Handles one message at a time; the runner calls it.
     pub executor: Arc<Executor>,
+    /// Receives from both queues and drives the executor until shutdown.
     pub runner: Runner,
+    /// The worker's metrics.
     pub metrics: Metrics,
+    /// The opened queue and store.
     pub backends: Backends,
 }
 
@@ -498,8 +509,11 @@ pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp,
 
 /// An ingress ready to serve.
 pub struct IngressApp {
+    /// `/api/callbacks` (and the optional Event Grid webhook), `/healthz`, `/readyz`, `/metrics`.
     pub router: axum::Router,
+    /// The ingress's metrics.
     pub metrics: Metrics,
+    /// The queues it publishes to.
     pub queues: Queues,
 }
 

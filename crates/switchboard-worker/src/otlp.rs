@@ -17,6 +17,7 @@ use crate::telemetry::Metrics;
 pub struct OtlpOptions {
     /// Base endpoint, e.g. `http://localhost:4318` (`/v1/metrics` is appended).
     pub endpoint: String,
+    /// Time between pushes.
     pub interval: Duration,
     /// `service.name` resource attribute (`switchboard-worker`, `switchboard-ingress`).
     pub service_name: String,

@@ -51,6 +51,7 @@ fn labels(l: &[(&str, &str)]) -> Labels {
 }
 
 impl Metrics {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }

@@ -50,13 +50,21 @@ pub enum IngressAuth {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// The whole configuration, one section per TOML table.
 pub struct Config {
+    /// `[acs]`: Call Automation.
     pub acs: AcsConfig,
+    /// `[queue]`: both message queues.
     pub queue: QueueSection,
+    /// `[store]`: call and agent state.
     pub store: StoreSection,
+    /// `[worker]`: the worker process.
     pub worker: WorkerConfig,
+    /// `[ingress]`: the callback ingress.
     pub ingress: IngressConfig,
+    /// `[graph]`: Microsoft Graph presence.
     pub graph: GraphConfig,
+    /// `[telemetry]`: logs, metrics, traces.
     pub telemetry: TelemetryConfig,
     /// Routing: roster, queues, strategies (see `switchboard-routing`). Kept as TOML here and
     /// parsed by the routing crate, so its errors name keys under `routing.`.
@@ -68,6 +76,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[acs]`: how to reach Call Automation and which calls are ours.
 pub struct AcsConfig {
     /// `https://<resource>.communication.azure.com`; with no connection string, Entra auth.
     pub endpoint: Option<String>,
@@ -77,6 +86,7 @@ pub struct AcsConfig {
     pub resource_id: Option<String>,
     /// Public URL of the ingress callback endpoint (`…/api/callbacks`).
     pub callback_url: Option<String>,
+    /// Call Automation REST API version.
     pub api_version: String,
     /// Shown to Teams agents when the call rings (`sourceDisplayName`).
     pub source_display_name: String,
@@ -84,6 +94,7 @@ pub struct AcsConfig {
     pub numbers: Vec<String>,
     /// Total deadline for one Call Automation operation including retries.
     pub command_deadline_ms: u64,
+    /// Attempts per Call Automation operation, the first included.
     pub max_attempts: u32,
 }
 
@@ -243,6 +254,7 @@ impl fmt::Debug for EnvSnapshot {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[worker]`: concurrency, shutdown and the status listener.
 pub struct WorkerConfig {
     /// Messages handled at once by one worker process.
     pub concurrency: usize,
@@ -267,15 +279,23 @@ impl Default for WorkerConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[ingress]`: listener, body limit and callback authentication.
 pub struct IngressConfig {
+    /// Listen address.
     pub bind: String,
+    /// Listen port.
     pub port: u16,
+    /// Largest callback body accepted.
     pub max_body_bytes: usize,
+    /// How callbacks are authenticated.
     pub auth: IngressAuth,
+    /// OpenID configuration the callback JWT keys come from.
     pub openid_config_url: String,
+    /// Expected `iss` of callback JWTs.
     pub issuer: String,
     /// Defaults to `acs.resource_id`.
     pub audience: Option<String>,
+    /// Tolerated clock difference when checking JWT times.
     pub clock_skew_secs: u64,
     /// Serve `POST /api/incoming-calls` for Event Grid webhook delivery of IncomingCall
     /// (subscription-validation handshake included). Off by default: the production path is
@@ -301,12 +321,17 @@ impl Default for IngressConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[graph]`: Microsoft Graph for the roster and presence.
 pub struct GraphConfig {
+    /// Graph endpoint (the simulator's in tests).
     pub base_url: String,
+    /// Tenant of the agents.
     pub tenant_id: Option<String>,
     /// A static bearer token (tests, the simulator). Otherwise managed identity.
     pub token: Option<Secret>,
+    /// User-assigned managed identity (`AZURE_CLIENT_ID`); system-assigned without it.
     pub client_id: Option<String>,
+    /// How long a presence reading is reused.
     pub presence_ttl_secs: u64,
     /// Graph is optional: without it routing uses the roster and store state alone.
     pub enabled: bool,
@@ -327,16 +352,22 @@ impl Default for GraphConfig {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[telemetry]`: log format and exporters.
 pub struct TelemetryConfig {
+    /// One JSON object per log line.
     pub json_logs: bool,
+    /// OTLP/HTTP collector for metrics and traces.
     pub otlp_endpoint: Option<String>,
+    /// Application Insights, when set.
     pub appinsights_connection_string: Option<Secret>,
 }
 
 /// What a process needs from the configuration: validation differs per role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// `switchboard worker`: everything but the ingress settings.
     Worker,
+    /// `switchboard ingress`: the queues and the callback checks.
     Ingress,
     /// replay / dlq: only the queue.
     QueueTool,
@@ -437,6 +468,7 @@ impl Config {
         Duration::from_millis(self.acs.command_deadline_ms)
     }
 
+    /// How long in-flight handlers may finish after SIGTERM.
     pub fn grace_period(&self) -> Duration {
         Duration::from_secs(self.worker.grace_period_secs)
     }

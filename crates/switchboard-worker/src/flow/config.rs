@@ -53,6 +53,7 @@ pub struct FlowConfig {
     pub ring_grace: Duration,
     /// Played to everyone when recording becomes active.
     pub recording_notice: PlaySource,
+    /// How long an agent is not offered again after each kind of failed offer.
     pub cooldowns: Cooldowns,
     /// Extra attempts of a failed overflow transfer before hanging up.
     pub transfer_retries: u32,

@@ -94,6 +94,7 @@ impl RunnerOptions {
 /// One queue to consume.
 #[derive(Clone)]
 pub struct Source {
+    /// Where its messages come from.
     pub receiver: Arc<dyn QueueReceiver>,
     /// Consume through session receivers (the queue requires sessions).
     pub sessions: bool,

@@ -70,6 +70,7 @@ impl Disposition {
 /// The result of [`step`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {
+    /// What the flow made of the input.
     pub disposition: Disposition,
     /// Human-readable decision for logs and the timeline.
     pub decision: String,
