@@ -584,6 +584,12 @@ mod tests {
     }
 
     #[test]
+    fn wrong_type_in_a_backend_section_is_named() {
+        let err = Config::from_toml_str("[queue]\nlock_duration_secs = \"long\"\n").unwrap_err();
+        assert_eq!(err.key, "queue.lock_duration_secs", "{err:?}");
+    }
+
+    #[test]
     fn backend_keys_are_checked_by_the_registered_backends() {
         let engines = crate::app::EngineHooks::default();
         let cfg = Config::from_toml_str("[queue]\nkind = \"kafka\"\n").unwrap();
