@@ -25,9 +25,12 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --package switchboard --recipe-path recipe.json
+# --no-default-features: the shipped binary leaves out the in-process Service Bus test peer
+# (feature `servicebus-peer`, only for `demo`/`bench --servicebus-peer`). Same features in both
+# steps, or the cooked dependency layer would not be reused.
+RUN cargo chef cook --release --locked --package switchboard --no-default-features --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --package switchboard \
+RUN cargo build --release --locked --package switchboard --no-default-features \
     && install -D -m 0755 target/release/switchboard /out/switchboard \
     && /out/switchboard --version
 

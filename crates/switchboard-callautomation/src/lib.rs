@@ -41,6 +41,9 @@
 //! - `pipeline` (private): signing, sending, retry with backoff and `Retry-After`.
 //! - `client` (private): [`CallAutomationClient`], one method per operation.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
 pub mod auth;
 mod client;

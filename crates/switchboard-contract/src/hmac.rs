@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 
 /// Header names used by the scheme.
 pub const DATE_HEADER: &str = "x-ms-date";
+/// Header carrying the base64 SHA-256 of the request body.
 pub const CONTENT_HASH_HEADER: &str = "x-ms-content-sha256";
+/// The headers the signature covers, in order, as named in `Authorization`.
 pub const SIGNED_HEADERS: &str = "x-ms-date;host;x-ms-content-sha256";
 
 /// The access key could not be base64-decoded.

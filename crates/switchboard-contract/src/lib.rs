@@ -19,6 +19,9 @@
 //! - [`operations`](mod@operations): the operation table built from the document ([`operation`],
 //!   [`operations()`], [`find_operation`], [`Operation::render_path`]).
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
 pub mod hmac;
 pub mod operations;

@@ -10,6 +10,8 @@
 //!
 //! It depends on no other Switchboard crate, so every one of them can depend on it.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
 pub mod clock;

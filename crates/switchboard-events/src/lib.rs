@@ -46,6 +46,8 @@
 //! - [`fixture`]: replayable fixture messages ([`FixtureMessage`], [`load_fixture_dir`]).
 //! - [`inspect`]: the one-line JSON/text summaries `switchboard events inspect` prints.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
 pub mod decode;

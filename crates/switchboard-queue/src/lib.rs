@@ -84,10 +84,11 @@
 //! The traits map one to one onto the Service Bus receiver/sender/session-receiver APIs. Put
 //! the SDK's received-message object in [`Delivery::backend`] to settle with it. Service Bus's
 //! minimum lock duration is 5 s and minimum duplicate window 20 s: report them from
-//! [`conformance::Harness::short_lock`]/[`conformance::Harness::short_dedupe_window`] and the
+//! `conformance::Harness::short_lock`/`conformance::Harness::short_dedupe_window` and the
 //! suite adapts its waits. Use [`resubmitted_message_id`] for resubmitted dead letters so both
 //! backends derive the same id. Then run the unchanged suite with
-//! [`queue_conformance_tests!`] (the calling crate needs `tokio` with its test macros).
+//! `queue_conformance_tests!` (the calling crate needs `tokio` with its test macros, and this
+//! crate's `conformance` feature in its `[dev-dependencies]`).
 //!
 //! # Layout
 //! - [`port`]: the traits ([`QueueSender`], [`QueueReceiver`], [`SessionReceiver`],
@@ -100,12 +101,16 @@
 //! - [`clock`]: where the embedded queue reads time from (system clock, or a manual one in tests).
 //! - [`sqlite`]: the embedded implementation: one SQLite file (WAL), several named queues, safe
 //!   for several processes at once, durable across restarts.
-//! - [`conformance`]: the suite of checks and the [`queue_conformance_tests!`] macro that turns
-//!   them into tests for any backend.
+//! - `conformance` (feature `conformance`, tests only): the suite of checks and the
+//!   `queue_conformance_tests!` macro that turns them into tests for any backend.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod config;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
 pub mod message;

@@ -20,12 +20,16 @@
 //!   password in the URL, or a [`TokenSource`] for Microsoft Entra tokens that are refreshed
 //!   before they expire).
 //! - `scripts`: the Lua scripts and the key layout.
-//! - [`testing`]: a throw-away `redis-server` for tests and a conformance-suite factory.
+//! - `testing` (feature `testing`, tests only): a throw-away `redis-server` for tests and a conformance-suite factory.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
 mod auth;
 mod scripts;
 mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use auth::{AccessToken, RedisAuth, TokenSource};

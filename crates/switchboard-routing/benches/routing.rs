@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use switchboard_events::TeamsUserId;
 use switchboard_routing::model::{AgentSnapshot, CallRequirements, SkillRequirement};
 use switchboard_routing::presence::{Availability, PresenceObservation, PresenceView};
-use switchboard_routing::queue::{QueueConfig, Strategy};
+use switchboard_routing::queue::{CallQueueConfig, Strategy};
 use switchboard_routing::{next_call_for_agent, rank_agents, QueueName, RoutingDecision};
 use time::OffsetDateTime;
 
@@ -121,7 +121,7 @@ fn main() {
         Strategy::RoundRobin,
         Strategy::SkillsBestMatch,
     ] {
-        let mut queue = QueueConfig::new("support");
+        let mut queue = CallQueueConfig::new("support");
         queue.strategy = strategy;
         queue.required_skills = vec![SkillRequirement::new("support", 1)];
         queue.preferred_skills = vec![
@@ -158,9 +158,9 @@ fn main() {
     }
 
     // Queue priority: a freed agent picks among 1,000 waiting calls in 5 queues.
-    let queues: std::collections::BTreeMap<QueueName, QueueConfig> = (0..5)
+    let queues: std::collections::BTreeMap<QueueName, CallQueueConfig> = (0..5)
         .map(|i| {
-            let mut q = QueueConfig::new(format!("q{i}"));
+            let mut q = CallQueueConfig::new(format!("q{i}"));
             q.priority = i;
             q.required_skills = vec![SkillRequirement::new(
                 ["sales", "support", "billing", "english", "spanish"][i as usize],

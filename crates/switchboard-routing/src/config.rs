@@ -22,7 +22,7 @@ use switchboard_events::{normalize_e164, TeamsUserId};
 
 use crate::model::{QueueName, SkillRequirement, Skills};
 use crate::presence::{Availability, PresenceFallback, PresencePolicy};
-use crate::queue::{IvrMenu, Media, OverflowTarget, PlaySource, QueueConfig, Strategy};
+use crate::queue::{CallQueueConfig, IvrMenu, Media, OverflowTarget, PlaySource, Strategy};
 use crate::rule::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
 
 /// Name of the queue created when the configuration defines none.
@@ -122,12 +122,12 @@ pub struct RoutingConfig {
     /// Where calls go when no rule matches.
     pub default_queue: QueueName,
     /// The global presence policy (queues may override parts of it; the merged result is in
-    /// each [`QueueConfig::presence`]).
+    /// each [`CallQueueConfig::presence`]).
     pub presence: PresencePolicy,
     /// The roster, in configuration order.
     pub agents: Vec<RosterEntry>,
     /// Queues by name.
-    pub queues: BTreeMap<QueueName, QueueConfig>,
+    pub queues: BTreeMap<QueueName, CallQueueConfig>,
     /// Classification rules, in order.
     pub rules: Vec<ClassificationRule>,
 }
@@ -189,7 +189,7 @@ impl RoutingConfig {
     }
 
     /// A queue by name.
-    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+    pub fn queue(&self, name: &str) -> Option<&CallQueueConfig> {
         self.queues.get(name)
     }
 }
@@ -690,9 +690,9 @@ fn validate_queue(
     q: &RawQueue,
     global_presence: &PresencePolicy,
     queue_ref: &dyn Fn(&str, &str) -> Result<QueueName>,
-) -> Result<QueueConfig> {
+) -> Result<CallQueueConfig> {
     let key = format!("queues.{name}");
-    let mut out = QueueConfig::new(name);
+    let mut out = CallQueueConfig::new(name);
     out.required_skills = requirements(&format!("{key}.required_skills"), &q.required_skills)?;
     out.preferred_skills = requirements(&format!("{key}.preferred_skills"), &q.preferred_skills)?;
     out.priority = q.priority.unwrap_or(0);
@@ -867,7 +867,7 @@ fn validate_queue(
 
 /// Overflow into another queue must end somewhere: `a → b → a` would bounce a caller
 /// forever.
-fn check_overflow_loops(queues: &BTreeMap<QueueName, QueueConfig>) -> Result<()> {
+fn check_overflow_loops(queues: &BTreeMap<QueueName, CallQueueConfig>) -> Result<()> {
     for start in queues.keys() {
         let mut path = vec![start.clone()];
         let mut current = start;

@@ -41,7 +41,7 @@ use time::OffsetDateTime;
 
 use crate::model::{saturating_add, AgentSnapshot, CallRequirements, QueueName};
 use crate::presence::{PresenceFallback, PresenceStatus, PresenceView};
-use crate::queue::{OverflowTarget, QueueConfig};
+use crate::queue::{CallQueueConfig, OverflowTarget};
 pub use crate::strategy::RankReason;
 
 /// Shortest `retry_after` a wait decision carries, so a misconfigured `wait_retry` of zero
@@ -187,7 +187,7 @@ impl fmt::Display for OverflowReason {
 /// `call.queue`); `excluded` holds the agents already tried for this call.
 pub fn rank_agents(
     call: &CallRequirements,
-    queue: &QueueConfig,
+    queue: &CallQueueConfig,
     agents: &[AgentSnapshot],
     presence: &PresenceView,
     now: OffsetDateTime,
@@ -303,7 +303,7 @@ fn call_key(call: &CallRequirements, priority: Option<i32>) -> CallKey {
 /// into `calls`.
 pub fn order_waiting_calls(
     calls: &[CallRequirements],
-    queues: &BTreeMap<QueueName, QueueConfig>,
+    queues: &BTreeMap<QueueName, CallQueueConfig>,
 ) -> Vec<usize> {
     // Keys are computed once per call, so sorting compares integers, not queue names.
     let mut keyed: Vec<(CallKey, usize)> = calls
@@ -328,7 +328,7 @@ pub fn order_waiting_calls(
 pub fn next_call_for_agent(
     agent: &AgentSnapshot,
     calls: &[CallRequirements],
-    queues: &BTreeMap<QueueName, QueueConfig>,
+    queues: &BTreeMap<QueueName, CallQueueConfig>,
 ) -> Option<usize> {
     if !agent.enabled {
         return None;

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::model::{AgentSnapshot, CallRequirements, QueueName, SkillRequirement};
 use crate::presence::{Availability, PresenceFallback, PresenceObservation, PresenceView};
-use crate::queue::{OverflowTarget, QueueConfig, Strategy};
+use crate::queue::{CallQueueConfig, OverflowTarget, Strategy};
 
 const NOW: OffsetDateTime = datetime!(2026-03-12 09:00:00 UTC);
 
@@ -38,8 +38,8 @@ fn call() -> CallRequirements {
     CallRequirements::new("call-1", "support", NOW - Duration::from_secs(10))
 }
 
-fn queue() -> QueueConfig {
-    let mut q = QueueConfig::new("support");
+fn queue() -> CallQueueConfig {
+    let mut q = CallQueueConfig::new("support");
     q.overflow = OverflowTarget::Phone {
         number: "+14255550199".into(),
     };
@@ -603,12 +603,12 @@ fn decision_serializes_for_timelines() {
     assert_eq!(json["target"]["kind"], "phone");
 }
 
-fn queues() -> BTreeMap<QueueName, QueueConfig> {
-    let mut vip = QueueConfig::new("vip");
+fn queues() -> BTreeMap<QueueName, CallQueueConfig> {
+    let mut vip = CallQueueConfig::new("vip");
     vip.priority = 10;
     vip.required_skills = vec![SkillRequirement::new("vip", 1)];
-    let general = QueueConfig::new("general");
-    let mut low = QueueConfig::new("low");
+    let general = CallQueueConfig::new("general");
+    let mut low = CallQueueConfig::new("low");
     low.priority = -5;
     [vip, general, low]
         .into_iter()

@@ -8,7 +8,7 @@
 //!  IncomingCall ──▶ classify ──▶ QueueName                 store live state│
 //!                                    │                                    ▼
 //!                                    ▼          PresenceCache ──▶ PresenceView
-//!  CallRequirements + QueueConfig + [AgentSnapshot] + PresenceView + now + excluded
+//!  CallRequirements + CallQueueConfig + [AgentSnapshot] + PresenceView + now + excluded
 //!                                    │
 //!                               rank_agents  (pure)
 //!                                    ▼
@@ -26,7 +26,7 @@
 //! # Layout
 //! - [`model`]: queue names, skills, [`AgentSnapshot`], [`CallRequirements`].
 //! - [`presence`]: Graph availabilities, [`PresenceView`], [`PresencePolicy`].
-//! - [`queue`]: [`QueueConfig`], strategies, overflow targets, IVR menus, play sources.
+//! - [`queue`]: [`CallQueueConfig`], strategies, overflow targets, IVR menus, play sources.
 //! - [`engine`]: [`rank_agents`] and the queue-priority functions (pure).
 //! - [`strategy`]: the routing strategies, one variant and one ranking function each (pure).
 //! - [`classify`](mod@classify): [`classify()`] a call to a queue (pure).
@@ -36,18 +36,29 @@
 //! - [`presence_cache`]: TTL-cached Graph presence that never fails a routing decision.
 //! - [`roster`]: resolving the roster to OIDs, snapshots, the agent listing.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
 pub mod classify;
 pub mod config;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod engine;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod graph;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod interop;
 pub mod model;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod presence;
 pub mod presence_cache;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod queue;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod roster;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod rule;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod strategy;
 
 pub use classify::{classify, IncomingCallInfo};
@@ -60,7 +71,7 @@ pub use interop::{eligibility, Eligibility, TenantSettings, UserPolicy};
 pub use model::{AgentLiveState, AgentSnapshot, CallRequirements, QueueName, SkillRequirement};
 pub use presence::{Availability, PresenceFallback, PresencePolicy, PresenceView};
 pub use presence_cache::PresenceCache;
-pub use queue::{OverflowTarget, QueueConfig, Strategy};
+pub use queue::{CallQueueConfig, OverflowTarget, Strategy};
 pub use roster::{Roster, RosterError};
 
 /// The wall clock, for the I/O shell around the engine (the engine itself never reads a

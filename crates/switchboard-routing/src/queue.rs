@@ -94,7 +94,7 @@ pub struct IvrMenu {
 
 /// One routing queue, validated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueConfig {
+pub struct CallQueueConfig {
     /// The queue's name.
     pub name: QueueName,
     /// Skills an agent must have (at the minimum level) to take this queue's calls.
@@ -133,7 +133,7 @@ pub struct QueueConfig {
     pub presence: PresencePolicy,
 }
 
-impl QueueConfig {
+impl CallQueueConfig {
     /// A queue with the defaults the configuration uses: longest-idle, priority 0, 300 s
     /// max wait, 3 attempts, 20 s ring timeout, 5 s wait retry, hang up on overflow.
     pub fn new(name: impl Into<QueueName>) -> Self {

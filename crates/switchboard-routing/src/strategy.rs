@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::engine::{Candidate, CandidatePresence};
 use crate::model::{AgentSnapshot, CallRequirements};
-use crate::queue::QueueConfig;
+use crate::queue::CallQueueConfig;
 
 /// How a queue orders the agents it may offer a call to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ impl Strategy {
         self,
         routable: Vec<(&AgentSnapshot, CandidatePresence)>,
         call: &CallRequirements,
-        queue: &QueueConfig,
+        queue: &CallQueueConfig,
         now: OffsetDateTime,
     ) -> Vec<Candidate> {
         match self {
@@ -224,7 +224,7 @@ type SkillsKey = (u8, Reverse<u32>, u32, i128);
 fn rank_skills(
     routable: Vec<(&AgentSnapshot, CandidatePresence)>,
     call: &CallRequirements,
-    queue: &QueueConfig,
+    queue: &CallQueueConfig,
     now: OffsetDateTime,
 ) -> Vec<Candidate> {
     // Each skill named by the queue (required or preferred) or the call counts once.

@@ -44,6 +44,9 @@
 //! - `peer` (feature `test-peer`): `TestPeer`, the AMQP 1.0 test broker on the embedded
 //!   SQLite queue.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
 pub mod client;
 pub mod convert;

@@ -48,19 +48,30 @@
 //!   pipeline; `net`: the listener with connection-reset support; `jwt`: callback tokens.
 //! - [`SimHandle`]: the running simulator and its typed control methods.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod config;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod error;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod eventgrid;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod faults;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod ledger;
 pub mod secret;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod wire;
 
 mod auth;
 mod callbacks;
 mod engine;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod handle;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod http;
 mod ids;
 mod jwt;

@@ -2,7 +2,7 @@
 //!
 //! Every method is one atomic step against the backend (one `BEGIN IMMEDIATE` transaction in
 //! SQLite, one Lua script in Redis) whose keys are all known from its arguments, so the same
-//! contract holds for every backend and [`crate::conformance`] checks it. Time-dependent rules
+//! contract holds for every backend and the `conformance` suite checks it. Time-dependent rules
 //! use the store's [`crate::Clock`]; "expired" always means `expires_at <= now`.
 //!
 //! # Cancellation and retries

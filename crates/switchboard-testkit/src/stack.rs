@@ -27,7 +27,7 @@ use switchboard_store::{ArchivedCall, SqliteStore, Store};
 use switchboard_worker::app::{
     build_ingress, build_worker, queue_configs, routing_config, EngineHooks, Queues, WorkerHooks,
 };
-use switchboard_worker::config::{Config, QueueKind};
+use switchboard_worker::config::Config;
 use switchboard_worker::executor::{Executor, Observer};
 use switchboard_worker::flow::{CallState, FlowConfig};
 use switchboard_worker::runner::RunnerOptions;
@@ -377,7 +377,7 @@ impl Stack {
     /// Every opener ensures the queues with duplicate detection on (as Service Bus is set
     /// up); a stack without it switches it off again after each one.
     async fn relax_dedupe(&self) -> anyhow::Result<()> {
-        if self.opts.dedupe || self.config.queue.kind != QueueKind::Sqlite {
+        if self.opts.dedupe || self.config.queue.kind != "sqlite" {
             return Ok(());
         }
         let ns = SqliteNamespace::open(&self.config.queue_sqlite_path()).await?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use switchboard_testkit::fixtures::{self, SALES_LINE};
 use switchboard_testkit::{archived_state, DeploymentConfig, SimEndpoints, Stack};
 use switchboard_worker::app::routing_config;
-use switchboard_worker::config::{IngressAuth, QueueKind, StoreKind};
+use switchboard_worker::config::IngressAuth;
 
 fn deployment() -> DeploymentConfig {
     let sim = SimEndpoints {
@@ -43,10 +43,10 @@ fn the_generated_configuration_loads_with_every_setting() {
         Some("http://127.0.0.1:8089/api/callbacks")
     );
     assert_eq!(c.acs.command_deadline_ms, 8000);
-    assert_eq!(c.queue.kind, QueueKind::Sqlite);
+    assert_eq!(c.queue.kind, "sqlite");
     assert_eq!(c.queue_sqlite_path(), PathBuf::from("/data/q.db"));
     assert_eq!(c.queue.lock_duration_secs, 4);
-    assert_eq!(c.store.kind, StoreKind::Redis);
+    assert_eq!(c.store.kind, "redis");
     assert_eq!(c.worker.concurrency, 3);
     assert_eq!(c.worker.grace_period_secs, 3);
     assert_eq!(c.worker.metrics_port, Some(0));

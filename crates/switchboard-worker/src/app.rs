@@ -5,15 +5,16 @@
 //! 1. [`preflight`] checks the configuration for a role and parses the routing table —
 //!    no network I/O, so a bad key fails fast with exit code 64 naming the key.
 //! 2. [`open_backends`] opens the queue (both queues: `incoming-calls`, plain, fed by Event
-//!    Grid; `call-events`, sessionful, fed by the ingress) and the store, by `queue.kind` /
-//!    `store.kind`.
+//!    Grid; `call-events`, sessionful, fed by the ingress) and the store, with the backends
+//!    `queue.kind` / `store.kind` name among those registered in [`EngineHooks`].
 //! 3. [`build_worker`] wires Call Automation, routing (roster, Graph presence), the store and
 //!    the queues into an [`Executor`] and a [`Runner`]; [`build_ingress`] wires the callback
 //!    JWT verifier and a [`QueuePublisher`] into the ingress router.
 //!
-//! Distributed engines (Service Bus, Redis) plug in through [`EngineHooks`]: the binary
-//! registers constructors for the engines it was built with, so this crate does not depend on
-//! their client libraries.
+//! Backends plug in through [`EngineHooks`], the registry of
+//! [`QueueBackend`]s and [`StoreBackend`]s: the embedded SQLite ones by default, and whatever
+//! the binary registers (Service Bus, Redis), so this crate does not depend on their client
+//! libraries.
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +23,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_callautomation::{CallAutomationClient, ClientOptions, Credential, RetryOptions};
-use switchboard_queue::sqlite::SqliteNamespace;
 use switchboard_queue::{
     OutgoingMessage, PropertyValue, QueueConfig as PortQueueConfig, QueueHandle,
 };
@@ -32,9 +32,11 @@ use switchboard_routing::graph::auth::{
 use switchboard_routing::graph::{GraphClient, GraphClientOptions};
 use switchboard_routing::presence_cache::{PresenceCache, PresenceCacheOptions};
 use switchboard_routing::{Roster, RoutingConfig};
-use switchboard_store::{Clock, SqliteStore, Store, SystemClock};
+use switchboard_store::{Clock, Store, SystemClock};
 
-use crate::config::{Config, ConfigError, IngressAuth, QueueKind, Role, StoreKind};
+use crate::backend::sqlite::{SqliteQueues, SqliteStoreBackend};
+use crate::backend::{QueueBackend, StoreBackend};
+use crate::config::{Config, ConfigError, IngressAuth, Role, Section};
 use crate::executor::{Executor, ExecutorOptions, ExecutorParts, Observer};
 use crate::flow::FlowConfig;
 use crate::ingress::jwt::JwtVerifier;
@@ -52,14 +54,18 @@ pub enum AppError {
     /// later may work (network, throttling) or not (e.g. a corrupt database file).
     #[error("{what}: {message}")]
     Startup {
+        /// Which part failed (`sqlite queue`, `redis`, …).
         what: &'static str,
+        /// What went wrong.
         message: String,
+        /// Whether starting again later may work.
         retryable: bool,
     },
 }
 
 impl AppError {
-    fn startup(what: &'static str, e: impl std::fmt::Display, retryable: bool) -> Self {
+    /// A [`AppError::Startup`] from any error.
+    pub fn startup(what: &'static str, e: impl std::fmt::Display, retryable: bool) -> Self {
         Self::Startup {
             what,
             message: e.to_string(),
@@ -82,10 +88,13 @@ impl AppError {
 /// What [`preflight`] proved and parsed.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The parsed `[routing]` table.
     pub routing: RoutingConfig,
 }
 
-/// Validate `cfg` for `role` and parse its routing table. Performs no network I/O.
+/// Validate `cfg` for `role` and parse its routing table. Performs no network I/O. The queue
+/// and store backends' own keys are not checked here (see [`preflight_with`]); `build_*` and
+/// `open_*` check them before connecting.
 pub fn preflight(cfg: &Config, role: Role) -> Result<Prepared, ConfigError> {
     cfg.validate(role)?;
     let routing = routing_config(cfg)?;
@@ -96,19 +105,27 @@ pub fn preflight(cfg: &Config, role: Role) -> Result<Prepared, ConfigError> {
     Ok(Prepared { routing })
 }
 
+/// [`preflight`], and the backends' keys against the registered `engines`.
+pub fn preflight_with(
+    cfg: &Config,
+    role: Role,
+    engines: &EngineHooks,
+) -> Result<Prepared, ConfigError> {
+    let prepared = preflight(cfg, role)?;
+    engines.validate(cfg, role)?;
+    Ok(prepared)
+}
+
 /// The `[routing]` table as a [`RoutingConfig`] (errors name keys under `routing.`). A
 /// configuration without one routes every call to the default queue with no agents.
 pub fn routing_config(cfg: &Config) -> Result<RoutingConfig, ConfigError> {
     let table = cfg.routing.clone().unwrap_or_default();
-    RoutingConfig::from_toml_table(table).map_err(|e| {
-        let e = e.prefixed("routing");
-        ConfigError::new(e.key.clone(), e.message.clone())
-    })
+    RoutingConfig::from_toml_table(table).map_err(|e| e.prefixed("routing"))
 }
 
 /// A Call Automation client from `[acs]`: access key when a connection string is set,
 /// otherwise the managed identity (user-assigned when `AZURE_CLIENT_ID` is set).
-pub fn call_automation_client(cfg: &Config) -> Result<CallAutomationClient, ConfigError> {
+pub(crate) fn call_automation_client(cfg: &Config) -> Result<CallAutomationClient, ConfigError> {
     let options = ClientOptions {
         api_version: cfg.acs.api_version.clone(),
         retry: RetryOptions {
@@ -162,117 +179,160 @@ pub struct Queues {
     pub events: QueueHandle,
 }
 
-/// Boxed future returned by engine constructors.
+/// Boxed future returned by backends' `open`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-/// Opens the queues of a distributed engine (Service Bus).
-pub type QueueOpener =
-    Arc<dyn for<'a> Fn(&'a Config) -> BoxFuture<'a, Result<Queues, AppError>> + Send + Sync>;
-/// Opens a distributed store (Redis).
-pub type StoreOpener = Arc<
-    dyn for<'a> Fn(&'a Config) -> BoxFuture<'a, Result<Arc<dyn Store>, AppError>> + Send + Sync,
->;
 
-/// Constructors for engines other than the embedded SQLite ones.
-#[derive(Clone, Default)]
+/// The registered queue and store backends: the one place `queue.kind` / `store.kind` are
+/// looked up. [`Default`] holds the embedded SQLite backends; the binary adds its own
+/// (`crates/switchboard/src/engines.rs`).
+#[derive(Clone)]
 pub struct EngineHooks {
-    pub servicebus: Option<QueueOpener>,
-    pub redis: Option<StoreOpener>,
+    queues: Vec<Arc<dyn QueueBackend>>,
+    stores: Vec<Arc<dyn StoreBackend>>,
+}
+
+impl Default for EngineHooks {
+    fn default() -> Self {
+        Self {
+            queues: vec![Arc::new(SqliteQueues)],
+            stores: vec![Arc::new(SqliteStoreBackend)],
+        }
+    }
+}
+
+impl EngineHooks {
+    /// Register a queue backend (replacing one of the same kind).
+    #[must_use]
+    pub fn with_queue(mut self, backend: impl QueueBackend + 'static) -> Self {
+        self.queues.retain(|b| b.kind() != backend.kind());
+        self.queues.push(Arc::new(backend));
+        self
+    }
+
+    /// Register a store backend (replacing one of the same kind).
+    #[must_use]
+    pub fn with_store(mut self, backend: impl StoreBackend + 'static) -> Self {
+        self.stores.retain(|b| b.kind() != backend.kind());
+        self.stores.push(Arc::new(backend));
+        self
+    }
+
+    /// The queue backend `queue.kind` names, its keys checked (no I/O).
+    pub(crate) fn queue_backend(&self, cfg: &Config) -> Result<&dyn QueueBackend, ConfigError> {
+        let kinds: Vec<_> = self.queues.iter().map(|b| b.kind()).collect();
+        let backend = self
+            .queues
+            .iter()
+            .find(|b| b.kind() == cfg.queue.kind)
+            .ok_or_else(|| unknown_kind(cfg, Section::Queue, &cfg.queue.kind, &kinds))?;
+        let known = self.queues.iter().flat_map(|b| b.keys());
+        check_keys(Section::Queue, cfg.queue.settings.keys(), known)?;
+        backend.validate(cfg)?;
+        Ok(backend.as_ref())
+    }
+
+    /// The store backend `store.kind` names, its keys checked (no I/O).
+    pub fn store_backend(&self, cfg: &Config) -> Result<&dyn StoreBackend, ConfigError> {
+        let kinds: Vec<_> = self.stores.iter().map(|b| b.kind()).collect();
+        let backend = self
+            .stores
+            .iter()
+            .find(|b| b.kind() == cfg.store.kind)
+            .ok_or_else(|| unknown_kind(cfg, Section::Store, &cfg.store.kind, &kinds))?;
+        let known = self.stores.iter().flat_map(|b| b.keys());
+        check_keys(Section::Store, cfg.store.settings.keys(), known)?;
+        backend.validate(cfg)?;
+        Ok(backend.as_ref())
+    }
+
+    /// Check the backends' keys for `role`: the queue always, the store unless the process
+    /// only handles queues.
+    pub fn validate(&self, cfg: &Config, role: Role) -> Result<(), ConfigError> {
+        self.queue_backend(cfg)?;
+        if role != Role::QueueTool {
+            self.store_backend(cfg)?;
+        }
+        Ok(())
+    }
+
+    /// Every environment variable the registered backends read.
+    pub fn env_vars(&self) -> Vec<&'static str> {
+        let queue = self.queues.iter().flat_map(|b| b.keys());
+        let store = self.stores.iter().flat_map(|b| b.keys());
+        let mut vars: Vec<_> = queue.chain(store).filter_map(|k| k.env).collect();
+        vars.sort_unstable();
+        vars.dedup();
+        vars
+    }
+}
+
+fn unknown_kind(cfg: &Config, section: Section, kind: &str, kinds: &[&str]) -> ConfigError {
+    ConfigError::new(
+        cfg.kind_key(section),
+        format!(
+            "`{kind}` is not available in this build (one of {})",
+            kinds.join(", ")
+        ),
+    )
+}
+
+/// The check `deny_unknown_fields` made when every backend key was a field: a key no
+/// registered backend declares is a typo (or a backend this build lacks).
+fn check_keys<'a>(
+    section: Section,
+    present: impl Iterator<Item = &'a str>,
+    known: impl Iterator<Item = &'a crate::config::Key> + Clone,
+) -> Result<(), ConfigError> {
+    for key in present {
+        if !known.clone().any(|k| k.name == key) {
+            let mut names: Vec<_> = known.clone().map(|k| k.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            return Err(ConfigError::new(
+                format!("{}.{key}", section.name()),
+                format!(
+                    "unknown field `{key}`; backends in this build read {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Opened queue and store.
 #[derive(Clone)]
 pub struct Backends {
+    /// Both queues.
     pub queues: Queues,
+    /// The store.
     pub store: Arc<dyn Store>,
     /// Where they live, for messages (`sqlite switchboard.db`, `servicebus sb-x…`).
     pub describe: String,
 }
 
-/// Open the queues `queue.kind` names.
+/// Open the queues `queue.kind` names (its keys are checked first, without I/O).
 pub async fn open_queues(cfg: &Config, hooks: &EngineHooks) -> Result<Queues, AppError> {
-    match cfg.queue.kind {
-        QueueKind::Sqlite => {
-            let path = cfg.queue_sqlite_path();
-            create_parent(&path)?;
-            let ns = SqliteNamespace::open(&path).await.map_err(|e| {
-                AppError::startup("sqlite queue", format!("{}: {e}", path.display()), false)
-            })?;
-            let (plain, sessions) = queue_configs(cfg);
-            let incoming = ns
-                .ensure_queue(&cfg.queue.incoming_queue, plain)
-                .await
-                .map_err(|e| AppError::startup("sqlite queue", e, false))?
-                .handle();
-            let events = ns
-                .ensure_queue(&cfg.queue.events_queue, sessions)
-                .await
-                .map_err(|e| AppError::startup("sqlite queue", e, false))?
-                .handle();
-            Ok(Queues { incoming, events })
-        }
-        QueueKind::Servicebus => match &hooks.servicebus {
-            Some(open) => open(cfg).await,
-            None => Err(AppError::Config(ConfigError::new(
-                "queue.kind",
-                "\"servicebus\" is not available in this build",
-            ))),
-        },
-    }
+    hooks.queue_backend(cfg)?.open(cfg).await
 }
 
-/// Open the store `store.kind` names.
+/// Open the store `store.kind` names (its keys are checked first, without I/O).
 pub async fn open_store(cfg: &Config, hooks: &EngineHooks) -> Result<Arc<dyn Store>, AppError> {
-    match cfg.store.kind {
-        StoreKind::Sqlite => {
-            let path = cfg.store_sqlite_path();
-            create_parent(&path)?;
-            let store = SqliteStore::open(&path).await.map_err(|e| {
-                AppError::startup("sqlite store", format!("{}: {e}", path.display()), false)
-            })?;
-            Ok(Arc::new(store))
-        }
-        StoreKind::Redis => match &hooks.redis {
-            Some(open) => open(cfg).await,
-            None => Err(AppError::Config(ConfigError::new(
-                "store.kind",
-                "\"redis\" is not available in this build",
-            ))),
-        },
-    }
+    hooks.store_backend(cfg)?.open(cfg).await
 }
 
-/// Open the queue and the store.
-pub async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends, AppError> {
-    let queues = open_queues(cfg, hooks).await?;
-    let store = open_store(cfg, hooks).await?;
-    let q = match cfg.queue.kind {
-        QueueKind::Sqlite => format!("sqlite queue {}", cfg.queue_sqlite_path().display()),
-        QueueKind::Servicebus => format!(
-            "servicebus {}",
-            cfg.queue
-                .servicebus_namespace
-                .as_deref()
-                .unwrap_or("(connection string)")
-        ),
-    };
-    let s = match cfg.store.kind {
-        StoreKind::Sqlite => format!("sqlite store {}", cfg.store_sqlite_path().display()),
-        StoreKind::Redis => format!("redis store (prefix {})", cfg.store.key_prefix),
-    };
+/// Open the queue and the store (both checked before either connects).
+pub(crate) async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends, AppError> {
+    let queue = hooks.queue_backend(cfg)?;
+    let store = hooks.store_backend(cfg)?;
+    let describe = format!("{}, {}", queue.describe(cfg), store.describe(cfg));
+    let queues = queue.open(cfg).await?;
+    let store = store.open(cfg).await?;
     Ok(Backends {
         queues,
         store,
-        describe: format!("{q}, {s}"),
+        describe,
     })
-}
-
-fn create_parent(path: &std::path::Path) -> Result<(), AppError> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
-            AppError::startup("data directory", format!("{}: {e}", dir.display()), false)
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// The ingress's [`Publisher`] over queue handles (by queue name).
@@ -281,6 +341,7 @@ pub struct QueuePublisher {
 }
 
 impl QueuePublisher {
+    /// Both queues, under their configured names.
     pub fn new(queues: &Queues, cfg: &Config) -> Self {
         let mut map = BTreeMap::new();
         map.insert(cfg.queue.incoming_queue.clone(), queues.incoming.clone());
@@ -290,7 +351,7 @@ impl QueuePublisher {
 }
 
 /// An ingress message as a queue message (message id = event id, session = correlation id).
-pub fn outgoing(m: IngressMessage) -> OutgoingMessage {
+pub(crate) fn outgoing(m: IngressMessage) -> OutgoingMessage {
     let mut out = OutgoingMessage::new(m.message_id, m.body)
         .with_content_type(m.content_type)
         .with_subject(m.subject);
@@ -328,7 +389,7 @@ impl Publisher for QueuePublisher {
 
 /// Microsoft Graph, when `[graph] enabled`: a static token (`graph.token`, for tests and the
 /// simulator) or the managed identity.
-pub fn graph_client(cfg: &Config) -> Result<Option<GraphClient>, ConfigError> {
+pub(crate) fn graph_client(cfg: &Config) -> Result<Option<GraphClient>, ConfigError> {
     if !cfg.graph.enabled {
         return Ok(None);
     }
@@ -351,6 +412,7 @@ pub fn graph_client(cfg: &Config) -> Result<Option<GraphClient>, ConfigError> {
 /// What a test or the demo may inject into a worker.
 #[derive(Clone, Default)]
 pub struct WorkerHooks {
+    /// Sees every handled message and command outcome (tests, the demo's timelines).
     pub observer: Option<Arc<dyn Observer>>,
     /// Shared metrics (the demo aggregates several workers).
     pub metrics: Option<Metrics>,
@@ -360,20 +422,25 @@ pub struct WorkerHooks {
     pub flow: Option<FlowConfig>,
     /// Overrides the Call Automation client (e.g. short retries against the simulator).
     pub client: Option<Arc<CallAutomationClient>>,
+    /// The registered queue and store backends.
     pub engines: EngineHooks,
 }
 
 /// A worker ready to run.
 pub struct WorkerApp {
+    /// Handles one message at a time; the runner calls it.
     pub executor: Arc<Executor>,
+    /// Receives from both queues and drives the executor until shutdown.
     pub runner: Runner,
+    /// The worker's metrics.
     pub metrics: Metrics,
+    /// The opened queue and store.
     pub backends: Backends,
 }
 
 /// Open backends and build a worker. Network I/O: queue/store, and Graph when enabled.
 pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp, AppError> {
-    let prepared = preflight(cfg, Role::Worker)?;
+    let prepared = preflight_with(cfg, Role::Worker, &hooks.engines)?;
     let routing = prepared.routing;
     let client = match hooks.client {
         Some(c) => c,
@@ -442,8 +509,11 @@ pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp,
 
 /// An ingress ready to serve.
 pub struct IngressApp {
+    /// `/api/callbacks` (and the optional Event Grid webhook), `/healthz`, `/readyz`, `/metrics`.
     pub router: axum::Router,
+    /// The ingress's metrics.
     pub metrics: Metrics,
+    /// The queues it publishes to.
     pub queues: Queues,
 }
 
@@ -454,6 +524,7 @@ pub async fn build_ingress(
     metrics: Option<Metrics>,
 ) -> Result<IngressApp, AppError> {
     cfg.validate(Role::Ingress)?;
+    engines.validate(cfg, Role::Ingress)?;
     let auth = match cfg.ingress.auth {
         IngressAuth::None => {
             tracing::warn!("ingress.auth = \"none\": callbacks are NOT authenticated");
@@ -495,7 +566,7 @@ pub async fn build_ingress(
 
 /// Sample both queues' runtime properties into gauges
 /// (`switchboard_queue_messages{queue, state=active|scheduled|deferred|dead_letter}`).
-pub async fn sample_queues(queues: &Queues, metrics: &Metrics) {
+pub(crate) async fn sample_queues(queues: &Queues, metrics: &Metrics) {
     for q in [&queues.incoming, &queues.events] {
         match q.receiver.runtime_properties().await {
             Ok(p) => {
@@ -540,7 +611,7 @@ pub fn spawn_queue_sampler(
 /// calls in progress on this replica (sessions held) plus the work waiting in the queues.
 /// Queue depth alone under-counts a contact centre: a connected call has no queued message
 /// while it talks, yet it holds a session and will produce events (kedacore/keda#1479).
-pub fn scaling_snapshot(metrics: &Metrics, queues: &Queues) -> serde_json::Value {
+pub(crate) fn scaling_snapshot(metrics: &Metrics, queues: &Queues) -> serde_json::Value {
     let held = |q: &str| metrics.gauge("switchboard_sessions_held", &[("queue", q)]);
     let msgs = |q: &str, s: &str| {
         metrics.gauge("switchboard_queue_messages", &[("queue", q), ("state", s)])
@@ -616,8 +687,10 @@ callback_url = "https://x.example.com/api/callbacks"
     #[tokio::test]
     async fn engines_missing_from_the_build_are_config_errors() {
         let mut c = cfg("");
-        c.queue.kind = QueueKind::Servicebus;
-        c.queue.servicebus_namespace = Some("sb-x.servicebus.windows.net".into());
+        c.queue.kind = "servicebus".into();
+        c.queue
+            .settings
+            .set("servicebus_namespace", "sb-x.servicebus.windows.net");
         let e = open_queues(&c, &EngineHooks::default())
             .await
             .err()
@@ -632,7 +705,10 @@ callback_url = "https://x.example.com/api/callbacks"
     async fn sqlite_backends_open_in_a_new_directory() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = cfg("");
-        c.queue.sqlite_path = Some(dir.path().join("data/q.db"));
+        c.queue.settings.set(
+            "sqlite_path",
+            dir.path().join("data/q.db").display().to_string(),
+        );
         let b = open_backends(&c, &EngineHooks::default()).await.unwrap();
         assert!(b.describe.contains("q.db"), "{}", b.describe);
         b.queues

@@ -24,7 +24,7 @@ pub struct Decoded {
 
 /// Turns one queue message into flow inputs. `Err((reason, description))` when nothing in it
 /// can be handled (dead-letter).
-pub fn decode_delivery(delivery: &Delivery) -> Result<Decoded, (String, String)> {
+pub(crate) fn decode_delivery(delivery: &Delivery) -> Result<Decoded, (String, String)> {
     let message_type = delivery
         .application_properties
         .get("type")

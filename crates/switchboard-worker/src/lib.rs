@@ -25,17 +25,24 @@
 //! - [`telemetry`]: metrics registry and `/metrics`, tracing setup.
 //! - [`shutdown`]: one shutdown signal (SIGTERM/SIGINT) every task listens to.
 #![forbid(unsafe_code)]
+// missing_docs flags public items reachable from outside the crate that have no doc comment;
+// pub(crate) and private items are not checked.
+#![warn(missing_docs)]
 
 pub mod app;
+pub mod backend;
 mod calls;
 pub mod config;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod executor;
 pub mod flow;
-pub mod inbox;
+pub(crate) mod inbox;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod ingress;
 pub mod otlp;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod otlp_traces;
-pub mod routing;
+pub(crate) mod routing;
 pub mod runner;
 pub mod shutdown;
 pub mod telemetry;

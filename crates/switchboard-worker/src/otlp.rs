@@ -17,6 +17,7 @@ use crate::telemetry::Metrics;
 pub struct OtlpOptions {
     /// Base endpoint, e.g. `http://localhost:4318` (`/v1/metrics` is appended).
     pub endpoint: String,
+    /// Time between pushes.
     pub interval: Duration,
     /// `service.name` resource attribute (`switchboard-worker`, `switchboard-ingress`).
     pub service_name: String,
@@ -29,7 +30,7 @@ fn unix_nanos(t: SystemTime) -> u128 {
 }
 
 /// The OTLP `ExportMetricsServiceRequest` body for the registry now.
-pub fn metrics_request(
+pub(crate) fn metrics_request(
     metrics: &Metrics,
     service_name: &str,
     start: SystemTime,

@@ -79,7 +79,7 @@ impl TraceHandle {
     }
 
     /// Spans dropped because the exporter fell behind.
-    pub fn dropped_spans(&self) -> u64 {
+    pub(crate) fn dropped_spans(&self) -> u64 {
         self.0.dropped.load(Ordering::Relaxed)
     }
 }
@@ -266,7 +266,7 @@ fn kv(key: &str, value: &str) -> Value {
 }
 
 /// The OTLP `ExportTraceServiceRequest` body for these spans.
-pub fn traces_request(spans: &[FinishedSpan], service_name: &str) -> Value {
+pub(crate) fn traces_request(spans: &[FinishedSpan], service_name: &str) -> Value {
     let spans: Vec<Value> = spans
         .iter()
         .map(|s| {
@@ -312,7 +312,7 @@ pub fn traces_request(spans: &[FinishedSpan], service_name: &str) -> Value {
 }
 
 /// The traces URL for an OTLP base endpoint.
-pub fn traces_url(endpoint: &str) -> String {
+pub(crate) fn traces_url(endpoint: &str) -> String {
     let base = endpoint.trim_end_matches('/');
     let base = base.strip_suffix("/v1/metrics").unwrap_or(base);
     if base.ends_with("/v1/traces") {

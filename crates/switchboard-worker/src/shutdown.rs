@@ -63,7 +63,7 @@ pub fn on_signal() -> CancellationToken {
 
 /// Run `drain` after `token` fires, but give up after `grace`; warns when the grace period ran out.
 /// Returns true when draining finished in time.
-pub async fn drain_within<F: Future<Output = ()>>(grace: Duration, drain: F) -> bool {
+pub(crate) async fn drain_within<F: Future<Output = ()>>(grace: Duration, drain: F) -> bool {
     match tokio::time::timeout(grace, drain).await {
         Ok(()) => true,
         Err(_) => {

@@ -51,6 +51,7 @@ fn labels(l: &[(&str, &str)]) -> Labels {
 }
 
 impl Metrics {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -73,7 +74,7 @@ impl Metrics {
     }
 
     /// Increment a counter.
-    pub fn inc(&self, name: &str, l: &[(&str, &str)]) {
+    pub(crate) fn inc(&self, name: &str, l: &[(&str, &str)]) {
         self.add(name, l, 1);
     }
 
@@ -86,7 +87,7 @@ impl Metrics {
     }
 
     /// Move a gauge by `delta` (up/down counts such as sessions held).
-    pub fn gauge_add(&self, name: &str, l: &[(&str, &str)], delta: f64) {
+    pub(crate) fn gauge_add(&self, name: &str, l: &[(&str, &str)], delta: f64) {
         self.with(|i| {
             i.help.entry(name.to_string()).or_insert(("gauge", ""));
             *i.gauges.entry((name.to_string(), labels(l))).or_default() += delta;
@@ -94,7 +95,7 @@ impl Metrics {
     }
 
     /// Current value of a gauge (0 when never set).
-    pub fn gauge(&self, name: &str, l: &[(&str, &str)]) -> f64 {
+    pub(crate) fn gauge(&self, name: &str, l: &[(&str, &str)]) -> f64 {
         self.with(|i| {
             i.gauges
                 .get(&(name.to_string(), labels(l)))
@@ -104,7 +105,7 @@ impl Metrics {
     }
 
     /// Record a duration in a histogram (seconds).
-    pub fn observe(&self, name: &str, l: &[(&str, &str)], d: Duration) {
+    pub(crate) fn observe(&self, name: &str, l: &[(&str, &str)], d: Duration) {
         let secs = d.as_secs_f64();
         self.with(|i| {
             i.help.entry(name.to_string()).or_insert(("histogram", ""));
@@ -147,7 +148,11 @@ impl Metrics {
     }
 
     /// The registry as OTLP/JSON `metrics` (cumulative temporality), for [`crate::otlp`].
-    pub fn to_otlp(&self, start_unix_nanos: u128, now_unix_nanos: u128) -> Vec<serde_json::Value> {
+    pub(crate) fn to_otlp(
+        &self,
+        start_unix_nanos: u128,
+        now_unix_nanos: u128,
+    ) -> Vec<serde_json::Value> {
         use serde_json::json;
         let attrs = |l: &Labels| -> Vec<serde_json::Value> {
             l.iter()
@@ -211,7 +216,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         self.with(|i| {
             let mut out = String::new();
             let mut typed = std::collections::BTreeSet::new();

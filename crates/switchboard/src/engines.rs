@@ -1,21 +1,133 @@
-//! The distributed engines this binary offers behind `queue.kind` / `store.kind`: Azure
-//! Service Bus for the queues, Redis for the store. Each opener turns the configuration into the engine's own
-//! options (no I/O until it is awaited) and connects.
+//! The queue and store backends this binary offers behind `queue.kind` / `store.kind`: the
+//! embedded SQLite ones (from `switchboard-worker`), Azure Service Bus for the queues, Redis
+//! for the store. Each backend turns its keys into the client's own options (no I/O) and
+//! connects in `open`.
+//!
+//! [`hooks`] is the registry: a new backend is its crate (implementing
+//! `switchboard_worker::backend::QueueBackend` or `StoreBackend`) plus one line there.
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use switchboard_redis::{AccessToken, RedisAuth, RedisOptions, RedisStore, TokenSource};
 use switchboard_servicebus::{Secret, ServiceBusAuth, ServiceBusNamespace, ServiceBusOptions};
-use switchboard_worker::app::StoreOpener;
-use switchboard_worker::app::{queue_configs, AppError, EngineHooks, QueueOpener, Queues};
-use switchboard_worker::config::{Config, ConfigError};
+use switchboard_worker::app::{queue_configs, AppError, EngineHooks, Queues};
+use switchboard_worker::backend::{QueueBackend, StoreBackend};
+use switchboard_worker::config::{Config, ConfigError, Key, Section};
 
-/// Every engine compiled in.
+/// Every backend compiled in (the embedded SQLite ones come with [`EngineHooks::default`]).
 pub fn hooks() -> EngineHooks {
-    EngineHooks {
-        servicebus: Some(servicebus_opener()),
-        redis: Some(redis_opener()),
+    EngineHooks::default()
+        .with_queue(ServiceBus)
+        .with_store(Redis)
+}
+
+/// Azure Service Bus queues (`queue.kind = "servicebus"`).
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceBus;
+
+const SERVICEBUS_NAMESPACE: Key = Key {
+    name: "servicebus_namespace",
+    env: Some("SWITCHBOARD_SERVICEBUS_NAMESPACE"),
+};
+const SERVICEBUS_CONNECTION_STRING: Key = Key {
+    name: "servicebus_connection_string",
+    env: Some("SWITCHBOARD_SERVICEBUS_CONNECTION_STRING"),
+};
+
+impl QueueBackend for ServiceBus {
+    fn kind(&self) -> &'static str {
+        "servicebus"
     }
+
+    fn keys(&self) -> &'static [Key] {
+        &[SERVICEBUS_NAMESPACE, SERVICEBUS_CONNECTION_STRING]
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        servicebus_options(cfg).map(drop)
+    }
+
+    fn describe(&self, cfg: &Config) -> String {
+        let ns = cfg
+            .setting(Section::Queue, &SERVICEBUS_NAMESPACE)
+            .ok()
+            .flatten();
+        format!(
+            "servicebus {}",
+            ns.as_deref().unwrap_or("(connection string)")
+        )
+    }
+
+    fn open<'a>(&'a self, cfg: &'a Config) -> BoxFuture<'a, Result<Queues, AppError>> {
+        Box::pin(async move {
+            let options = servicebus_options(cfg)?;
+            let ns = ServiceBusNamespace::connect(options)
+                .await
+                .map_err(|e| AppError::startup("service bus", &e, e.is_retryable()))?;
+            let (plain, sessions) = queue_configs(cfg);
+            let incoming = ns
+                .queue(&cfg.queue.incoming_queue, plain)
+                .map_err(|e| AppError::startup("service bus", &e, false))?;
+            let events = ns
+                .queue(&cfg.queue.events_queue, sessions)
+                .map_err(|e| AppError::startup("service bus", &e, false))?;
+            Ok(Queues { incoming, events })
+        })
+    }
+}
+
+/// A Redis store (`store.kind = "redis"`).
+#[derive(Debug, Clone, Copy)]
+pub struct Redis;
+
+const REDIS_URL: Key = Key {
+    name: "redis_url",
+    env: Some("SWITCHBOARD_REDIS_URL"),
+};
+const KEY_PREFIX: Key = Key {
+    name: "key_prefix",
+    env: None,
+};
+
+impl StoreBackend for Redis {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    fn keys(&self) -> &'static [Key] {
+        &[REDIS_URL, KEY_PREFIX]
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        redis_options(cfg).map(drop)
+    }
+
+    fn describe(&self, cfg: &Config) -> String {
+        format!(
+            "redis store (prefix {})",
+            key_prefix(cfg).unwrap_or_default()
+        )
+    }
+
+    fn open<'a>(
+        &'a self,
+        cfg: &'a Config,
+    ) -> BoxFuture<'a, Result<Arc<dyn switchboard_store::Store>, AppError>> {
+        Box::pin(async move {
+            let options = redis_options(cfg)?;
+            let store = RedisStore::connect(options)
+                .await
+                .map_err(|e| AppError::startup("redis", &e, e.is_retryable()))?;
+            Ok(Arc::new(store) as Arc<dyn switchboard_store::Store>)
+        })
+    }
+}
+
+/// `store.key_prefix`, default `switchboard`.
+fn key_prefix(cfg: &Config) -> Result<String, ConfigError> {
+    Ok(cfg
+        .setting(Section::Store, &KEY_PREFIX)?
+        .unwrap_or_else(|| "switchboard".to_owned()))
 }
 
 /// Scope of Microsoft Entra tokens for Azure Managed Redis / Azure Cache for Redis.
@@ -26,10 +138,10 @@ const REDIS_SCOPE: &str = "https://redis.azure.com/.default";
 /// Microsoft Entra token of the managed identity (`AZURE_CLIENT_ID`, system-assigned without
 /// it), the object id being the ACL user; otherwise the URL's own credentials are used.
 pub fn redis_options(cfg: &Config) -> Result<RedisOptions, ConfigError> {
-    let url = cfg.store.redis_url.as_ref().ok_or_else(|| {
+    let url = cfg.setting(Section::Store, &REDIS_URL)?.ok_or_else(|| {
         ConfigError::new("store.redis_url", "required when store.kind = \"redis\"")
     })?;
-    let url = url.expose().trim().to_owned();
+    let url = url.trim().to_owned();
     let parsed = url::Url::parse(&url).map_err(|e| {
         ConfigError::new(
             "store.redis_url",
@@ -45,7 +157,8 @@ pub fn redis_options(cfg: &Config) -> Result<RedisOptions, ConfigError> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(ConfigError::new("store.redis_url", "has no host"));
     }
-    let prefix = cfg.store.key_prefix.trim();
+    let prefix = key_prefix(cfg)?;
+    let prefix = prefix.trim();
     switchboard_redis::validate_prefix(prefix).map_err(|e| {
         let message = match e {
             switchboard_store::StoreError::InvalidInput { message, .. } => message,
@@ -118,25 +231,13 @@ impl TokenSource for EntraRedisToken {
     }
 }
 
-fn redis_opener() -> StoreOpener {
-    Arc::new(|cfg: &Config| {
-        Box::pin(async move {
-            let options = redis_options(cfg)?;
-            let store = RedisStore::connect(options)
-                .await
-                .map_err(|e| startup("redis", &e, e.is_retryable()))?;
-            Ok(Arc::new(store) as Arc<dyn switchboard_store::Store>)
-        })
-    })
-}
-
 /// How to reach the namespace: `queue.servicebus_connection_string` (SAS; with
 /// `UseDevelopmentEmulator=true` it speaks plain AMQP, as the emulator and the test peer
 /// need), else `queue.servicebus_namespace` with the managed identity `AZURE_CLIENT_ID` names
 /// (system-assigned without it).
 pub fn servicebus_options(cfg: &Config) -> Result<ServiceBusOptions, ConfigError> {
-    if let Some(cs) = &cfg.queue.servicebus_connection_string {
-        let cs = cs.expose();
+    if let Some(cs) = cfg.setting(Section::Queue, &SERVICEBUS_CONNECTION_STRING)? {
+        let cs = cs.as_str();
         if !cs.to_ascii_lowercase().contains("endpoint=") {
             return Err(ConfigError::new(
                 "queue.servicebus_connection_string",
@@ -154,12 +255,14 @@ pub fn servicebus_options(cfg: &Config) -> Result<ServiceBusOptions, ConfigError
         options.insecure_plaintext = emulator;
         return Ok(options);
     }
-    let namespace = cfg.queue.servicebus_namespace.clone().ok_or_else(|| {
-        ConfigError::new(
+    let namespace = cfg
+        .setting(Section::Queue, &SERVICEBUS_NAMESPACE)?
+        .ok_or_else(|| {
+            ConfigError::new(
             "queue.servicebus_namespace",
             "required when queue.kind = \"servicebus\" (or set queue.servicebus_connection_string)",
         )
-    })?;
+        })?;
     let namespace = namespace
         .trim()
         .trim_start_matches("sb://")
@@ -177,50 +280,25 @@ pub fn servicebus_options(cfg: &Config) -> Result<ServiceBusOptions, ConfigError
     }))
 }
 
-fn servicebus_opener() -> QueueOpener {
-    Arc::new(|cfg: &Config| {
-        Box::pin(async move {
-            let options = servicebus_options(cfg)?;
-            let ns = ServiceBusNamespace::connect(options)
-                .await
-                .map_err(|e| startup("service bus", &e, e.is_retryable()))?;
-            let (plain, sessions) = queue_configs(cfg);
-            let incoming = ns
-                .queue(&cfg.queue.incoming_queue, plain)
-                .map_err(|e| startup("service bus", &e, false))?;
-            let events = ns
-                .queue(&cfg.queue.events_queue, sessions)
-                .map_err(|e| startup("service bus", &e, false))?;
-            Ok(Queues { incoming, events })
-        })
-    })
-}
-
-fn startup(what: &'static str, e: &dyn std::fmt::Display, retryable: bool) -> AppError {
-    AppError::Startup {
-        what,
-        message: e.to_string(),
-        retryable,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_worker::config::Secret as CfgSecret;
 
     fn cfg() -> Config {
-        let mut cfg = Config::default();
-        cfg.queue.servicebus_namespace = None;
-        cfg.queue.servicebus_connection_string = None;
-        cfg
+        Config::default()
+    }
+
+    fn sv(s: impl Into<String>) -> String {
+        s.into()
     }
 
     #[test]
     fn connection_string_wins_and_emulator_means_plain_amqp() {
         let mut c = cfg();
-        c.queue.servicebus_namespace = Some("ignored.servicebus.windows.net".into());
-        c.queue.servicebus_connection_string = Some(CfgSecret::new(
+        c.queue
+            .settings
+            .set("servicebus_namespace", "ignored.servicebus.windows.net");
+        c.queue.settings.set("servicebus_connection_string", sv(
             "Endpoint=sb://127.0.0.9/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0;UseDevelopmentEmulator=true"
         ));
         let o = servicebus_options(&c).unwrap();
@@ -228,16 +306,19 @@ mod tests {
         assert!(matches!(o.auth, ServiceBusAuth::ConnectionString(_)));
         assert!(!format!("{o:?}").contains("c2VjcmV0"));
 
-        c.queue.servicebus_connection_string = Some(CfgSecret::new(
-            "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a",
-        ));
+        c.queue.settings.set(
+            "servicebus_connection_string",
+            sv("Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a"),
+        );
         assert!(!servicebus_options(&c).unwrap().insecure_plaintext);
     }
 
     #[test]
     fn namespace_uses_the_managed_identity_client_id() {
         let mut c = cfg();
-        c.queue.servicebus_namespace = Some("sb://sb-x.servicebus.windows.net/".into());
+        c.queue
+            .settings
+            .set("servicebus_namespace", "sb://sb-x.servicebus.windows.net/");
         c.graph.client_id = Some("11111111-2222-3333-4444-555555555555".into());
         let o = servicebus_options(&c).unwrap();
         assert_eq!(
@@ -253,15 +334,18 @@ mod tests {
     #[test]
     fn redis_user_without_password_means_entra_token() {
         let mut c = cfg();
-        c.store.redis_url = Some(CfgSecret::new(
-            "rediss://0000aaaa-1111@redis-x.westeurope.redis.azure.net:10000",
-        ));
+        c.store.settings.set(
+            "redis_url",
+            sv("rediss://0000aaaa-1111@redis-x.westeurope.redis.azure.net:10000"),
+        );
         let o = redis_options(&c).unwrap();
         assert!(matches!(o.auth, RedisAuth::Token(_)));
         assert_eq!(o.key_prefix, "switchboard");
 
-        c.store.redis_url = Some(CfgSecret::new("redis://:hunter2@127.0.0.1:6379/0"));
-        c.store.key_prefix = "contoso-prod".into();
+        c.store
+            .settings
+            .set("redis_url", sv("redis://:hunter2@127.0.0.1:6379/0"));
+        c.store.settings.set("key_prefix", "contoso-prod");
         let o = redis_options(&c).unwrap();
         assert!(matches!(o.auth, RedisAuth::Url));
         assert_eq!(o.key_prefix, "contoso-prod");
@@ -272,11 +356,60 @@ mod tests {
     fn bad_redis_values_name_their_key() {
         let mut c = cfg();
         assert_eq!(redis_options(&c).unwrap_err().key, "store.redis_url");
-        c.store.redis_url = Some(CfgSecret::new("http://127.0.0.1:6379"));
+        c.store
+            .settings
+            .set("redis_url", sv("http://127.0.0.1:6379"));
         assert_eq!(redis_options(&c).unwrap_err().key, "store.redis_url");
-        c.store.redis_url = Some(CfgSecret::new("redis://127.0.0.1:6379"));
-        c.store.key_prefix = "a{b}".into();
+        c.store
+            .settings
+            .set("redis_url", sv("redis://127.0.0.1:6379"));
+        c.store.settings.set("key_prefix", "a{b}");
         assert_eq!(redis_options(&c).unwrap_err().key, "store.key_prefix");
+    }
+
+    /// What `Config::validate` checked before the backends owned their keys: still checked,
+    /// before any I/O, naming the key — whether set in the file or by the environment.
+    #[test]
+    fn servicebus_and_redis_need_their_addresses() {
+        let env = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut c = cfg();
+        c.apply_env(&env(&[("SWITCHBOARD_QUEUE", "servicebus")]))
+            .unwrap();
+        let e = hooks()
+            .validate(&c, switchboard_worker::config::Role::QueueTool)
+            .unwrap_err();
+        assert_eq!(e.key, "queue.servicebus_namespace");
+        c.apply_env(&env(&[(
+            "SWITCHBOARD_SERVICEBUS_NAMESPACE",
+            "sb-x.servicebus.windows.net",
+        )]))
+        .unwrap();
+        hooks()
+            .validate(&c, switchboard_worker::config::Role::QueueTool)
+            .unwrap();
+
+        let mut c = cfg();
+        c.apply_env(&env(&[("SWITCHBOARD_STORE", "redis")]))
+            .unwrap();
+        hooks()
+            .validate(&c, switchboard_worker::config::Role::QueueTool)
+            .unwrap();
+        let e = hooks()
+            .validate(&c, switchboard_worker::config::Role::Worker)
+            .unwrap_err();
+        assert_eq!(e.key, "store.redis_url");
+        c.apply_env(&env(&[("SWITCHBOARD_REDIS_URL", "ftp://x")]))
+            .unwrap();
+        let e = hooks()
+            .validate(&c, switchboard_worker::config::Role::Worker)
+            .unwrap_err();
+        assert_eq!(e.key, "store.redis_url");
+        assert!(hooks().env_vars().contains(&"SWITCHBOARD_REDIS_URL"));
     }
 
     #[test]
@@ -286,12 +419,14 @@ mod tests {
             servicebus_options(&c).unwrap_err().key,
             "queue.servicebus_namespace"
         );
-        c.queue.servicebus_namespace = Some("https://x/y".into());
+        c.queue.settings.set("servicebus_namespace", "https://x/y");
         assert_eq!(
             servicebus_options(&c).unwrap_err().key,
             "queue.servicebus_namespace"
         );
-        c.queue.servicebus_connection_string = Some(CfgSecret::new("SharedAccessKey=abc"));
+        c.queue
+            .settings
+            .set("servicebus_connection_string", sv("SharedAccessKey=abc"));
         assert_eq!(
             servicebus_options(&c).unwrap_err().key,
             "queue.servicebus_connection_string"
@@ -305,10 +440,9 @@ mod tests {
         use std::time::Duration;
         use switchboard_queue::OutgoingMessage;
         use switchboard_servicebus::peer::TestPeer;
-        use switchboard_worker::config::QueueKind;
 
         let mut c = cfg();
-        c.queue.kind = QueueKind::Servicebus;
+        c.queue.kind = "servicebus".into();
         let (plain, sessions) = queue_configs(&c);
         let peer = TestPeer::start(
             std::net::Ipv4Addr::new(127, 0, 5, 1),
@@ -319,10 +453,13 @@ mod tests {
         )
         .await
         .unwrap();
-        c.queue.servicebus_connection_string = Some(CfgSecret::new(format!(
-            "{};UseDevelopmentEmulator=true",
-            peer.connection_string()
-        )));
+        c.queue.settings.set(
+            "servicebus_connection_string",
+            sv(format!(
+                "{};UseDevelopmentEmulator=true",
+                peer.connection_string()
+            )),
+        );
         let queues = switchboard_worker::app::open_queues(&c, &hooks())
             .await
             .unwrap();

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "servicebus-peer")]
 use anyhow::Context as _;
 use async_trait::async_trait;
+#[cfg(feature = "servicebus-peer")]
 use switchboard_servicebus::peer::TestPeer;
 use switchboard_testkit::{Detach, QueueEngine, StackOptions};
-use switchboard_worker::app::{queue_configs, EngineHooks};
-use switchboard_worker::config::{Config, QueueKind, Secret};
+use switchboard_worker::app::EngineHooks;
+use switchboard_worker::config::Config;
 use switchboard_worker::runner::RunnerOptions;
 
 /// The queue engine of a local deployment.
@@ -53,9 +55,10 @@ struct ServiceBusPeer(std::net::Ipv4Addr);
 
 #[async_trait]
 impl QueueEngine for ServiceBusPeer {
+    #[cfg(feature = "servicebus-peer")]
     async fn attach(&self, config: &mut Config) -> anyhow::Result<(EngineHooks, Option<Detach>)> {
         let ip = self.0;
-        let (plain, sessions) = queue_configs(config);
+        let (plain, sessions) = switchboard_worker::app::queue_configs(config);
         let peer = TestPeer::start(
             ip,
             &[
@@ -65,14 +68,24 @@ impl QueueEngine for ServiceBusPeer {
         )
         .await
         .with_context(|| format!("starting the Service Bus peer on {ip}:5672"))?;
-        config.queue.kind = QueueKind::Servicebus;
-        config.queue.servicebus_connection_string = Some(Secret::new(format!(
-            "{};UseDevelopmentEmulator=true",
-            peer.connection_string()
-        )));
+        config.queue.kind = "servicebus".into();
+        config.queue.settings.set(
+            "servicebus_connection_string",
+            format!("{};UseDevelopmentEmulator=true", peer.connection_string()),
+        );
         Ok((
             crate::engines::hooks(),
             Some(Box::pin(async move { peer.shutdown().await })),
         ))
+    }
+
+    /// The production build leaves the test peer out, so `--servicebus-peer` cannot be served.
+    #[cfg(not(feature = "servicebus-peer"))]
+    async fn attach(&self, _config: &mut Config) -> anyhow::Result<(EngineHooks, Option<Detach>)> {
+        anyhow::bail!(
+            "this build has no Service Bus test peer ({}:5672): build with the `servicebus-peer` \
+             feature (on by default; the production image leaves it out)",
+            self.0
+        )
     }
 }

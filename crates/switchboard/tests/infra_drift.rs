@@ -9,6 +9,12 @@ use std::process::Command;
 
 use switchboard_worker::config::{Config, Role, ENV_VARS};
 
+// The binary's backend registry, compiled here too: the backends' keys and variables are
+// known only to it.
+#[allow(dead_code)]
+#[path = "../src/engines.rs"]
+mod engines;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -133,6 +139,19 @@ fn mounted_config_file_parses_and_validates_for_the_worker_with_the_bicep_env() 
         .collect();
     cfg.apply_env(&env).expect("the Bicep env applies");
     cfg.validate(Role::Worker).expect("worker config validates");
+    engines::hooks()
+        .validate(&cfg, Role::Worker)
+        .expect("the backends' keys validate");
+}
+
+#[test]
+fn every_backend_variable_is_listed_in_env_vars() {
+    for name in engines::hooks().env_vars() {
+        assert!(
+            ENV_VARS.contains(&name),
+            "a backend reads {name}, missing from ENV_VARS"
+        );
+    }
 }
 
 /// Each container, run as Bicep runs it (its args, its env, the mounted config file for

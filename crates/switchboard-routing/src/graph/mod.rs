@@ -20,6 +20,7 @@
 //! - [`throttle`]: the sliding-window limiter and 429 blocking.
 
 pub mod auth;
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod throttle;
 
 use std::fmt;

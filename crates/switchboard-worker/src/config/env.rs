@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use super::*;
 
 /// Every environment variable the binary reads. Infra (Bicep) may only set names from this list;
-/// a test compares the two.
+/// a test compares the two. The queue/store backend variables are declared by each backend
+/// ([`Key::env`]); they are listed here too because infra sets them, and the drift test checks
+/// each backend's variables appear here.
 pub const ENV_VARS: &[&str] = &[
     "SWITCHBOARD_CONFIG",
     "SWITCHBOARD_QUEUE",
@@ -43,51 +45,30 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
+        // Backend keys (`SWITCHBOARD_SQLITE_PATH`, `SWITCHBOARD_REDIS_URL`, …) are resolved when
+        // a backend reads them (`Config::setting`): only the registered backends know them.
+        self.env.0.extend(
+            env.iter()
+                .filter(|(k, v)| k.starts_with("SWITCHBOARD_") && !v.trim().is_empty())
+                .map(|(k, v)| (k.clone(), v.trim().to_string())),
+        );
+        // The backend's name is checked against the registered backends, naming this variable.
         if let Some(v) = get("SWITCHBOARD_QUEUE") {
-            self.queue.kind = match v.as_str() {
-                "sqlite" => QueueKind::Sqlite,
-                "servicebus" => QueueKind::Servicebus,
-                _ => {
-                    return Err(ConfigError::new(
-                        "SWITCHBOARD_QUEUE",
-                        format!("`{v}` is not one of sqlite, servicebus"),
-                    ))
-                }
-            };
+            self.queue.kind = v;
+            self.queue.kind_key = KindKey(Some("SWITCHBOARD_QUEUE"));
         }
         if let Some(v) = get("SWITCHBOARD_STORE") {
-            self.store.kind = match v.as_str() {
-                "sqlite" => StoreKind::Sqlite,
-                "redis" => StoreKind::Redis,
-                _ => {
-                    return Err(ConfigError::new(
-                        "SWITCHBOARD_STORE",
-                        format!("`{v}` is not one of sqlite, redis"),
-                    ))
-                }
-            };
-        }
-        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_NAMESPACE") {
-            self.queue.servicebus_namespace = Some(v);
+            self.store.kind = v;
+            self.store.kind_key = KindKey(Some("SWITCHBOARD_STORE"));
         }
         if let Some(v) = get("SWITCHBOARD_SERVICEBUS_QUEUE") {
             self.queue.events_queue = v;
-        }
-        if let Some(v) = get("SWITCHBOARD_SERVICEBUS_CONNECTION_STRING") {
-            self.queue.servicebus_connection_string = Some(Secret(v));
-        }
-        if let Some(v) = get("SWITCHBOARD_REDIS_URL") {
-            self.store.redis_url = Some(Secret(v));
-        }
-        if let Some(v) = get("SWITCHBOARD_SQLITE_PATH") {
-            self.queue.sqlite_path = Some(PathBuf::from(&v));
-            self.store.sqlite_path = Some(PathBuf::from(v));
         }
         if let Some(v) = get("SWITCHBOARD_ACS_ENDPOINT") {
             self.acs.endpoint = Some(v);
         }
         if let Some(v) = get("SWITCHBOARD_ACS_CONNECTION_STRING") {
-            self.acs.connection_string = Some(Secret(v));
+            self.acs.connection_string = Some(Secret::new(v));
         }
         if let Some(v) = get("SWITCHBOARD_ACS_RESOURCE_ID") {
             self.acs.resource_id = Some(v);
@@ -107,7 +88,7 @@ impl Config {
             self.graph.client_id = Some(v);
         }
         if let Some(v) = get("APPLICATIONINSIGHTS_CONNECTION_STRING") {
-            self.telemetry.appinsights_connection_string = Some(Secret(v));
+            self.telemetry.appinsights_connection_string = Some(Secret::new(v));
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
             self.telemetry.otlp_endpoint = Some(v);

@@ -26,66 +26,16 @@ pub use self::env::ENV_VARS;
 pub const EXIT_CONFIG: u8 = 64;
 
 /// Default Call Automation REST API version.
-pub const DEFAULT_API_VERSION: &str = "2026-03-12";
+pub(crate) const DEFAULT_API_VERSION: &str = "2026-03-12";
 /// ACS's OpenID configuration for callback JWTs.
-pub const ACS_OPENID_CONFIG_URL: &str =
+pub(crate) const ACS_OPENID_CONFIG_URL: &str =
     "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration";
 /// Issuer of ACS callback JWTs.
-pub const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
+pub(crate) const ACS_ISSUER: &str = "https://acscallautomation.communication.azure.com";
 
-/// A secret string: redacted in `Debug` and `Display`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret value. Call only where it is used, never to log.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// A configuration error: which key, and what is wrong with it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("configuration error at `{key}`: {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueKind {
-    #[default]
-    Sqlite,
-    Servicebus,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    #[default]
-    Sqlite,
-    Redis,
-}
+// One type for secrets and configuration errors across the workspace: the routing crate's
+// errors need no conversion, and adapters get the same redaction.
+pub use switchboard_core::{ConfigError, Secret};
 
 /// How the ingress authenticates callbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -100,21 +50,33 @@ pub enum IngressAuth {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// The whole configuration, one section per TOML table.
 pub struct Config {
+    /// `[acs]`: Call Automation.
     pub acs: AcsConfig,
-    pub queue: QueueConfig,
-    pub store: StoreConfig,
+    /// `[queue]`: both message queues.
+    pub queue: QueueSection,
+    /// `[store]`: call and agent state.
+    pub store: StoreSection,
+    /// `[worker]`: the worker process.
     pub worker: WorkerConfig,
+    /// `[ingress]`: the callback ingress.
     pub ingress: IngressConfig,
+    /// `[graph]`: Microsoft Graph presence.
     pub graph: GraphConfig,
+    /// `[telemetry]`: logs, metrics, traces.
     pub telemetry: TelemetryConfig,
     /// Routing: roster, queues, strategies (see `switchboard-routing`). Kept as TOML here and
     /// parsed by the routing crate, so its errors name keys under `routing.`.
     pub routing: Option<toml::Table>,
+    /// Backend keys' environment overrides (see [`Config::setting`]).
+    #[serde(skip)]
+    env: EnvSnapshot,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[acs]`: how to reach Call Automation and which calls are ours.
 pub struct AcsConfig {
     /// `https://<resource>.communication.azure.com`; with no connection string, Entra auth.
     pub endpoint: Option<String>,
@@ -124,6 +86,7 @@ pub struct AcsConfig {
     pub resource_id: Option<String>,
     /// Public URL of the ingress callback endpoint (`…/api/callbacks`).
     pub callback_url: Option<String>,
+    /// Call Automation REST API version.
     pub api_version: String,
     /// Shown to Teams agents when the call rings (`sourceDisplayName`).
     pub source_display_name: String,
@@ -131,6 +94,7 @@ pub struct AcsConfig {
     pub numbers: Vec<String>,
     /// Total deadline for one Call Automation operation including retries.
     pub command_deadline_ms: u64,
+    /// Attempts per Call Automation operation, the first included.
     pub max_attempts: u32,
 }
 
@@ -150,58 +114,147 @@ impl Default for AcsConfig {
     }
 }
 
+/// The `[queue]` section: what every queue backend shares, plus the chosen backend's own keys.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct QueueConfig {
-    pub kind: QueueKind,
-    pub sqlite_path: Option<PathBuf>,
+#[serde(default)]
+pub struct QueueSection {
+    /// The backend: the [`kind`](crate::backend::QueueBackend::kind) of a registered
+    /// [`QueueBackend`](crate::backend::QueueBackend) (`sqlite`, `servicebus`).
+    pub kind: String,
     /// Queue Event Grid delivers IncomingCall to (not sessionful).
     pub incoming_queue: String,
     /// Queue the ingress publishes callbacks to (sessionful, session = correlationId).
     pub events_queue: String,
-    pub servicebus_namespace: Option<String>,
-    pub servicebus_connection_string: Option<Secret>,
+    /// Peek-lock duration of both queues.
     pub lock_duration_secs: u64,
+    /// Deliveries before a message is dead-lettered.
     pub max_delivery_count: u32,
+    /// Every other key (`sqlite_path`, `servicebus_namespace`, …): the backends own them, and
+    /// [`EngineHooks::validate`](crate::app::EngineHooks::validate) rejects a key no
+    /// registered backend declares. (Serde cannot deny unknown fields beside a flattened map.)
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// Where `kind` came from, so an error names the key the operator set.
+    #[serde(skip)]
+    kind_key: KindKey,
 }
 
-impl Default for QueueConfig {
+impl Default for QueueSection {
     fn default() -> Self {
         Self {
-            kind: QueueKind::Sqlite,
-            sqlite_path: None,
+            kind: "sqlite".into(),
             incoming_queue: "incoming-calls".into(),
             events_queue: "call-events".into(),
-            servicebus_namespace: None,
-            servicebus_connection_string: None,
             lock_duration_secs: 30,
             max_delivery_count: 10,
+            settings: Settings::default(),
+            kind_key: KindKey::default(),
         }
     }
 }
 
+/// The `[store]` section: the backend's kind plus its own keys.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    pub kind: StoreKind,
-    pub sqlite_path: Option<PathBuf>,
-    pub redis_url: Option<Secret>,
-    pub key_prefix: String,
+#[serde(default)]
+pub struct StoreSection {
+    /// The backend: the [`kind`](crate::backend::StoreBackend::kind) of a registered
+    /// [`StoreBackend`](crate::backend::StoreBackend) (`sqlite`, `redis`).
+    pub kind: String,
+    /// Every other key (`sqlite_path`, `redis_url`, `key_prefix`, …), owned by the backends.
+    #[serde(flatten)]
+    pub settings: Settings,
+    #[serde(skip)]
+    kind_key: KindKey,
 }
 
-impl Default for StoreConfig {
+impl Default for StoreSection {
     fn default() -> Self {
         Self {
-            kind: StoreKind::Sqlite,
-            sqlite_path: None,
-            redis_url: None,
-            key_prefix: "switchboard".into(),
+            kind: "sqlite".into(),
+            settings: Settings::default(),
+            kind_key: KindKey::default(),
         }
+    }
+}
+
+/// Whether a section's `kind` was set by the environment (and which variable).
+#[derive(Debug, Clone, Copy, Default)]
+struct KindKey(Option<&'static str>);
+
+/// A backend's keys in its section, as written in the file. Values are never shown in
+/// `Debug`: backends keep secrets here (connection strings, URLs with passwords).
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Settings(BTreeMap<String, toml::Value>);
+
+impl Settings {
+    /// Set `key` (as the file would).
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<toml::Value>) {
+        self.0.insert(key.into(), value.into());
+    }
+    /// Remove `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    /// The keys present.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+    fn get(&self, key: &str) -> Option<&toml::Value> {
+        self.0.get(key)
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// A backend-specific key of `[queue]` or `[store]`, and the environment variable that
+/// overrides it (if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The key in the section (`servicebus_namespace`).
+    pub name: &'static str,
+    /// The variable that overrides it (`SWITCHBOARD_SERVICEBUS_NAMESPACE`).
+    pub env: Option<&'static str>,
+}
+
+/// Which section a [`Key`] lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `[queue]`
+    Queue,
+    /// `[store]`
+    Store,
+}
+
+impl Section {
+    /// The table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queue => "queue",
+            Self::Store => "store",
+        }
+    }
+}
+
+/// The `SWITCHBOARD_*` environment as loaded. Backend keys are resolved against it when read
+/// (file, then environment), because which variables a backend reads is known only to the
+/// backends registered in the binary, not when the file is loaded.
+#[derive(Clone, Default)]
+struct EnvSnapshot(BTreeMap<String, String>);
+
+impl fmt::Debug for EnvSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[worker]`: concurrency, shutdown and the status listener.
 pub struct WorkerConfig {
     /// Messages handled at once by one worker process.
     pub concurrency: usize,
@@ -226,15 +279,23 @@ impl Default for WorkerConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[ingress]`: listener, body limit and callback authentication.
 pub struct IngressConfig {
+    /// Listen address.
     pub bind: String,
+    /// Listen port.
     pub port: u16,
+    /// Largest callback body accepted.
     pub max_body_bytes: usize,
+    /// How callbacks are authenticated.
     pub auth: IngressAuth,
+    /// OpenID configuration the callback JWT keys come from.
     pub openid_config_url: String,
+    /// Expected `iss` of callback JWTs.
     pub issuer: String,
     /// Defaults to `acs.resource_id`.
     pub audience: Option<String>,
+    /// Tolerated clock difference when checking JWT times.
     pub clock_skew_secs: u64,
     /// Serve `POST /api/incoming-calls` for Event Grid webhook delivery of IncomingCall
     /// (subscription-validation handshake included). Off by default: the production path is
@@ -260,12 +321,17 @@ impl Default for IngressConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[graph]`: Microsoft Graph for the roster and presence.
 pub struct GraphConfig {
+    /// Graph endpoint (the simulator's in tests).
     pub base_url: String,
+    /// Tenant of the agents.
     pub tenant_id: Option<String>,
     /// A static bearer token (tests, the simulator). Otherwise managed identity.
     pub token: Option<Secret>,
+    /// User-assigned managed identity (`AZURE_CLIENT_ID`); system-assigned without it.
     pub client_id: Option<String>,
+    /// How long a presence reading is reused.
     pub presence_ttl_secs: u64,
     /// Graph is optional: without it routing uses the roster and store state alone.
     pub enabled: bool,
@@ -286,16 +352,22 @@ impl Default for GraphConfig {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[telemetry]`: log format and exporters.
 pub struct TelemetryConfig {
+    /// One JSON object per log line.
     pub json_logs: bool,
+    /// OTLP/HTTP collector for metrics and traces.
     pub otlp_endpoint: Option<String>,
+    /// Application Insights, when set.
     pub appinsights_connection_string: Option<Secret>,
 }
 
 /// What a process needs from the configuration: validation differs per role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// `switchboard worker`: everything but the ingress settings.
     Worker,
+    /// `switchboard ingress`: the queues and the callback checks.
     Ingress,
     /// replay / dlq: only the queue.
     QueueTool,
@@ -339,7 +411,7 @@ impl Config {
     }
 
     /// The JWT audience the ingress expects.
-    pub fn jwt_audience(&self) -> Option<&str> {
+    pub(crate) fn jwt_audience(&self) -> Option<&str> {
         self.ingress
             .audience
             .as_deref()
@@ -348,24 +420,55 @@ impl Config {
 
     /// The SQLite file for the queue (default `switchboard.db`).
     pub fn queue_sqlite_path(&self) -> PathBuf {
-        self.queue
-            .sqlite_path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("switchboard.db"))
+        self.setting(Section::Queue, &crate::backend::sqlite::SQLITE_PATH)
+            .ok()
+            .flatten()
+            .map_or_else(|| PathBuf::from("switchboard.db"), PathBuf::from)
     }
 
     /// The SQLite file for the store (default: the queue's file).
     pub fn store_sqlite_path(&self) -> PathBuf {
-        self.store
-            .sqlite_path
-            .clone()
-            .unwrap_or_else(|| self.queue_sqlite_path())
+        self.setting(Section::Store, &crate::backend::sqlite::SQLITE_PATH)
+            .ok()
+            .flatten()
+            .map_or_else(|| self.queue_sqlite_path(), PathBuf::from)
     }
 
-    pub fn command_deadline(&self) -> Duration {
+    /// A backend key's value: its environment variable when set, else the file's string.
+    /// A value of another type is an error naming the key.
+    pub fn setting(&self, section: Section, key: &Key) -> Result<Option<String>, ConfigError> {
+        if let Some(v) = key.env.and_then(|e| self.env.0.get(e)) {
+            return Ok(Some(v.clone()));
+        }
+        let settings = match section {
+            Section::Queue => &self.queue.settings,
+            Section::Store => &self.store.settings,
+        };
+        match settings.get(key.name) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(ConfigError::new(
+                format!("{}.{}", section.name(), key.name),
+                format!("invalid type: {}, expected a string", other.type_str()),
+            )),
+        }
+    }
+
+    /// Which key to name in an error about a section's `kind`: the variable that set it, or
+    /// the file's key.
+    pub(crate) fn kind_key(&self, section: Section) -> &'static str {
+        let (from_env, key) = match section {
+            Section::Queue => (self.queue.kind_key.0, "queue.kind"),
+            Section::Store => (self.store.kind_key.0, "store.kind"),
+        };
+        from_env.unwrap_or(key)
+    }
+
+    pub(crate) fn command_deadline(&self) -> Duration {
         Duration::from_millis(self.acs.command_deadline_ms)
     }
 
+    /// How long in-flight handlers may finish after SIGTERM.
     pub fn grace_period(&self) -> Duration {
         Duration::from_secs(self.worker.grace_period_secs)
     }
@@ -452,10 +555,13 @@ mod tests {
     #[test]
     fn bad_env_values_are_named() {
         let mut cfg = Config::default();
-        let err = cfg
-            .apply_env(&env(&[("SWITCHBOARD_QUEUE", "kafka")]))
+        cfg.apply_env(&env(&[("SWITCHBOARD_QUEUE", "kafka")]))
+            .unwrap();
+        let err = crate::app::EngineHooks::default()
+            .validate(&cfg, Role::QueueTool)
             .unwrap_err();
         assert_eq!(err.key, "SWITCHBOARD_QUEUE");
+        let mut cfg = Config::default();
         let err = cfg
             .apply_env(&env(&[("SWITCHBOARD_INGRESS_PORT", "99999")]))
             .unwrap_err();
@@ -478,23 +584,41 @@ mod tests {
     }
 
     #[test]
-    fn servicebus_and_redis_need_their_addresses() {
-        let mut cfg = Config::default();
-        cfg.apply_env(&env(&[("SWITCHBOARD_QUEUE", "servicebus")]))
+    fn wrong_type_in_a_backend_section_is_named() {
+        let err = Config::from_toml_str("[queue]\nlock_duration_secs = \"long\"\n").unwrap_err();
+        assert_eq!(err.key, "queue.lock_duration_secs", "{err:?}");
+    }
+
+    #[test]
+    fn backend_keys_are_checked_by_the_registered_backends() {
+        let engines = crate::app::EngineHooks::default();
+        let cfg = Config::from_toml_str("[queue]\nkind = \"kafka\"\n").unwrap();
+        let err = engines.validate(&cfg, Role::QueueTool).unwrap_err();
+        assert_eq!(err.key, "queue.kind", "{err:?}");
+        assert!(err.message.contains("sqlite"), "{err:?}");
+
+        let cfg = Config::from_toml_str("[store]\nsqlite_pth = \"x.db\"\n").unwrap();
+        engines.validate(&cfg, Role::QueueTool).unwrap();
+        let err = engines.validate(&cfg, Role::Worker).unwrap_err();
+        assert_eq!(err.key, "store.sqlite_pth", "{err:?}");
+
+        let cfg = Config::from_toml_str("[queue]\nsqlite_path = 5\n").unwrap();
+        let err = engines.validate(&cfg, Role::QueueTool).unwrap_err();
+        assert_eq!(err.key, "queue.sqlite_path", "{err:?}");
+    }
+
+    #[test]
+    fn sqlite_path_env_sets_both_files_over_the_file() {
+        let mut cfg = Config::from_toml_str(
+            "[queue]\nsqlite_path = \"q.db\"\n[store]\nsqlite_path = \"s.db\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.store_sqlite_path(), PathBuf::from("s.db"));
+        cfg.apply_env(&env(&[("SWITCHBOARD_SQLITE_PATH", "/data/x.db")]))
             .unwrap();
-        assert_eq!(
-            cfg.validate(Role::QueueTool).unwrap_err().key,
-            "queue.servicebus_namespace"
-        );
-        let mut cfg = Config::default();
-        cfg.acs.connection_string = Some(Secret::new(CS));
-        cfg.acs.callback_url = Some("http://127.0.0.1:1/api/callbacks".into());
-        cfg.apply_env(&env(&[("SWITCHBOARD_STORE", "redis")]))
-            .unwrap();
-        assert_eq!(
-            cfg.validate(Role::Worker).unwrap_err().key,
-            "store.redis_url"
-        );
+        assert_eq!(cfg.queue_sqlite_path(), PathBuf::from("/data/x.db"));
+        assert_eq!(cfg.store_sqlite_path(), PathBuf::from("/data/x.db"));
+        assert!(!format!("{cfg:?}").contains("/data/x.db"));
     }
 
     #[test]

@@ -4,21 +4,11 @@
 use super::*;
 
 impl Config {
-    /// Check everything a process of `role` needs, before any network I/O.
+    /// Check everything a process of `role` needs, before any network I/O — except the
+    /// queue and store backends' own keys: only the registered backends know those, so
+    /// [`EngineHooks::validate`](crate::app::EngineHooks::validate) checks them (the `build_*`
+    /// and `open_*` functions of [`app`](crate::app) call it before they connect).
     pub fn validate(&self, role: Role) -> Result<(), ConfigError> {
-        match self.queue.kind {
-            QueueKind::Sqlite => {}
-            QueueKind::Servicebus => {
-                if self.queue.servicebus_namespace.is_none()
-                    && self.queue.servicebus_connection_string.is_none()
-                {
-                    return Err(ConfigError::new(
-                        "queue.servicebus_namespace",
-                        "required when queue.kind = \"servicebus\" (or set queue.servicebus_connection_string)",
-                    ));
-                }
-            }
-        }
         if let Some(e) = &self.telemetry.otlp_endpoint {
             check_url("telemetry.otlp_endpoint", e)?;
         }
@@ -38,25 +28,6 @@ impl Config {
         }
         if role == Role::QueueTool {
             return Ok(());
-        }
-        if self.store.kind == StoreKind::Redis {
-            match &self.store.redis_url {
-                None => {
-                    return Err(ConfigError::new(
-                        "store.redis_url",
-                        "required when store.kind = \"redis\"",
-                    ))
-                }
-                Some(u) => {
-                    let s = u.expose();
-                    if !(s.starts_with("redis://") || s.starts_with("rediss://")) {
-                        return Err(ConfigError::new(
-                            "store.redis_url",
-                            "must start with redis:// or rediss://",
-                        ));
-                    }
-                }
-            }
         }
         match role {
             Role::Worker => {

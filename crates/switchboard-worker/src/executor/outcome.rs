@@ -39,7 +39,9 @@ pub struct ExecutorOptions {
 
 impl ExecutorOptions {
     /// Defaults with the callback URL from the worker configuration (`acs.callback_url`).
-    pub fn from_config(cfg: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
+    pub(crate) fn from_config(
+        cfg: &crate::config::Config,
+    ) -> Result<Self, crate::config::ConfigError> {
         let url = cfg.acs.callback_url.clone().ok_or_else(|| {
             crate::config::ConfigError::new("acs.callback_url", "the worker needs the callback URL")
         })?;

@@ -32,7 +32,7 @@ pub struct RepeatKey {
 
 impl RepeatKey {
     /// Id of an input that is the result of this command (`<event>/<action>/<suffix>`).
-    pub fn derived_id(&self, suffix: &str) -> String {
+    pub(crate) fn derived_id(&self, suffix: &str) -> String {
         format!("{}/{}/{suffix}", self.event_id, self.action)
     }
 }
@@ -192,7 +192,7 @@ impl Op {
     }
 
     /// True for Call Automation requests (as opposed to store, routing and queue work).
-    pub fn is_call_automation(&self) -> bool {
+    pub(crate) fn is_call_automation(&self) -> bool {
         matches!(
             self,
             Self::Answer { .. }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use switchboard_events::{normalize_e164, TeamsUserId};
 use switchboard_routing::queue::PlaySource;
-use switchboard_routing::{QueueConfig, Roster, RoutingConfig};
+use switchboard_routing::{CallQueueConfig, Roster, RoutingConfig};
 
 /// Default recording notice (the app must tell callers about recording).
-pub const DEFAULT_RECORDING_NOTICE: &str =
+pub(crate) const DEFAULT_RECORDING_NOTICE: &str =
     "This call is being recorded for quality and training purposes.";
 
 /// How long an agent is held back from new offers after they failed one.
@@ -53,6 +53,7 @@ pub struct FlowConfig {
     pub ring_grace: Duration,
     /// Played to everyone when recording becomes active.
     pub recording_notice: PlaySource,
+    /// How long an agent is not offered again after each kind of failed offer.
     pub cooldowns: Cooldowns,
     /// Extra attempts of a failed overflow transfer before hanging up.
     pub transfer_retries: u32,
@@ -107,7 +108,7 @@ impl FlowConfig {
 
     /// Takes every agent's wrap-up from the resolved roster (agents named by UPN or display
     /// name only get an OID once Graph resolved them).
-    pub fn apply_roster(&mut self, roster: &Roster) {
+    pub(crate) fn apply_roster(&mut self, roster: &Roster) {
         for a in roster.agents() {
             self.wrap_up.insert(a.oid.clone(), a.entry.wrap_up);
         }
@@ -120,14 +121,14 @@ impl FlowConfig {
 
     /// The queue's configuration, falling back to the default queue for a name that is not
     /// configured (a call classified under an older configuration).
-    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+    pub fn queue(&self, name: &str) -> Option<&CallQueueConfig> {
         self.routing
             .queue(name)
             .or_else(|| self.routing.queue(self.routing.default_queue.as_str()))
     }
 
     /// Wrap-up after a call for `agent`.
-    pub fn wrap_up_for(&self, agent: &TeamsUserId) -> Duration {
+    pub(crate) fn wrap_up_for(&self, agent: &TeamsUserId) -> Duration {
         self.wrap_up
             .get(agent)
             .copied()
@@ -136,7 +137,7 @@ impl FlowConfig {
 }
 
 /// E.164 for anything that reads as a phone number, else the trimmed string (raw ids).
-pub fn normalize_number(s: &str) -> String {
+pub(crate) fn normalize_number(s: &str) -> String {
     let s = s.trim();
     let s = s.strip_prefix("4:").unwrap_or(s);
     normalize_e164(s).unwrap_or_else(|| s.to_string())

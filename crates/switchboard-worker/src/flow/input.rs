@@ -70,7 +70,7 @@ impl FlowInput {
 
     /// The key under which the call state remembers this input as applied. The type is part
     /// of it because sanitized captures reuse one id for different events.
-    pub fn dedupe_key(&self) -> String {
+    pub(crate) fn dedupe_key(&self) -> String {
         format!("{}:{}", self.type_name(), self.id)
     }
 
@@ -85,14 +85,14 @@ impl FlowInput {
 }
 
 /// Type prefix of internal queue messages (the `type` application property and JSON field).
-pub const INTERNAL_TYPE_PREFIX: &str = "Switchboard.";
+pub(crate) const INTERNAL_TYPE_PREFIX: &str = "Switchboard.";
 
 /// An internal input as a queue message body (scheduled timers). Session id and the `type`
 /// application property are set by the executor; the body repeats both so a message read
 /// without properties (replay, dead-letter tooling) is still self-describing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InternalMessage {
+pub(crate) struct InternalMessage {
     /// `Switchboard.<TypeName>`.
     #[serde(rename = "type")]
     pub message_type: String,
@@ -109,7 +109,7 @@ pub struct InternalMessage {
 
 /// Why a body is not an [`InternalMessage`].
 #[derive(Debug, thiserror::Error)]
-pub enum InternalMessageError {
+pub(crate) enum InternalMessageError {
     /// Not JSON or not the expected shape.
     #[error("internal message does not decode: {0}")]
     Invalid(#[from] serde_json::Error),
@@ -155,7 +155,7 @@ impl InternalMessage {
     }
 
     /// The flow input it carries.
-    pub fn to_input(&self) -> FlowInput {
+    pub(crate) fn to_input(&self) -> FlowInput {
         FlowInput::internal(self.id.clone(), self.time, self.input.clone())
     }
 }

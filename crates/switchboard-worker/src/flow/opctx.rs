@@ -12,11 +12,11 @@ use std::fmt;
 use switchboard_events::TeamsUserId;
 
 /// Prefix (and format version) of every operation context Switchboard writes.
-pub const PREFIX: &str = "sb1";
+pub(crate) const PREFIX: &str = "sb1";
 
 /// A decoded operation context.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OpCtx {
+pub(crate) enum OpCtx {
     /// The answer request.
     Answer,
     /// IVR prompt + recognize, try `try_no` (1-based).

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use super::command::Command;
 
 /// Version of the document layout; bump on incompatible changes.
-pub const STATE_SCHEMA: u32 = 1;
+pub(crate) const STATE_SCHEMA: u32 = 1;
 
 /// Where the call is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ impl Phase {
     }
 
     /// The caller is waiting for an agent (hold music belongs here).
-    pub fn is_queued(&self) -> bool {
+    pub(crate) fn is_queued(&self) -> bool {
         matches!(
             self,
             Self::Routing { .. } | Self::Waiting { .. } | Self::Ringing { .. }
@@ -108,7 +108,7 @@ impl Phase {
     }
 
     /// `Ending` or `Ended`.
-    pub fn is_over(&self) -> bool {
+    pub(crate) fn is_over(&self) -> bool {
         matches!(self, Self::Ending { .. } | Self::Ended { .. })
     }
 }
@@ -143,7 +143,7 @@ pub struct ParticipantView {
 
 impl ParticipantView {
     /// True if a Teams user is in the call now (recognize is unsupported then).
-    pub fn has_teams_user(&self) -> bool {
+    pub(crate) fn has_teams_user(&self) -> bool {
         self.raw_ids
             .iter()
             .any(|r| CommunicationIdentifier::from_raw_id(r).kind() == "microsoftTeamsUser")
@@ -307,12 +307,12 @@ impl CallState {
     }
 
     /// True if the input with this dedupe key was applied.
-    pub fn has_applied(&self, key: &str) -> bool {
+    pub(crate) fn has_applied(&self, key: &str) -> bool {
         self.applied.iter().any(|k| k == key)
     }
 
     /// Records an applied input, forgetting the oldest beyond `limit`.
-    pub fn mark_applied(&mut self, key: String, limit: usize) {
+    pub(crate) fn mark_applied(&mut self, key: String, limit: usize) {
         self.applied.push_back(key);
         while self.applied.len() > limit.max(1) {
             self.applied.pop_front();
@@ -320,7 +320,7 @@ impl CallState {
     }
 
     /// Appends to the timeline, forgetting the oldest beyond `limit`.
-    pub fn push_history(&mut self, entry: HistoryEntry, limit: usize) {
+    pub(crate) fn push_history(&mut self, entry: HistoryEntry, limit: usize) {
         self.history.push(entry);
         if self.history.len() > limit.max(1) {
             let excess = self.history.len() - limit.max(1);

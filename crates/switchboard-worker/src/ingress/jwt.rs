@@ -95,7 +95,7 @@ impl JwtVerifier {
     }
 
     /// Fetch the key set now (readiness: the ingress is ready once keys are loaded).
-    pub async fn refresh(&self) -> Result<usize, AuthError> {
+    pub(crate) async fn refresh(&self) -> Result<usize, AuthError> {
         let cfg: OpenIdConfig = self
             .http
             .get(&self.openid_config_url)
@@ -142,12 +142,12 @@ impl JwtVerifier {
     }
 
     /// True once a key set has been loaded.
-    pub async fn has_keys(&self) -> bool {
+    pub(crate) async fn has_keys(&self) -> bool {
         !self.cache.read().await.keys.is_empty()
     }
 
     /// Verify the value of an `Authorization` header.
-    pub async fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
+    pub(crate) async fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
         let value = header.ok_or(AuthError::Missing)?;
         let token = value
             .strip_prefix("Bearer ")

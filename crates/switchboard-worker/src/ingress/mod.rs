@@ -15,6 +15,7 @@
 //!
 //! `GET /healthz` is liveness; `GET /readyz` is ready once the signing keys are loaded.
 
+#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod jwt;
 
 use std::collections::BTreeMap;

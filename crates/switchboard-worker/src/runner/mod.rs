@@ -34,7 +34,8 @@ use crate::telemetry::Metrics;
 
 mod settle;
 
-pub use self::settle::Settlement;
+#[allow(unused_imports)]
+pub(crate) use self::settle::Settlement;
 use self::settle::{backoff, Lock};
 
 /// Longest wait for a settlement or a session close: past it the connection is treated as
@@ -80,7 +81,7 @@ impl Default for RunnerOptions {
 
 impl RunnerOptions {
     /// From the `[worker]` configuration.
-    pub fn from_config(cfg: &crate::config::WorkerConfig) -> Self {
+    pub(crate) fn from_config(cfg: &crate::config::WorkerConfig) -> Self {
         Self {
             concurrency: cfg.concurrency.max(1),
             receive_wait: Duration::from_millis(cfg.receive_wait_ms.max(1)),
@@ -93,6 +94,7 @@ impl RunnerOptions {
 /// One queue to consume.
 #[derive(Clone)]
 pub struct Source {
+    /// Where its messages come from.
     pub receiver: Arc<dyn QueueReceiver>,
     /// Consume through session receivers (the queue requires sessions).
     pub sessions: bool,

@@ -14,7 +14,7 @@ use crate::inbox::decode_delivery;
 
 /// How a message was settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Settlement {
+pub(crate) enum Settlement {
     Complete,
     Abandon { reason: String },
     DeadLetter { reason: String, description: String },

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_worker::backend::StoreBackend;
 
 use anyhow::{anyhow, Context as _};
 use switchboard_routing::graph::auth::{
@@ -285,19 +286,20 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         Some(whole) => {
             let mut whole = whole.clone();
             whole.apply_env(&switchboard_worker::config::Config::process_env())?;
-            let describe = match whole.store.kind {
-                switchboard_worker::config::StoreKind::Sqlite => {
-                    format!("sqlite store {}", whole.store_sqlite_path().display())
-                }
-                switchboard_worker::config::StoreKind::Redis => "redis store".to_string(),
+            let engines = super::common::engines();
+            let describe = match engines.store_backend(&whole) {
+                Ok(b) => b.describe(&whole),
+                Err(e) => format!("store ({e})"),
             };
-            let missing = whole.store.kind == switchboard_worker::config::StoreKind::Sqlite
-                && !whole.store_sqlite_path().exists();
+            // A SQLite store nobody has written yet: opening would create an empty file.
+            let sqlite =
+                StoreBackend::kind(&switchboard_worker::backend::sqlite::SqliteStoreBackend);
+            let missing = whole.store.kind == sqlite && !whole.store_sqlite_path().exists();
             if missing {
                 tracing::warn!("no live state: {describe} does not exist yet (no worker ran)");
                 None
             } else {
-                match switchboard_worker::app::open_store(&whole, &super::common::engines()).await {
+                match switchboard_worker::app::open_store(&whole, &engines).await {
                     Ok(store) => Some(switchboard_worker::executor::StoreAgentState::new(
                         store, describe,
                     )),

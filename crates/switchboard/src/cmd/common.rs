@@ -26,6 +26,7 @@ impl ConfigArgs {
     pub fn load_for(&self, role: Role) -> Result<Config, ExitCode> {
         let cfg = self.load()?;
         cfg.validate(role).map_err(config_exit)?;
+        engines().validate(&cfg, role).map_err(config_exit)?;
         Ok(cfg)
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use switchboard_worker::app::{
-    build_worker, preflight, spawn_queue_sampler, worker_status_router, WorkerHooks,
+    build_worker, preflight_with, spawn_queue_sampler, worker_status_router, WorkerHooks,
 };
 use switchboard_worker::config::Role;
 use switchboard_worker::shutdown;
@@ -32,7 +32,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    if let Err(e) = preflight(&cfg, Role::Worker) {
+    if let Err(e) = preflight_with(&cfg, Role::Worker, &common::engines()) {
         return Ok(common::config_exit(e));
     }
     if args.check {

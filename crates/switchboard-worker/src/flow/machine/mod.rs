@@ -24,7 +24,7 @@ use switchboard_events::{
 };
 use switchboard_routing::classify::CustomHeaders;
 use switchboard_routing::{
-    classify, CallRequirements, IncomingCallInfo, OverflowTarget, QueueConfig, QueueName,
+    classify, CallQueueConfig, CallRequirements, IncomingCallInfo, OverflowTarget, QueueName,
 };
 use time::OffsetDateTime;
 
@@ -35,7 +35,7 @@ use super::opctx::OpCtx;
 use super::state::{CallState, HistoryEntry, Phase};
 
 /// Most queues one call may pass through (overflow chains) before we give up on it.
-pub const MAX_QUEUE_VISITS: usize = 8;
+pub(crate) const MAX_QUEUE_VISITS: usize = 8;
 
 /// What the flow made of an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,7 @@ impl Disposition {
 /// The result of [`step`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {
+    /// What the flow made of the input.
     pub disposition: Disposition,
     /// Human-readable decision for logs and the timeline.
     pub decision: String,
@@ -270,7 +271,7 @@ impl<'a> Cx<'a> {
         });
     }
 
-    fn queue_cfg(&self) -> Option<&'a QueueConfig> {
+    fn queue_cfg(&self) -> Option<&'a CallQueueConfig> {
         self.cfg.queue(self.s.queue.as_str())
     }
 

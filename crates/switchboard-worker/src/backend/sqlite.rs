@@ -1,0 +1,102 @@
+//! The embedded backends: both queues and the store in SQLite files (one by default).
+use std::path::Path;
+use std::sync::Arc;
+
+use switchboard_queue::sqlite::SqliteNamespace;
+use switchboard_store::{SqliteStore, Store};
+
+use super::{QueueBackend, StoreBackend};
+use crate::app::{queue_configs, AppError, BoxFuture, Queues};
+use crate::config::{Config, ConfigError, Key, Section};
+
+/// `sqlite_path` in `[queue]` and `[store]`; one variable sets both.
+pub(crate) const SQLITE_PATH: Key = Key {
+    name: "sqlite_path",
+    env: Some("SWITCHBOARD_SQLITE_PATH"),
+};
+
+/// Both queues in one SQLite file (`queue.sqlite_path`, default `switchboard.db`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SqliteQueues;
+
+/// The store in a SQLite file (`store.sqlite_path`, default: the queue's file).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteStoreBackend;
+
+impl QueueBackend for SqliteQueues {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn keys(&self) -> &'static [Key] {
+        &[SQLITE_PATH]
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        cfg.setting(Section::Queue, &SQLITE_PATH).map(drop)
+    }
+
+    fn describe(&self, cfg: &Config) -> String {
+        format!("sqlite queue {}", cfg.queue_sqlite_path().display())
+    }
+
+    fn open<'a>(&'a self, cfg: &'a Config) -> BoxFuture<'a, Result<Queues, AppError>> {
+        Box::pin(async move {
+            let path = cfg.queue_sqlite_path();
+            create_parent(&path)?;
+            let ns = SqliteNamespace::open(&path).await.map_err(|e| {
+                AppError::startup("sqlite queue", format!("{}: {e}", path.display()), false)
+            })?;
+            let (plain, sessions) = queue_configs(cfg);
+            let incoming = ns
+                .ensure_queue(&cfg.queue.incoming_queue, plain)
+                .await
+                .map_err(|e| AppError::startup("sqlite queue", e, false))?
+                .handle();
+            let events = ns
+                .ensure_queue(&cfg.queue.events_queue, sessions)
+                .await
+                .map_err(|e| AppError::startup("sqlite queue", e, false))?
+                .handle();
+            Ok(Queues { incoming, events })
+        })
+    }
+}
+
+impl StoreBackend for SqliteStoreBackend {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn keys(&self) -> &'static [Key] {
+        &[SQLITE_PATH]
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        cfg.setting(Section::Store, &SQLITE_PATH).map(drop)
+    }
+
+    fn describe(&self, cfg: &Config) -> String {
+        format!("sqlite store {}", cfg.store_sqlite_path().display())
+    }
+
+    fn open<'a>(&'a self, cfg: &'a Config) -> BoxFuture<'a, Result<Arc<dyn Store>, AppError>> {
+        Box::pin(async move {
+            let path = cfg.store_sqlite_path();
+            create_parent(&path)?;
+            let store = SqliteStore::open(&path).await.map_err(|e| {
+                AppError::startup("sqlite store", format!("{}: {e}", path.display()), false)
+            })?;
+            Ok(Arc::new(store) as Arc<dyn Store>)
+        })
+    }
+}
+
+fn create_parent(path: &Path) -> Result<(), AppError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            AppError::startup("data directory", format!("{}: {e}", dir.display()), false)
+        }),
+        _ => Ok(()),
+    }
+}
