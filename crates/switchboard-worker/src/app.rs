@@ -233,6 +233,13 @@ impl EngineHooks {
 
     /// The store backend `store.kind` names, its keys checked (no I/O).
     pub fn store_backend(&self, cfg: &Config) -> Result<&dyn StoreBackend, ConfigError> {
+        let backend = self.store_kind(cfg)?;
+        backend.validate(cfg)?;
+        Ok(backend)
+    }
+
+    /// The store backend `store.kind` names, with no key unknown to every store backend.
+    fn store_kind(&self, cfg: &Config) -> Result<&dyn StoreBackend, ConfigError> {
         let kinds: Vec<_> = self.stores.iter().map(|b| b.kind()).collect();
         let backend = self
             .stores
@@ -241,15 +248,18 @@ impl EngineHooks {
             .ok_or_else(|| unknown_kind(cfg, Section::Store, &cfg.store.kind, &kinds))?;
         let known = self.stores.iter().flat_map(|b| b.keys());
         check_keys(Section::Store, cfg.store.settings.keys(), known)?;
-        backend.validate(cfg)?;
         Ok(backend.as_ref())
     }
 
-    /// Check the backends' keys for `role`: the queue always, the store unless the process
-    /// only handles queues.
+    /// Check the backends' keys for `role`: the queue's always; the store's fully unless the
+    /// process only handles queues. Even then an unknown store kind or key is a mistake in the
+    /// configuration, refused as it was when the kinds were a closed set
+    /// (`cli_dlq::bad_config_exits_64`: `SWITCHBOARD_STORE=mongodb switchboard dlq list`).
     pub fn validate(&self, cfg: &Config, role: Role) -> Result<(), ConfigError> {
         self.queue_backend(cfg)?;
-        if role != Role::QueueTool {
+        if role == Role::QueueTool {
+            self.store_kind(cfg)?;
+        } else {
             self.store_backend(cfg)?;
         }
         Ok(())
