@@ -59,7 +59,7 @@ impl QueueEngine for ServiceBusPeer {
     async fn attach(&self, config: &mut Config) -> anyhow::Result<(EngineHooks, Option<Detach>)> {
         let ip = self.0;
         let (plain, sessions) = switchboard_worker::app::queue_configs(config);
-        let peer = TestPeer::start(
+        let peer = TestPeer::start_near(
             ip,
             &[
                 (config.queue.incoming_queue.as_str(), plain),
@@ -68,6 +68,12 @@ impl QueueEngine for ServiceBusPeer {
         )
         .await
         .with_context(|| format!("starting the Service Bus peer on {ip}:5672"))?;
+        if peer.addr().ip() != std::net::IpAddr::V4(ip) {
+            eprintln!(
+                "Service Bus peer: {ip}:5672 is taken, listening on {} instead",
+                peer.addr()
+            );
+        }
         config.queue.kind = "servicebus".into();
         config.queue.settings.set(
             "servicebus_connection_string",

@@ -45,7 +45,8 @@ pub struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
-    /// Run the queues over AMQP against the in-process Service Bus peer on this address.
+    /// Run the queues over AMQP against the in-process Service Bus peer on this address (the
+    /// next free one in its /24 if its port 5672 is taken).
     #[arg(long, value_name = "IP")]
     pub servicebus_peer: Option<std::net::Ipv4Addr>,
     /// Keep the SQLite files here instead of a temporary directory.

@@ -51,8 +51,9 @@ pub struct Args {
     #[arg(long)]
     pub quiet: bool,
     /// Run the queues on Azure Service Bus's AMQP protocol through an in-process peer
-    /// listening on this loopback address (port 5672), e.g. `127.0.0.77`, instead of SQLite:
-    /// the workers and the ingress then use the same adapter as against a real namespace.
+    /// listening on this loopback address (port 5672; the next free one in its /24 if that
+    /// is taken), e.g. `127.0.0.77`, instead of SQLite: the workers and the ingress then use
+    /// the same adapter as against a real namespace.
     #[arg(long, value_name = "IP")]
     pub servicebus_peer: Option<std::net::Ipv4Addr>,
 }
