@@ -597,10 +597,13 @@ mod tests {
         assert_eq!(err.key, "queue.kind", "{err:?}");
         assert!(err.message.contains("sqlite"), "{err:?}");
 
+        // A mistyped store key is refused even by a process that never opens the store, as
+        // when the section denied unknown fields.
         let cfg = Config::from_toml_str("[store]\nsqlite_pth = \"x.db\"\n").unwrap();
-        engines.validate(&cfg, Role::QueueTool).unwrap();
-        let err = engines.validate(&cfg, Role::Worker).unwrap_err();
-        assert_eq!(err.key, "store.sqlite_pth", "{err:?}");
+        for role in [Role::QueueTool, Role::Worker] {
+            let err = engines.validate(&cfg, role).unwrap_err();
+            assert_eq!(err.key, "store.sqlite_pth", "{err:?}");
+        }
 
         let cfg = Config::from_toml_str("[queue]\nsqlite_path = 5\n").unwrap();
         let err = engines.validate(&cfg, Role::QueueTool).unwrap_err();
