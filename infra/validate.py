@@ -18,7 +18,7 @@ failure. Steps:
   files        azure.yaml, main.parameters.json and infra/config/*.toml are well-formed
   consistency  infra agrees with itself and with the binary: queue names, lock duration and
                delivery count between servicebus.bicep and the worker config; env var names in
-               apps.bicep are all read by the binary (ENV_VARS in switchboard-worker's config.rs);
+               apps.bicep are all read by the binary (ENV_VARS in switchboard-worker's config/env.rs);
                container args; azd service names
 """
 
@@ -337,7 +337,7 @@ def _azure_yaml_services() -> set[str]:
 
 
 def _binary_env_vars() -> set[str] | None:
-    config_rs = ROOT / "crates" / "switchboard-worker" / "src" / "config.rs"
+    config_rs = ROOT / "crates" / "switchboard-worker" / "src" / "config" / "env.rs"
     if not config_rs.is_file():
         return None
     match = re.search(r"pub const ENV_VARS: &\[&str\] = &\[(.*?)\];", config_rs.read_text(encoding="utf-8"), re.S)
@@ -374,7 +374,7 @@ def consistency() -> list[str]:
     # Container args, env var names, grace period.
     binary_env = _binary_env_vars()
     if binary_env is None:
-        problems.append("cannot read ENV_VARS from crates/switchboard-worker/src/config.rs")
+        problems.append("cannot read ENV_VARS from crates/switchboard-worker/src/config/env.rs")
     expected_args = {"worker": ["worker"], "ingress": ["ingress"]}
     for app, args in expected_args.items():
         template = _resource(apps, app)["properties"]["template"]
