@@ -9,7 +9,7 @@
 //            (liveness), GET /readyz (readiness). Scaled on concurrent HTTP requests.
 //
 // The container args and environment variable names below are the contract with the binary
-// (crates/switchboard-worker/src/config.rs, ENV_VARS); a test compares the two. Every variable
+// (crates/switchboard-worker/src/config/env.rs, ENV_VARS); a test compares the two. Every variable
 // is always present; an empty value means "not set" to the binary. Secret-bearing values come
 // from Key Vault references (secretRef), never inline.
 
