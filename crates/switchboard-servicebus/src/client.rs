@@ -753,6 +753,19 @@ impl Pool {
     /// receives again; with several links per receiver it may never (the competing-receivers
     /// conformance check ended with 199 of 200 messages, 1 run in 50). So a receive that found
     /// nothing looks at the other idle links that drained, briefly, before it says "empty".
+    /// `got` as received on `slot`, or, when it is empty, what another link holds.
+    async fn or_late_arrivals(
+        &self,
+        slot: Arc<Slot>,
+        got: Vec<ServiceBusReceivedMessage>,
+        max: usize,
+    ) -> (Arc<Slot>, Vec<ServiceBusReceivedMessage>) {
+        if !got.is_empty() {
+            return (slot, got);
+        }
+        self.late_arrivals(&slot, max).await.unwrap_or((slot, got))
+    }
+
     async fn late_arrivals(
         &self,
         used: &Arc<Slot>,
@@ -1093,14 +1106,7 @@ impl QueueReceiver for SbReceiver {
             }
         };
         drop(guard);
-        let (slot, got) = match got.is_empty() {
-            true => self
-                .pool
-                .late_arrivals(&slot, max)
-                .await
-                .unwrap_or((slot, got)),
-            false => (slot, got),
-        };
+        let (slot, got) = self.pool.or_late_arrivals(slot, got, max).await;
         got.into_iter()
             .map(|m| to_delivery(&self.ctx, m, Link::Queue(Arc::clone(&slot)), false, None))
             .collect()
@@ -1826,14 +1832,7 @@ impl DeadLetterQueue for SbDeadLetters {
             }
         };
         drop(guard);
-        let (slot, got) = match got.is_empty() {
-            true => self
-                .pool
-                .late_arrivals(&slot, max)
-                .await
-                .unwrap_or((slot, got)),
-            false => (slot, got),
-        };
+        let (slot, got) = self.pool.or_late_arrivals(slot, got, max).await;
         got.into_iter()
             .map(|m| {
                 to_delivery(
