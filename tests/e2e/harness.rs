@@ -275,7 +275,7 @@ impl World {
         if let Engines::ServiceBusAndRedis(ip) = opts.engines {
             let mut cfg = switchboard_worker::config::Config::default();
             cfg.queue.lock_duration_secs = opts.lock_duration_secs;
-            let (plain, sessions) = switchboard_worker::app::queue_configs(&cfg);
+            let (plain, sessions) = switchboard_worker::backend::queue_configs(&cfg);
             let p = TestPeer::start_near(
                 ip,
                 &[
@@ -543,7 +543,7 @@ impl World {
                     Err(_) => return false,
                 };
                 let cfg = switchboard_worker::config::Config::default();
-                let (plain, sessions) = switchboard_worker::app::queue_configs(&cfg);
+                let (plain, sessions) = switchboard_worker::backend::queue_configs(&cfg);
                 for (name, qc) in [
                     (cfg.queue.incoming_queue.clone(), plain),
                     (cfg.queue.events_queue.clone(), sessions),

@@ -24,9 +24,8 @@ use switchboard_sim::{
     SinkError, SinkMessage, StartCall, Timing,
 };
 use switchboard_store::{ArchivedCall, SqliteStore, Store};
-use switchboard_worker::app::{
-    build_ingress, build_worker, queue_configs, routing_config, EngineHooks, Queues, WorkerHooks,
-};
+use switchboard_worker::app::{build_ingress, build_worker, routing_config, WorkerHooks};
+use switchboard_worker::backend::{queue_configs, EngineHooks, Queues};
 use switchboard_worker::config::Config;
 use switchboard_worker::executor::{Executor, Observer};
 use switchboard_worker::flow::{CallState, FlowConfig};

@@ -4,7 +4,7 @@
 //! # How it fits
 //! 1. [`preflight`] checks the configuration for a role and parses the routing table —
 //!    no network I/O, so a bad key fails fast with exit code 64 naming the key.
-//! 2. [`open_backends`] opens the queue (both queues: `incoming-calls`, plain, fed by Event
+//! 2. `open_backends` opens the queue (both queues: `incoming-calls`, plain, fed by Event
 //!    Grid; `call-events`, sessionful, fed by the ingress) and the store, with the backends
 //!    `queue.kind` / `store.kind` name among those registered in [`EngineHooks`].
 //! 3. [`build_worker`] wires Call Automation, routing (roster, Graph presence), the store and
@@ -12,31 +12,26 @@
 //!    JWT verifier and a [`QueuePublisher`] into the ingress router.
 //!
 //! Backends plug in through [`EngineHooks`], the registry of
-//! [`QueueBackend`]s and [`StoreBackend`]s: the embedded SQLite ones by default, and whatever
+//! [`QueueBackend`](crate::backend::QueueBackend)s and [`StoreBackend`](crate::backend::StoreBackend)s: the embedded SQLite ones by default, and whatever
 //! the binary registers (Service Bus, Redis), so this crate does not depend on their client
 //! libraries.
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_callautomation::{CallAutomationClient, ClientOptions, Credential, RetryOptions};
-use switchboard_queue::{
-    OutgoingMessage, PropertyValue, QueueConfig as PortQueueConfig, QueueHandle,
-};
+use switchboard_queue::{OutgoingMessage, PropertyValue, QueueHandle};
 use switchboard_routing::graph::auth::{
     ManagedIdentityCredential, StaticTokenCredential, TokenCredential,
 };
 use switchboard_routing::graph::{GraphClient, GraphClientOptions};
 use switchboard_routing::presence_cache::{PresenceCache, PresenceCacheOptions};
 use switchboard_routing::{Roster, RoutingConfig};
-use switchboard_store::{Clock, Store, SystemClock};
+use switchboard_store::{Clock, SystemClock};
 
-use crate::backend::sqlite::{SqliteQueues, SqliteStoreBackend};
-use crate::backend::{QueueBackend, StoreBackend};
-use crate::config::{Config, ConfigError, IngressAuth, Role, Section};
+use crate::backend::{open_backends, open_queues, Backends, EngineHooks, Queues};
+use crate::config::{Config, ConfigError, IngressAuth, Role};
 use crate::executor::{Executor, ExecutorOptions, ExecutorParts, Observer};
 use crate::flow::FlowConfig;
 use crate::ingress::jwt::JwtVerifier;
@@ -44,46 +39,7 @@ use crate::ingress::{CallbackAuth, IngressMessage, IngressState, PublishError, P
 use crate::runner::{Runner, RunnerOptions, Source};
 use crate::telemetry::Metrics;
 
-/// Why a process could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// The configuration is wrong: fix it (exit code 64). Never worth a retry.
-    #[error("configuration error: {0}")]
-    Config(#[from] ConfigError),
-    /// A backend could not be opened or reached. `retryable` says whether starting again
-    /// later may work (network, throttling) or not (e.g. a corrupt database file).
-    #[error("{what}: {message}")]
-    Startup {
-        /// Which part failed (`sqlite queue`, `redis`, …).
-        what: &'static str,
-        /// What went wrong.
-        message: String,
-        /// Whether starting again later may work.
-        retryable: bool,
-    },
-}
-
-impl AppError {
-    /// A [`AppError::Startup`] from any error.
-    pub fn startup(what: &'static str, e: impl std::fmt::Display, retryable: bool) -> Self {
-        Self::Startup {
-            what,
-            message: e.to_string(),
-            retryable,
-        }
-    }
-
-    /// Whether starting again later may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Startup {
-                retryable: true,
-                ..
-            }
-        )
-    }
-}
+pub use crate::error::AppError;
 
 /// What [`preflight`] proved and parsed.
 #[derive(Debug, Clone)]
@@ -151,198 +107,6 @@ pub(crate) fn call_automation_client(cfg: &Config) -> Result<CallAutomationClien
         .map_err(|e| ConfigError::new("AZURE_CLIENT_ID", e.to_string()))?;
     CallAutomationClient::new(url, Credential::token(credential), options)
         .map_err(|e| ConfigError::new("acs.endpoint", e.to_string()))
-}
-
-/// The queue settings the port needs, for the plain and the session queue.
-pub fn queue_configs(cfg: &Config) -> (PortQueueConfig, PortQueueConfig) {
-    let plain = PortQueueConfig {
-        lock_duration: Duration::from_secs(cfg.queue.lock_duration_secs),
-        max_delivery_count: cfg.queue.max_delivery_count,
-        // Message ids are event ids: a retried publish or a redelivered Event Grid event is
-        // absorbed here, as Service Bus duplicate detection does in the cloud.
-        duplicate_detection_window: Some(Duration::from_secs(600)),
-        ..PortQueueConfig::default()
-    };
-    let sessions = PortQueueConfig {
-        requires_session: true,
-        ..plain.clone()
-    };
-    (plain, sessions)
-}
-
-/// Both queues of a deployment.
-#[derive(Clone)]
-pub struct Queues {
-    /// Plain queue Event Grid delivers `IncomingCall` to.
-    pub incoming: QueueHandle,
-    /// Session queue (session = correlation id) the ingress publishes callbacks to; timers too.
-    pub events: QueueHandle,
-}
-
-/// Boxed future returned by backends' `open`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The registered queue and store backends: the one place `queue.kind` / `store.kind` are
-/// looked up. [`Default`] holds the embedded SQLite backends; the binary adds its own
-/// (`crates/switchboard/src/engines.rs`).
-#[derive(Clone)]
-pub struct EngineHooks {
-    queues: Vec<Arc<dyn QueueBackend>>,
-    stores: Vec<Arc<dyn StoreBackend>>,
-}
-
-impl Default for EngineHooks {
-    fn default() -> Self {
-        Self {
-            queues: vec![Arc::new(SqliteQueues)],
-            stores: vec![Arc::new(SqliteStoreBackend)],
-        }
-    }
-}
-
-impl EngineHooks {
-    /// Register a queue backend (replacing one of the same kind).
-    #[must_use]
-    pub fn with_queue(mut self, backend: impl QueueBackend + 'static) -> Self {
-        self.queues.retain(|b| b.kind() != backend.kind());
-        self.queues.push(Arc::new(backend));
-        self
-    }
-
-    /// Register a store backend (replacing one of the same kind).
-    #[must_use]
-    pub fn with_store(mut self, backend: impl StoreBackend + 'static) -> Self {
-        self.stores.retain(|b| b.kind() != backend.kind());
-        self.stores.push(Arc::new(backend));
-        self
-    }
-
-    /// The queue backend `queue.kind` names, its keys checked (no I/O).
-    pub(crate) fn queue_backend(&self, cfg: &Config) -> Result<&dyn QueueBackend, ConfigError> {
-        let kinds: Vec<_> = self.queues.iter().map(|b| b.kind()).collect();
-        let backend = self
-            .queues
-            .iter()
-            .find(|b| b.kind() == cfg.queue.kind)
-            .ok_or_else(|| unknown_kind(cfg, Section::Queue, &cfg.queue.kind, &kinds))?;
-        let known = self.queues.iter().flat_map(|b| b.keys());
-        check_keys(Section::Queue, cfg.queue.settings.keys(), known)?;
-        backend.validate(cfg)?;
-        Ok(backend.as_ref())
-    }
-
-    /// The store backend `store.kind` names, its keys checked (no I/O).
-    pub fn store_backend(&self, cfg: &Config) -> Result<&dyn StoreBackend, ConfigError> {
-        let backend = self.store_kind(cfg)?;
-        backend.validate(cfg)?;
-        Ok(backend)
-    }
-
-    /// The store backend `store.kind` names, with no key unknown to every store backend.
-    fn store_kind(&self, cfg: &Config) -> Result<&dyn StoreBackend, ConfigError> {
-        let kinds: Vec<_> = self.stores.iter().map(|b| b.kind()).collect();
-        let backend = self
-            .stores
-            .iter()
-            .find(|b| b.kind() == cfg.store.kind)
-            .ok_or_else(|| unknown_kind(cfg, Section::Store, &cfg.store.kind, &kinds))?;
-        let known = self.stores.iter().flat_map(|b| b.keys());
-        check_keys(Section::Store, cfg.store.settings.keys(), known)?;
-        Ok(backend.as_ref())
-    }
-
-    /// Check the backends' keys for `role`: the queue's always; the store's fully unless the
-    /// process only handles queues. Even then an unknown store kind or key is a mistake in the
-    /// configuration, refused as it was when the kinds were a closed set
-    /// (`cli_dlq::bad_config_exits_64`: `SWITCHBOARD_STORE=mongodb switchboard dlq list`).
-    pub fn validate(&self, cfg: &Config, role: Role) -> Result<(), ConfigError> {
-        self.queue_backend(cfg)?;
-        if role == Role::QueueTool {
-            self.store_kind(cfg)?;
-        } else {
-            self.store_backend(cfg)?;
-        }
-        Ok(())
-    }
-
-    /// Every environment variable the registered backends read.
-    pub fn env_vars(&self) -> Vec<&'static str> {
-        let queue = self.queues.iter().flat_map(|b| b.keys());
-        let store = self.stores.iter().flat_map(|b| b.keys());
-        let mut vars: Vec<_> = queue.chain(store).filter_map(|k| k.env).collect();
-        vars.sort_unstable();
-        vars.dedup();
-        vars
-    }
-}
-
-fn unknown_kind(cfg: &Config, section: Section, kind: &str, kinds: &[&str]) -> ConfigError {
-    ConfigError::new(
-        cfg.kind_key(section),
-        format!(
-            "`{kind}` is not available in this build (one of {})",
-            kinds.join(", ")
-        ),
-    )
-}
-
-/// The check `deny_unknown_fields` made when every backend key was a field: a key no
-/// registered backend declares is a typo (or a backend this build lacks).
-fn check_keys<'a>(
-    section: Section,
-    present: impl Iterator<Item = &'a str>,
-    known: impl Iterator<Item = &'a crate::config::Key> + Clone,
-) -> Result<(), ConfigError> {
-    for key in present {
-        if !known.clone().any(|k| k.name == key) {
-            let mut names: Vec<_> = known.clone().map(|k| k.name).collect();
-            names.sort_unstable();
-            names.dedup();
-            return Err(ConfigError::new(
-                format!("{}.{key}", section.name()),
-                format!(
-                    "unknown field `{key}`; backends in this build read {}",
-                    names.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Opened queue and store.
-#[derive(Clone)]
-pub struct Backends {
-    /// Both queues.
-    pub queues: Queues,
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// Where they live, for messages (`sqlite switchboard.db`, `servicebus sb-x…`).
-    pub describe: String,
-}
-
-/// Open the queues `queue.kind` names (its keys are checked first, without I/O).
-pub async fn open_queues(cfg: &Config, hooks: &EngineHooks) -> Result<Queues, AppError> {
-    hooks.queue_backend(cfg)?.open(cfg).await
-}
-
-/// Open the store `store.kind` names (its keys are checked first, without I/O).
-pub async fn open_store(cfg: &Config, hooks: &EngineHooks) -> Result<Arc<dyn Store>, AppError> {
-    hooks.store_backend(cfg)?.open(cfg).await
-}
-
-/// Open the queue and the store (both checked before either connects).
-pub(crate) async fn open_backends(cfg: &Config, hooks: &EngineHooks) -> Result<Backends, AppError> {
-    let queue = hooks.queue_backend(cfg)?;
-    let store = hooks.store_backend(cfg)?;
-    let describe = format!("{}, {}", queue.describe(cfg), store.describe(cfg));
-    let queues = queue.open(cfg).await?;
-    let store = store.open(cfg).await?;
-    Ok(Backends {
-        queues,
-        store,
-        describe,
-    })
 }
 
 /// The ingress's [`Publisher`] over queue handles (by queue name).

@@ -38,14 +38,23 @@ const MAX_EVENTS: usize = 16;
 /// A closed span, ready to export.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FinishedSpan {
+    /// The trace this span belongs to (W3C trace id).
     pub trace_id: [u8; 16],
+    /// This span's id.
     pub span_id: [u8; 8],
+    /// The parent span, `None` for a root.
     pub parent_span_id: Option<[u8; 8]>,
+    /// Span name (the `tracing` span's name).
     pub name: &'static str,
+    /// The `tracing` target (module path).
     pub target: &'static str,
+    /// When the span was entered first.
     pub start: SystemTime,
+    /// When the span closed.
     pub end: SystemTime,
+    /// Recorded fields, as strings.
     pub attributes: Vec<(&'static str, String)>,
+    /// Events inside the span (time and message), at most a few per span.
     pub events: Vec<(SystemTime, String)>,
     /// An ERROR event was recorded inside the span.
     pub error: bool,

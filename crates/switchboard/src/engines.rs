@@ -10,8 +10,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use switchboard_redis::{AccessToken, RedisAuth, RedisOptions, RedisStore, TokenSource};
 use switchboard_servicebus::{Secret, ServiceBusAuth, ServiceBusNamespace, ServiceBusOptions};
-use switchboard_worker::app::{queue_configs, AppError, EngineHooks, Queues};
-use switchboard_worker::backend::{QueueBackend, StoreBackend};
+use switchboard_worker::app::AppError;
+use switchboard_worker::backend::{queue_configs, EngineHooks, QueueBackend, Queues, StoreBackend};
 use switchboard_worker::config::{Config, ConfigError, Key, Section};
 
 /// Every backend compiled in (the embedded SQLite ones come with [`EngineHooks::default`]).
@@ -460,7 +460,7 @@ mod tests {
                 peer.connection_string()
             )),
         );
-        let queues = switchboard_worker::app::open_queues(&c, &hooks())
+        let queues = switchboard_worker::backend::open_queues(&c, &hooks())
             .await
             .unwrap();
 

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 #[cfg(feature = "servicebus-peer")]
 use switchboard_servicebus::peer::TestPeer;
 use switchboard_testkit::{Detach, QueueEngine, StackOptions};
-use switchboard_worker::app::EngineHooks;
+use switchboard_worker::backend::EngineHooks;
 use switchboard_worker::config::Config;
 use switchboard_worker::runner::RunnerOptions;
 
@@ -58,7 +58,7 @@ impl QueueEngine for ServiceBusPeer {
     #[cfg(feature = "servicebus-peer")]
     async fn attach(&self, config: &mut Config) -> anyhow::Result<(EngineHooks, Option<Detach>)> {
         let ip = self.0;
-        let (plain, sessions) = switchboard_worker::app::queue_configs(config);
+        let (plain, sessions) = switchboard_worker::backend::queue_configs(config);
         let peer = TestPeer::start_near(
             ip,
             &[

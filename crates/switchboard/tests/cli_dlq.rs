@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchboard_queue::sqlite::SqliteNamespace;
 use switchboard_queue::{OutgoingMessage, PropertyValue, QueueHandle};
-use switchboard_worker::app::queue_configs;
+use switchboard_worker::backend::queue_configs;
 use switchboard_worker::config::Config;
 
 fn dlq(db: &Path, args: &[&str]) -> Output {

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use switchboard_events::{load_fixture_dir, Expect};
 use switchboard_queue::sqlite::SqliteNamespace;
-use switchboard_worker::app::queue_configs;
+use switchboard_worker::backend::queue_configs;
 use switchboard_worker::config::Config;
 
 fn fixtures() -> PathBuf {

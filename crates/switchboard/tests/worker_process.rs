@@ -73,7 +73,7 @@ async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
     // completed) without any Call Automation request, but traced.
     {
         let c = switchboard_worker::config::Config::load(Some(&cfg), &Default::default()).unwrap();
-        let (plain, _) = switchboard_worker::app::queue_configs(&c);
+        let (plain, _) = switchboard_worker::backend::queue_configs(&c);
         let ns = switchboard_queue::sqlite::SqliteNamespace::open(c.queue_sqlite_path())
             .await
             .unwrap();

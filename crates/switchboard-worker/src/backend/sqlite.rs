@@ -1,13 +1,13 @@
 //! The embedded backends: both queues and the store in SQLite files (one by default).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use switchboard_queue::sqlite::SqliteNamespace;
 use switchboard_store::{SqliteStore, Store};
 
-use super::{QueueBackend, StoreBackend};
-use crate::app::{queue_configs, AppError, BoxFuture, Queues};
+use super::seam::{queue_configs, BoxFuture, QueueBackend, Queues, StoreBackend};
 use crate::config::{Config, ConfigError, Key, Section};
+use crate::error::AppError;
 
 /// `sqlite_path` in `[queue]` and `[store]`; one variable sets both.
 pub(crate) const SQLITE_PATH: Key = Key {
@@ -98,5 +98,24 @@ fn create_parent(path: &Path) -> Result<(), AppError> {
             AppError::startup("data directory", format!("{}: {e}", dir.display()), false)
         }),
         _ => Ok(()),
+    }
+}
+
+// The embedded backend's file names, read where other code needs them (the CLI, tests).
+impl Config {
+    /// The SQLite file for the queue (default `switchboard.db`).
+    pub fn queue_sqlite_path(&self) -> PathBuf {
+        self.setting(Section::Queue, &SQLITE_PATH)
+            .ok()
+            .flatten()
+            .map_or_else(|| PathBuf::from("switchboard.db"), PathBuf::from)
+    }
+
+    /// The SQLite file for the store (default: the queue's file).
+    pub fn store_sqlite_path(&self) -> PathBuf {
+        self.setting(Section::Store, &SQLITE_PATH)
+            .ok()
+            .flatten()
+            .map_or_else(|| self.queue_sqlite_path(), PathBuf::from)
     }
 }

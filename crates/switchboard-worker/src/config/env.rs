@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
+use super::model::*;
 
 /// Every environment variable the binary reads. Infra (Bicep) may only set names from this list;
 /// a test compares the two. The queue/store backend variables are declared by each backend

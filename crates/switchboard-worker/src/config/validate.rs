@@ -1,12 +1,12 @@
 //! Validation: everything a process of a given role needs, checked before any network I/O,
 //! each failure naming its key.
 
-use super::*;
+use super::model::*;
 
 impl Config {
     /// Check everything a process of `role` needs, before any network I/O — except the
     /// queue and store backends' own keys: only the registered backends know those, so
-    /// [`EngineHooks::validate`](crate::app::EngineHooks::validate) checks them (the `build_*`
+    /// [`EngineHooks::validate`](crate::backend::EngineHooks::validate) checks them (the `build_*`
     /// and `open_*` functions of [`app`](crate::app) call it before they connect).
     pub fn validate(&self, role: Role) -> Result<(), ConfigError> {
         if let Some(e) = &self.telemetry.otlp_endpoint {

@@ -38,11 +38,10 @@
 //!
 //! The executor owns the protocol (this file: load, step, compare-and-set; `outbox`: run the
 //! commands in order and feed results back). What one command does lives elsewhere:
-//! `crate::calls` (Call Automation requests) and [`crate::routing`] (reservations and
+//! `crate::calls` (Call Automation requests) and `crate::routing` (reservations and
 //! waitlists); scheduling a timer and archiving the call are the executor's own.
 
 mod outbox;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod outcome;
 
 use std::fmt;
@@ -57,8 +56,8 @@ use switchboard_store::{CasOutcome, Clock, Store, StoreError, StoreExt};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use self::outbox::Drained;
 pub(crate) use self::outcome::store_err;
+use self::outcome::Drained;
 pub use self::outcome::{CommandOutcome, ExecError, ExecutorOptions, Handled, Observer};
 use crate::calls::Calls;
 use crate::flow::{step, CallState, Disposition, FlowConfig, FlowInput, InputKind, Lease};
@@ -96,9 +95,13 @@ impl fmt::Debug for Executor {
 
 /// Everything an [`Executor`] is built from.
 pub struct ExecutorParts {
+    /// The flow's configuration (timeouts, IVR, queues' call handling).
     pub flow: Arc<FlowConfig>,
+    /// TTLs, the callback URL and the protocol's limits.
     pub options: ExecutorOptions,
+    /// Call state, outbox, reservations and markers (shared by every replica).
     pub store: Arc<dyn Store>,
+    /// The Call Automation client every `calls` function sends through.
     pub calls: Arc<CallAutomationClient>,
     /// Sender of the sessionful call-events queue (timers are scheduled there).
     pub timers: Arc<dyn QueueSender>,
@@ -108,7 +111,9 @@ pub struct ExecutorParts {
     pub presence: Option<Arc<PresenceCache>>,
     /// The same clock the store uses.
     pub clock: Arc<dyn Clock>,
+    /// Where command and decision counters go.
     pub metrics: Metrics,
+    /// Told every input, decision and command outcome (tests and the demo's timeline).
     pub observer: Option<Arc<dyn Observer>>,
 }
 

@@ -6,16 +6,11 @@ use std::time::{Duration, Instant};
 use switchboard_events::CorrelationId;
 use tracing::Instrument;
 
-use super::{CommandOutcome, ExecError, Executor};
+use super::outcome::{CommandOutcome, Drained, ExecError};
+use super::Executor;
 use crate::calls::{CmdError, Effect};
 use crate::flow::{step, CallState, Command, FlowInput, Internal, InternalMessage, Op};
 use crate::timers::timer_message;
-
-pub(super) enum Drained {
-    Saved(u64),
-    Archived,
-    Conflict,
-}
 
 impl Executor {
     /// Runs the outbox of `state` (saved at `version`) front to back, feeding results back

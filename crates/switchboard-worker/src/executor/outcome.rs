@@ -74,7 +74,9 @@ pub enum ExecError {
     /// Will fail the same way every time. The runner dead-letters the message.
     #[error("{reason}: {description}")]
     Permanent {
+        /// Short machine-readable reason, used as the dead-letter reason.
         reason: &'static str,
+        /// What exactly was wrong, for the dead-letter description.
         description: String,
     },
 }
@@ -89,7 +91,9 @@ impl ExecError {
 /// What handling an input did.
 #[derive(Clone, Debug)]
 pub struct Handled {
+    /// Applied, duplicate, stale or ignored: how the runner settles the message.
     pub disposition: Disposition,
+    /// What the flow decided, one line for logs and the timeline.
     pub decision: String,
     /// Commands executed (including leftovers of an earlier handler and feedback commands).
     pub commands: usize,
@@ -101,13 +105,24 @@ pub struct Handled {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommandOutcome {
     /// Done; `detail` says what came of it.
-    Done { detail: String },
+    Done {
+        /// What came of it (an id, a count, a reason).
+        detail: String,
+    },
     /// Skipped: a marker shows it already ran.
     AlreadyDone,
     /// Failed for good; fed back to the flow.
-    Failed { reason: String, gone: bool },
+    Failed {
+        /// Why it failed, as the flow and the timeline see it.
+        reason: String,
+        /// Call Automation says the call no longer exists.
+        gone: bool,
+    },
     /// Failed transiently; the message will be retried.
-    Retry { reason: String },
+    Retry {
+        /// Why it will be retried.
+        reason: String,
+    },
 }
 
 impl CommandOutcome {
@@ -166,6 +181,14 @@ pub(crate) fn store_err(e: StoreError) -> ExecError {
             description: e.to_string(),
         }
     }
+}
+
+/// How draining an outbox ended: the state saved at this version, the call archived, or
+/// another handler's write won the compare-and-set.
+pub(super) enum Drained {
+    Saved(u64),
+    Archived,
+    Conflict,
 }
 
 #[cfg(test)]

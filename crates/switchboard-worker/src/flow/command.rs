@@ -41,7 +41,9 @@ impl RepeatKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Command {
+    /// Where the command's repeatability ids and markers derive from (the input that caused it).
     pub key: RepeatKey,
+    /// What to do.
     pub op: Op,
 }
 
@@ -59,25 +61,33 @@ pub enum Op {
     /// Answer the incoming call (callback URI from configuration).
     #[serde(rename_all = "camelCase")]
     Answer {
+        /// The opaque context from `IncomingCall`; valid only while the call rings.
         incoming_call_context: IncomingCallContext,
+        /// Echoed on the call's callbacks (an `sb1:` string).
         operation_context: String,
     },
     /// Redirect the unanswered call (direct mode).
     #[serde(rename_all = "camelCase")]
     Redirect {
+        /// The opaque context from `IncomingCall`.
         incoming_call_context: IncomingCallContext,
+        /// Who the call is redirected to (the chosen agent).
         target: CommunicationIdentifier,
     },
     /// Reject the unanswered call.
     #[serde(rename_all = "camelCase")]
     Reject {
+        /// The opaque context from `IncomingCall`.
         incoming_call_context: IncomingCallContext,
     },
     /// Invite a Teams agent.
     #[serde(rename_all = "camelCase")]
     AddParticipant {
+        /// The Teams user invited.
         agent: TeamsUserId,
+        /// How long the invitation rings before Call Automation gives up.
         invitation_timeout_secs: u32,
+        /// Echoed on the outcome callbacks (`sb1:` with the offer number).
         operation_context: String,
         /// Offer number (echoed back as [`Internal::Invited`]).
         seq: u32,
@@ -85,24 +95,32 @@ pub enum Op {
     /// Withdraw a pending invitation.
     #[serde(rename_all = "camelCase")]
     CancelAddParticipant {
+        /// The id Call Automation returned when the invitation was sent.
         invitation_id: InvitationId,
+        /// Echoed on the cancellation's callbacks.
         operation_context: String,
     },
     /// Remove someone from the call.
     #[serde(rename_all = "camelCase")]
     RemoveParticipant {
+        /// Who is removed (a late joiner, or the bot's own leg).
         participant: CommunicationIdentifier,
+        /// Echoed on the removal's callbacks.
         operation_context: String,
     },
     /// Play media (to everyone, or to one participant).
     #[serde(rename_all = "camelCase")]
     Play {
+        /// Audio file, text or SSML.
         source: PlaySource,
+        /// Repeat until cancelled (hold music).
         loop_playback: bool,
+        /// One participant only; `None` plays to everyone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         play_to: Option<CommunicationIdentifier>,
         /// Interrupt (and drop) media already playing or queued (play to all only).
         interrupt: bool,
+        /// Echoed on `PlayCompleted` / `PlayFailed` (tells which prompt ended).
         operation_context: String,
     },
     /// Stop all media operations (hold music, prompts).
@@ -110,10 +128,15 @@ pub enum Op {
     /// DTMF menu: prompt and collect tones from `target`.
     #[serde(rename_all = "camelCase")]
     Recognize {
+        /// What the caller hears while tones are collected.
         prompt: PlaySource,
+        /// Whose tones are collected (the caller).
         target: CommunicationIdentifier,
+        /// Stop after this many tones.
         max_tones: u32,
+        /// Give up when the caller presses nothing for this long.
         initial_silence_timeout_secs: u32,
+        /// Echoed on `RecognizeCompleted` / `RecognizeFailed`.
         operation_context: String,
     },
     /// Start recording the call (audio, mixed); state changes arrive as
@@ -122,35 +145,51 @@ pub enum Op {
     /// Transfer the caller (overflow).
     #[serde(rename_all = "camelCase")]
     Transfer {
+        /// Where the caller goes (a phone number or a Teams user).
         target: CommunicationIdentifier,
+        /// Echoed on `CallTransferAccepted` / `CallTransferFailed`.
         operation_context: String,
     },
     /// End the call: for everyone (terminate), or just drop our leg.
     #[serde(rename_all = "camelCase")]
-    HangUp { for_everyone: bool },
+    HangUp {
+        /// `true` terminates the call for all participants; `false` drops only our leg.
+        for_everyone: bool,
+    },
     /// Ask the routing engine and reserve an agent; the result comes back as
     /// [`Internal::Routed`], [`Internal::NoAgent`] or [`Internal::Overflow`].
     #[serde(rename_all = "camelCase")]
     Route {
+        /// Offer number; echoed in the result so a stale result is recognised.
         seq: u32,
+        /// What the call needs (queue, skills, language, wait so far).
         call: CallRequirements,
+        /// Agents already tried in this queue.
         excluded: Vec<TeamsUserId>,
     },
     /// The call waits in `call.queue` (re-check `n`): list it so an agent who frees up can
     /// pull it at once instead of waiting for the re-check timer.
     #[serde(rename_all = "camelCase")]
     JoinWaitlist {
+        /// The wait number the listing belongs to (stale listings are ignored).
         n: u32,
+        /// What the call needs (queue, skills, language, wait so far).
         call: CallRequirements,
+        /// Agents already tried in this queue.
         excluded: Vec<TeamsUserId>,
     },
     /// The agent joined: the reservation now stands for a call in progress (agent busy).
     #[serde(rename_all = "camelCase")]
-    Confirm { reservation: Reservation },
+    Confirm {
+        /// The reservation to turn into a busy agent.
+        reservation: Reservation,
+    },
     /// Free the agent; `wrap_up_secs` of after-call work (or a no-answer cool-down) first.
     #[serde(rename_all = "camelCase")]
     Release {
+        /// The reservation to give up.
         reservation: Reservation,
+        /// Seconds before the agent is offered again.
         wrap_up_secs: u64,
     },
     /// Deliver `input` back to this call at `at` (a scheduled queue message).
@@ -158,7 +197,9 @@ pub enum Op {
     Schedule {
         /// The input id (and queue message id).
         id: String,
+        /// What comes back when the timer fires.
         input: Internal,
+        /// When it fires.
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
@@ -318,7 +359,9 @@ pub enum Internal {
     /// Route `seq` reserved an agent.
     #[serde(rename_all = "camelCase")]
     Routed {
+        /// The route request this answers.
         seq: u32,
+        /// The agent held for this call, and until when.
         reservation: Reservation,
         /// Why this agent (the engine's rank reason), for the timeline.
         detail: String,
@@ -326,37 +369,53 @@ pub enum Internal {
     /// Route `seq` found nobody free now; ask again after `retry_after_ms`.
     #[serde(rename_all = "camelCase")]
     NoAgent {
+        /// The route request this answers.
         seq: u32,
+        /// When to ask again (the engine's hint).
         retry_after_ms: u64,
+        /// Why nobody was free, for the timeline.
         detail: String,
     },
     /// Route `seq`: the routing engine says stop trying in this queue.
     #[serde(rename_all = "camelCase")]
     Overflow {
+        /// The route request this answers.
         seq: u32,
+        /// Where the call goes instead (another queue, a number, voicemail, hang up).
         target: OverflowTarget,
+        /// Which overflow rule fired, for the timeline.
         detail: String,
     },
     /// Offer `seq`'s add-participant was accepted; this is the invitation to cancel it by.
     #[serde(rename_all = "camelCase")]
     Invited {
+        /// The offer that was accepted.
         seq: u32,
+        /// The invitation id Call Automation returned.
         invitation_id: InvitationId,
     },
     /// Timer: offer `seq` had no outcome within the invitation timeout plus grace.
     #[serde(rename_all = "camelCase")]
-    RingTimeout { seq: u32 },
+    RingTimeout {
+        /// The offer the timer was set for; a later offer makes it stale.
+        seq: u32,
+    },
     /// Timer: re-evaluate a waiting call (wait number `n`).
     #[serde(rename_all = "camelCase")]
-    QueueRecheck { n: u32 },
+    QueueRecheck {
+        /// The wait number; only the newest counts.
+        n: u32,
+    },
     /// Timer: the voicemail recording window is over.
     VoicemailDone,
     /// A command failed for good (not retryable), or the call is gone.
     #[serde(rename_all = "camelCase")]
     CommandFailed {
+        /// The command that failed.
         command: Box<Command>,
         /// Call Automation says the call no longer exists.
         gone: bool,
+        /// What Call Automation (or the store) said.
         reason: String,
     },
 }

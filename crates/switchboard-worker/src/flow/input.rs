@@ -2,7 +2,7 @@
 //!
 //! Internal inputs are results the executor feeds back (a routing decision, the invitation id
 //! an add-participant returned, a command that failed for good) and timers (ring timeout,
-//! queue re-check) that travel through the queue as scheduled [`InternalMessage`]s with
+//! queue re-check) that travel through the queue as scheduled `InternalMessage`s with
 //! session id = correlation id, so a timer lands on whichever replica owns the call then.
 //!
 //! Every input has an id that is stable across redeliveries (the event id; for feedback, the
@@ -107,7 +107,7 @@ pub(crate) struct InternalMessage {
     pub input: Internal,
 }
 
-/// Why a body is not an [`InternalMessage`].
+/// Why a body is not an `InternalMessage`.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum InternalMessageError {
     /// Not JSON or not the expected shape.

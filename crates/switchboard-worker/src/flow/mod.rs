@@ -59,20 +59,18 @@
 //! # Layout
 //! - [`machine`]: [`step`], [`Transition`], [`Disposition`].
 //! - [`state`]: [`CallState`] (the stored document) and its parts, [`Phase`].
-//! - [`input`]: [`FlowInput`], [`InternalMessage`] (timers on the queue, decoded by
-//!   [`crate::inbox`]).
+//! - [`input`]: [`FlowInput`], `InternalMessage` (timers on the queue, decoded by
+//!   `crate::inbox`).
 //! - [`command`]: [`Command`], [`Op`], [`RepeatKey`] and the [`Internal`] inputs (the two
 //!   contain each other, so they share a file and `input` imports from `command` only).
-//! - [`opctx`]: the `sb1:` operation-context format, [`OpCtx`].
+//! - `opctx`: the `sb1:` operation-context format, `OpCtx`.
 //! - [`config`]: the flow's configuration, [`FlowConfig`].
 
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod command;
 pub mod config;
 pub mod input;
 pub mod machine;
 pub(crate) mod opctx;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod state;
 
 #[cfg(test)]

@@ -30,53 +30,82 @@ pub(crate) const STATE_SCHEMA: u32 = 1;
 pub enum Phase {
     /// Direct mode: looking for an agent to redirect the unanswered call to.
     #[serde(rename_all = "camelCase")]
-    DirectRouting { seq: u32 },
+    DirectRouting {
+        /// Offer number being routed.
+        seq: u32,
+    },
     /// Answer sent; waiting for `CallConnected`.
     Answering,
     /// IVR menu playing / collecting tones (try `try_no`).
     #[serde(rename_all = "camelCase")]
-    Triage { try_no: u32 },
+    Triage {
+        /// Menu attempt (1-based); the menu is repeated up to the configured tries.
+        try_no: u32,
+    },
     /// Route `seq` asked; waiting for its result.
     #[serde(rename_all = "camelCase")]
-    Routing { seq: u32 },
+    Routing {
+        /// Offer number whose route result is awaited.
+        seq: u32,
+    },
     /// Nobody free; re-check `recheck` is scheduled.
     #[serde(rename_all = "camelCase")]
-    Waiting { recheck: u32 },
+    Waiting {
+        /// Number of the re-check timer that is current; older ones are stale.
+        recheck: u32,
+    },
     /// Offer `seq` to `agent` is ringing.
     #[serde(rename_all = "camelCase")]
     Ringing {
+        /// Offer number.
         seq: u32,
+        /// Who is being offered the call.
         agent: TeamsUserId,
+        /// Set once Call Automation accepted the invitation (needed to cancel it).
         invitation: Option<InvitationId>,
+        /// When the offer started ringing.
         #[serde(with = "time::serde::rfc3339")]
         since: OffsetDateTime,
     },
     /// The agent is in the call.
     #[serde(rename_all = "camelCase")]
     Talking {
+        /// Who is talking to the caller.
         agent: TeamsUserId,
+        /// When the agent joined.
         #[serde(with = "time::serde::rfc3339")]
         since: OffsetDateTime,
     },
     /// Overflow transfer attempt `attempt` to `target` in progress.
     #[serde(rename_all = "camelCase")]
     Transferring {
+        /// Transfer attempt (1-based) across the queue's overflow targets.
         attempt: u32,
+        /// Where the caller is being transferred.
         target: CommunicationIdentifier,
     },
     /// Overflow announcement playing; hang up when it ends.
     OverflowAnnouncement,
     /// Voicemail greeting playing.
     #[serde(rename_all = "camelCase")]
-    VoicemailGreeting { max_duration_secs: u64 },
+    VoicemailGreeting {
+        /// Longest voicemail recording once the greeting ends.
+        max_duration_secs: u64,
+    },
     /// Voicemail: recording the caller's message until the window closes.
     VoicemailRecording,
     /// We ended (or handed off) the call; waiting for `CallDisconnected`.
     #[serde(rename_all = "camelCase")]
-    Ending { reason: String },
+    Ending {
+        /// Why the call is ending (for the audit record).
+        reason: String,
+    },
     /// Over.
     #[serde(rename_all = "camelCase")]
-    Ended { reason: String },
+    Ended {
+        /// Why the call ended.
+        reason: String,
+    },
 }
 
 impl Phase {
@@ -180,7 +209,9 @@ pub struct RecordingInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lease {
+    /// A random id of the handler (one delivery being handled) executing the outbox.
     pub holder: String,
+    /// When the lease lapses if the holder neither finishes nor renews it.
     #[serde(with = "time::serde::rfc3339")]
     pub until: OffsetDateTime,
 }
@@ -189,6 +220,7 @@ pub struct Lease {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
+    /// When the input was applied.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// Input type.
@@ -204,14 +236,19 @@ pub struct HistoryEntry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallState {
+    /// Version of this document's shape; a newer one is refused, not misread.
     pub schema: u32,
+    /// The call's key: ACS's correlation id, the same on every event of the call.
     pub correlation_id: CorrelationId,
+    /// Known once the call is answered (or redirected): Call Automation addresses the call by it.
     pub call_connection_id: Option<CallConnectionId>,
+    /// The server call id (recording needs it).
     pub server_call_id: Option<ServerCallId>,
     /// The call as classification sees it (to, from, headers).
     pub call: IncomingCallInfo,
     /// Kept until the call is answered or redirected (direct mode needs it after routing).
     pub incoming_call_context: Option<IncomingCallContext>,
+    /// Where the call is in its life.
     pub phase: Phase,
     /// Queue chosen on IncomingCall (before IVR).
     pub entry_queue: QueueName,
@@ -234,9 +271,13 @@ pub struct CallState {
     pub visited: Vec<QueueName>,
     /// The reservation held now (ringing or talking agent).
     pub reservation: Option<Reservation>,
+    /// Menu progress (tries, digits collected).
     pub ivr: IvrState,
+    /// Who is in the call, as the last `ParticipantsUpdated` said.
     pub participants: ParticipantView,
+    /// What is playing or being recognised.
     pub media: MediaState,
+    /// Recording id and state, once recording started.
     pub recording: RecordingInfo,
     /// Waits so far (numbers re-check timers; only the newest counts).
     pub rechecks: u32,
@@ -244,10 +285,13 @@ pub struct CallState {
     pub transfers: u32,
     /// Agent who talked to the caller, once one did.
     pub answered_by: Option<TeamsUserId>,
+    /// When `IncomingCall` arrived.
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// When the state was last saved.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// When the call ended (set with the final phase).
     #[serde(with = "time::serde::rfc3339::option")]
     pub ended_at: Option<OffsetDateTime>,
     /// Dedupe keys of inputs applied, oldest first (bounded).

@@ -17,14 +17,19 @@ use tokio::sync::RwLock;
 /// Why a token was refused. None of these is retryable by the sender with the same token.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
+    /// No `Authorization` header.
     #[error("missing Authorization header")]
     Missing,
+    /// `Authorization` without a `Bearer` token.
     #[error("Authorization is not a Bearer token")]
     NotBearer,
+    /// Not a JWT (bad base64, JSON or header).
     #[error("malformed token: {0}")]
     Malformed(String),
+    /// Signed with a key id the key set does not hold, even after a refresh.
     #[error("token signed with unknown key id {0:?}")]
     UnknownKey(Option<String>),
+    /// Signature, issuer, audience or lifetime check failed.
     #[error("token rejected: {0}")]
     Invalid(String),
     /// The key set could not be fetched: our problem, not the caller's (answer 503).
@@ -35,8 +40,11 @@ pub enum AuthError {
 /// What we keep from a verified token.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Claims {
+    /// Issuer (checked against the expected one).
     pub iss: String,
+    /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
+    /// Subject, when the token has one.
     #[serde(default)]
     pub sub: Option<String>,
 }
@@ -76,6 +84,8 @@ impl std::fmt::Debug for JwtVerifier {
 }
 
 impl JwtVerifier {
+    /// A verifier that fetches signing keys from `openid_config_url`'s `jwks_uri` and accepts
+    /// tokens from `issuer` for `audience`.
     pub fn new(
         http: reqwest::Client,
         openid_config_url: impl Into<String>,

@@ -15,7 +15,6 @@
 //!
 //! `GET /healthz` is liveness; `GET /readyz` is ready once the signing keys are loaded.
 
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod jwt;
 
 use std::collections::BTreeMap;
@@ -36,12 +35,19 @@ use jwt::{AuthError, JwtVerifier};
 /// A message the ingress hands to the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngressMessage {
+    /// Queue message id: the event id, so a redelivered callback is absorbed as a duplicate.
     pub message_id: String,
+    /// The call's correlation id on the session queue; `None` on the plain queue.
     pub session_id: Option<String>,
+    /// The call's correlation id, for tracing across hops.
     pub correlation_id: Option<String>,
+    /// Always `application/json` (the event as delivered).
     pub content_type: &'static str,
+    /// The event type.
     pub subject: String,
+    /// Metadata (event type, source) for filters and tools.
     pub application_properties: BTreeMap<String, String>,
+    /// The event JSON, as received.
     pub body: Vec<u8>,
 }
 
@@ -60,6 +66,7 @@ pub trait Publisher: Send + Sync {
 
 /// How callbacks are authenticated.
 pub enum CallbackAuth {
+    /// Verify Call Automation's signed JWT on every callback.
     Jwt(Arc<JwtVerifier>),
     /// Local experiments only.
     None,
@@ -67,12 +74,17 @@ pub enum CallbackAuth {
 
 /// Everything the ingress routes share.
 pub struct IngressState {
+    /// How callbacks are authenticated.
     pub auth: CallbackAuth,
     /// Event Grid webhook: `None` disables the route; `Some(None)` accepts without a token.
     pub eventgrid_auth: Option<Option<Arc<JwtVerifier>>>,
+    /// Where events are published (the queue port).
     pub publisher: Arc<dyn Publisher>,
+    /// Session queue name for callbacks (`call-events`).
     pub events_queue: String,
+    /// Plain queue name for `IncomingCall` (`incoming-calls`).
     pub incoming_queue: String,
+    /// Request and publish counters.
     pub metrics: Metrics,
 }
 

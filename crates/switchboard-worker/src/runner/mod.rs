@@ -7,7 +7,7 @@
 //! locked session on a session queue: a session's messages are handled one at a time in
 //! order (so one call's events never race each other), different calls in parallel.
 //!
-//! Settlement by outcome ([`Settlement`]): handled (applied, duplicate, stale, ignored,
+//! Settlement by outcome (`Settlement`): handled (applied, duplicate, stale, ignored,
 //! orphan) or an event type we do not act on → complete; transient failure → abandon after
 //! a backoff that grows with the delivery count (the queue dead-letters it at its max
 //! delivery count); permanent failure or an undecodable body → dead-letter with a reason and
@@ -18,7 +18,7 @@
 //! mid-way leaves its decisions in the call state's outbox; the redelivery finishes them).
 //!
 //! This file receives (plain queues and sessions, concurrency, shutdown); `settle` takes one
-//! delivery from its lock to its settlement (decoding is [`crate::inbox`]'s).
+//! delivery from its lock to its settlement (decoding is `crate::inbox`'s).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,15 +34,11 @@ use crate::telemetry::Metrics;
 
 mod settle;
 
-#[allow(unused_imports)]
-pub(crate) use self::settle::Settlement;
-use self::settle::{backoff, Lock};
+mod lock;
 
-/// Longest wait for a settlement or a session close: past it the connection is treated as
-/// not answering and the message (or session) is left to come back when its lock expires.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest one message may be handled before it is abandoned (and redelivered).
-const MAX_HANDLE_TIME: Duration = Duration::from_secs(120);
+#[allow(unused_imports)]
+pub(crate) use self::lock::Settlement;
+use self::lock::{backoff, Lock, SETTLE_TIMEOUT};
 
 /// Tunables of a [`Runner`].
 #[derive(Clone, Debug)]

@@ -299,7 +299,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                 tracing::warn!("no live state: {describe} does not exist yet (no worker ran)");
                 None
             } else {
-                match switchboard_worker::app::open_store(&whole, &engines).await {
+                match switchboard_worker::backend::open_store(&whole, &engines).await {
                     Ok(store) => Some(switchboard_worker::executor::StoreAgentState::new(
                         store, describe,
                     )),

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use switchboard_worker::app::{AppError, EngineHooks};
+use switchboard_worker::app::AppError;
+use switchboard_worker::backend::EngineHooks;
 use switchboard_worker::config::{Config, ConfigError, Role, EXIT_CONFIG};
 use tokio_util::sync::CancellationToken;
 

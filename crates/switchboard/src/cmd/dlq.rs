@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 use switchboard_queue::{Message, PropertyValue, QueueHandle};
-use switchboard_worker::app::{open_queues, Queues};
+use switchboard_worker::backend::{open_queues, Queues};
 use switchboard_worker::config::Role;
 use time::OffsetDateTime;
 

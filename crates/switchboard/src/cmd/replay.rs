@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use switchboard_events::fixture::FixtureMessage;
 use switchboard_events::AcsEvent;
 use switchboard_queue::{OutgoingMessage, PropertyValue, QueueHandle};
-use switchboard_worker::app::{open_queues, Queues};
+use switchboard_worker::backend::{open_queues, Queues};
 use switchboard_worker::config::Role;
 use switchboard_worker::ingress::split_callbacks;
 
