@@ -37,6 +37,7 @@ use crate::flow::FlowConfig;
 use crate::ingress::jwt::JwtVerifier;
 use crate::ingress::{CallbackAuth, IngressMessage, IngressState, PublishError, Publisher};
 use crate::runner::{Runner, RunnerOptions, Source};
+use crate::seal::{Seal, SealError};
 use crate::telemetry::Metrics;
 
 pub use crate::error::AppError;
@@ -247,12 +248,22 @@ pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp,
         outbox_lease: Duration::from_secs(cfg.queue.lock_duration_secs),
         ..ExecutorOptions::from_config(cfg)?
     };
+    let seal = Seal::load_or_create(cfg.worker.internal_key.as_ref(), backends.store.as_ref())
+        .await
+        .map_err(|e| match e {
+            SealError::Config(e) => AppError::Config(e),
+            e => {
+                let retryable = e.is_retryable();
+                AppError::startup("store (internal-message key)", e, retryable)
+            }
+        })?;
     let executor = Arc::new(Executor::new(ExecutorParts {
         flow: Arc::new(flow),
         options,
         store: backends.store.clone(),
         calls: client,
         timers: backends.queues.events.sender.clone(),
+        seal,
         roster: Arc::new(roster),
         presence,
         clock,

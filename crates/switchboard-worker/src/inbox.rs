@@ -8,6 +8,7 @@ use switchboard_events::{decode, AcsEvent, CorrelationId};
 use switchboard_queue::Delivery;
 
 use crate::flow::{FlowInput, InternalMessage, INTERNAL_TYPE_PREFIX};
+use crate::seal::{Seal, Verdict};
 
 /// A message body turned into flow inputs.
 #[derive(Debug, PartialEq)]
@@ -24,12 +25,37 @@ pub struct Decoded {
 
 /// Turns one queue message into flow inputs. `Err((reason, description))` when nothing in it
 /// can be handled (dead-letter).
-pub(crate) fn decode_delivery(delivery: &Delivery) -> Result<Decoded, (String, String)> {
+///
+/// A message is one of ours only when its seal verifies; one that looks like ours (a
+/// `Switchboard.*` type in its properties or body) without a valid seal is a forgery and is
+/// dead-lettered, never read as an event either.
+pub(crate) fn decode_delivery(
+    delivery: &Delivery,
+    seal: &Seal,
+) -> Result<Decoded, (String, String)> {
     let message_type = delivery
         .application_properties
         .get("type")
         .and_then(|v| v.as_str());
-    if is_internal_type(message_type, &delivery.body) {
+    let verdict = seal.verify(delivery);
+    if verdict != Verdict::Valid && is_internal_type(message_type, &delivery.body) {
+        let why = if verdict == Verdict::Invalid {
+            "its seal does not verify"
+        } else {
+            "it carries no seal"
+        };
+        return Err((
+            "ForgedInternalMessage".into(),
+            format!("message {} looks internal but {why}", delivery.message_id),
+        ));
+    }
+    if verdict == Verdict::Invalid {
+        return Err((
+            "ForgedInternalMessage".into(),
+            format!("message {}: its seal does not verify", delivery.message_id),
+        ));
+    }
+    if verdict == Verdict::Valid {
         let msg = InternalMessage::decode(&delivery.body)
             .map_err(|e| ("InvalidInternalMessage".to_string(), e.to_string()))?;
         if msg.correlation_id.as_str().is_empty() {
@@ -154,7 +180,7 @@ mod tests {
         // A live capture (java-2025-06-15 …RemoveParticipantAutomatedTest, AddParticipantSucceeded),
         // byte for byte.
         let body = br#"[{"id":"REDACTED","source":"calling/callConnections/02001680-69dc-4700-952c-eed29100f53d","type":"Microsoft.Communication.AddParticipantSucceeded","data":{"participant":{"rawId":"REDACTED","kind":"communicationUser","communicationUser":{"id":"REDACTED"}},"version":"2025-06-15","resultInformation":{"code":200,"subCode":0,"message":""},"callConnectionId":"02001680-69dc-4700-952c-eed29100f53d","serverCallId":"REDACTED","correlationId":"7908f95b-9063-436a-9186-78fd08f6832c","publicEventType":"Microsoft.Communication.AddParticipantSucceeded"},"time":"2025-06-16T19:26:05.1364933\u002B00:00","specversion":"1.0","datacontenttype":"application/json","subject":"calling/callConnections/02001680-69dc-4700-952c-eed29100f53d"}]"#;
-        let d = decode_delivery(&delivery(body, Properties::new())).unwrap();
+        let d = decode_delivery(&delivery(body, Properties::new()), &seal()).unwrap();
         assert_eq!(d.inputs.len(), 1);
         let (key, input) = &d.inputs[0];
         assert_eq!(key, "7908f95b-9063-436a-9186-78fd08f6832c");
@@ -168,24 +194,38 @@ mod tests {
         // The SDK dispatcher forwards bare IncomingCall data: no envelope id or time.
         // A live capture (net-2024-09-01-preview RemoveAUserCallTest, IncomingCall data only).
         let body = br#"{"to":{"kind":"communicationUser","rawId":"Sanitized","communicationUser":{"id":"Sanitized"}},"from":{"kind":"communicationUser","rawId":"Sanitized","communicationUser":{"id":"Sanitized"}},"serverCallId":"aHR0cHM6Ly9hcGkuZmxpZ2h0cHJveHkuc2t5cGUuY29tL2FwaS92Mi9jcC9jb252LW1hc28tMDQtcHJvZC1ha3MuY29udi5za3lwZS5jb20vY29udi9kM1N6WjJYV3YwNjBKMnMyZmxNdTNBP2k9MTAtMTI4LTIyLTIxOSZlPTYzODk0NDI4MTkzMDkzNTg0NA==","callerDisplayName":"Sanitized","incomingCallContext":"Sanitized","correlationId":"b6c1cd38-c0ce-4b8d-b60a-b2a00b71c61a"}"#;
-        let d = decode_delivery(&delivery(body, Properties::new())).unwrap();
+        let d = decode_delivery(&delivery(body, Properties::new()), &seal()).unwrap();
         let (_, input) = &d.inputs[0];
         assert_eq!(input.type_name(), "IncomingCall");
         assert_eq!(input.id, "m-1");
         assert_eq!(input.time, datetime!(2026-03-12 10:00:00 UTC));
     }
 
-    #[test]
-    fn internal_timers_decode() {
-        let msg = InternalMessage::new(
+    fn seal() -> Seal {
+        Seal::from_bytes(&[7u8; 32])
+    }
+
+    fn ring_timeout() -> InternalMessage {
+        InternalMessage::new(
             "e/schedule:ring-timeout:1",
             CorrelationId::from("c-1"),
             datetime!(2026-03-12 10:00:25 UTC),
             Internal::RingTimeout { seq: 1 },
-        );
-        let mut props = Properties::new();
-        props.insert("type".into(), msg.message_type.clone().into());
-        let d = decode_delivery(&delivery(&msg.encode(), props)).unwrap();
+        )
+    }
+
+    /// What a worker sends, as a receiver sees it.
+    fn sent(out: switchboard_queue::OutgoingMessage) -> Delivery {
+        let mut d = delivery(&out.body, out.application_properties.clone());
+        d.message.message_id = out.message_id.clone();
+        d
+    }
+
+    #[test]
+    fn internal_timers_decode() {
+        let msg = ring_timeout();
+        let out = crate::timers::timer_message(&seal(), &msg.correlation_id, &msg.id, &msg);
+        let d = decode_delivery(&sent(out), &seal()).unwrap();
         assert_eq!(d.inputs.len(), 1);
         assert_eq!(d.inputs[0].0, "c-1");
         assert!(matches!(
@@ -196,21 +236,71 @@ mod tests {
 
     #[test]
     fn garbage_and_bad_timers_are_dead_lettered_with_reasons() {
-        let (reason, _) = decode_delivery(&delivery(b"", Properties::new())).unwrap_err();
+        let (reason, _) = decode_delivery(&delivery(b"", Properties::new()), &seal()).unwrap_err();
         assert!(!reason.is_empty());
         let (reason, desc) =
-            decode_delivery(&delivery(b"{not json", Properties::new())).unwrap_err();
+            decode_delivery(&delivery(b"{not json", Properties::new()), &seal()).unwrap_err();
         assert!(!reason.is_empty() && !desc.is_empty());
+        // Sealed by us but unreadable: a bug or a version skew, not a forgery.
+        let out = seal().seal(
+            switchboard_queue::OutgoingMessage::new("m-9", b"{}".to_vec())
+                .with_property("type", "Switchboard.RingTimeout"),
+        );
+        let (reason, _) = decode_delivery(&sent(out), &seal()).unwrap_err();
+        assert_eq!(reason, "InvalidInternalMessage");
+    }
+
+    #[test]
+    fn internal_looking_messages_without_a_valid_seal_are_forgeries() {
+        let msg = ring_timeout();
+        let genuine = crate::timers::timer_message(&seal(), &msg.correlation_id, &msg.id, &msg);
+        // 1. Our type in the properties, no seal (what the ingress could be tricked into).
         let mut props = Properties::new();
         props.insert("type".into(), "Switchboard.RingTimeout".into());
-        let (reason, _) = decode_delivery(&delivery(b"{}", props)).unwrap_err();
-        assert_eq!(reason, "InvalidInternalMessage");
+        let forged = delivery(&msg.encode(), props);
+        // 2. Our type only in the body.
+        let sniffed = delivery(&msg.encode(), Properties::new());
+        // 3. Sealed with another deployment's key.
+        let other = crate::timers::timer_message(
+            &Seal::from_bytes(&[8u8; 32]),
+            &msg.correlation_id,
+            &msg.id,
+            &msg,
+        );
+        // 4. A genuine seal, the body pointed at another call.
+        let mut altered = sent(genuine.clone());
+        let mut v: serde_json::Value = serde_json::from_slice(&altered.body).unwrap();
+        v["correlationId"] = "c-2".into();
+        altered.message.body = bytes::Bytes::from(serde_json::to_vec(&v).unwrap());
+        // 5. A genuine seal moved onto another message id.
+        let mut moved = sent(genuine);
+        moved.message.message_id = "m-other".into();
+        for (name, d) in [
+            ("unsealed", forged),
+            ("body only", sniffed),
+            ("other key", sent(other)),
+            ("altered", altered),
+            ("moved", moved),
+        ] {
+            let (reason, why) = decode_delivery(&d, &seal()).unwrap_err();
+            assert_eq!(reason, "ForgedInternalMessage", "{name}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_seal_on_an_acs_event_is_refused_too() {
+        // Only workers seal; a sealed event that does not verify is tampered with.
+        let body = br#"[{"id":"e1","source":"calling/callConnections/c1","type":"Microsoft.Communication.CallConnected","data":{"callConnectionId":"c1","correlationId":"k"},"time":"2026-03-12T10:00:00Z","specversion":"1.0"}]"#;
+        let mut props = Properties::new();
+        props.insert(crate::seal::SEAL_PROPERTY.into(), "AAAA".into());
+        let (reason, _) = decode_delivery(&delivery(body, props), &seal()).unwrap_err();
+        assert_eq!(reason, "ForgedInternalMessage");
     }
 
     #[test]
     fn unknown_event_types_are_counted_not_rejected() {
         let body = br#"[{"id":"e1","source":"calling/callConnections/c1","type":"Microsoft.Communication.HoldAudioStarted","data":{"callConnectionId":"c1","correlationId":"k"},"time":"2026-03-12T10:00:00Z","specversion":"1.0"}]"#;
-        let d = decode_delivery(&delivery(body, Properties::new())).unwrap();
+        let d = decode_delivery(&delivery(body, Properties::new()), &seal()).unwrap();
         assert!(d.inputs.is_empty());
         assert_eq!(
             d.unknown,
@@ -221,7 +311,7 @@ mod tests {
     #[test]
     fn events_without_correlation_id_cannot_be_handled() {
         let body = br#"[{"id":"e1","source":"calling/callConnections/c1","type":"Microsoft.Communication.CallConnected","data":{"callConnectionId":"c1"},"time":"2026-03-12T10:00:00Z","specversion":"1.0"}]"#;
-        let (reason, _) = decode_delivery(&delivery(body, Properties::new())).unwrap_err();
+        let (reason, _) = decode_delivery(&delivery(body, Properties::new()), &seal()).unwrap_err();
         assert_eq!(reason, "MissingCorrelationId");
     }
 

@@ -42,6 +42,7 @@ pub mod otlp;
 pub mod otlp_traces;
 pub(crate) mod routing;
 pub mod runner;
+pub mod seal;
 pub mod shutdown;
 pub mod telemetry;
 mod timers;

@@ -29,6 +29,7 @@ pub const ENV_VARS: &[&str] = &[
     "SWITCHBOARD_LOG",
     "SWITCHBOARD_INGRESS_PORT",
     "SWITCHBOARD_METRICS_PORT",
+    "SWITCHBOARD_INTERNAL_KEY",
     "SWITCHBOARD_SQLITE_PATH",
 ];
 
@@ -101,6 +102,9 @@ impl Config {
         }
         if let Some(v) = get("SWITCHBOARD_METRICS_PORT") {
             self.worker.metrics_port = Some(parse_port("SWITCHBOARD_METRICS_PORT", &v)?);
+        }
+        if let Some(v) = get("SWITCHBOARD_INTERNAL_KEY") {
+            self.worker.internal_key = Some(Secret::new(v));
         }
         Ok(())
     }

@@ -250,6 +250,10 @@ pub struct WorkerConfig {
     pub metrics_port: Option<u16>,
     /// Longest single receive wait.
     pub receive_wait_ms: u64,
+    /// The deployment's key (base64, at least 32 bytes) that seals internal messages
+    /// (timers) so a worker can tell them from anything published through the ingress.
+    /// Unset: the first worker generates one and keeps it in the store for all replicas.
+    pub internal_key: Option<Secret>,
 }
 
 impl Default for WorkerConfig {
@@ -259,6 +263,7 @@ impl Default for WorkerConfig {
             grace_period_secs: 20,
             metrics_port: None,
             receive_wait_ms: 1_000,
+            internal_key: None,
         }
     }
 }

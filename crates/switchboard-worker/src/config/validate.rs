@@ -43,6 +43,9 @@ impl Config {
                 if let Some(cs) = &self.acs.connection_string {
                     check_connection_string(cs.expose())?;
                 }
+                if let Some(key) = &self.worker.internal_key {
+                    crate::seal::Seal::from_config(key, "worker.internal_key")?;
+                }
                 match &self.acs.callback_url {
                     None => {
                         return Err(ConfigError::new(

@@ -63,6 +63,7 @@ use crate::calls::Calls;
 use crate::flow::{step, CallState, Disposition, FlowConfig, FlowInput, InputKind, Lease};
 pub use crate::routing::StoreAgentState;
 use crate::routing::{Routing, RoutingParts};
+use crate::seal::Seal;
 use crate::telemetry::Metrics;
 
 /// Longest a handler waits for another handler's outbox lease before giving its message back.
@@ -78,6 +79,7 @@ pub struct Executor {
     calls: Calls,
     routing: Routing,
     timers: Arc<dyn QueueSender>,
+    seal: Seal,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     observer: Option<Arc<dyn Observer>>,
@@ -105,6 +107,9 @@ pub struct ExecutorParts {
     pub calls: Arc<CallAutomationClient>,
     /// Sender of the sessionful call-events queue (timers are scheduled there).
     pub timers: Arc<dyn QueueSender>,
+    /// The deployment's key for internal messages: timers are sealed with it and the inbox
+    /// takes a `Switchboard.*` message only when its seal verifies.
+    pub seal: Seal,
     /// The resolved roster (OIDs known).
     pub roster: Arc<Roster>,
     /// Graph presence; without it routing uses the presence kept in the store (if any).
@@ -135,6 +140,7 @@ impl Executor {
             flow: flow.clone(),
             store: parts.store.clone(),
             timers: parts.timers.clone(),
+            seal: parts.seal.clone(),
             roster: parts.roster,
             presence: parts.presence,
             clock: parts.clock.clone(),
@@ -149,10 +155,16 @@ impl Executor {
             calls,
             routing,
             timers: parts.timers,
+            seal: parts.seal,
             clock: parts.clock,
             metrics: parts.metrics,
             observer: parts.observer,
         }
+    }
+
+    /// The key internal messages are sealed and checked with.
+    pub(crate) fn seal(&self) -> &Seal {
+        &self.seal
     }
 
     /// The flow configuration.

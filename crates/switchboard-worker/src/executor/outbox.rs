@@ -153,7 +153,7 @@ impl Executor {
             Op::Release { .. } => self.routing.release(key, state, cmd).await,
             Op::Schedule { id, input, at } => {
                 let msg = InternalMessage::new(id.clone(), key.clone(), *at, input.clone());
-                let out = timer_message(key, id, &msg).scheduled_at(*at);
+                let out = timer_message(&self.seal, key, id, &msg).scheduled_at(*at);
                 self.timers.send(out).await?;
                 Ok(Effect::Done(format!("due {at}")))
             }

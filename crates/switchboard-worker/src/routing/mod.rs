@@ -21,6 +21,7 @@ use switchboard_store::{AgentProfile, AgentRecord, AgentStatus, Clock, Store, St
 
 use crate::calls::{CmdError, Effect};
 use crate::flow::{CallState, Command, FlowConfig, Op};
+use crate::seal::Seal;
 use crate::telemetry::Metrics;
 
 /// The routing side of the executor.
@@ -29,6 +30,7 @@ pub(crate) struct Routing {
     store: Arc<dyn Store>,
     /// Sender of the call-events queue: a freed agent's pull re-checks a waiting call.
     timers: Arc<dyn QueueSender>,
+    seal: Seal,
     pub(crate) roster: Arc<Roster>,
     presence: Option<Arc<PresenceCache>>,
     clock: Arc<dyn Clock>,
@@ -44,6 +46,8 @@ pub(crate) struct RoutingParts {
     pub(crate) flow: Arc<FlowConfig>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) timers: Arc<dyn QueueSender>,
+    /// Seals the waitlist pulls sent through `timers`.
+    pub(crate) seal: Seal,
     pub(crate) roster: Arc<Roster>,
     pub(crate) presence: Option<Arc<PresenceCache>>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -58,6 +62,7 @@ impl Routing {
             flow: p.flow,
             store: p.store,
             timers: p.timers,
+            seal: p.seal,
             roster: p.roster,
             presence: p.presence,
             clock: p.clock,

@@ -113,7 +113,7 @@ impl Routing {
             at,
             Internal::QueueRecheck { n: entry.n },
         );
-        let mut out = timer_message(&target, &id, &msg);
+        let mut out = timer_message(&self.seal, &target, &id, &msg);
         if !wrap_up.is_zero() {
             out = out.scheduled_at(at);
         }

@@ -165,7 +165,7 @@ impl Runner {
 
     /// Decodes and handles a delivery; returns how to settle it.
     async fn handle(&self, d: &Delivery) -> Settlement {
-        let decoded = match decode_delivery(d) {
+        let decoded = match decode_delivery(d, self.executor.seal()) {
             Ok(x) => x,
             Err((reason, description)) => {
                 self.metrics.inc(
