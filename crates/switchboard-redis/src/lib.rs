@@ -3,13 +3,15 @@
 //!
 //! # Data flow
 //!
-//! Each port method validates its input exactly as the embedded SQLite store does, reads the
-//! store's [`Clock`](switchboard_store::Clock) once, and runs one Lua script (`EVALSHA`,
-//! loaded on first use) through a tokio [`ConnectionManager`](redis::aio::ConnectionManager)
-//! that reconnects with backoff. The script does the whole operation atomically on the server
-//! against the caller's clock reading, so the rules ("expired means `expires_at <= now`",
-//! capacity, wrap-up, compare-and-set) are the same on every backend and every replica —
-//! see [`scripts`](crate::scripts) for the key layout. Results come back as JSON objects and
+//! Each port method validates its input exactly as the embedded SQLite store does and runs one
+//! Lua script (`EVALSHA`, loaded on first use) through a tokio
+//! [`ConnectionManager`](redis::aio::ConnectionManager) that reconnects with backoff. The
+//! script does the whole operation atomically on the server, reading "now" from the server's
+//! own clock (`TIME`), so the rules ("expired means `expires_at <= now`", capacity, wrap-up,
+//! compare-and-set) are the same as on every backend, and every replica is judged by one
+//! clock: a replica whose clock runs fast cannot reclaim a live reservation. (Tests that drive
+//! time by hand pass the store's [`Clock`](switchboard_store::Clock) instead,
+//! [`TimeSource::Caller`].) See [`scripts`](crate::scripts) for the key layout. Results come back as JSON objects and
 //! are decoded into the port's model types here.
 //!
 //! All keys share the hash tag `{<key prefix>}`, so one deployment's state sits in one cluster
@@ -33,4 +35,4 @@ mod store;
 pub mod testing;
 
 pub use auth::{AccessToken, RedisAuth, TokenSource};
-pub use store::{validate_prefix, RedisOptions, RedisStore};
+pub use store::{validate_prefix, RedisOptions, RedisStore, TimeSource};

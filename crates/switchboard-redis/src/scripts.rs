@@ -2,9 +2,12 @@
 //!
 //! Every script gets `KEYS[1]` = `{prefix}:seq` (so a cluster routes it to the prefix's slot;
 //! every other key it touches carries the same `{prefix}` hash tag, so it lives in that slot
-//! too), `ARGV[1]` = `{prefix}` and `ARGV[2]` = the caller's clock in Unix milliseconds. The
-//! rest of `ARGV` is the operation's arguments. Rules never read Redis's own clock: "expired"
-//! is `expires <= NOW` on the stored value. Relative TTLs (`PEXPIRE`, the entry's lifetime
+//! too), `ARGV[1]` = `{prefix}` and `ARGV[2]` = empty, or (tests only,
+//! [`TimeSource::Caller`](crate::TimeSource::Caller)) a clock reading in Unix milliseconds. The
+//! rest of `ARGV` is the operation's arguments. `NOW` is the Redis server's own clock (`TIME`):
+//! every replica's reservations are judged by one clock, so a replica whose clock runs fast
+//! cannot reclaim a live reservation and double-book the agent. "Expired" is
+//! `expires <= NOW` on the stored value. Relative TTLs (`PEXPIRE`, the entry's lifetime
 //! plus an hour) only garbage-collect entries nobody sweeps.
 //!
 //! Key layout (`P` = `{prefix}`); the id is always the last component and each kind has its
@@ -27,7 +30,15 @@
 /// Shared helpers, prepended to every script.
 const PRELUDE: &str = r#"
 local P = ARGV[1]
-local NOW = tonumber(ARGV[2])
+local NOW
+if ARGV[2] == '' then
+  -- TIME is non-deterministic: fine with effects replication (the default since Redis 5,
+  -- the only mode since 7); replicas receive the writes, not the script.
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  NOW = tonumber(ARGV[2])
+end
 local MARGIN = 3600000
 
 local function num(x) if x then return tonumber(x) end return nil end
@@ -81,7 +92,7 @@ local function agent_json(oid)
   end
   return cjson.encode({ id = oid, name = str(v[1]), cap = tonumber(v[2]), status = v[3],
     lres = num(v[4]), lrel = num(v[5]), wrap = num(v[6]), presence = str(v[7]),
-    reserved = reserved, on_call = on_call })
+    reserved = reserved, on_call = on_call, now = NOW })
 end
 
 local function res_list(rs)

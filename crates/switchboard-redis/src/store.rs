@@ -37,6 +37,21 @@ pub struct RedisOptions {
     pub connect_timeout: Duration,
     /// Limit for one operation's reply; past it the operation fails as retryable.
     pub response_timeout: Duration,
+    /// Whose clock decides expiry: the server's ([`TimeSource::Server`], always in
+    /// production) or the store's [`Clock`] (deterministic tests).
+    pub time: TimeSource,
+}
+
+/// Whose clock the scripts judge expiry, reclaim and wrap-up by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeSource {
+    /// Redis's `TIME`, read inside each script: one clock for every replica.
+    #[default]
+    Server,
+    /// The [`Clock`] the store was opened with, passed to each script. Only for tests that
+    /// drive time by hand (the conformance suite); replicas with skewed clocks would disagree
+    /// about expiry.
+    Caller,
 }
 
 impl RedisOptions {
@@ -48,6 +63,7 @@ impl RedisOptions {
             auth: RedisAuth::Url,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
+            time: TimeSource::Server,
         }
     }
 
@@ -65,6 +81,7 @@ impl fmt::Debug for RedisOptions {
             .field("auth", &self.auth)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("time", &self.time)
             .finish()
     }
 }
@@ -214,7 +231,11 @@ impl RedisStore {
 
     fn invocation_at<'a>(&self, script: &'a redis::Script, now: i64) -> ScriptInvocation<'a> {
         let mut inv = script.key(&self.inner.seq_key);
-        inv.arg(&self.inner.tag).arg(now);
+        inv.arg(&self.inner.tag);
+        match self.inner.options.time {
+            TimeSource::Server => inv.arg(""),
+            TimeSource::Caller => inv.arg(now),
+        };
         inv
     }
 
@@ -260,6 +281,8 @@ struct AgentJson {
     presence: Option<String>,
     reserved: i64,
     on_call: i64,
+    /// The script's `NOW`: the instant the record was read at.
+    now: Option<i64>,
 }
 
 impl AgentJson {
@@ -285,7 +308,7 @@ impl AgentJson {
             last_released_at: opt(self.lrel)?,
             wrap_up_until: opt(self.wrap)?,
             presence,
-            as_of: instant(op, now)?,
+            as_of: instant(op, self.now.unwrap_or(now))?,
             id: TeamsUserId::new(self.id),
             display_name: self.name,
         })

@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use switchboard_redis::testing::RedisServer;
-use switchboard_redis::{AccessToken, RedisAuth, RedisOptions, RedisStore, TokenSource};
+use switchboard_redis::{
+    AccessToken, RedisAuth, RedisOptions, RedisStore, TimeSource, TokenSource,
+};
 use switchboard_store::{
     AgentProfile, CasOutcome, ManualClock, ReservationState, Store, StoreError, TeamsUserId,
 };
@@ -703,8 +705,12 @@ async fn reservation_of_a_dead_holder_is_reclaimed() {
     }
     let server = RedisServer::start().expect("redis-server");
     let clock = ManualClock::at_fixed_instant();
-    let open =
-        || RedisStore::connect_with(options(&server.url(), "reclaim"), Arc::new(clock.clone()));
+    // Time driven by hand: the scripts take this clock instead of the server's.
+    let opts = RedisOptions {
+        time: TimeSource::Caller,
+        ..options(&server.url(), "reclaim")
+    };
+    let open = || RedisStore::connect_with(opts.clone(), Arc::new(clock.clone()));
 
     // Replica A reserves the agent for call X, then dies without releasing.
     let a = bounded("connect a", secs(10), open())
@@ -773,4 +779,121 @@ async fn reservation_of_a_dead_holder_is_reclaimed() {
     // The new holder still owns it.
     assert!(ok("renew", b.renew(&fresh, secs(30)).await).is_some());
     assert!(ok("release", b.release(&fresh, Duration::ZERO).await));
+}
+
+// ------------------------------------------------------------------------ e. whose clock
+
+/// A replica clock `skew` away from the true time.
+fn skewed(skew_secs: i64) -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(skew_secs),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_skewed_clocks_never_double_book() {
+    if !RedisServer::required_or_skip() {
+        return;
+    }
+    let server = RedisServer::start().expect("redis-server");
+    let open = |prefix: &'static str, time: TimeSource, clock: Arc<ManualClock>| {
+        let opts = RedisOptions {
+            time,
+            ..options(&server.url(), prefix)
+        };
+        async move { RedisStore::connect_with(opts, clock).await }
+    };
+    for (prefix, time) in [
+        ("skew-server", TimeSource::Server),
+        ("skew-caller", TimeSource::Caller),
+    ] {
+        // Replica A runs 5 minutes slow, replica B 5 minutes fast.
+        let a = bounded("connect a", secs(10), open(prefix, time, skewed(-300)))
+            .await
+            .expect("connect a");
+        let b = bounded("connect b", secs(10), open(prefix, time, skewed(300)))
+            .await
+            .expect("connect b");
+        ok(
+            "upsert_agent",
+            a.upsert_agent(&AgentProfile::new(id("oid-a"))).await,
+        );
+        let held = ok("reserve", a.reserve(&id("oid-a"), "call-x", secs(60)).await)
+            .expect("agent reservable");
+        let stolen = ok(
+            "reserve_first_of",
+            b.reserve_first_of(&[id("oid-a")], "call-y", secs(60)).await,
+        );
+        match time {
+            // One clock (the server's) judges A's reservation: it is live, B gets nothing,
+            // and A can still confirm it.
+            TimeSource::Server => {
+                assert!(stolen.is_none(), "double-booked: {stolen:?}");
+                assert!(ok("confirm", a.confirm(&held, secs(60)).await).is_some());
+                let agent = ok("get_agent", b.get_agent(&id("oid-a")).await).unwrap();
+                let lag = (agent.as_of - time::OffsetDateTime::now_utc()).abs();
+                assert!(
+                    lag < time::Duration::seconds(30),
+                    "as_of is the server's time: {lag}"
+                );
+            }
+            // What judging by the caller's clock did: the fast replica saw A's reservation
+            // as expired and took the agent (the test would catch a regression to it).
+            TimeSource::Caller => {
+                assert!(
+                    stolen.is_some(),
+                    "caller clocks are expected to disagree here"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_time_expires_reservations_without_any_client_clock() {
+    if !RedisServer::required_or_skip() {
+        return;
+    }
+    let server = RedisServer::start().expect("redis-server");
+    // A frozen client clock: if the scripts read it, the reservation would never expire.
+    let frozen = Arc::new(ManualClock::at_fixed_instant());
+    let store = bounded(
+        "connect",
+        secs(10),
+        RedisStore::connect_with(options(&server.url(), "server-time"), frozen),
+    )
+    .await
+    .expect("connect");
+    ok(
+        "upsert_agent",
+        store.upsert_agent(&AgentProfile::new(id("oid-a"))).await,
+    );
+    let started = Instant::now();
+    ok(
+        "reserve",
+        store.reserve(&id("oid-a"), "call-x", secs(1)).await,
+    )
+    .expect("reservable");
+    assert!(ok(
+        "reserve",
+        store.reserve(&id("oid-a"), "call-y", secs(1)).await
+    )
+    .is_none());
+    // Poll (bounded) until the server's clock passes the expiry.
+    let fresh = loop {
+        if let Some(r) = ok(
+            "reserve",
+            store.reserve(&id("oid-a"), "call-y", secs(1)).await,
+        ) {
+            break r;
+        }
+        assert!(started.elapsed() < secs(10), "never expired by server time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fresh.call_key, "call-y");
 }
