@@ -42,7 +42,8 @@ use time::OffsetDateTime;
 use crate::model::{saturating_add, AgentSnapshot, CallRequirements, QueueName};
 use crate::presence::{PresenceFallback, PresenceStatus, PresenceView};
 use crate::queue::{CallQueueConfig, OverflowTarget};
-pub use crate::strategy::RankReason;
+// Defined with the strategies that build them; re-exported because an offer is made of them.
+pub use crate::strategy::{Candidate, CandidatePresence, RankReason};
 
 /// Shortest `retry_after` a wait decision carries, so a misconfigured `wait_retry` of zero
 /// cannot turn a waiting call into a busy loop.
@@ -87,43 +88,6 @@ impl RoutingDecision {
 
 fn ser_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// One agent in an offer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Candidate {
-    /// The agent.
-    pub agent: TeamsUserId,
-    /// The strategy's primary measure, higher is better (see [`RankReason`] for what it
-    /// counts). Informational: the list order is authoritative, and candidates offered on
-    /// the roster alone come after confirmed ones whatever their score.
-    pub score: i64,
-    /// Why the agent is where it is.
-    pub reason: RankReason,
-    /// How presence was established.
-    pub presence: CandidatePresence,
-}
-
-/// How a candidate's presence was established.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "presence", rename_all = "kebab-case")]
-pub enum CandidatePresence {
-    /// Graph says routable and the reading is fresh.
-    Confirmed,
-    /// The agent is on one of our calls, so their Graph presence reflects us and was not
-    /// consulted (capacity still applied).
-    OnOurCall,
-    /// Unknown or stale presence; offered on the roster alone (fallback `route`).
-    Assumed { status: PresenceStatus },
-}
-
-impl CandidatePresence {
-    pub(crate) fn tier(&self) -> u8 {
-        match self {
-            Self::Confirmed | Self::OnOurCall => 0,
-            Self::Assumed { .. } => 1,
-        }
-    }
 }
 
 /// Why a call waits: how many untried eligible agents were held back by each cause.
@@ -285,7 +249,13 @@ pub fn rank_agents(
     }
 
     // 6: order.
-    let ranked = queue.strategy.rank(routable, call, queue, now);
+    let ranked = queue.strategy.rank(
+        routable,
+        call,
+        &queue.required_skills,
+        &queue.preferred_skills,
+        now,
+    );
     RoutingDecision::Offer { ranked }
 }
 
