@@ -47,7 +47,7 @@ pub use crate::strategy::{Candidate, CandidatePresence, RankReason};
 
 /// Shortest `retry_after` a wait decision carries, so a misconfigured `wait_retry` of zero
 /// cannot turn a waiting call into a busy loop.
-pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
+pub(crate) const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// The engine's answer for one call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,13 +60,20 @@ pub enum RoutingDecision {
     },
     /// Nobody can take the call right now; ask again after `retry_after`.
     Wait {
+        /// How many untried agents were held back, by cause (for the timeline and logs).
         reason: WaitReason,
+        /// When asking again could give another answer: the earliest of the queue's
+        /// `wait_retry`, the first wrap-up end and the max-wait deadline, never below 100 ms.
+        /// Asking earlier is safe, only wasted: the answer is the same until something
+        /// changes. A freed agent is matched separately ([`next_call_for_agent`]).
         #[serde(rename = "retry_after_ms", serialize_with = "ser_millis")]
         retry_after: Duration,
     },
     /// Stop trying in this queue; send the call to `target`.
     Overflow {
+        /// The queue's configured overflow target, unchanged.
         target: OverflowTarget,
+        /// Which limit was hit.
         reason: OverflowReason,
     },
 }
@@ -120,13 +127,22 @@ impl fmt::Display for WaitReason {
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum OverflowReason {
     /// The caller waited the queue's max wait.
-    MaxWaitExceeded { waited_secs: u64 },
+    MaxWaitExceeded {
+        /// Whole seconds since the call started waiting in this queue.
+        waited_secs: u64,
+    },
     /// The queue's max attempts were used.
-    MaxAttemptsReached { attempts: u32 },
+    MaxAttemptsReached {
+        /// Offers already made for the call (at least the queue's `max_attempts`).
+        attempts: u32,
+    },
     /// No enabled agent has the required skills.
     NoEligibleAgents,
     /// Every eligible agent was already tried for this call.
-    AllAgentsTried { tried: usize },
+    AllAgentsTried {
+        /// Eligible agents excluded because they were already offered the call.
+        tried: usize,
+    },
 }
 
 impl fmt::Display for OverflowReason {

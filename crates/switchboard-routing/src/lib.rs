@@ -49,23 +49,15 @@
 
 pub mod classify;
 pub mod config;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod engine;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod graph;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod interop;
 pub mod model;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod presence;
 pub mod presence_cache;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod queue;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod roster;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod rule;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod strategy;
 
 pub use classify::{classify, IncomingCallInfo};

@@ -109,7 +109,10 @@ pub enum CandidatePresence {
     /// consulted (capacity still applied).
     OnOurCall,
     /// Unknown or stale presence; offered on the roster alone (fallback `route`).
-    Assumed { status: PresenceStatus },
+    Assumed {
+        /// Why presence was not confirmed: `Unknown` (no reading) or `Stale` (too old).
+        status: PresenceStatus,
+    },
 }
 
 impl CandidatePresence {
@@ -128,13 +131,25 @@ impl CandidatePresence {
 #[serde(tag = "strategy", rename_all = "kebab-case")]
 pub enum RankReason {
     /// Score: seconds since the last call ended (`i64::MAX` if the agent has had none).
-    LongestIdle { in_use: u32, idle_secs: Option<u64> },
+    LongestIdle {
+        /// Active calls plus reservations; fewer ranks first, before idle time.
+        in_use: u32,
+        /// Whole seconds since the agent's last call ended; `None` if it has had none.
+        idle_secs: Option<u64>,
+    },
     /// Score: agents after this one in the ring order (the first candidate scores highest).
-    RoundRobin { position: usize },
+    RoundRobin {
+        /// 0-based place in this offer after rotating the ring past the cursor.
+        position: usize,
+    },
     /// Score: the skill score.
     SkillsBestMatch {
+        /// Sum of the agent's levels in every skill the queue requires or prefers and the
+        /// call adds, each skill counted once.
         skill_score: u32,
+        /// Active calls plus reservations; the first tie-break.
         in_use: u32,
+        /// Whole seconds since the last call ended (`None`: none yet); the second tie-break.
         idle_secs: Option<u64>,
     },
 }
