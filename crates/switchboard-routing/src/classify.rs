@@ -13,7 +13,6 @@
 
 pub use crate::rule::{
     ClassificationRule, CustomHeaders, HeaderMatch, IncomingCallInfo, NumberPattern, ValuePattern,
-    CUSTOM_SIP_HEADER_PREFIX,
 };
 
 use crate::config::RoutingConfig;

@@ -42,11 +42,12 @@ use time::OffsetDateTime;
 use crate::model::{saturating_add, AgentSnapshot, CallRequirements, QueueName};
 use crate::presence::{PresenceFallback, PresenceStatus, PresenceView};
 use crate::queue::{CallQueueConfig, OverflowTarget};
-pub use crate::strategy::RankReason;
+// Defined with the strategies that build them; re-exported because an offer is made of them.
+pub use crate::strategy::{Candidate, CandidatePresence, RankReason};
 
 /// Shortest `retry_after` a wait decision carries, so a misconfigured `wait_retry` of zero
 /// cannot turn a waiting call into a busy loop.
-pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
+pub(crate) const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// The engine's answer for one call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -59,13 +60,20 @@ pub enum RoutingDecision {
     },
     /// Nobody can take the call right now; ask again after `retry_after`.
     Wait {
+        /// How many untried agents were held back, by cause (for the timeline and logs).
         reason: WaitReason,
+        /// When asking again could give another answer: the earliest of the queue's
+        /// `wait_retry`, the first wrap-up end and the max-wait deadline, never below 100 ms.
+        /// Asking earlier is safe, only wasted: the answer is the same until something
+        /// changes. A freed agent is matched separately ([`next_call_for_agent`]).
         #[serde(rename = "retry_after_ms", serialize_with = "ser_millis")]
         retry_after: Duration,
     },
     /// Stop trying in this queue; send the call to `target`.
     Overflow {
+        /// The queue's configured overflow target, unchanged.
         target: OverflowTarget,
+        /// Which limit was hit.
         reason: OverflowReason,
     },
 }
@@ -87,43 +95,6 @@ impl RoutingDecision {
 
 fn ser_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// One agent in an offer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Candidate {
-    /// The agent.
-    pub agent: TeamsUserId,
-    /// The strategy's primary measure, higher is better (see [`RankReason`] for what it
-    /// counts). Informational: the list order is authoritative, and candidates offered on
-    /// the roster alone come after confirmed ones whatever their score.
-    pub score: i64,
-    /// Why the agent is where it is.
-    pub reason: RankReason,
-    /// How presence was established.
-    pub presence: CandidatePresence,
-}
-
-/// How a candidate's presence was established.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "presence", rename_all = "kebab-case")]
-pub enum CandidatePresence {
-    /// Graph says routable and the reading is fresh.
-    Confirmed,
-    /// The agent is on one of our calls, so their Graph presence reflects us and was not
-    /// consulted (capacity still applied).
-    OnOurCall,
-    /// Unknown or stale presence; offered on the roster alone (fallback `route`).
-    Assumed { status: PresenceStatus },
-}
-
-impl CandidatePresence {
-    pub(crate) fn tier(&self) -> u8 {
-        match self {
-            Self::Confirmed | Self::OnOurCall => 0,
-            Self::Assumed { .. } => 1,
-        }
-    }
 }
 
 /// Why a call waits: how many untried eligible agents were held back by each cause.
@@ -156,13 +127,22 @@ impl fmt::Display for WaitReason {
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum OverflowReason {
     /// The caller waited the queue's max wait.
-    MaxWaitExceeded { waited_secs: u64 },
+    MaxWaitExceeded {
+        /// Whole seconds since the call started waiting in this queue.
+        waited_secs: u64,
+    },
     /// The queue's max attempts were used.
-    MaxAttemptsReached { attempts: u32 },
+    MaxAttemptsReached {
+        /// Offers already made for the call (at least the queue's `max_attempts`).
+        attempts: u32,
+    },
     /// No enabled agent has the required skills.
     NoEligibleAgents,
     /// Every eligible agent was already tried for this call.
-    AllAgentsTried { tried: usize },
+    AllAgentsTried {
+        /// Eligible agents excluded because they were already offered the call.
+        tried: usize,
+    },
 }
 
 impl fmt::Display for OverflowReason {
@@ -285,7 +265,13 @@ pub fn rank_agents(
     }
 
     // 6: order.
-    let ranked = queue.strategy.rank(routable, call, queue, now);
+    let ranked = queue.strategy.rank(
+        routable,
+        call,
+        &queue.required_skills,
+        &queue.preferred_skills,
+        now,
+    );
     RoutingDecision::Offer { ranked }
 }
 

@@ -35,7 +35,7 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Identity of the tenant-wide default External Access Policy.
-pub const GLOBAL_POLICY: &str = "Global";
+pub(crate) const GLOBAL_POLICY: &str = "Global";
 
 /// `Get-CsTeamsAcsFederationConfiguration` (PowerShell property names; snake_case accepted).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +94,10 @@ fn policy_name(identity: &str) -> &str {
 /// Policy (the `Global` one included).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantSettings {
+    /// The tenant configuration: rows 1–2 of the verdict (ACS users on, our resource allowed).
     pub federation: AcsFederationConfiguration,
+    /// Every policy the tenant has, so the one assigned to a user can be looked up by name.
+    /// A missing assigned policy fails the check rather than counting as allowed.
     pub policies: Vec<ExternalAccessPolicy>,
 }
 
@@ -121,7 +124,7 @@ pub enum UserPolicy {
 impl UserPolicy {
     /// From `Get-CsOnlineUser`'s `ExternalAccessPolicy` property: empty or `Global` is the
     /// global policy.
-    pub fn from_assignment(value: Option<&str>) -> Self {
+    pub(crate) fn from_assignment(value: Option<&str>) -> Self {
         match value.map(str::trim) {
             None | Some("") => Self::Global,
             Some(v) if policy_name(v).eq_ignore_ascii_case(GLOBAL_POLICY) => Self::Global,
@@ -145,7 +148,10 @@ pub enum Check {
 /// The outcome of one check, with how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// Which setting this finding is about.
     pub check: Check,
+    /// The setting allows our resource to reach the user. [`Eligibility::reachable`] is the
+    /// conjunction of these.
     pub ok: bool,
     /// What was found.
     pub detail: String,
@@ -324,11 +330,15 @@ pub fn eligibility(
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettingsFile {
+    /// `Get-CsTeamsAcsFederationConfiguration | ConvertTo-Json`. Required: without it no
+    /// verdict is possible.
     #[serde(
         alias = "AcsFederationConfiguration",
         alias = "acsFederationConfiguration"
     )]
     pub acs_federation_configuration: AcsFederationConfiguration,
+    /// `Get-CsExternalAccessPolicy | ConvertTo-Json`: one object or an array, as PowerShell
+    /// prints one or several.
     #[serde(
         default,
         alias = "ExternalAccessPolicies",
@@ -336,6 +346,8 @@ pub struct TenantSettingsFile {
         deserialize_with = "one_or_many"
     )]
     pub external_access_policies: Vec<ExternalAccessPolicy>,
+    /// User (OID or UPN) → the `ExternalAccessPolicy` `Get-CsOnlineUser` shows; `null` or
+    /// empty means `Global`. Use [`user_policy`](Self::user_policy) to look one up.
     #[serde(default, alias = "UserPolicies", alias = "userPolicies")]
     pub user_policies: BTreeMap<String, Option<String>>,
 }
@@ -343,13 +355,23 @@ pub struct TenantSettingsFile {
 /// Why a tenant settings file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantSettingsError {
+    /// The file could not be read (missing, permissions, or not UTF-8: Windows PowerShell's
+    /// `Out-File` writes UTF-16, which has to be re-saved as UTF-8).
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The path as given.
         path: String,
+        /// The underlying error.
         source: std::io::Error,
     },
+    /// The file is not valid JSON/TOML or has an unknown or mistyped key.
     #[error("{path}: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The path as given.
+        path: String,
+        /// The parser's message, starting with the key path where parsing failed.
+        message: String,
+    },
 }
 
 impl TenantSettingsFile {

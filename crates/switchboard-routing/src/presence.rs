@@ -25,14 +25,25 @@ use time::OffsetDateTime;
 /// operator lists it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Availability {
+    /// Signed in and free. Routable by default.
     Available,
+    /// Free but inactive for a while (Teams shows "Available"). Routable by default, since an
+    /// idle agent is often just away from the keyboard between calls.
     AvailableIdle,
+    /// Away from the device (set by the user or after inactivity).
     Away,
+    /// Set by the user to say they will be back shortly.
     BeRightBack,
+    /// In a call or meeting, or set busy by the user. On one of *our* calls an agent shows
+    /// Busy too; the engine treats that case separately (`ignore_while_on_our_call`).
     Busy,
+    /// Busy but inactive.
     BusyIdle,
+    /// Do not disturb, including presenting; notifications are suppressed.
     DoNotDisturb,
+    /// Signed out or offline everywhere.
     Offline,
+    /// Graph has no presence for the user (e.g. no Teams licence or never signed in).
     PresenceUnknown,
     /// A value this version does not know, as Graph spelled it.
     Other(String),
@@ -90,7 +101,7 @@ impl Availability {
 
     /// The routable set used when the configuration does not say: `Available`,
     /// `AvailableIdle`.
-    pub fn default_routable() -> BTreeSet<Availability> {
+    pub(crate) fn default_routable() -> BTreeSet<Availability> {
         [Self::Available, Self::AvailableIdle].into_iter().collect()
     }
 }
@@ -138,7 +149,7 @@ pub struct PresenceObservation {
 /// because the keys are OIDs from our own roster and Graph, not attacker-chosen, and Fx is
 /// several times faster on 36-byte GUID strings.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct OidHasher(u64);
+pub(crate) struct OidHasher(u64);
 
 impl OidHasher {
     const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;

@@ -19,6 +19,7 @@ pub use crate::strategy::Strategy;
 pub enum PlaySource {
     /// Text-to-speech.
     Text {
+        /// Plain text to speak; never empty when it comes from the configuration.
         text: String,
         /// Neural voice name, e.g. `en-US-JennyNeural`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,15 +29,25 @@ pub enum PlaySource {
         locale: Option<String>,
     },
     /// An audio file (WAV, 16 kHz mono) reachable by ACS.
-    File { url: String },
+    File {
+        /// An http(s) URL the ACS service itself fetches (not the worker), so it must be
+        /// reachable from Azure.
+        url: String,
+    },
     /// SSML for text-to-speech.
-    Ssml { ssml: String },
+    Ssml {
+        /// A whole `<speak>` document; ACS validates it, the configuration only checks that
+        /// it is not empty.
+        ssml: String,
+    },
 }
 
 /// Audio with an optional loop flag (hold music loops; announcements usually do not).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
+    /// What to play.
     pub source: PlaySource,
+    /// Repeat until the worker stops the media (hold music), instead of playing once.
     pub loop_playback: bool,
 }
 
@@ -45,19 +56,35 @@ pub struct Media {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum OverflowTarget {
     /// Transfer to a phone number (E.164).
-    Phone { number: String },
+    Phone {
+        /// E.164 (`+14255550123`), normalised when the configuration loads.
+        number: String,
+    },
     /// Transfer to a Teams user.
-    TeamsUser { oid: TeamsUserId },
+    TeamsUser {
+        /// The user's Entra object id.
+        oid: TeamsUserId,
+    },
     /// Move the call into another queue (its own max wait and overflow then apply).
-    Queue { queue: QueueName },
+    Queue {
+        /// Another configured queue; never the overflowing queue itself (the configuration
+        /// rejects that).
+        queue: QueueName,
+    },
     /// Play a greeting and record a message, then hang up.
     Voicemail {
+        /// Played before recording starts.
         greeting: PlaySource,
+        /// Longest recording; the call is hung up when it is reached (default 120 s, at
+        /// least 1 s).
         #[serde(with = "crate::model::duration_secs")]
         max_duration: Duration,
     },
     /// Play an announcement, then hang up.
-    Announcement { source: PlaySource },
+    Announcement {
+        /// Played once, then the call ends.
+        source: PlaySource,
+    },
     /// Hang up.
     Hangup,
 }

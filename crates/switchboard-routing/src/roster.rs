@@ -306,11 +306,17 @@ pub trait AgentStateSource: Send + Sync {
 /// One row of `switchboard agents list`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AgentListing {
+    /// Entra object id, as resolved from the roster.
     pub oid: TeamsUserId,
+    /// The configuration's name, else Graph's, else the OID.
     pub display_name: String,
+    /// UPN from the configuration or Graph, when either has one.
     pub upn: Option<String>,
+    /// Skills and levels from the configuration.
     pub skills: Skills,
+    /// Concurrent calls the agent may take, from the configuration.
     pub capacity: u32,
+    /// False: in the roster but taken out of routing.
     pub enabled: bool,
     /// Latest Graph reading, if any.
     pub presence: Option<PresenceObservation>,

@@ -13,7 +13,7 @@ use switchboard_events::CommunicationIdentifier;
 use crate::model::QueueName;
 
 /// Prefix ACS puts on custom SIP headers; rules may name a header with or without it.
-pub const CUSTOM_SIP_HEADER_PREFIX: &str = "X-MS-Custom-";
+pub(crate) const CUSTOM_SIP_HEADER_PREFIX: &str = "X-MS-Custom-";
 
 /// The facts of an incoming call that classification reads. Deserializes straight from the
 /// `data` object of a `Microsoft.Communication.IncomingCall` event (unknown fields ignored).
@@ -123,8 +123,13 @@ fn lenient_headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, S
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
 pub enum NumberPattern {
+    /// `*`: every caller or number, including anonymous callers.
     Any,
+    /// The whole E.164 number or raw id, compared byte for byte. The configuration
+    /// normalises phone numbers to E.164 when it loads; a pattern built in code must already
+    /// be in that form.
     Exact(String),
+    /// The number or raw id starts with this text (the pattern without its trailing `*`).
     Prefix(String),
 }
 
@@ -145,8 +150,11 @@ impl NumberPattern {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
 pub enum ValuePattern {
+    /// `*`: the header only has to be present, with any value (even empty).
     Any,
+    /// The whole value, ignoring ASCII case.
     Exact(String),
+    /// The value starts with this text (the pattern without its `*`), ignoring ASCII case.
     Prefix(String),
 }
 
@@ -177,7 +185,10 @@ impl ValuePattern {
 /// "Header `name` is present with a value matching `value`".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderMatch {
+    /// Header name, matched case-insensitively; a SIP header may be named with or without
+    /// the `X-MS-Custom-` prefix (see [`IncomingCallInfo::header`]).
     pub name: String,
+    /// What the header's value must look like.
     pub value: ValuePattern,
 }
 

@@ -3,7 +3,12 @@
 //! Everything a strategy is lives here: its [`Strategy`] variant (the configuration spelling
 //! comes from serde's kebab-case), its [`RankReason`] (what the offer's timeline shows) and its
 //! ranking function, chosen in `Strategy::rank`. The engine has already dropped agents who
-//! cannot take the call; a strategy only orders the rest.
+//! cannot take the call; a strategy only orders the rest, into the [`Candidate`]s of an offer.
+//!
+//! This module sits below [`queue`](crate::queue) and [`engine`](crate::engine) and imports
+//! neither: a strategy gets the queue's skills as plain slices, and [`Candidate`] and
+//! [`CandidatePresence`] are defined here (the engine re-exports them), so that adding a
+//! strategy or a queue setting never makes the modules depend on each other in a circle.
 //!
 //! Ranking is pure. State a strategy keeps between calls comes in with the call
 //! ([`CallRequirements::round_robin_cursor`]); the worker loads and saves it in the store for
@@ -17,9 +22,8 @@ use serde::{Deserialize, Serialize};
 use switchboard_events::TeamsUserId;
 use time::OffsetDateTime;
 
-use crate::engine::{Candidate, CandidatePresence};
-use crate::model::{AgentSnapshot, CallRequirements};
-use crate::queue::CallQueueConfig;
+use crate::model::{AgentSnapshot, CallRequirements, SkillRequirement};
+use crate::presence::PresenceStatus;
 
 /// How a queue orders the agents it may offer a call to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,13 +64,16 @@ impl Strategy {
         self,
         routable: Vec<(&AgentSnapshot, CandidatePresence)>,
         call: &CallRequirements,
-        queue: &CallQueueConfig,
+        required_skills: &[SkillRequirement],
+        preferred_skills: &[SkillRequirement],
         now: OffsetDateTime,
     ) -> Vec<Candidate> {
         match self {
             Self::LongestIdle => rank_longest_idle(routable, now),
             Self::RoundRobin => rank_round_robin(routable, call.round_robin_cursor.as_ref()),
-            Self::SkillsBestMatch => rank_skills(routable, call, queue, now),
+            Self::SkillsBestMatch => {
+                rank_skills(routable, call, required_skills, preferred_skills, now)
+            }
         }
     }
 }
@@ -77,18 +84,72 @@ impl fmt::Display for Strategy {
     }
 }
 
+/// One agent in an offer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// The agent.
+    pub agent: TeamsUserId,
+    /// The strategy's primary measure, higher is better (see [`RankReason`] for what it
+    /// counts). Informational: the list order is authoritative, and candidates offered on
+    /// the roster alone come after confirmed ones whatever their score.
+    pub score: i64,
+    /// Why the agent is where it is.
+    pub reason: RankReason,
+    /// How presence was established.
+    pub presence: CandidatePresence,
+}
+
+/// How a candidate's presence was established.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "presence", rename_all = "kebab-case")]
+pub enum CandidatePresence {
+    /// Graph says routable and the reading is fresh.
+    Confirmed,
+    /// The agent is on one of our calls, so their Graph presence reflects us and was not
+    /// consulted (capacity still applied).
+    OnOurCall,
+    /// Unknown or stale presence; offered on the roster alone (fallback `route`).
+    Assumed {
+        /// Why presence was not confirmed: `Unknown` (no reading) or `Stale` (too old).
+        status: PresenceStatus,
+    },
+}
+
+impl CandidatePresence {
+    /// Sort tier: confirmed and on-our-call agents (0) before agents assumed on the roster
+    /// alone (1), whatever the strategy's own key says.
+    pub(crate) fn tier(&self) -> u8 {
+        match self {
+            Self::Confirmed | Self::OnOurCall => 0,
+            Self::Assumed { .. } => 1,
+        }
+    }
+}
+
 /// Why a candidate ranks where it does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "strategy", rename_all = "kebab-case")]
 pub enum RankReason {
     /// Score: seconds since the last call ended (`i64::MAX` if the agent has had none).
-    LongestIdle { in_use: u32, idle_secs: Option<u64> },
+    LongestIdle {
+        /// Active calls plus reservations; fewer ranks first, before idle time.
+        in_use: u32,
+        /// Whole seconds since the agent's last call ended; `None` if it has had none.
+        idle_secs: Option<u64>,
+    },
     /// Score: agents after this one in the ring order (the first candidate scores highest).
-    RoundRobin { position: usize },
+    RoundRobin {
+        /// 0-based place in this offer after rotating the ring past the cursor.
+        position: usize,
+    },
     /// Score: the skill score.
     SkillsBestMatch {
+        /// Sum of the agent's levels in every skill the queue requires or prefers and the
+        /// call adds, each skill counted once.
         skill_score: u32,
+        /// Active calls plus reservations; the first tie-break.
         in_use: u32,
+        /// Whole seconds since the last call ended (`None`: none yet); the second tie-break.
         idle_secs: Option<u64>,
     },
 }
@@ -224,14 +285,14 @@ type SkillsKey = (u8, Reverse<u32>, u32, i128);
 fn rank_skills(
     routable: Vec<(&AgentSnapshot, CandidatePresence)>,
     call: &CallRequirements,
-    queue: &CallQueueConfig,
+    required_skills: &[SkillRequirement],
+    preferred_skills: &[SkillRequirement],
     now: OffsetDateTime,
 ) -> Vec<Candidate> {
     // Each skill named by the queue (required or preferred) or the call counts once.
-    let skills: BTreeSet<&str> = queue
-        .required_skills
+    let skills: BTreeSet<&str> = required_skills
         .iter()
-        .chain(&queue.preferred_skills)
+        .chain(preferred_skills)
         .chain(&call.extra_skills)
         .map(|r| r.skill.as_str())
         .collect();

@@ -25,7 +25,7 @@ pub const DEFAULT_API_VERSIONS: &[&str] = &[
 ];
 
 /// Issuer of ACS callback JWTs (the real service's value).
-pub const ACS_CALLBACK_ISSUER: &str = "https://acscallautomation.communication.azure.com";
+pub(crate) const ACS_CALLBACK_ISSUER: &str = "https://acscallautomation.communication.azure.com";
 
 /// Everything a simulator instance needs. `Default` gives a working local simulator on
 /// `127.0.0.1` with an OS-assigned port, a fresh access key and resource id.
@@ -180,8 +180,10 @@ impl Timing {
 pub struct RetryPolicy {
     /// Total attempts including the first.
     pub max_attempts: u32,
+    /// Wait before the first retry; doubled for each later one (`initialBackoffMs`).
     #[serde(with = "ms", rename = "initialBackoffMs")]
     pub initial_backoff: Duration,
+    /// Cap on any one wait (`maxBackoffMs`).
     #[serde(with = "ms", rename = "maxBackoffMs")]
     pub max_backoff: Duration,
     /// Per-attempt HTTP timeout.
@@ -225,6 +227,7 @@ pub enum EventSchema {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EventGridConfig {
+    /// Schema of every `IncomingCall`, unless [`StartCall::schema`] overrides it for one call.
     pub schema: EventSchema,
     /// The `topic` (Event Grid schema) / `source` (CloudEvents) of the ACS resource.
     pub topic: String,
@@ -273,9 +276,13 @@ impl Default for JwtConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Seed {
+    /// Added, or replacing the agent with the same id.
     pub agents: Vec<AgentSpec>,
+    /// Added; phone numbers are stored in E.164. Calls to a number not listed are refused.
     pub numbers: Vec<NumberSpec>,
+    /// Replace every active fault when given (checked before anything is applied).
     pub faults: Option<Faults>,
+    /// Replace the timing when given.
     pub timing: Option<Timing>,
 }
 
@@ -292,10 +299,15 @@ impl Seed {
 pub struct AgentSpec {
     /// Entra object id (OID): the `8:orgid:<id>` Teams identity and the Graph user id.
     pub id: String,
+    /// Graph `displayName`; its first word and the rest are also served as `givenName` and
+    /// `surname`, and `$search="displayName:…"` matches on it.
     pub display_name: String,
+    /// Graph `userPrincipalName` (`adelev@contoso.com`); `GET /users/{upn}` finds the agent.
     pub user_principal_name: String,
+    /// Graph `mail`; the UPN is served when `None`.
     #[serde(default)]
     pub mail: Option<String>,
+    /// Graph `jobTitle`; served as `null` when `None`.
     #[serde(default)]
     pub job_title: Option<String>,
     /// Graph presence while not in a simulated call.
@@ -362,7 +374,10 @@ impl AgentSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PresenceSpec {
+    /// `Available`, `Busy`, `Away`, …; served as given, not validated, so tests can send
+    /// values Graph may add later.
     pub availability: String,
+    /// `Available`, `InACall`, `Presenting`, …; served as given.
     pub activity: String,
 }
 
@@ -382,12 +397,16 @@ pub enum Behaviour {
     /// Picks up after `afterMs`.
     #[serde(rename_all = "camelCase")]
     Accept {
+        /// Ring time before answering (scaled like every [`Timing`] delay). When it is not
+        /// shorter than the invitation timeout, the invitation times out instead (408).
         #[serde(with = "ms", rename = "afterMs")]
         after: Duration,
     },
     /// Declines after `afterMs` (603).
     #[serde(rename_all = "camelCase")]
     Decline {
+        /// Ring time before declining; times out instead when not shorter than the
+        /// invitation timeout, as for `Accept`.
         #[serde(with = "ms", rename = "afterMs")]
         after: Duration,
     },
@@ -398,6 +417,8 @@ pub enum Behaviour {
     /// Does not answer; voicemail picks up after `afterMs` — which ACS reports as a success.
     #[serde(rename_all = "camelCase")]
     Voicemail {
+        /// Ring time before voicemail answers; times out instead when not shorter than the
+        /// invitation timeout, as for `Accept`.
         #[serde(with = "ms", rename = "afterMs")]
         after: Duration,
     },
@@ -417,11 +438,14 @@ impl Default for Behaviour {
 pub struct NumberSpec {
     /// E.164 phone number (`+18005550100`) or a raw ACS id (`8:acs:…`).
     pub number: String,
+    /// A label for the number (`Sales line`); only shown in call timelines.
     #[serde(default)]
     pub display_name: Option<String>,
 }
 
 impl NumberSpec {
+    /// A number without a label. Phone numbers are normalised to E.164 when added; an
+    /// unparseable one makes the seed or `add_number` fail.
     pub fn new(number: impl Into<String>) -> Self {
         Self {
             number: number.into(),
@@ -439,6 +463,7 @@ pub struct StartCall {
     pub from: Option<String>,
     /// A configured number (or raw id); default: the first configured number.
     pub to: Option<String>,
+    /// `callerDisplayName` of the IncomingCall; empty when `None`.
     pub caller_display_name: Option<String>,
     /// `customContext.sipHeaders` of the IncomingCall event.
     pub sip_headers: BTreeMap<String, String>,

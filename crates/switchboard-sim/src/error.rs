@@ -1,5 +1,5 @@
-//! Errors: [`SimError`] for the library API, [`ApiError`] / [`GraphError`] for what the HTTP
-//! surfaces answer (the service's own error bodies).
+//! Errors: [`SimError`] for the library API; `ApiError` / `GraphError` (crate-private) for
+//! what the HTTP surfaces answer (the service's own error bodies).
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,9 @@ pub enum SimError {
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address from [`SimConfig::bind`](crate::SimConfig::bind).
         addr: std::net::SocketAddr,
+        /// Usually "address in use"; port 0 avoids that.
         source: std::io::Error,
     },
     /// A control request named a call the simulator does not know.
@@ -43,7 +45,7 @@ impl SimError {
 /// `CommunicationErrorResponse` body `{"error":{"code","message"}}`. ACS puts the subcode (as a
 /// string) in `code`, e.g. `{"error":{"code":"8523","message":"Invalid request, …"}}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
@@ -142,7 +144,7 @@ impl IntoResponse for ApiError {
 
 /// An error answer of the Graph surface: `{"error":{"code","message","innerError":{…}}}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GraphError {
+pub(crate) struct GraphError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,

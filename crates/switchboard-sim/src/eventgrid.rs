@@ -63,15 +63,21 @@ mod body_text {
     }
 }
 
-/// Why a sink refused a message. Every sink error is retried by the publisher.
+/// Why a sink refused a message. The publisher retries every kind but [`Closed`](Self::Closed)
+/// (see [`is_retryable`](Self::is_retryable)), with the Event Grid retry policy.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// The message could not be sent or encoded (connection refused, timeout, …).
     #[error("sink transport failed: {0}")]
     Transport(String),
+    /// The endpoint answered with this non-2xx status.
     #[error("sink rejected the message with status {0}")]
     Rejected(u16),
+    /// Reading or writing a local file failed.
     #[error("sink I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The receiving side is gone (a dropped channel receiver); retrying cannot help, so the
+    /// message stays only in the outbox.
     #[error("sink is closed")]
     Closed,
 }
@@ -96,6 +102,8 @@ pub struct ChannelSink {
 }
 
 impl ChannelSink {
+    /// The sink and the receiver that gets every delivered message. Dropping the receiver
+    /// closes the sink ([`SinkError::Closed`]).
     pub fn new() -> (Arc<Self>, tokio::sync::mpsc::UnboundedReceiver<SinkMessage>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Arc::new(Self { tx }), rx)
@@ -117,6 +125,7 @@ pub struct JsonlSink {
 }
 
 impl JsonlSink {
+    /// Appends to `path`, creating it on the first delivery; nothing is opened until then.
     pub fn new(path: impl Into<PathBuf>) -> Arc<Self> {
         Arc::new(Self {
             path: path.into(),
@@ -162,6 +171,7 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
+    /// POSTs to `url` with a 10 s timeout per attempt (a timeout is a retried failure).
     pub fn new(url: impl Into<String>, mode: HttpSinkMode) -> Arc<Self> {
         Arc::new(Self {
             url: url.into(),
@@ -211,7 +221,7 @@ impl EventGridSink for HttpSink {
 
 /// `data` of an IncomingCall event, shaped like the live captures.
 #[derive(Clone, Debug)]
-pub struct IncomingCallData {
+pub(crate) struct IncomingCallData {
     pub to: Value,
     pub from: Value,
     pub to_raw_id: String,
@@ -239,10 +249,10 @@ impl IncomingCallData {
 }
 
 /// Event type of incoming calls.
-pub const INCOMING_CALL: &str = "Microsoft.Communication.IncomingCall";
+pub(crate) const INCOMING_CALL: &str = "Microsoft.Communication.IncomingCall";
 
 /// Build the Service Bus message Event Grid would produce for an IncomingCall.
-pub fn incoming_call_message(
+pub(crate) fn incoming_call_message(
     schema: EventSchema,
     event_id: &str,
     topic: &str,
@@ -308,13 +318,14 @@ pub fn incoming_call_message(
 
 /// Holds the current sink and an outbox of everything published (for `GET
 /// /__sim/eventgrid/messages` and for tests that do not install a sink).
-pub struct Publisher {
+pub(crate) struct Publisher {
     sink: RwLock<Option<Arc<dyn EventGridSink>>>,
     outbox: Mutex<VecDeque<SinkMessage>>,
     max_outbox: usize,
 }
 
 impl Publisher {
+    /// No sink yet; the outbox keeps the last `max_outbox` messages.
     pub fn new(max_outbox: usize) -> Self {
         Self {
             sink: RwLock::new(None),
@@ -323,14 +334,17 @@ impl Publisher {
         }
     }
 
+    /// Installs (`Some`) or removes (`None`) the sink; later deliveries use it.
     pub fn set_sink(&self, sink: Option<Arc<dyn EventGridSink>>) {
         *self.sink.write().unwrap_or_else(|e| e.into_inner()) = sink;
     }
 
+    /// The current sink, if one is installed.
     pub fn sink(&self) -> Option<Arc<dyn EventGridSink>> {
         self.sink.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Keeps `msg` in the outbox, dropping the oldest message when it is full.
     pub fn record(&self, msg: &SinkMessage) {
         let mut out = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
         if out.len() >= self.max_outbox {
@@ -339,6 +353,7 @@ impl Publisher {
         out.push_back(msg.clone());
     }
 
+    /// Every message in the outbox, oldest first.
     pub fn outbox(&self) -> Vec<SinkMessage> {
         self.outbox
             .lock()
@@ -348,6 +363,7 @@ impl Publisher {
             .collect()
     }
 
+    /// Empties the outbox (the sink stays).
     pub fn clear(&self) {
         self.outbox
             .lock()

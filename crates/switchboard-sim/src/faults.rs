@@ -28,7 +28,9 @@ pub struct Faults {
     pub global: FaultSpec,
     /// Per operation id; evaluated after `global`.
     pub operations: BTreeMap<String, FaultSpec>,
+    /// Applies to every callback POST to the worker.
     pub callbacks: CallbackFaults,
+    /// Applies to every `IncomingCall` handed to the Event Grid sink.
     pub event_grid: EventGridFaults,
 }
 
@@ -46,19 +48,27 @@ pub struct FaultSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Latency {
+    /// The same delay every time.
     Fixed {
+        /// Milliseconds, not scaled by [`Timing`](crate::Timing).
         #[serde(rename = "ms")]
         ms: u64,
     },
-    /// Uniform in `[minMs, maxMs]`.
+    /// Uniform in `[minMs, maxMs]`, drawn from the seeded dice.
     #[serde(rename_all = "camelCase")]
-    Random { min_ms: u64, max_ms: u64 },
+    Random {
+        /// Shortest delay in milliseconds (swapped with `max_ms` if larger).
+        min_ms: u64,
+        /// Longest delay in milliseconds, inclusive.
+        max_ms: u64,
+    },
 }
 
 /// One way to fail a request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultRule {
+    /// What the request gets instead of being handled (flattened: `{"kind": "status", …}`).
     #[serde(flatten)]
     pub kind: FaultKind,
     /// Chance the rule fires per request, 0.0–1.0.
@@ -99,9 +109,15 @@ impl FaultRule {
 pub enum FaultKind {
     /// 429 with `Retry-After: <retryAfterSecs>`.
     #[serde(rename_all = "camelCase")]
-    Throttle { retry_after_secs: u32 },
+    Throttle {
+        /// Seconds in the `Retry-After` header.
+        retry_after_secs: u32,
+    },
     /// An error status (500, 502, 503, 504, …) with the surface's error body.
-    Status { status: u16 },
+    Status {
+        /// 400–599; anything else is refused when the faults are set.
+        status: u16,
+    },
     /// Close the connection without answering (the client sees a reset).
     Reset,
 }
@@ -130,17 +146,20 @@ pub struct EventGridFaults {
     pub drop: f64,
 }
 
-/// What the request pipeline must do.
+/// What the request pipeline must do instead of handling the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RequestFault {
+pub(crate) enum RequestFault {
+    /// Answer 429 with `Retry-After`.
     Throttle { retry_after_secs: u32 },
+    /// Answer this error status with the surface's error body.
     Status(u16),
+    /// Close the connection unanswered.
     Reset,
 }
 
-/// A decision for one callback.
+/// The dice for one callback, thrown just before it is posted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct CallbackDecision {
+pub(crate) struct CallbackDecision {
     pub drop: bool,
     pub duplicate: bool,
     pub reorder: bool,
@@ -148,7 +167,7 @@ pub struct CallbackDecision {
 }
 
 /// Faults plus the dice. Shared by the whole simulator.
-pub struct FaultEngine {
+pub(crate) struct FaultEngine {
     inner: Mutex<Inner>,
 }
 
@@ -158,6 +177,7 @@ struct Inner {
 }
 
 impl FaultEngine {
+    /// The dice are seeded with `seed`, so a sequential run repeats its faults exactly.
     pub fn new(faults: Faults, seed: u64) -> Self {
         Self {
             inner: Mutex::new(Inner {

@@ -212,10 +212,14 @@ impl SimHandle {
         &self.inner.info.resource_id
     }
 
+    /// The keys callback tokens are signed with (`/calling/keys`); a worker validating
+    /// callback JWTs fetches them from here instead of from ACS.
     pub fn jwks_url(&self) -> &str {
         &self.inner.info.jwks_url
     }
 
+    /// OpenID discovery for callback tokens (`/calling/.well-known/acsopenidconfiguration`),
+    /// naming the issuer and [`jwks_url`](Self::jwks_url).
     pub fn openid_config_url(&self) -> &str {
         &self.inner.info.openid_configuration_url
     }
@@ -230,6 +234,8 @@ impl SimHandle {
         &self.inner.info.graph_base_url
     }
 
+    /// Base URL of the HTTP control API (`/__sim`): what the methods of this handle do, for
+    /// tests and tools in another process.
     pub fn control_url(&self) -> &str {
         &self.inner.info.control_url
     }
@@ -299,6 +305,8 @@ impl SimHandle {
         self.inner.engine.set_talk_time(agent, talk_time)
     }
 
+    /// Removes an agent from the roster and Graph. Calls the agent is in carry on.
+    /// [`SimError::UnknownAgent`] if there is no such agent.
     pub fn remove_agent(&self, agent: &str) -> Result<(), SimError> {
         self.inner.engine.remove_agent(agent)
     }
@@ -308,6 +316,7 @@ impl SimHandle {
         self.inner.engine.agents()
     }
 
+    /// One agent with live presence; `None` if unknown.
     pub fn agent(&self, agent: &str) -> Option<AgentSnapshot> {
         self.inner.engine.agent(agent)
     }
@@ -387,6 +396,7 @@ impl SimHandle {
         self.inner.engine.set_timing(timing)
     }
 
+    /// The timing in force (as set by the configuration, a seed or [`set_timing`](Self::set_timing)).
     pub fn timing(&self) -> Timing {
         self.inner.engine.timing()
     }

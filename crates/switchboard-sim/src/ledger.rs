@@ -11,34 +11,59 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Counters of real side effects.
+/// Counters of real side effects, one per Call Automation operation that changes a call.
+///
+/// Each counts accepted requests that changed the simulated world, so a test can assert
+/// "answered exactly once" however often the worker retried. Counters saturate at
+/// `u32::MAX` rather than wrap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Effects {
+    /// `CreateCall`: outbound calls placed.
     pub creates: u32,
+    /// `AnswerCall`.
     pub answers: u32,
+    /// `RedirectCall`.
     pub redirects: u32,
+    /// `RejectCall`.
     pub rejects: u32,
+    /// `AddParticipant`: invitations sent (an agent starts ringing).
     pub adds: u32,
+    /// `RemoveParticipant`.
     pub removes: u32,
+    /// `CancelAddParticipant` that stopped a ringing invitation; a cancel that came too late
+    /// counts nothing.
     pub cancels: u32,
+    /// `TransferCallToParticipant`.
     pub transfers: u32,
+    /// `Mute` (every accepted request, even for an already muted participant).
     pub mutes: u32,
+    /// `Hold` (every accepted request).
     pub holds: u32,
+    /// `Unhold` (every accepted request).
     pub unholds: u32,
+    /// `Play` (to some participants or to all).
     pub plays: u32,
+    /// `Recognize`.
     pub recognizes: u32,
+    /// `CancelAllMediaOperations`.
     pub cancel_media: u32,
+    /// `StartRecording`.
     pub recordings: u32,
+    /// Pause, resume or stop of a recording that changed its state (pausing a paused
+    /// recording counts nothing; stop always counts).
     pub recording_changes: u32,
+    /// `HangupCall` (`DELETE` on the connection): our leg leaves, the other participants
+    /// stay connected.
     pub hangups: u32,
+    /// `TerminateCall` (`:terminate`): the call ends for everyone.
     pub terminates: u32,
 }
 
-/// One kind of effect.
+/// One kind of effect: which [`Effects`] counter to raise (variants match the fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Effect {
+pub(crate) enum Effect {
     Create,
     Answer,
     Redirect,
@@ -60,7 +85,8 @@ pub enum Effect {
 }
 
 impl Effects {
-    pub fn add(&mut self, e: Effect) {
+    /// Counts one effect, saturating.
+    pub(crate) fn add(&mut self, e: Effect) {
         let c = match e {
             Effect::Create => &mut self.creates,
             Effect::Answer => &mut self.answers,
@@ -117,9 +143,14 @@ impl Effects {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallEffects {
+    /// The call's `correlationId`, known from the IncomingCall on; the ledger's key.
     pub correlation_id: String,
+    /// The call's `serverCallId`.
     pub server_call_id: String,
+    /// Our call connection, once one exists (answer or create); `None` for a call that was
+    /// only redirected or rejected.
     pub call_connection_id: Option<String>,
+    /// What was done to this call.
     pub effects: Effects,
 }
 
@@ -142,7 +173,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn record(
+    /// Counts `e` for the call and in the total. The first connection id seen sticks, so a
+    /// later record without one does not erase it.
+    pub(crate) fn record(
         &mut self,
         correlation_id: &str,
         server_call_id: &str,
@@ -201,8 +234,11 @@ pub struct TimelineEntry {
     pub seq: u64,
     /// Milliseconds since the simulator started.
     pub elapsed_ms: u64,
+    /// The call the entry belongs to (timelines are kept per correlation id).
     pub correlation_id: String,
+    /// Our call connection, when the entry concerns one (not before answer/create).
     pub call_connection_id: Option<String>,
+    /// What the entry is about.
     pub kind: TimelineKind,
     /// Short name: operation id, event type, `dtmf`, `accepted`, …
     pub what: String,

@@ -52,26 +52,18 @@
 // pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod config;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod error;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod eventgrid;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod faults;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod ledger;
 pub mod secret;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod wire;
 
 mod auth;
 mod callbacks;
 mod engine;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod handle;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 mod http;
 mod ids;
 mod jwt;

@@ -16,12 +16,18 @@ use time::OffsetDateTime;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultInfo {
+    /// HTTP-like status: 200 success, 4xx/5xx failure (603 for a declined invitation).
     pub code: u16,
+    /// ACS subcode that says which failure (e.g. 10004 timed out, 8538 declined); 0 for
+    /// plain success. Workers branch on `(code, subCode)`, so these must match the service.
     pub sub_code: u32,
+    /// The service's human-readable text, including its `DiagCode: …` suffix where the
+    /// live captures have one.
     pub message: String,
 }
 
 impl ResultInfo {
+    /// A result with the given code, subcode and message.
     pub fn new(code: u16, sub_code: u32, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -226,8 +232,12 @@ fn push_u16(out: &mut String, unit: u16) {
 /// The ids every callback of one call carries.
 #[derive(Clone, Debug)]
 pub struct CallIds {
+    /// `data.callConnectionId`; also the default `source`/`subject`
+    /// (`calling/callConnections/{id}`).
     pub call_connection_id: String,
+    /// `data.serverCallId`.
     pub server_call_id: String,
+    /// `data.correlationId`.
     pub correlation_id: String,
     /// `data.version`: the api-version the call was answered/created with.
     pub version: String,
@@ -238,11 +248,17 @@ pub struct CallIds {
 pub struct CallbackEvent {
     /// Short type, e.g. `CallConnected`.
     pub kind: &'static str,
+    /// CloudEvent `id`, unique per event; a duplicate delivery reuses it, so workers can
+    /// de-duplicate on it.
     pub id: String,
+    /// CloudEvent `time`, written with seven fractional digits ([`acs_time`]).
     pub time: OffsetDateTime,
     /// Event-specific `data` fields (`participants`, `sequenceNumber`, `participant`, …).
     pub fields: Map<String, Value>,
+    /// `data.operationContext`, echoed from the request that caused the event; left out
+    /// when the request had none.
     pub operation_context: Option<String>,
+    /// `data.resultInformation`.
     pub result: ResultInfo,
     /// `source`/`subject` override (recording events use `calling/recordings/…`).
     pub source: Option<String>,

@@ -2,11 +2,11 @@
 //!
 //! - users: `GET /v1.0/users?$search="displayName:NAME"` (with `ConsistencyLevel:
 //!   eventual`, which `$search` requires) and `GET /v1.0/users/{id | upn}`;
-//! - presence: `POST /v1.0/communications/getPresencesByUserId` (at most
-//!   [`MAX_PRESENCE_IDS_PER_REQUEST`] ids per call) and `GET /v1.0/users/{id}/presence`,
+//! - presence: `POST /v1.0/communications/getPresencesByUserId` (at most 650 ids per
+//!   request; [`GraphClient::get_presences_by_user_id`] splits longer lists) and `GET /v1.0/users/{id}/presence`,
 //!   both needing the application permission `Presence.Read.All`.
 //!
-//! Every request goes through the client-side [`throttle::RateLimiter`], gets a token from
+//! Every request goes through the client-side rate limiter ([`throttle`]), gets a token from
 //! the [`auth::TokenCredential`] (which caches it), and is retried on 429 (honouring `Retry-After`), 5xx and
 //! network errors, up to [`GraphClientOptions::max_retries`] times. A `Retry-After` longer
 //! than [`GraphClientOptions::max_retry_wait`] is not slept through: the call fails with
@@ -20,7 +20,6 @@
 //! - [`throttle`]: the sliding-window limiter and 429 blocking.
 
 pub mod auth;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub mod throttle;
 
 use std::fmt;
@@ -40,7 +39,7 @@ use self::auth::{AuthError, TokenCredential, GRAPH_SCOPE};
 use self::throttle::{RateLimit, RateLimiter};
 
 /// Graph accepts at most 650 user ids per `getPresencesByUserId` request.
-pub const MAX_PRESENCE_IDS_PER_REQUEST: usize = 650;
+pub(crate) const MAX_PRESENCE_IDS_PER_REQUEST: usize = 650;
 
 /// The public Graph endpoint.
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
@@ -88,22 +87,37 @@ impl Default for GraphClientOptions {
 pub enum GraphError {
     /// 429 (or 503 with `Retry-After`) and the retries or the wait budget ran out.
     #[error("Microsoft Graph is throttling us; retry after {}s", retry_after.as_secs_f32())]
-    Throttled { retry_after: Duration },
+    Throttled {
+        /// What Graph asked for (`Retry-After`, or 2 s when it sent none). Longer than
+        /// [`GraphClientOptions::max_retry_wait`] when that is why the client gave up.
+        retry_after: Duration,
+    },
     /// 401/403: bad token or missing permission (e.g. `Presence.Read.All` not consented).
     #[error("Microsoft Graph refused the request ({status}): {code}: {message}")]
     Unauthorized {
+        /// 401 (the token) or 403 (permission or consent).
         status: u16,
+        /// Graph's `error.code`, e.g. `Forbidden` or `InvalidAuthenticationToken`; the HTTP
+        /// reason phrase when the body was not Graph's error JSON.
         code: String,
+        /// Graph's `error.message`, or the start of the body (at most 200 characters).
         message: String,
     },
     /// 404.
     #[error("not found in Microsoft Graph: {what}")]
-    NotFound { what: String },
+    NotFound {
+        /// What was asked for, for the message: `user "adelev@contoso.com"`,
+        /// `presence of <oid>`.
+        what: String,
+    },
     /// Any other non-success status.
     #[error("Microsoft Graph returned {status}: {code}: {message}")]
     Status {
+        /// The HTTP status; 5xx and 408 were already retried.
         status: u16,
+        /// Graph's `error.code` (or the reason phrase), as for `Unauthorized`.
         code: String,
+        /// Graph's `error.message` (or the start of the body), as for `Unauthorized`.
         message: String,
     },
     /// Network, TLS, timeout.
@@ -117,7 +131,12 @@ pub enum GraphError {
     Token(#[from] AuthError),
     /// The configured base URL is unusable.
     #[error("invalid Microsoft Graph base URL {url:?}: {reason}")]
-    BaseUrl { url: String, reason: String },
+    BaseUrl {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it (not http(s), has a query, does not parse).
+        reason: String,
+    },
 }
 
 impl GraphError {
@@ -142,13 +161,17 @@ pub enum ResolveError {
     /// Nobody has that exact display name / UPN. `candidates` are near matches Graph found.
     #[error("no Microsoft Graph user matches {query}{}", hint(candidates))]
     NotFound {
+        /// The roster reference as written (`name:…`, `upn:…` or an OID).
         query: String,
+        /// Users whose display name starts like the query; empty for OID and UPN lookups.
         candidates: Vec<GraphUser>,
     },
     /// Several users have that exact display name; use the OID or UPN instead.
     #[error("{query} matches {} users; use the OID or UPN instead{}", matches.len(), hint(matches))]
     Ambiguous {
+        /// The roster reference as written.
         query: String,
+        /// Every user with exactly that display name (two or more).
         matches: Vec<GraphUser>,
     },
     /// Graph itself failed.
@@ -177,10 +200,15 @@ fn hint(users: &[GraphUser]) -> String {
 pub struct GraphUser {
     /// Entra object id.
     pub id: TeamsUserId,
+    /// As shown in Teams; `None` when Graph omits it. Display-name roster entries match it
+    /// exactly, ignoring case and surrounding spaces.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// Sign-in name (`adelev@contoso.com`); stable enough to put in the roster, unlike the
+    /// display name.
     #[serde(default)]
     pub user_principal_name: Option<String>,
+    /// Primary SMTP address, often but not always equal to the UPN.
     #[serde(default)]
     pub mail: Option<String>,
 }
@@ -203,7 +231,10 @@ impl fmt::Display for GraphUser {
 pub struct GraphPresence {
     /// The user's OID.
     pub id: TeamsUserId,
+    /// The base presence; what routing policy decides on.
     pub availability: Availability,
+    /// What the user is doing (`InACall`, `Presenting`, `Away`, ...); shown in listings and
+    /// `doctor`, never used to decide. Empty when Graph omits it.
     #[serde(default)]
     pub activity: String,
 }
@@ -404,9 +435,10 @@ impl GraphClient {
         }
     }
 
-    /// Presence of many users, in requests of at most [`MAX_PRESENCE_IDS_PER_REQUEST`] ids.
-    /// Fails on the first failing request; [`crate::presence_cache::PresenceCache`] calls
-    /// [`Self::get_presences_batch`] per chunk instead to keep partial results.
+    /// Presence of many users, in requests of at most 650 ids (Graph's limit). Fails on the
+    /// first failing request, losing the chunks already read; the
+    /// [`PresenceCache`](crate::presence_cache::PresenceCache) reads chunk by chunk instead to
+    /// keep partial results. Safe to retry: it only reads.
     pub async fn get_presences_by_user_id(
         &self,
         ids: &[TeamsUserId],
@@ -420,7 +452,7 @@ impl GraphClient {
 
     /// One `getPresencesByUserId` request. More than [`MAX_PRESENCE_IDS_PER_REQUEST`] ids is
     /// a caller bug and is refused before any I/O.
-    pub async fn get_presences_batch(
+    pub(crate) async fn get_presences_batch(
         &self,
         ids: &[TeamsUserId],
     ) -> Result<Vec<GraphPresence>, GraphError> {

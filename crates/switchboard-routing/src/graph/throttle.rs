@@ -19,7 +19,9 @@ use tokio::time::Instant;
 /// A request budget: at most `requests` in any `window`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
+    /// Requests allowed per window; 0 is treated as 1 so the client can never stall for good.
     pub requests: usize,
+    /// Length of the sliding window the requests are counted over.
     pub window: Duration,
 }
 
@@ -53,7 +55,7 @@ struct State {
 
 /// Sliding-window limiter plus a shared "blocked until" from 429 responses.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     limit: RateLimit,
     state: Mutex<State>,
 }
@@ -119,7 +121,9 @@ impl RateLimiter {
         }
     }
 
-    /// How long until the current 429 block ends (zero if none).
+    /// How long until the current 429 block ends (zero if none). Only tests ask: the client
+    /// itself just waits in [`acquire`](Self::acquire).
+    #[cfg(test)]
     pub async fn blocked_for(&self) -> Duration {
         let s = self.state.lock().await;
         s.blocked_until

@@ -22,12 +22,18 @@ use crate::wire::codes;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallHandle {
+    /// The call's `correlationId`: the key for [`SimHandle::call`](crate::SimHandle::call),
+    /// the ledger and the timeline.
     pub correlation_id: String,
+    /// The call's `serverCallId`.
     pub server_call_id: String,
+    /// The opaque `incomingCallContext` the worker must pass to answer, reject or redirect.
     pub incoming_call_context: String,
     /// Id of the IncomingCall event (= the Service Bus message id).
     pub event_id: String,
+    /// The caller's raw id (`4:+1…` for a phone number).
     pub from: String,
+    /// The dialed number's raw id.
     pub to: String,
 }
 
@@ -35,10 +41,16 @@ pub struct CallHandle {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantSnapshot {
+    /// The participant's raw id (`4:+1…`, `8:orgid:<oid>`, `8:acs:…`).
     pub raw_id: String,
+    /// The identifier kind in the contract's spelling (`phoneNumber`,
+    /// `microsoftTeamsUser`, `communicationUser`, …).
     pub kind: String,
+    /// Muted through `Mute`.
     pub is_muted: bool,
+    /// Put on hold through `Hold` (until `Unhold`).
     pub is_on_hold: bool,
+    /// Our own leg: the Call Automation application, not a person.
     pub is_bot: bool,
 }
 
@@ -46,8 +58,11 @@ pub struct ParticipantSnapshot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvitationSnapshot {
+    /// The id `AddParticipant` returned, which `CancelAddParticipant` names.
     pub invitation_id: String,
+    /// Raw id of the invited participant.
     pub target: String,
+    /// Where the invitation stands; invitations stay listed after they end.
     pub state: InvitationState,
 }
 
@@ -55,20 +70,36 @@ pub struct InvitationSnapshot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallSnapshot {
+    /// The call's `correlationId`.
     pub correlation_id: String,
+    /// The call's `serverCallId`.
     pub server_call_id: String,
+    /// Our call connection; `None` until the call is answered or created.
     pub call_connection_id: Option<String>,
+    /// Where the customer call as a whole stands.
     pub phase: Phase,
+    /// State of our call connection; `None` when there is none.
     pub state: Option<ConnState>,
+    /// The caller's raw id.
     pub caller: String,
+    /// The dialed number's (or call target's) raw id.
     pub to: String,
+    /// Who is in our call connection now, our own leg included; empty without one.
     pub participants: Vec<ParticipantSnapshot>,
+    /// `sequenceNumber` of the last `ParticipantsUpdated` sent (0: none yet).
     pub sequence_number: u32,
+    /// Every invitation of the connection, ringing or ended.
     pub invitations: Vec<InvitationSnapshot>,
+    /// The running media operation: `play` or `recognize`; `None` when idle.
     pub media: Option<String>,
+    /// Media operations waiting behind the running one.
     pub queued_media: usize,
+    /// The connection's recording, if one was started.
     pub recording_id: Option<String>,
+    /// Tones the caller pressed that no recognize has consumed yet.
     pub pending_dtmf: String,
+    /// Agents talking to the caller outside our leg (after a transfer or redirect); the
+    /// call is not over until they hang up.
     pub agents_on_direct_leg: Vec<String>,
     /// Id of the IncomingCall event (customer calls).
     pub incoming_call_event_id: Option<String>,
@@ -78,10 +109,14 @@ pub struct CallSnapshot {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentSnapshot {
+    /// The agent as configured (flattened into the JSON).
     #[serde(flatten)]
     pub spec: AgentSpec,
+    /// Simulated calls the agent is in now.
     pub in_calls: u32,
+    /// What Graph serves now: `Busy` while in a call, else the configured availability.
     pub availability: String,
+    /// What Graph serves now: `InACall` while in a call, else the configured activity.
     pub activity: String,
 }
 

@@ -11,11 +11,9 @@
 //! Lock order: `state` → `timelines` → `ledger`. The callback delivery tasks only take the
 //! latter two.
 
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub(crate) mod control;
 pub(crate) mod guard;
 pub(crate) mod media;
-#[allow(missing_docs)] // TODO(docs): not yet documented item by item.
 pub(crate) mod model;
 pub(crate) mod ops;
 

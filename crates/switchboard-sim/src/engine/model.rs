@@ -120,15 +120,24 @@ pub enum Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ConnState {
+    /// Answered or created, `CallConnected` not sent yet; mid-call actions get 400/8501.
     Connecting,
+    /// Established: mid-call actions are allowed.
     Connected,
+    /// A transfer is ringing its target: another transfer gets 409/8607, other mid-call
+    /// actions 400/8501.
     Transferring,
+    /// The transfer target answered; our leg is about to be disconnected.
     TransferAccepted,
+    /// In the contract's enum for completeness; the simulator goes straight to
+    /// `Disconnected`.
     Disconnecting,
+    /// Our leg has left. Requests on the connection answer 404/8522.
     Disconnected,
 }
 
 impl ConnState {
+    /// The contract's spelling (`transferAccepted`), as `GET` on the connection returns it.
     pub fn as_str(self) -> &'static str {
         match self {
             ConnState::Connecting => "connecting",
@@ -205,9 +214,13 @@ pub(crate) enum Outcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum InvitationState {
+    /// The target's phone is ringing; it can still be cancelled.
     Ringing,
+    /// The target joined (`AddParticipantSucceeded` sent). Voicemail picking up counts too.
     Accepted,
+    /// Declined, busy or timed out (`AddParticipantFailed` sent).
     Failed,
+    /// Cancelled while ringing (`CancelAddParticipantSucceeded` sent, no add result).
     Cancelled,
 }
 

@@ -39,7 +39,9 @@ pub struct SimInfo {
     pub endpoint: String,
     /// `endpoint=…;accesskey=…` for the Call Automation client. Contains the access key.
     pub connection_string: Secret,
+    /// Signing keys of callback tokens (`/calling/keys`).
     pub jwks_url: String,
+    /// OpenID discovery document for callback tokens.
     pub openid_configuration_url: String,
     /// The ACS resource id: audience of callback tokens.
     pub resource_id: String,
