@@ -150,14 +150,16 @@ pub(crate) async fn token(
     }
     let audience = match Audience::parse(scope) {
         Some(a) => a,
-        None => return identity_error(
-            bad,
-            "invalid_resource",
-            500011,
-            &format!(
+        None => {
+            return identity_error(
+                bad,
+                "invalid_resource",
+                500011,
+                &format!(
                 "The resource principal named {scope} was not found in the tenant named {tenant}."
             ),
-        ),
+            )
+        }
     };
     match token_for(&app, audience) {
         Ok(token) => {
