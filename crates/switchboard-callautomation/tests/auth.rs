@@ -1,126 +1,52 @@
 //! Microsoft Entra bearer auth end to end: a static token, managed identity (Container Apps
-//! and IMDS flavours) and client secret, each against a fake token endpoint on a real socket,
-//! then used against the fake ACS.
+//! and IMDS flavours) and client secret, each against the simulator's token endpoints on a
+//! real socket, then used against the simulator's Call Automation surface.
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use common::{fast_options, Auth, FakeAcs};
-use serde_json::json;
+use common::{fast_options, Acs};
 use switchboard_callautomation::auth::{
     ClientSecretCredential, ManagedIdentityCredential, ManagedIdentitySource, StaticTokenCredential,
 };
 use switchboard_callautomation::*;
 use switchboard_events::CallConnectionId;
-use url::Url;
+use switchboard_sim::{
+    AuthCheck, EntraApp, EntraConfig, FaultKind, FaultRule, FaultSpec, Faults, RecordedRequest,
+    RequestSurface, Secret, SimConfig,
+};
 
-fn call() -> CallConnectionId {
-    CallConnectionId::from("call-1")
+/// A simulator accepting bearer `token` on Call Automation, whose token endpoints hand it out.
+async fn acs_with_entra(token: &str, entra: EntraConfig) -> Acs {
+    Acs::start_with(SimConfig {
+        accept_bearer: Some(Secret::new(token)),
+        entra,
+        ..SimConfig::default()
+    })
+    .await
 }
 
-/// What the fake token endpoint saw.
-#[derive(Default)]
-struct Seen {
-    queries: Vec<HashMap<String, String>>,
-    headers: Vec<HeaderMap>,
-    forms: Vec<HashMap<String, String>>,
-}
-
-struct TokenServer {
-    url: Url,
-    seen: Arc<Mutex<Seen>>,
-    /// Status to answer with (200 = issue a token).
-    status: Arc<Mutex<u16>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-type Shared = (Arc<Mutex<Seen>>, Arc<Mutex<u16>>);
-
-async fn identity(
-    State((seen, status)): State<Shared>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> axum::response::Response {
-    seen.lock().unwrap().queries.push(q);
-    seen.lock().unwrap().headers.push(headers);
-    let status = *status.lock().unwrap();
-    if status != 200 {
-        let body = json!({"error": "invalid_request", "error_description": "Identity not found"});
-        return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
-    }
-    let expires_on = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
-    Json(json!({
-        "access_token": "mi-token-abc",
-        "expires_on": expires_on.to_string(),
-        "resource": "https://communication.azure.com/",
-        "token_type": "Bearer"
-    }))
-    .into_response()
-}
-
-async fn aad(
-    State((seen, status)): State<Shared>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> axum::response::Response {
-    seen.lock().unwrap().forms.push(form);
-    seen.lock().unwrap().headers.push(headers);
-    let status = *status.lock().unwrap();
-    if status != 200 {
-        let body = json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."});
-        return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
-    }
-    Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": "aad-token-xyz"}))
-        .into_response()
-}
-
-async fn token_server() -> TokenServer {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let status = Arc::new(Mutex::new(200));
-    let app = Router::new()
-        .route("/msi/token", get(identity))
-        .route("/metadata/identity/oauth2/token", get(identity))
-        .route("/{tenant}/oauth2/v2.0/token", post(aad))
-        .with_state((seen.clone(), status.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    TokenServer {
-        url: Url::parse(&format!("http://{addr}/")).unwrap(),
-        seen,
-        status,
-        task,
-    }
+/// The requests that reached `surface`.
+fn on(acs: &Acs, surface: RequestSurface) -> Vec<RecordedRequest> {
+    acs.requests()
+        .into_iter()
+        .filter(|r| r.surface == surface)
+        .collect()
 }
 
 #[tokio::test]
 async fn static_token_is_sent_as_bearer_without_hmac() {
-    let acs = FakeAcs::start(Auth::Bearer("static-token-1".into())).await;
+    let acs = Acs::bearer("static-token-1").await;
+    let call = acs.connected_call().await.id;
     let client = acs.client_with(
         Credential::token(StaticTokenCredential::long_lived("static-token-1")),
         fast_options(),
     );
     client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap();
     let r = &acs.requests()[0];
-    assert_eq!(r.auth, Ok(()));
+    assert_eq!(r.auth, AuthCheck::Bearer);
     assert_eq!(r.header("authorization"), Some("Bearer static-token-1"));
     assert!(r.header("x-ms-content-sha256").is_none());
     assert!(!format!("{client:?}").contains("static-token-1"));
@@ -128,15 +54,20 @@ async fn static_token_is_sent_as_bearer_without_hmac() {
 
 #[tokio::test]
 async fn container_apps_managed_identity_flow() {
-    let tokens = token_server().await;
-    let endpoint = tokens.url.join("msi/token").unwrap();
-    let env = {
-        let endpoint = endpoint.to_string();
-        move |name: &str| match name {
-            "IDENTITY_ENDPOINT" => Some(endpoint.clone()),
-            "IDENTITY_HEADER" => Some("identity-header-secret".to_owned()),
-            _ => None,
-        }
+    let acs = acs_with_entra(
+        "mi-token-abc",
+        EntraConfig {
+            identity_header: Some(Secret::new("identity-header-secret")),
+            ..EntraConfig::default()
+        },
+    )
+    .await;
+    let call = acs.connected_call().await.id;
+    let endpoint = format!("{}/msi/token", acs.sim.base_url());
+    let env = move |name: &str| match name {
+        "IDENTITY_ENDPOINT" => Some(endpoint.clone()),
+        "IDENTITY_HEADER" => Some("identity-header-secret".to_owned()),
+        _ => None,
     };
     let credential = ManagedIdentityCredential::from_env(
         env,
@@ -147,91 +78,131 @@ async fn container_apps_managed_identity_flow() {
         credential.source(),
         ManagedIdentitySource::AppService { .. }
     ));
-    let acs = FakeAcs::start(Auth::Bearer("mi-token-abc".into())).await;
     let client = acs.client_with(Credential::token(credential), fast_options());
     client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap();
     client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap();
-    assert!(acs.requests().iter().all(|r| r.auth.is_ok()));
+    let calls = on(&acs, RequestSurface::CallAutomation);
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|r| r.auth == AuthCheck::Bearer));
 
-    let seen = tokens.seen.lock().unwrap();
-    assert_eq!(seen.queries.len(), 1, "the token is cached across calls");
-    let q = &seen.queries[0];
-    assert_eq!(q["api-version"], "2019-08-01");
-    assert_eq!(q["resource"], "https://communication.azure.com/");
-    assert_eq!(q["client_id"], "11111111-2222-3333-4444-555555555555");
+    let seen = on(&acs, RequestSurface::ManagedIdentity);
+    assert_eq!(seen.len(), 1, "the token is cached across calls");
+    let q = &seen[0];
+    assert_eq!(q.path, "/msi/token");
+    assert_eq!(q.query_param("api-version").as_deref(), Some("2019-08-01"));
     assert_eq!(
-        seen.headers[0]["x-identity-header"],
-        "identity-header-secret"
+        q.query_param("resource").as_deref(),
+        Some("https://communication.azure.com/")
     );
+    assert_eq!(
+        q.query_param("client_id").as_deref(),
+        Some("11111111-2222-3333-4444-555555555555")
+    );
+    assert_eq!(
+        q.header("x-identity-header"),
+        Some("identity-header-secret")
+    );
+    assert_eq!(q.auth, AuthCheck::IdentityHeader);
 }
 
 #[tokio::test]
 async fn imds_managed_identity_flow_system_assigned() {
-    let tokens = token_server().await;
+    let acs = acs_with_entra("mi-token-abc", EntraConfig::default()).await;
+    let call = acs.connected_call().await.id;
     let credential = ManagedIdentityCredential::with_source(
         ManagedIdentitySource::Imds {
-            endpoint: tokens.url.join("metadata/identity/oauth2/token").unwrap(),
+            endpoint: acs
+                .endpoint()
+                .join("metadata/identity/oauth2/token")
+                .unwrap(),
         },
         None,
     )
     .unwrap();
-    let acs = FakeAcs::start(Auth::Bearer("mi-token-abc".into())).await;
     let client = acs.client_with(Credential::token(credential), fast_options());
     client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap();
-    let seen = tokens.seen.lock().unwrap();
-    assert_eq!(seen.queries[0]["api-version"], "2018-02-01");
-    assert!(!seen.queries[0].contains_key("client_id"));
-    assert_eq!(seen.headers[0]["metadata"], "true");
+    let seen = on(&acs, RequestSurface::ManagedIdentity);
+    assert_eq!(
+        seen[0].query_param("api-version").as_deref(),
+        Some("2018-02-01")
+    );
+    assert!(seen[0].query_param("client_id").is_none());
+    assert_eq!(seen[0].header("metadata"), Some("true"));
 }
 
 #[tokio::test]
 async fn client_secret_flow() {
-    let tokens = token_server().await;
+    let acs = acs_with_entra(
+        "aad-token-xyz",
+        EntraConfig {
+            apps: vec![EntraApp::new("app-id-1", "very-secret")],
+            ..EntraConfig::default()
+        },
+    )
+    .await;
+    let call = acs.connected_call().await.id;
     let credential =
         ClientSecretCredential::new("contoso.onmicrosoft.com", "app-id-1", "very-secret")
             .unwrap()
-            .with_authority_host(tokens.url.clone())
+            .with_authority_host(acs.endpoint())
             .unwrap();
-    let acs = FakeAcs::start(Auth::Bearer("aad-token-xyz".into())).await;
     let client = acs.client_with(Credential::token(credential), fast_options());
     client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap();
     client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap();
-    let seen = tokens.seen.lock().unwrap();
-    assert_eq!(seen.forms.len(), 1, "cached");
-    let f = &seen.forms[0];
-    assert_eq!(f["grant_type"], "client_credentials");
-    assert_eq!(f["client_id"], "app-id-1");
-    assert_eq!(f["client_secret"], "very-secret");
-    assert_eq!(f["scope"], "https://communication.azure.com//.default");
+    let seen = on(&acs, RequestSurface::EntraToken);
+    assert_eq!(seen.len(), 1, "cached");
+    let f = &seen[0];
+    assert_eq!(f.path, "/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    assert_eq!(
+        f.form_field("grant_type").as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(f.form_field("client_id").as_deref(), Some("app-id-1"));
+    assert_eq!(
+        f.form_field("client_secret").as_deref(),
+        Some("very-secret")
+    );
+    assert_eq!(
+        f.form_field("scope").as_deref(),
+        Some("https://communication.azure.com//.default")
+    );
+    // What the control API would show: the secret is not in it.
+    assert!(!serde_json::to_string(f).unwrap().contains("very-secret"));
 }
 
 #[tokio::test]
 async fn token_failures_surface_as_auth_errors_and_acs_is_not_called() {
-    let tokens = token_server().await;
-    *tokens.status.lock().unwrap() = 401;
+    let acs = acs_with_entra(
+        "mi-token-abc",
+        EntraConfig {
+            apps: vec![EntraApp::new("app", "the-right-secret")],
+            ..EntraConfig::default()
+        },
+    )
+    .await;
+    let call = acs.connected_call().await.id;
     let credential = ClientSecretCredential::new("t", "app", "wrong-secret")
         .unwrap()
-        .with_authority_host(tokens.url.clone())
+        .with_authority_host(acs.endpoint())
         .unwrap();
-    let acs = FakeAcs::start(Auth::Bearer("x".into())).await;
     let client = acs.client_with(Credential::token(credential), fast_options());
     let err = client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Auth { retryable: false });
@@ -242,53 +213,54 @@ async fn token_failures_surface_as_auth_errors_and_acs_is_not_called() {
         "{source}"
     );
     assert!(!source.contains("wrong-secret"));
-    assert!(acs.requests().is_empty());
+    assert!(on(&acs, RequestSurface::CallAutomation).is_empty());
 
     // A 503 from the identity endpoint is retried (and here keeps failing).
-    *tokens.status.lock().unwrap() = 503;
-    let mi = ManagedIdentityCredential::with_source(
-        ManagedIdentitySource::AppService {
-            endpoint: tokens.url.join("msi/token").unwrap(),
-            header: "h".into(),
+    let mut faults = Faults::default();
+    faults.operations.insert(
+        "ManagedIdentity_Token".into(),
+        FaultSpec {
+            latency: None,
+            rules: vec![FaultRule::always(FaultKind::Status { status: 503 })],
         },
-        None,
-    )
-    .unwrap();
-    let client = acs.client_with(Credential::token(mi), fast_options());
+    );
+    acs.sim.set_faults(faults).unwrap();
+    let mi = || {
+        ManagedIdentityCredential::with_source(
+            ManagedIdentitySource::AppService {
+                endpoint: acs.endpoint().join("msi/token").unwrap(),
+                header: "h".into(),
+            },
+            None,
+        )
+        .unwrap()
+    };
+    let client = acs.client_with(Credential::token(mi()), fast_options());
     let err = client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Auth { retryable: true });
     assert_eq!(err.attempts(), 3);
-    assert!(acs.requests().is_empty());
+    assert!(on(&acs, RequestSurface::CallAutomation).is_empty());
     // Once the endpoint recovers, calls go through with the new token.
-    *tokens.status.lock().unwrap() = 200;
-    let acs = FakeAcs::start(Auth::Bearer("mi-token-abc".into())).await;
-    let mi = ManagedIdentityCredential::with_source(
-        ManagedIdentitySource::AppService {
-            endpoint: tokens.url.join("msi/token").unwrap(),
-            header: "h".into(),
-        },
-        None,
-    )
-    .unwrap();
-    let client = acs.client_with(Credential::token(mi), fast_options());
+    acs.sim.set_faults(Faults::default()).unwrap();
+    let client = acs.client_with(Credential::token(mi()), fast_options());
     client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&call, RequestOptions::default())
         .await
         .unwrap();
 }
 
 #[tokio::test]
 async fn unauthorized_from_acs_is_not_retried() {
-    let acs = FakeAcs::start(Auth::Bearer("right".into())).await;
+    let acs = Acs::bearer("right").await;
     let client = acs.client_with(
         Credential::token(StaticTokenCredential::long_lived("wrong")),
         fast_options(),
     );
     let err = client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&CallConnectionId::from("call-1"), RequestOptions::default())
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(401));

@@ -1,17 +1,20 @@
-//! Every operation against a strict fake ACS on a real socket: signature, content hash,
-//! route, repeatability headers, body schema, spec-example equality, status handling, errors,
-//! paging.
+//! Every operation against the simulator on a real socket: signature, content hash, route,
+//! repeatability headers, body schema (the simulator's request log records its verdicts),
+//! spec-example equality, status handling, errors, paging. Answers the simulator's world
+//! cannot give (contract violations, particular pages) are its canned-response faults.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
-use common::{assert_matches_example, example_body, FakeAcs, Reply};
+use common::{
+    assert_matches_example, error, example_body, example_response, json, status, Acs, CALLBACK,
+};
 use serde_json::json;
 use switchboard_callautomation::*;
-use switchboard_events::{
-    CallConnectionId, CommunicationIdentifier, InvitationId, RecordingId, ServerCallId,
-};
+use switchboard_events::{CallConnectionId, CommunicationIdentifier, ServerCallId};
+use switchboard_sim::{AgentSpec, AuthCheck, Behaviour, SchemaCheck};
 
 fn call() -> CallConnectionId {
     CallConnectionId::from("18dea47f-b081-4107-9a5c-4300819d2c6c")
@@ -31,29 +34,47 @@ fn acs_user(suffix: &str) -> CommunicationIdentifier {
     ))
 }
 
-const CONTEXT: &str = "H4sIAAAAAAAEAMVVS2";
+/// The calls [`call_everything`] works on.
+struct World {
+    main: CallConnectionId,
+}
 
-/// Calls every operation the client has once, with representative inputs.
-async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str, String> {
+/// Calls every operation the client has once, with representative inputs, on calls the
+/// simulator has connected (set up first, so the request log holds only these requests).
+async fn call_everything(
+    acs: &Acs,
+    client: &CallAutomationClient,
+) -> (BTreeMap<&'static str, String>, World) {
+    let main = acs.connected_call().await.id;
+    let hang_up = acs.connected_call().await.id;
+    let terminate = acs.connected_call().await.id;
+    let transferred = acs.connected_call().await.id;
+    let removed = acs.connected_call().await.id;
+    // Only ACS users can be muted: a call from one.
+    let muted_user = acs_user("0f50d091-5bd3-448b-884d-44be7037d9b9");
+    let muted = acs.connected_call_from(&muted_user.raw_id()).await.id;
+    let (to_answer, to_redirect, to_reject) = (
+        acs.incoming_context(),
+        acs.incoming_context(),
+        acs.incoming_context(),
+    );
+    let call = || main.clone();
     let mut out = BTreeMap::new();
     let o = RequestOptions::default;
-    let mut create = CreateCallRequest::new(vec![agent()], "https://app.contoso.com/callback");
+    let mut create = CreateCallRequest::new(vec![agent()], CALLBACK);
     create.source_display_name = Some("Contoso support".into());
     create.source_caller_id_number = Some(PhoneNumberIdentifier::new("+18440123456"));
     let r = client.create_call(&create, o()).await.unwrap();
     out.insert("CreateCall", format!("{:?}", r.call_connection_id));
     let r = client
-        .answer_call(
-            &AnswerCallRequest::new(CONTEXT, "https://app.contoso.com/callback"),
-            o(),
-        )
+        .answer_call(&AnswerCallRequest::new(to_answer, CALLBACK), o())
         .await
         .unwrap();
     out.insert("AnswerCall", format!("{:?}", r.call_connection_state));
     client
         .redirect_call(
             &RedirectCallRequest {
-                incoming_call_context: CONTEXT.into(),
+                incoming_call_context: to_redirect,
                 target: agent(),
             },
             o(),
@@ -64,7 +85,7 @@ async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str
     client
         .reject_call(
             &RejectCallRequest {
-                incoming_call_context: CONTEXT.into(),
+                incoming_call_context: to_reject,
                 call_reject_reason: Some(CallRejectReason::Busy),
             },
             o(),
@@ -73,16 +94,19 @@ async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str
         .unwrap();
     out.insert("RejectCall", "()".into());
     let r = client.get_call(&call(), o()).await.unwrap();
-    out.insert("CallConnection_GetCall", format!("{}", r.targets.len()));
-    client.hang_up(&call(), o()).await.unwrap();
+    out.insert(
+        "CallConnection_GetCall",
+        format!("{:?}", r.call_connection_id),
+    );
+    client.hang_up(&hang_up, o()).await.unwrap();
     out.insert("CallConnection_HangupCall", "()".into());
-    client.terminate_call(&call(), o()).await.unwrap();
+    client.terminate_call(&terminate, o()).await.unwrap();
     out.insert("CallConnection_TerminateCall", "()".into());
     let mut transfer = TransferToParticipantRequest::new(agent());
     transfer.transferee = Some(caller());
     transfer.operation_context = Some("transfer-1".into());
     let r = client
-        .transfer_to_participant(&call(), &transfer, o())
+        .transfer_to_participant(&transferred, &transfer, o())
         .await
         .unwrap();
     out.insert(
@@ -106,12 +130,13 @@ async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str
         ..CustomCallingContext::default()
     });
     let r = client.add_participant(&call(), &add, o()).await.unwrap();
+    let invitation = r.invitation_id.clone().expect("an invitation id");
     out.insert(
         "CallConnection_AddParticipant",
         format!("{:?}", r.invitation_id),
     );
     let r = client
-        .remove_participant(&call(), &RemoveParticipantRequest::new(agent()), o())
+        .remove_participant(&removed, &RemoveParticipantRequest::new(caller()), o())
         .await
         .unwrap();
     out.insert(
@@ -119,11 +144,7 @@ async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str
         format!("{:?}", r.operation_context),
     );
     let r = client
-        .cancel_add_participant(
-            &call(),
-            &CancelAddParticipantRequest::new(InvitationId::from("inv-1")),
-            o(),
-        )
+        .cancel_add_participant(&call(), &CancelAddParticipantRequest::new(invitation), o())
         .await
         .unwrap();
     out.insert(
@@ -131,7 +152,7 @@ async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str
         format!("{:?}", r.invitation_id),
     );
     let r = client
-        .mute_participants(&call(), &MuteParticipantsRequest::new(caller()), o())
+        .mute_participants(&muted, &MuteParticipantsRequest::new(muted_user), o())
         .await
         .unwrap();
     out.insert("CallConnection_Mute", format!("{:?}", r.operation_context));
@@ -192,7 +213,7 @@ async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str
         "CallRecording_StartRecording",
         format!("{:?}", r.recording_state),
     );
-    let rid = RecordingId::from("rec-1");
+    let rid = r.recording_id.clone().expect("a recording id");
     let r = client.get_recording(&rid, o()).await.unwrap();
     out.insert(
         "CallRecording_GetRecordingProperties",
@@ -204,14 +225,14 @@ async fn call_everything(client: &CallAutomationClient) -> BTreeMap<&'static str
     out.insert("CallRecording_ResumeRecording", "()".into());
     client.stop_recording(&rid, o()).await.unwrap();
     out.insert("CallRecording_StopRecording", "()".into());
-    out
+    (out, World { main })
 }
 
 #[tokio::test]
 async fn every_operation_is_signed_routed_and_schema_valid() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
-    let results = call_everything(&client).await;
+    let (results, world) = call_everything(&acs, &client).await;
     let requests = acs.requests();
     assert_eq!(requests.len(), results.len());
 
@@ -222,8 +243,8 @@ async fn every_operation_is_signed_routed_and_schema_valid() {
             .clone()
             .unwrap_or_else(|| panic!("unrouted {} {}", r.method, r.path));
         let op = switchboard_contract::operation(&op_id).unwrap();
-        assert_eq!(r.auth, Ok(()), "{op_id}: signature");
-        assert_eq!(r.schema, Ok(()), "{op_id}: body schema");
+        assert_eq!(r.auth, AuthCheck::Hmac, "{op_id}: signature");
+        assert_eq!(r.schema, SchemaCheck::Valid, "{op_id}: body schema");
         assert_eq!(
             r.query.as_deref(),
             Some("api-version=2026-03-12"),
@@ -231,7 +252,7 @@ async fn every_operation_is_signed_routed_and_schema_valid() {
         );
         // The content hash is sent and checked for empty bodies too (GET, DELETE, terminate).
         assert!(r.header("x-ms-content-sha256").is_some(), "{op_id}");
-        if r.body.is_empty() {
+        if r.body().is_empty() {
             assert_eq!(
                 r.header("x-ms-content-sha256"),
                 Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
@@ -247,7 +268,7 @@ async fn every_operation_is_signed_routed_and_schema_valid() {
             assert_eq!(
                 r.header("content-length")
                     .map(|l| l.parse::<usize>().unwrap()),
-                Some(r.body.len())
+                Some(r.body().len())
             );
         }
         // Repeatability headers exactly where the spec declares them.
@@ -270,15 +291,21 @@ async fn every_operation_is_signed_routed_and_schema_valid() {
     let expected: BTreeSet<String> = results.keys().map(|k| k.to_string()).collect();
     assert_eq!(seen, expected, "each call reached its own operation");
 
-    // Responses were decoded from the spec examples the fake returns.
+    // Responses were decoded into what the simulator's world holds.
+    let created = acs.sim.calls().into_iter().find_map(|c| {
+        let id = c.call_connection_id?;
+        let shown = format!("Some(CallConnectionId({id:?}))");
+        (shown == results["CreateCall"]).then_some(id)
+    });
+    assert!(created.is_some(), "{}", results["CreateCall"]);
     assert_eq!(
-        results["CreateCall"],
-        "Some(CallConnectionId(\"18dea47f-b081-4107-9a5c-4300819d2c6c\"))"
+        results["CallConnection_GetCall"],
+        format!("Some({:?})", world.main)
     );
-    assert_eq!(results["CallConnection_GetCall"], "2");
+    let invitations = acs.sim.call(world.main.as_str()).unwrap().invitations;
     assert_eq!(
         results["CallConnection_AddParticipant"],
-        "Some(InvitationId(\"7b4244f8-d2ff-46d1-a629-4f9fb5f73d40\"))"
+        format!("Some(InvitationId({:?}))", invitations[0].invitation_id)
     );
     assert_eq!(
         results["CallRecording_GetRecordingProperties"],
@@ -288,43 +315,92 @@ async fn every_operation_is_signed_routed_and_schema_valid() {
 
 #[tokio::test]
 async fn participant_raw_ids_are_percent_encoded_in_the_path() {
-    let acs = FakeAcs::hmac().await;
+    const TEAMS: &str = "b1b2c3d4-0000-4000-8000-000000000002";
+    let acs = Acs::hmac().await;
+    acs.sim
+        .seed_agents(vec![AgentSpec::new(TEAMS, "Ben Agent", "ben@contoso.com")
+            .with_behaviour(Behaviour::Accept {
+                after: Duration::ZERO,
+            })])
+        .unwrap();
+    let call = acs.connected_call().await.id;
     let client = acs.client();
-    acs.script([Reply::json(200, json!({"identifier": {"rawId": "4:+14255550123", "kind": "phoneNumber", "phoneNumber": {"value": "+14255550123"}}}))]);
+    // The Teams user joins the call first, so both participants are real.
+    let teams = CommunicationIdentifier::from_raw_id(&format!("8:orgid:{TEAMS}"));
+    let mut timeline = acs.sim.subscribe();
+    client
+        .add_participant(
+            &call,
+            &AddParticipantRequest::new(teams.clone()),
+            RequestOptions::default(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !acs
+            .sim
+            .call(call.as_str())
+            .unwrap()
+            .participants
+            .iter()
+            .any(|p| p.raw_id == teams.raw_id())
+        {
+            let _ = timeline.recv().await;
+        }
+    })
+    .await
+    .expect("the agent joins");
+    acs.sim.clear_requests();
     let p = client
-        .get_participant(&call(), &caller(), RequestOptions::default())
+        .get_participant(&call, &caller(), RequestOptions::default())
         .await
         .unwrap();
     assert_eq!(p.identifier, caller());
-    let teams =
-        CommunicationIdentifier::from_raw_id("8:orgid:a1b2c3d4-0000-4000-8000-000000000001");
-    client
-        .get_participant(&call(), &teams, RequestOptions::default())
+    let p = client
+        .get_participant(&call, &teams, RequestOptions::default())
         .await
         .unwrap();
+    assert_eq!(p.identifier.raw_id(), teams.raw_id());
     let r = acs.requests();
     assert_eq!(
         r[0].path,
-        format!(
-            "/calling/callConnections/{}/participants/4%3A%2B14255550123",
-            call()
-        )
+        format!("/calling/callConnections/{call}/participants/4%3A%2B14255550123")
     );
     assert_eq!(
-        r[0].params[1],
+        r[0].path_params()[1],
         ("participantRawId".into(), "4:+14255550123".into())
     );
-    assert_eq!(r[1].path, format!("/calling/callConnections/{}/participants/8%3Aorgid%3Aa1b2c3d4-0000-4000-8000-000000000001", call()));
+    assert_eq!(
+        r[1].path,
+        format!("/calling/callConnections/{call}/participants/8%3Aorgid%3A{TEAMS}")
+    );
     assert!(
-        r.iter().all(|r| r.auth.is_ok()),
+        r.iter().all(|r| r.auth == AuthCheck::Hmac),
         "the signature covers the encoded path"
     );
 }
 
 #[tokio::test]
 async fn bodies_equal_the_spec_examples_built_from_the_same_inputs() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
+    // The example requests name calls and contexts the simulator's world does not have; the
+    // subject here is what we send, so the service answers with its documented examples.
+    acs.script(
+        [
+            "CreateCall",
+            "AnswerCall",
+            "RedirectCall",
+            "RejectCall",
+            "CallConnection_AddParticipant",
+            "CallConnection_CancelAddParticipant",
+            "CallConnection_RemoveParticipant",
+            "CallConnection_TransferToParticipant",
+            "CallMedia_Play",
+            "CallRecording_StartRecording",
+        ]
+        .map(example_response),
+    );
     let o = RequestOptions::default;
     let cb = "https://app.contoso.com/callback";
 
@@ -471,19 +547,24 @@ async fn bodies_equal_the_spec_examples_built_from_the_same_inputs() {
     let requests = acs.requests();
     assert_eq!(requests.len(), expected.len());
     for (r, (example, parameter)) in requests.iter().zip(expected) {
-        assert_eq!(r.schema, Ok(()), "{example}");
-        assert_eq!(r.auth, Ok(()), "{example}");
-        assert_matches_example(&r.json(), &example_body(example, parameter), example);
+        assert_eq!(r.operation.as_deref(), Some(example));
+        assert_eq!(r.schema, SchemaCheck::Valid, "{example}");
+        assert_eq!(r.auth, AuthCheck::Hmac, "{example}");
+        assert_matches_example(
+            &r.json().unwrap(),
+            &example_body(example, parameter),
+            example,
+        );
     }
 }
 
 #[tokio::test]
 async fn status_codes_follow_the_spec() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
     let req = CreateCallRequest::new(vec![agent()], "https://cb.example/");
     // CreateCall documents 201 only: a 200 is a contract violation, reported, not retried.
-    acs.script([Reply::json(200, json!({"callConnectionId": "c"}))]);
+    acs.script([json(200, json!({"callConnectionId": "c"}))]);
     let err = client
         .create_call(&req, RequestOptions::default())
         .await
@@ -504,7 +585,7 @@ async fn status_codes_follow_the_spec() {
     // StartRecording documents both 200 and 202.
     let rec = StartCallRecordingRequest::for_call_connection(call());
     for status in [200, 202] {
-        acs.script([Reply::json(
+        acs.script([json(
             status,
             json!({"recordingId": "r", "recordingState": "inactive"}),
         )]);
@@ -515,7 +596,7 @@ async fn status_codes_follow_the_spec() {
         assert_eq!(r.recording_state, Some(RecordingState::Inactive));
     }
     // 202 with an empty body for an all-optional result is fine.
-    acs.script([Reply::status(202)]);
+    acs.script([status(202)]);
     let r = client
         .remove_participant(
             &call(),
@@ -526,7 +607,7 @@ async fn status_codes_follow_the_spec() {
         .unwrap();
     assert_eq!(r, RemoveParticipantResponse::default());
     // A body that is not the documented model is a decode error.
-    acs.script([Reply::json(200, json!({"value": "not a list"}))]);
+    acs.script([json(200, json!({"value": "not a list"}))]);
     let err = client
         .list_participants(&call(), RequestOptions::default())
         .await
@@ -537,9 +618,9 @@ async fn status_codes_follow_the_spec() {
 
 #[tokio::test]
 async fn errors_parse_communication_error_response() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
-    acs.script([Reply::error(400, "8523", "Invalid request.").header("x-ms-request-id", "req-42")]);
+    acs.script([error(400, "8523", "Invalid request.").header("x-ms-request-id", "req-42")]);
     let err = client
         .add_participant(
             &call(),
@@ -559,8 +640,7 @@ async fn errors_parse_communication_error_response() {
     assert_eq!(err.attempts(), 1);
     assert!(!err.is_retryable());
 
-    // 404 on a call connection: the call is gone.
-    acs.script([Reply::error(404, "8522", "Call not found.")]);
+    // 404 on a call connection: the call is gone (the simulator has never seen it).
     let err = client
         .play(
             &call(),
@@ -572,7 +652,7 @@ async fn errors_parse_communication_error_response() {
     assert!(err.is_call_not_found(), "{err}");
     assert_eq!(err.communication_error().unwrap().code, "8522");
     // 404 for one participant is not "call gone".
-    acs.script([Reply::error(404, "8527", "Participant not found.")]);
+    acs.script([error(404, "8527", "Participant not found.")]);
     let err = client
         .get_participant(&call(), &agent(), RequestOptions::default())
         .await
@@ -580,7 +660,7 @@ async fn errors_parse_communication_error_response() {
     assert!(!err.is_call_not_found());
     assert_eq!(err.status(), Some(404));
     // A non-JSON error body is kept (bounded) in the message.
-    acs.script([Reply::status(403).header("content-type", "text/plain")]);
+    acs.script([status(403).header("content-type", "text/plain")]);
     let err = client
         .hang_up(&call(), RequestOptions::default())
         .await
@@ -592,7 +672,7 @@ async fn errors_parse_communication_error_response() {
             error: None
         }
     );
-    // The fake itself rejects a bad signature with 401 like ACS does.
+    // The simulator rejects a bad signature with 401 like ACS does.
     let wrong = CallAutomationClient::from_connection_string(
         &format!("endpoint={};accesskey=d3Jvbmcta2V5", acs.endpoint()),
         common::fast_options(),
@@ -603,12 +683,13 @@ async fn errors_parse_communication_error_response() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(401));
-    assert_eq!(err.communication_error().unwrap().code, "Unauthorized");
+    // ACS's gateway answers a bad signature with code "Denied".
+    assert_eq!(err.communication_error().unwrap().code, "Denied");
 }
 
 #[tokio::test]
 async fn invalid_input_is_rejected_before_sending() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
     let mut add = AddParticipantRequest::new(agent());
     add.invitation_timeout_in_seconds = Some(181);
@@ -641,15 +722,15 @@ async fn invalid_input_is_rejected_before_sending() {
 
 #[tokio::test]
 async fn paging_follows_next_link_relative_and_absolute() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
     let p = |raw: &str| json!({"identifier": {"rawId": raw}, "isMuted": false});
     let base = format!("/calling/callConnections/{}/participants", call());
     acs.script([
-        Reply::json(200, json!({"value": [p("4:+14255550123")], "nextLink": format!("{base}?api-version=2026-03-12&skip=1")})),
+        json(200, json!({"value": [p("4:+14255550123")], "nextLink": format!("{base}?api-version=2026-03-12&skip=1")})),
         // Absolute, same origin, without api-version: the client adds it.
-        Reply::json(200, json!({"value": [p("8:orgid:a"), p("8:orgid:b")], "nextLink": format!("{}{}?skip=3", acs.endpoint().as_str().trim_end_matches('/'), base)})),
-        Reply::json(200, json!({"value": [p("28:orgid:bot")]})),
+        json(200, json!({"value": [p("8:orgid:a"), p("8:orgid:b")], "nextLink": format!("{}{}?skip=3", acs.endpoint().as_str().trim_end_matches('/'), base)})),
+        json(200, json!({"value": [p("28:orgid:bot")]})),
     ]);
     let all = client
         .list_participants(&call(), RequestOptions::default())
@@ -664,10 +745,12 @@ async fn paging_follows_next_link_relative_and_absolute() {
     assert_eq!(r.len(), 3);
     assert_eq!(r[1].query.as_deref(), Some("api-version=2026-03-12&skip=1"));
     assert_eq!(r[2].query.as_deref(), Some("skip=3&api-version=2026-03-12"));
-    assert!(r.iter().all(|r| r.auth.is_ok() && r.path == base));
+    assert!(r
+        .iter()
+        .all(|r| r.auth == AuthCheck::Hmac && r.path == base));
 
     // A nextLink to another origin is refused: our credentials never leave the endpoint.
-    acs.script([Reply::json(
+    acs.script([json(
         200,
         json!({"value": [], "nextLink": "https://evil.example/steal"}),
     )]);
@@ -681,8 +764,8 @@ async fn paging_follows_next_link_relative_and_absolute() {
     // A loop is detected.
     let again = format!("{base}?page=2");
     acs.script([
-        Reply::json(200, json!({"value": [], "nextLink": again})),
-        Reply::json(200, json!({"value": [], "nextLink": again})),
+        json(200, json!({"value": [], "nextLink": again})),
+        json(200, json!({"value": [], "nextLink": again})),
     ]);
     let err = client
         .list_participants(&call(), RequestOptions::default())
@@ -693,13 +776,14 @@ async fn paging_follows_next_link_relative_and_absolute() {
 
 #[tokio::test]
 async fn caller_supplied_repeatability_is_sent_verbatim() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client();
     let first_sent = time::macros::datetime!(2026-03-12 10:00:00 UTC);
     let pair = Repeatability::derive("event-123", "add:agent-7", first_sent);
     client
         .add_participant(
-            &call(),
+            &call,
             &AddParticipantRequest::new(agent()),
             RequestOptions::with_repeatability(pair),
         )
@@ -708,7 +792,7 @@ async fn caller_supplied_repeatability_is_sent_verbatim() {
     // Operations without the headers ignore the option.
     client
         .play(
-            &call(),
+            &call,
             &PlayRequest::new(vec![PlaySource::text("x")]),
             RequestOptions::with_repeatability(pair),
         )
@@ -728,7 +812,7 @@ async fn caller_supplied_repeatability_is_sent_verbatim() {
 
 #[tokio::test]
 async fn debug_output_never_shows_the_key() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
     let shown = format!("{client:?}");
     assert!(!shown.contains(common::KEY_B64), "{shown}");

@@ -1,19 +1,16 @@
-//! Retry behaviour on real sockets: what is retried, what is reused across attempts, how long
-//! the client waits, and when it gives up. Waits are measured on tokio's paused clock
-//! (`start_paused`), so the assertions are exact and the tests take no wall time.
+//! Retry behaviour on real sockets against the simulator, whose faults play the failing
+//! service: what is retried, what is reused across attempts, how long the client waits, and
+//! when it gives up. Waits are measured on tokio's paused clock (`start_paused`), so the
+//! assertions are exact and the tests take no wall time.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{fast_options, FakeAcs, Reply};
+use common::{error, fast_options, status, Acs};
 use switchboard_callautomation::*;
 use switchboard_events::{CallConnectionId, CommunicationIdentifier};
 use tokio::time::Instant;
-
-fn call() -> CallConnectionId {
-    CallConnectionId::from("call-1")
-}
 
 fn add() -> AddParticipantRequest {
     let mut r = AddParticipantRequest::new(CommunicationIdentifier::teams_user("agent-1"));
@@ -30,11 +27,12 @@ fn options(attempts: u32, deadline: Option<Duration>) -> ClientOptions {
 
 #[tokio::test]
 async fn transient_503_then_success_reuses_repeatability_and_body_bytes() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client();
-    acs.script([Reply::error(503, "ServiceUnavailable", "try again")]);
+    acs.script([error(503, "ServiceUnavailable", "try again")]);
     let r = client
-        .add_participant(&call(), &add(), RequestOptions::default())
+        .add_participant(&call, &add(), RequestOptions::default())
         .await
         .unwrap();
     assert!(r.invitation_id.is_some());
@@ -49,7 +47,7 @@ async fn transient_503_then_success_reuses_repeatability_and_body_bytes() {
         assert!(a.header(h).is_some(), "{h}");
         assert_eq!(a.header(h), b.header(h), "{h} differs between attempts");
     }
-    assert_eq!(a.body, b.body, "same body bytes");
+    assert_eq!(a.body(), b.body(), "same body bytes");
     assert_eq!(
         a.header("x-ms-content-sha256"),
         b.header("x-ms-content-sha256")
@@ -60,20 +58,23 @@ async fn transient_503_then_success_reuses_repeatability_and_body_bytes() {
 
 #[tokio::test]
 async fn every_retryable_status_is_retried_and_others_are_not() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
     let client = acs.client();
-    for status in [408, 429, 500, 502, 503, 504] {
-        acs.script([Reply::status(status)]);
+    for code in [408, 429, 500, 502, 503, 504] {
+        // Each successful hang-up ends its call.
+        let call = acs.connected_call().await.id;
+        acs.script([status(code)]);
         client
-            .hang_up(&call(), RequestOptions::default())
+            .hang_up(&call, RequestOptions::default())
             .await
             .unwrap();
-        assert_eq!(acs.take_requests().len(), 2, "{status} is retried");
+        assert_eq!(acs.take_requests().len(), 2, "{code} is retried");
     }
+    let call = acs.connected_call().await.id;
     for status in [400, 401, 403, 404, 409, 412, 501] {
-        acs.script([Reply::error(status, "E", "no")]);
+        acs.script([error(status, "E", "no")]);
         let err = client
-            .hang_up(&call(), RequestOptions::default())
+            .hang_up(&call, RequestOptions::default())
             .await
             .unwrap_err();
         assert_eq!(err.status(), Some(status));
@@ -84,14 +85,15 @@ async fn every_retryable_status_is_retried_and_others_are_not() {
 
 #[tokio::test]
 async fn retries_stop_at_max_attempts_with_the_last_error() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client_with(
         Credential::access_key(common::KEY_B64).unwrap(),
         options(4, None),
     );
-    acs.script((0..10).map(|_| Reply::error(500, "InternalServerError", "boom")));
+    acs.script((0..10).map(|_| error(500, "InternalServerError", "boom")));
     let err = client
-        .terminate_call(&call(), RequestOptions::default())
+        .terminate_call(&call, RequestOptions::default())
         .await
         .unwrap_err();
     assert_eq!(err.attempts(), 4);
@@ -109,12 +111,13 @@ async fn retries_stop_at_max_attempts_with_the_last_error() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_seconds_is_honoured() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client();
-    acs.script([Reply::error(429, "TooManyRequests", "slow down").header("retry-after", "7")]);
+    acs.script([error(429, "TooManyRequests", "slow down").header("retry-after", "7")]);
     let start = Instant::now();
     client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap();
     let waited = start.elapsed();
@@ -128,12 +131,13 @@ async fn retry_after_seconds_is_honoured() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_http_date_and_ms_headers_are_honoured() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client();
-    acs.script([Reply::status(503).header("retry-after-ms", "2500")]);
+    acs.script([status(503).header("retry-after-ms", "2500")]);
     let start = Instant::now();
     client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap();
     let waited = start.elapsed();
@@ -142,11 +146,12 @@ async fn retry_after_http_date_and_ms_headers_are_honoured() {
         "{waited:?}"
     );
     // An HTTP date is relative to the wall clock: at least a few seconds out, not in the past.
+    let call = acs.connected_call().await.id;
     let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(4));
-    acs.script([Reply::status(503).header("retry-after", &at)]);
+    acs.script([status(503).header("retry-after", &at)]);
     let start = Instant::now();
     client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap();
     let waited = start.elapsed();
@@ -158,15 +163,16 @@ async fn retry_after_http_date_and_ms_headers_are_honoured() {
 
 #[tokio::test(start_paused = true)]
 async fn exponential_backoff_without_retry_after() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let mut o = options(4, None);
     o.retry.initial_delay = Duration::from_millis(400);
     o.retry.max_delay = Duration::from_secs(10);
     let client = acs.client_with(Credential::access_key(common::KEY_B64).unwrap(), o);
-    acs.script([Reply::status(503), Reply::status(503), Reply::status(503)]);
+    acs.script([status(503), status(503), status(503)]);
     let start = Instant::now();
     client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap();
     // 400 + 800 + 1600 ms with jitter off.
@@ -179,15 +185,16 @@ async fn exponential_backoff_without_retry_after() {
 
 #[tokio::test(start_paused = true)]
 async fn total_deadline_stops_retries_that_cannot_finish_in_time() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client_with(
         Credential::access_key(common::KEY_B64).unwrap(),
         options(10, Some(Duration::from_secs(12))),
     );
-    acs.script((0..10).map(|_| Reply::status(503).header("retry-after", "5")));
+    acs.script((0..10).map(|_| status(503).header("retry-after", "5")));
     let start = Instant::now();
     let err = client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap_err();
     // Attempts at t = 0, 5 and 10 s; a third wait would end at 15 s > 12 s, so stop at once.
@@ -202,14 +209,15 @@ async fn total_deadline_stops_retries_that_cannot_finish_in_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hanging_attempt_times_out_and_is_retried_with_the_same_headers() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let mut o = options(3, Some(Duration::from_secs(60)));
     o.request_timeout = Duration::from_secs(2);
     let client = acs.client_with(Credential::access_key(common::KEY_B64).unwrap(), o);
-    acs.script([Reply::status(202).delayed(Duration::from_secs(30))]);
+    acs.script([status(202).delayed(Duration::from_secs(30))]);
     let start = Instant::now();
     let r = client
-        .add_participant(&call(), &add(), RequestOptions::default())
+        .add_participant(&call, &add(), RequestOptions::default())
         .await
         .unwrap();
     assert!(r.invitation_id.is_some());
@@ -224,14 +232,15 @@ async fn a_hanging_attempt_times_out_and_is_retried_with_the_same_headers() {
 
 #[tokio::test(start_paused = true)]
 async fn per_attempt_timeout_is_cut_to_the_remaining_deadline() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let mut o = options(5, Some(Duration::from_secs(3)));
     o.request_timeout = Duration::from_secs(20);
     let client = acs.client_with(Credential::access_key(common::KEY_B64).unwrap(), o);
-    acs.script((0..5).map(|_| Reply::status(204).delayed(Duration::from_secs(3600))));
+    acs.script((0..5).map(|_| status(204).delayed(Duration::from_secs(3600))));
     let start = Instant::now();
     let err = client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Timeout);
@@ -259,7 +268,7 @@ async fn connection_refused_is_a_retryable_transport_error() {
     )
     .unwrap();
     let err = client
-        .get_call(&call(), RequestOptions::default())
+        .get_call(&CallConnectionId::from("call-1"), RequestOptions::default())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Transport);
@@ -270,28 +279,30 @@ async fn connection_refused_is_a_retryable_transport_error() {
 
 #[tokio::test]
 async fn per_request_retry_override() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client();
-    acs.script([Reply::status(503), Reply::status(503)]);
+    acs.script([status(503), status(503)]);
     let opts = RequestOptions {
         retry: Some(RetryOptions::none()),
         ..RequestOptions::default()
     };
-    let err = client.hang_up(&call(), opts).await.unwrap_err();
+    let err = client.hang_up(&call, opts).await.unwrap_err();
     assert_eq!(err.attempts(), 1);
     assert_eq!(acs.take_requests().len(), 1);
 }
 
 #[tokio::test]
 async fn an_excessive_retry_after_is_not_waited_for() {
-    let acs = FakeAcs::hmac().await;
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let client = acs.client_with(
         Credential::access_key(common::KEY_B64).unwrap(),
         options(5, None),
     );
-    acs.script([Reply::status(429).header("retry-after", "3600")]);
+    acs.script([status(429).header("retry-after", "3600")]);
     let err = client
-        .hang_up(&call(), RequestOptions::default())
+        .hang_up(&call, RequestOptions::default())
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(429));

@@ -7,13 +7,9 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{FakeAcs, Reply};
+use common::{status, Acs};
 use switchboard_callautomation::*;
-use switchboard_events::{CallConnectionId, CommunicationIdentifier};
-
-fn call() -> CallConnectionId {
-    CallConnectionId::from("call-1")
-}
+use switchboard_events::CommunicationIdentifier;
 
 fn add() -> AddParticipantRequest {
     AddParticipantRequest::new(CommunicationIdentifier::teams_user("agent-1"))
@@ -43,6 +39,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 #[tokio::test]
 async fn each_attempt_is_a_span_with_operation_status_and_attempt_and_secrets_stay_out() {
     use tracing_subscriber::fmt::format::FmtSpan;
+    // The call is set up before the subscriber, so only the attempts under test are captured.
+    let acs = Acs::hmac().await;
+    let call = acs.connected_call().await.id;
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
@@ -52,11 +51,10 @@ async fn each_attempt_is_a_span_with_operation_status_and_attempt_and_secrets_st
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let acs = FakeAcs::hmac().await;
     let client = acs.client();
-    acs.script([Reply::status(503)]);
+    acs.script([status(503)]);
     client
-        .add_participant(&call(), &add(), RequestOptions::default())
+        .add_participant(&call, &add(), RequestOptions::default())
         .await
         .unwrap();
 

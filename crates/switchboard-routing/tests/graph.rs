@@ -1,12 +1,12 @@
-//! The Graph client, the presence cache and roster resolution against a fake Graph on a
-//! real socket (127.0.0.1, port 0) serving Graph's JSON shapes.
+//! The Graph client, the presence cache and roster resolution against the ACS simulator's
+//! Graph subset on a real socket (127.0.0.1, port 0), Graph's JSON shapes and errors.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::fake_graph::{FakeGraph, FakeUser, Fault};
+use common::sim_graph::{self, fail_always, fail_next, recover, requests_to, status, throttled};
 use switchboard_events::TeamsUserId;
 use switchboard_routing::graph::auth::StaticTokenCredential;
 use switchboard_routing::graph::throttle::RateLimit;
@@ -14,6 +14,7 @@ use switchboard_routing::graph::{GraphClient, GraphClientOptions, GraphError, Re
 use switchboard_routing::presence::Availability;
 use switchboard_routing::presence_cache::{PresenceCache, PresenceCacheOptions};
 use switchboard_routing::{AgentRef, Roster, RoutingConfig};
+use switchboard_sim::{AgentSpec, SimHandle};
 
 const TOKEN: &str = "test-token-7f3a";
 const ANN: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -24,33 +25,34 @@ const GUEST: &str = "cccccccc-0000-4000-8000-000000000005";
 const DOLLAR: &str = "dddddddd-0000-4000-8000-000000000006";
 const QUOTE: &str = "eeeeeeee-0000-4000-8000-000000000007";
 
-fn users() -> Vec<FakeUser> {
+fn users() -> Vec<AgentSpec> {
+    use sim_graph::user;
     vec![
-        FakeUser::new(ANN, "Ann Lee", "ann@contoso.com", "Available", "Available"),
-        FakeUser::new(ANNA, "Anna Smith", "anna@contoso.com", "Busy", "InACall"),
-        FakeUser::new(BOB, "Bob Jones", "bob@contoso.com", "Away", "Away"),
-        FakeUser::new(
+        user(ANN, "Ann Lee", "ann@contoso.com", "Available", "Available"),
+        user(ANNA, "Anna Smith", "anna@contoso.com", "Busy", "InACall"),
+        user(BOB, "Bob Jones", "bob@contoso.com", "Away", "Away"),
+        user(
             BOB2,
             "Bob Jones",
             "bob.jones@contoso.com",
             "Available",
             "Available",
         ),
-        FakeUser::new(
+        user(
             GUEST,
             "Gus Guest",
             "gus_fabrikam.com#EXT#@contoso.onmicrosoft.com",
             "AvailableIdle",
             "Available",
         ),
-        FakeUser::new(
+        user(
             DOLLAR,
             "Dee Dollar",
             "$dee@contoso.com",
             "Offline",
             "OffWork",
         ),
-        FakeUser::new(
+        user(
             QUOTE,
             "Pat \"PJ\" O'Neil",
             "pj@contoso.com",
@@ -69,10 +71,10 @@ fn options() -> GraphClientOptions {
     }
 }
 
-async fn setup() -> (FakeGraph, GraphClient) {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+async fn setup() -> (SimHandle, GraphClient) {
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let client = GraphClient::new(
-        &fake.url(),
+        fake.graph_base_url(),
         Arc::new(StaticTokenCredential::long_lived(TOKEN)),
         Some(options()),
     )
@@ -90,11 +92,11 @@ async fn resolves_a_display_name_with_search_and_consistency_level() {
     assert_eq!(user.id, ANN);
     assert_eq!(user.user_principal_name.as_deref(), Some("ann@contoso.com"));
 
-    let log = fake.log();
+    let log = fake.requests();
     let req = log.last().unwrap();
     assert_eq!(req.path, "/v1.0/users");
-    assert_eq!(req.consistency_level.as_deref(), Some("eventual"));
-    assert_eq!(req.authorization.as_deref(), Some("Bearer test-token-7f3a"));
+    assert_eq!(req.header("consistencylevel"), Some("eventual"));
+    assert_eq!(req.header("authorization"), Some("Bearer test-token-7f3a"));
     let q = req.query.as_deref().unwrap();
     assert!(q.contains("$search=%22displayName%3Aann%20lee%22"), "{q}");
     assert!(
@@ -159,7 +161,7 @@ async fn resolves_upns_including_guests_and_dollar_upns() {
         .await
         .unwrap();
     assert_eq!(u.id, GUEST);
-    let path = fake.log().last().unwrap().path.clone();
+    let path = fake.requests().last().unwrap().path.clone();
     // `#` must be encoded or it would start a URL fragment and the lookup would be wrong.
     assert_eq!(
         path,
@@ -171,7 +173,12 @@ async fn resolves_upns_including_guests_and_dollar_upns() {
         .await
         .unwrap();
     assert_eq!(u.id, DOLLAR);
-    assert!(fake.log().last().unwrap().path.starts_with("/v1.0/users('"));
+    assert!(fake
+        .requests()
+        .last()
+        .unwrap()
+        .path
+        .starts_with("/v1.0/users('"));
 
     let u = client.resolve(&AgentRef::Oid(ANNA.into())).await.unwrap();
     assert_eq!(u.display_name.as_deref(), Some("Anna Smith"));
@@ -194,8 +201,13 @@ async fn presence_batches_respect_the_650_id_limit() {
     ids.push(ANN.into());
     ids.push(ANNA.into());
     let presences = client.get_presences_by_user_id(&ids).await.unwrap();
-    // Unknown ids are simply absent from Graph's answer.
-    assert_eq!(presences.len(), 2);
+    // Graph answers every id; ids it knows no presence for come back as PresenceUnknown.
+    assert_eq!(presences.len(), 1_002);
+    let unknown = presences
+        .iter()
+        .filter(|p| p.availability == Availability::PresenceUnknown)
+        .count();
+    assert_eq!(unknown, 1_000);
     let ann = presences.iter().find(|p| p.id == ANN).unwrap();
     assert_eq!(ann.availability, Availability::Available);
     let anna = presences.iter().find(|p| p.id == ANNA).unwrap();
@@ -203,10 +215,10 @@ async fn presence_batches_respect_the_650_id_limit() {
     assert_eq!(anna.activity, "InACall");
 
     let sizes: Vec<usize> = fake
-        .log()
+        .requests()
         .iter()
         .filter(|l| l.path == "/v1.0/communications/getPresencesByUserId")
-        .map(|l| l.body.as_ref().unwrap()["ids"].as_array().unwrap().len())
+        .map(|l| l.json().unwrap()["ids"].as_array().unwrap().len())
         .collect();
     assert_eq!(sizes, vec![650, 352]);
 
@@ -220,19 +232,19 @@ async fn presence_batches_respect_the_650_id_limit() {
 #[tokio::test]
 async fn throttling_is_retried_after_retry_after() {
     let (fake, client) = setup().await;
-    fake.fail_next([
-        Fault::throttled("0"),
-        Fault::status(503, "ServiceUnavailable"),
-    ]);
+    fail_next(&fake, [throttled(0), status(503)]);
     let p = client.get_presence(&TeamsUserId::from(ANN)).await.unwrap();
     assert_eq!(p.availability, Availability::Available);
-    assert_eq!(fake.requests_to(&format!("/v1.0/users/{ANN}/presence")), 3);
+    assert_eq!(
+        requests_to(&fake, &format!("/v1.0/users/{ANN}/presence")),
+        3
+    );
 }
 
 #[tokio::test]
 async fn a_long_retry_after_fails_fast_instead_of_stalling() {
     let (fake, client) = setup().await;
-    fake.fail_next([Fault::throttled("120")]);
+    fail_next(&fake, [throttled(120)]);
     let err = client
         .get_presences_by_user_id(&[TeamsUserId::from(ANN)])
         .await
@@ -242,23 +254,23 @@ async fn a_long_retry_after_fails_fast_instead_of_stalling() {
         other => panic!("expected throttled, got {other:?}"),
     }
     assert!(err.is_retryable());
-    assert_eq!(fake.log().len(), 1, "not retried");
+    assert_eq!(fake.requests().len(), 1, "not retried");
 }
 
 #[tokio::test]
 async fn retries_stop_after_max_retries() {
     let (fake, client) = setup().await;
-    fake.fail_always(Fault::throttled("0"));
+    fail_always(&fake, throttled(0));
     let err = client.get_user(ANN).await.unwrap_err();
     assert!(matches!(err, GraphError::Throttled { .. }), "{err:?}");
-    assert_eq!(fake.log().len(), 4, "1 attempt + 3 retries");
+    assert_eq!(fake.requests().len(), 4, "1 attempt + 3 retries");
 }
 
 #[tokio::test]
 async fn auth_failures_are_final_and_never_leak_the_token() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let client = GraphClient::new(
-        &fake.url(),
+        fake.graph_base_url(),
         Arc::new(StaticTokenCredential::long_lived("wrong-secret-token")),
         Some(options()),
     )
@@ -272,13 +284,13 @@ async fn auth_failures_are_final_and_never_leak_the_token() {
         other => panic!("expected unauthorized, got {other:?}"),
     }
     assert!(!err.is_retryable());
-    assert_eq!(fake.log().len(), 1);
+    assert_eq!(fake.requests().len(), 1);
     let shown = format!("{err} {err:?} {client:?}");
     assert!(!shown.contains("wrong-secret-token"), "{shown}");
 
-    fake.fail_next([Fault::status(403, "Forbidden")]);
+    fail_next(&fake, [status(403)]);
     let client = GraphClient::new(
-        &fake.url(),
+        fake.graph_base_url(),
         Arc::new(StaticTokenCredential::long_lived(TOKEN)),
         Some(options()),
     )
@@ -329,7 +341,8 @@ async fn presence_cache_serves_within_ttl() {
     assert_eq!(view.len(), 2);
     assert_eq!(view.get(&ids[1]).unwrap().availability, Availability::Away);
 
-    fake.set_availability(BOB, "Available", "Available");
+    fake.set_agent_presence(BOB, "Available", "Available")
+        .unwrap();
     let view = cache.view(&ids).await;
     assert_eq!(
         view.get(&ids[1]).unwrap().availability,
@@ -337,7 +350,7 @@ async fn presence_cache_serves_within_ttl() {
         "cached"
     );
     assert_eq!(
-        fake.requests_to("/v1.0/communications/getPresencesByUserId"),
+        requests_to(&fake, "/v1.0/communications/getPresencesByUserId"),
         1
     );
 
@@ -345,7 +358,7 @@ async fn presence_cache_serves_within_ttl() {
     let more = [TeamsUserId::from(ANN), TeamsUserId::from(GUEST)];
     let view = cache.view(&more).await;
     assert_eq!(view.len(), 2);
-    let last = fake.log().last().unwrap().body.clone().unwrap();
+    let last = fake.requests().last().unwrap().json().unwrap();
     assert_eq!(last["ids"], serde_json::json!([GUEST]));
 
     cache.clear().await;
@@ -365,7 +378,8 @@ async fn presence_cache_refreshes_after_ttl() {
         cache.view(&ids).await.get(&ids[0]).unwrap().availability,
         Availability::Away
     );
-    fake.set_availability(BOB, "Available", "Available");
+    fake.set_agent_presence(BOB, "Available", "Available")
+        .unwrap();
     assert_eq!(
         cache.view(&ids).await.get(&ids[0]).unwrap().availability,
         Availability::Available
@@ -380,7 +394,7 @@ async fn graph_outage_keeps_last_readings_and_never_fails() {
     let first = cache.view(&ids[..1]).await;
     let first_seen = first.get(&ids[0]).unwrap().observed_at;
 
-    fake.fail_always(Fault::status(500, "InternalServerError"));
+    fail_always(&fake, status(500));
     let view = cache.view(&ids).await;
     // ANN keeps its last reading (with the original time, so the engine can call it stale);
     // GUEST was never read and is unknown.
@@ -389,7 +403,7 @@ async fn graph_outage_keeps_last_readings_and_never_fails() {
     let err = cache.last_error().await.unwrap();
     assert!(err.contains("500"), "{err}");
 
-    fake.recover();
+    recover(&fake);
     let view = cache.view(&ids).await;
     assert_eq!(view.len(), 2);
     assert!(cache.last_error().await.is_none());
@@ -398,7 +412,7 @@ async fn graph_outage_keeps_last_readings_and_never_fails() {
 #[tokio::test]
 async fn missing_permission_falls_back_to_an_empty_view() {
     let (fake, client) = setup().await;
-    fake.fail_always(Fault::status(403, "Forbidden"));
+    fail_always(&fake, status(403));
     let cache = cache(&client, Duration::ZERO);
     let view = cache.view(&[TeamsUserId::from(ANN)]).await;
     assert!(view.is_empty());
@@ -416,11 +430,11 @@ async fn after_a_failure_graph_is_left_alone_for_the_backoff() {
             error_backoff: Duration::from_secs(3_600),
         },
     );
-    fake.fail_next([Fault::status(400, "BadRequest")]);
+    fail_next(&fake, [status(400)]);
     let ids = [TeamsUserId::from(ANN)];
     assert!(cache.view(&ids).await.is_empty());
     assert!(cache.view(&ids).await.is_empty());
-    assert_eq!(fake.log().len(), 1, "second view did not call Graph");
+    assert_eq!(fake.requests().len(), 1, "second view did not call Graph");
 }
 
 #[tokio::test]
@@ -454,7 +468,7 @@ async fn roster_resolves_upns_and_names_and_lists_failures() {
     );
     assert_eq!(roster.agents()[2].upn.as_deref(), Some("anna@contoso.com"));
     // The OID entry was not looked up.
-    assert!(!fake.log().iter().any(|l| l.path.contains(BOB)));
+    assert!(!fake.requests().iter().any(|l| l.path.contains(BOB)));
 
     let cfg = RoutingConfig::from_toml_str(&format!(
         r#"
@@ -500,13 +514,13 @@ async fn oid_only_agents_get_names_from_graph_best_effort() {
         roster.agents()[2].display_name,
         "99999999-0000-4000-8000-000000000000"
     );
-    assert_eq!(fake.log().len(), 3);
+    assert_eq!(fake.requests().len(), 3);
 }
 
 #[tokio::test]
 async fn roster_resolution_during_an_outage_is_retryable() {
     let (fake, client) = setup().await;
-    fake.fail_always(Fault::throttled("600"));
+    fail_always(&fake, throttled(600));
     let cfg = RoutingConfig::from_toml_str("[[agents]]\nupn = \"ann@contoso.com\"\n").unwrap();
     let err = Roster::resolve(&cfg, &client).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");

@@ -71,6 +71,11 @@ pub struct SimConfig {
     /// finished calls are forgotten so a long-running simulator stays bounded. Live calls
     /// are never evicted.
     pub max_retained_calls: usize,
+    /// The Microsoft Entra token endpoint and managed identity endpoints: which apps and
+    /// identity header they accept.
+    pub entra: crate::entra::EntraConfig,
+    /// Requests kept in the request log (oldest dropped first).
+    pub request_log_capacity: usize,
 }
 
 impl Default for SimConfig {
@@ -94,6 +99,8 @@ impl Default for SimConfig {
             participants_page_size: 100,
             max_history: 10_000,
             max_retained_calls: 20_000,
+            entra: crate::entra::EntraConfig::default(),
+            request_log_capacity: crate::request_log::DEFAULT_CAPACITY,
         }
     }
 }

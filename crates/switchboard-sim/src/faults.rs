@@ -104,7 +104,7 @@ impl FaultRule {
 }
 
 /// The failure a rule produces.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum FaultKind {
     /// 429 with `Retry-After: <retryAfterSecs>`.
@@ -120,6 +120,63 @@ pub enum FaultKind {
     },
     /// Close the connection without answering (the client sees a reset).
     Reset,
+    /// Answer with exactly this response, after an optional delay: error bodies with a
+    /// particular service code, headers such as `Retry-After-Ms`, a gateway that hangs past
+    /// the client's timeout, or a response that breaks the contract (to test the client).
+    Respond(CannedResponse),
+}
+
+/// A response given verbatim by a [`FaultKind::Respond`] rule.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CannedResponse {
+    /// Any status, 100–599 (a 2xx the operation does not document is allowed on purpose).
+    pub status: u16,
+    /// Extra response headers; a `content-type` here replaces the JSON one.
+    pub headers: BTreeMap<String, String>,
+    /// JSON body; `None` sends an empty body.
+    pub body: Option<serde_json::Value>,
+    /// Wait this long before answering, in milliseconds.
+    pub delay_ms: u64,
+}
+
+impl CannedResponse {
+    /// `status` with an empty body.
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            ..Self::default()
+        }
+    }
+
+    /// `status` with a JSON body.
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            body: Some(body),
+            ..Self::default()
+        }
+    }
+
+    /// The Call Automation error shape, `{"error":{"code","message"}}`.
+    pub fn acs_error(status: u16, code: &str, message: &str) -> Self {
+        Self::json(
+            status,
+            serde_json::json!({"error": {"code": code, "message": message}}),
+        )
+    }
+
+    /// Add a response header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Answer only after `delay`.
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
 }
 
 /// Callback delivery faults (probabilities per callback).
@@ -147,7 +204,7 @@ pub struct EventGridFaults {
 }
 
 /// What the request pipeline must do instead of handling the request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum RequestFault {
     /// Answer 429 with `Retry-After`.
     Throttle { retry_after_secs: u32 },
@@ -155,6 +212,8 @@ pub(crate) enum RequestFault {
     Status(u16),
     /// Close the connection unanswered.
     Reset,
+    /// Answer exactly this (status, headers, body), after its delay.
+    Respond(CannedResponse),
 }
 
 /// The dice for one callback, thrown just before it is posted.
@@ -255,10 +314,13 @@ fn roll_rules(rules: &mut [FaultRule], rng: &mut StdRng) -> Option<RequestFault>
         if let Some(t) = rule.times.as_mut() {
             *t -= 1;
         }
-        return Some(match rule.kind {
-            FaultKind::Throttle { retry_after_secs } => RequestFault::Throttle { retry_after_secs },
-            FaultKind::Status { status } => RequestFault::Status(status),
+        return Some(match &rule.kind {
+            FaultKind::Throttle { retry_after_secs } => RequestFault::Throttle {
+                retry_after_secs: *retry_after_secs,
+            },
+            FaultKind::Status { status } => RequestFault::Status(*status),
             FaultKind::Reset => RequestFault::Reset,
+            FaultKind::Respond(r) => RequestFault::Respond(r.clone()),
         });
     }
     None
@@ -316,6 +378,23 @@ pub(crate) fn check_faults(f: &Faults) -> Result<(), SimError> {
                     return Err(SimError::Invalid(format!(
                         "{name}: fault status {status} is not an error status"
                     )));
+                }
+            }
+            if let FaultKind::Respond(c) = &r.kind {
+                if !(100..=599).contains(&c.status) {
+                    return Err(SimError::Invalid(format!(
+                        "{name}: response status {} is not an HTTP status",
+                        c.status
+                    )));
+                }
+                for (k, v) in &c.headers {
+                    if axum::http::HeaderName::from_bytes(k.as_bytes()).is_err()
+                        || axum::http::HeaderValue::from_str(v).is_err()
+                    {
+                        return Err(SimError::Invalid(format!(
+                            "{name}: response header {k:?} is not a valid header"
+                        )));
+                    }
                 }
             }
         }

@@ -117,6 +117,9 @@ impl Simulator {
             graph_base_url: base_url.clone(),
             control_url: format!("{base_url}/__sim"),
         };
+        let requests = Arc::new(crate::request_log::RequestLog::new(
+            cfg.request_log_capacity,
+        ));
         let state = AppState {
             engine: Arc::clone(&engine),
             key,
@@ -124,6 +127,8 @@ impl Simulator {
             graph_bearer: cfg.graph_bearer.clone(),
             max_skew: cfg.max_clock_skew,
             info: Arc::new(info.clone()),
+            requests: Arc::clone(&requests),
+            entra: Arc::new(cfg.entra.clone()),
         };
         let app = router(state).into_make_service_with_connect_info::<ConnMeta>();
         let stop = shutdown.clone();
@@ -143,6 +148,7 @@ impl Simulator {
                 access_key,
                 shutdown,
                 server: Mutex::new(Some(server)),
+                requests,
             }),
         })
     }
@@ -155,6 +161,7 @@ struct Inner {
     access_key: Secret,
     shutdown: CancellationToken,
     server: Mutex<Option<JoinHandle<()>>>,
+    requests: Arc<crate::request_log::RequestLog>,
 }
 
 impl Drop for Inner {
@@ -404,7 +411,8 @@ impl SimHandle {
     /// Forget all calls, recordings, repeatability ids, the ledger and timelines (agents and
     /// numbers stay).
     pub fn reset(&self) {
-        self.inner.engine.reset()
+        self.inner.engine.reset();
+        self.inner.requests.clear();
     }
 
     /// Where IncomingCall messages go from now on.
@@ -420,5 +428,22 @@ impl SimHandle {
     /// Every IncomingCall message published (newest last, bounded).
     pub fn eventgrid_outbox(&self) -> Vec<SinkMessage> {
         self.inner.engine.publisher.outbox()
+    }
+
+    /// Every request received on a service surface, oldest first (bounded by
+    /// `SimConfig::request_log_capacity`). Headers and bodies are as sent, secrets included;
+    /// `Debug` and JSON renderings redact them.
+    pub fn requests(&self) -> Vec<crate::request_log::RecordedRequest> {
+        self.inner.requests.all()
+    }
+
+    /// The requests received and forget them, so the next look sees only what follows.
+    pub fn take_requests(&self) -> Vec<crate::request_log::RecordedRequest> {
+        self.inner.requests.take()
+    }
+
+    /// Forget the requests received so far.
+    pub fn clear_requests(&self) {
+        self.inner.requests.clear()
     }
 }

@@ -39,6 +39,11 @@
 //! - [`eventgrid`]: the [`EventGridSink`] trait, [`SinkMessage`] and the HTTP, JSONL and
 //!   channel sinks; IncomingCall envelopes with `aeg-*` properties.
 //! - [`ledger`]: the effects [`Ledger`] and call timelines ([`TimelineEntry`]).
+//! - [`request_log`]: every request received ([`RecordedRequest`]) with its operation, auth
+//!   and schema verdicts, injected fault and status — what a client test asserts on.
+//! - [`entra`]: Microsoft Entra token endpoints (client credentials, App Service / Container
+//!   Apps and IMDS managed identity) that hand out the tokens Graph and Call Automation
+//!   accept.
 //! - [`wire`]: callback CloudEvents, result codes, timestamps, .NET-style escaping.
 //! - [`error`]: [`SimError`] and the service's error bodies.
 //! - `engine`: the simulated world (calls, participants, invitations, media, recordings,
@@ -53,10 +58,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod entra;
 pub mod error;
 pub mod eventgrid;
 pub mod faults;
 pub mod ledger;
+pub mod request_log;
 pub mod secret;
 pub mod wire;
 
@@ -80,14 +87,17 @@ pub use engine::control::{
     AgentSnapshot, CallHandle, CallSnapshot, InvitationSnapshot, ParticipantSnapshot,
 };
 pub use engine::model::{ConnState, InvitationState, Phase};
+pub use entra::{EntraApp, EntraConfig};
 pub use error::SimError;
 pub use eventgrid::{
     ChannelSink, EventGridSink, HttpSink, HttpSinkMode, JsonlSink, SinkError, SinkMessage,
 };
 pub use faults::{
-    CallbackFaults, EventGridFaults, FaultKind, FaultRule, FaultSpec, Faults, Latency,
+    CallbackFaults, CannedResponse, EventGridFaults, FaultKind, FaultRule, FaultSpec, Faults,
+    Latency,
 };
 pub use handle::{SimHandle, Simulator};
 pub use http::SimInfo;
 pub use ledger::{CallEffects, Effects, Ledger, TimelineEntry, TimelineKind};
+pub use request_log::{AuthCheck, RecordedRequest, RequestSurface, SchemaCheck};
 pub use secret::Secret;

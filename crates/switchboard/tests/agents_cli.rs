@@ -1,14 +1,15 @@
-//! `switchboard agents` and `switchboard doctor`: the real binary against a fake Microsoft
-//! Graph (axum, 127.0.0.1 port 0, Graph's JSON shapes).
+//! `switchboard agents` and `switchboard doctor`: the real binary against the ACS
+//! simulator's Microsoft Graph subset and Entra token endpoints (in-process, 127.0.0.1 port 0).
 
-#[path = "../../switchboard-routing/tests/common/fake_graph.rs"]
-mod fake_graph;
+#[path = "../../switchboard-routing/tests/common/sim_graph.rs"]
+mod sim_graph;
 
 use std::path::Path;
 use std::process::Output;
 
-use fake_graph::{FakeGraph, FakeUser, Fault};
 use serde_json::Value;
+use sim_graph::{fail_always, requests_to, throttled, user};
+use switchboard_sim::AgentSpec;
 
 const TOKEN: &str = "cli-test-token";
 const ANN: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -17,12 +18,12 @@ const BOB: &str = "bbbbbbbb-0000-4000-8000-000000000003";
 const CARMEN: &str = "cccccccc-0000-4000-8000-000000000004";
 const RESOURCE: &str = "faced04c-2ced-433d-90db-063e424b87b1";
 
-fn users() -> Vec<FakeUser> {
+fn users() -> Vec<AgentSpec> {
     vec![
-        FakeUser::new(ANN, "Ann Lee", "ann@contoso.com", "Available", "Available"),
-        FakeUser::new(ANNA, "Anna Smith", "anna@contoso.com", "Busy", "InACall"),
-        FakeUser::new(BOB, "Bob Jones", "bob@contoso.com", "Away", "Away"),
-        FakeUser::new(
+        user(ANN, "Ann Lee", "ann@contoso.com", "Available", "Available"),
+        user(ANNA, "Anna Smith", "anna@contoso.com", "Busy", "InACall"),
+        user(BOB, "Bob Jones", "bob@contoso.com", "Away", "Away"),
+        user(
             CARMEN,
             "Carmen Ruiz",
             "carmen@contoso.com",
@@ -98,9 +99,15 @@ fn roster_toml() -> String {
 
 #[tokio::test]
 async fn resolve_prints_oid_name_and_upn_as_json() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let out = run(
-        &["agents", "resolve", "Ann Lee", "--graph-url", &fake.url()],
+        &[
+            "agents",
+            "resolve",
+            "Ann Lee",
+            "--graph-url",
+            fake.graph_base_url(),
+        ],
         &[("SWITCHBOARD_GRAPH_TOKEN", TOKEN)],
     )
     .await;
@@ -109,8 +116,8 @@ async fn resolve_prints_oid_name_and_upn_as_json() {
     assert_eq!(v["oid"], ANN);
     assert_eq!(v["displayName"], "Ann Lee");
     assert_eq!(v["upn"], "ann@contoso.com");
-    let log = fake.log();
-    assert_eq!(log[0].consistency_level.as_deref(), Some("eventual"));
+    let log = fake.requests();
+    assert_eq!(log[0].header("consistencylevel"), Some("eventual"));
 
     // By UPN, with the token from the flag this time.
     let out = run(
@@ -119,7 +126,7 @@ async fn resolve_prints_oid_name_and_upn_as_json() {
             "resolve",
             "carmen@contoso.com",
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
             "--graph-token",
             TOKEN,
         ],
@@ -133,14 +140,13 @@ async fn resolve_prints_oid_name_and_upn_as_json() {
 
 #[tokio::test]
 async fn resolve_with_client_secret_gets_a_graph_token_from_entra() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
-    fake.set_app("switchboard-app", "app-secret");
+    let fake = sim_graph::start(users(), TOKEN, Some(("switchboard-app", "app-secret"))).await;
     let secret_env = [
         ("SWITCHBOARD_GRAPH_TENANT_ID", "contoso.onmicrosoft.com"),
         ("AZURE_CLIENT_ID", "switchboard-app"),
         ("SWITCHBOARD_GRAPH_CLIENT_SECRET", "app-secret"),
     ];
-    let url = fake.url();
+    let url = fake.base_url();
     let out = run(
         &[
             "agents",
@@ -157,13 +163,18 @@ async fn resolve_with_client_secret_gets_a_graph_token_from_entra() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["oid"], ANN);
-    let log = fake.log();
+    let log = fake.requests();
     assert_eq!(log[0].path, "/contoso.onmicrosoft.com/oauth2/v2.0/token");
-    let grant = log[0].body.as_ref().unwrap();
-    assert_eq!(grant["scope"], "https://graph.microsoft.com/.default");
-    assert_eq!(grant["grant_type"], "client_credentials");
     assert_eq!(
-        log[1].authorization.as_deref(),
+        log[0].form_field("scope").as_deref(),
+        Some("https://graph.microsoft.com/.default")
+    );
+    assert_eq!(
+        log[0].form_field("grant_type").as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(
+        log[1].header("authorization"),
         Some("Bearer cli-test-token")
     );
 
@@ -202,8 +213,8 @@ async fn resolve_with_client_secret_gets_a_graph_token_from_entra() {
 
 #[tokio::test]
 async fn resolve_with_the_managed_identity() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
-    let url = fake.url();
+    let fake = sim_graph::start(users(), TOKEN, None).await;
+    let url = fake.base_url();
     let endpoint = format!("{url}/msi/token");
     let out = run(
         &[
@@ -223,19 +234,25 @@ async fn resolve_with_the_managed_identity() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["oid"], BOB);
-    let log = fake.log();
+    let log = fake.requests();
     assert_eq!(log[0].path, "/msi/token");
     assert_eq!(
-        log[1].authorization.as_deref(),
+        log[1].header("authorization"),
         Some("Bearer cli-test-token")
     );
 }
 
 #[tokio::test]
 async fn resolve_explains_no_exact_match() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let out = run(
-        &["agents", "resolve", "Ann", "--graph-url", &fake.url()],
+        &[
+            "agents",
+            "resolve",
+            "Ann",
+            "--graph-url",
+            fake.graph_base_url(),
+        ],
         &[("SWITCHBOARD_GRAPH_TOKEN", TOKEN)],
     )
     .await;
@@ -262,9 +279,15 @@ async fn resolve_without_a_token_says_how_to_set_one() {
 
 #[tokio::test]
 async fn resolve_with_a_bad_token_reports_graphs_refusal_without_the_token() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let out = run(
-        &["agents", "resolve", "Ann Lee", "--graph-url", &fake.url()],
+        &[
+            "agents",
+            "resolve",
+            "Ann Lee",
+            "--graph-url",
+            fake.graph_base_url(),
+        ],
         &[("SWITCHBOARD_GRAPH_TOKEN", "not-the-right-one")],
     )
     .await;
@@ -276,7 +299,7 @@ async fn resolve_with_a_bad_token_reports_graphs_refusal_without_the_token() {
 
 #[tokio::test]
 async fn list_shows_roster_with_live_presence() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "routing.toml", &roster_toml());
     let out = run(
@@ -286,7 +309,7 @@ async fn list_shows_roster_with_live_presence() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
             "--json",
         ],
         &[("SWITCHBOARD_GRAPH_TOKEN", TOKEN)],
@@ -315,7 +338,7 @@ async fn list_shows_roster_with_live_presence() {
     );
     // One batched presence request for the whole roster.
     assert_eq!(
-        fake.requests_to("/v1.0/communications/getPresencesByUserId"),
+        requests_to(&fake, "/v1.0/communications/getPresencesByUserId"),
         1
     );
 
@@ -326,7 +349,7 @@ async fn list_shows_roster_with_live_presence() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
         ],
         &[("SWITCHBOARD_GRAPH_TOKEN", TOKEN)],
     )
@@ -357,14 +380,14 @@ async fn list_shows_roster_with_live_presence() {
 
 #[tokio::test]
 async fn list_survives_a_graph_presence_outage() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
         dir.path(),
         "routing.toml",
         &format!("[[agents]]\noid = \"{ANN}\"\n[[agents]]\noid = \"{BOB}\"\n"),
     );
-    fake.fail_always(Fault::throttled("600"));
+    fail_always(&fake, throttled(600));
     let out = run(
         &[
             "agents",
@@ -372,7 +395,7 @@ async fn list_survives_a_graph_presence_outage() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
             "--json",
         ],
         &[("SWITCHBOARD_GRAPH_TOKEN", TOKEN)],
@@ -432,7 +455,7 @@ fn tenant_json(global_allows: bool) -> String {
 
 #[tokio::test]
 async fn doctor_reports_a_reachable_agent() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "routing.toml", &roster_toml());
     let tenant = write(dir.path(), "tenant.json", &tenant_json(true));
@@ -444,7 +467,7 @@ async fn doctor_reports_a_reachable_agent() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
             "--tenant-settings",
             &tenant,
             "--resource-id",
@@ -467,7 +490,7 @@ async fn doctor_reports_a_reachable_agent() {
 
 #[tokio::test]
 async fn doctor_explains_an_unreachable_agent_with_fixes() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "routing.toml", &roster_toml());
     let tenant = write(dir.path(), "tenant.json", &tenant_json(false));
@@ -481,7 +504,7 @@ async fn doctor_explains_an_unreachable_agent_with_fixes() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
             "--tenant-settings",
             &tenant,
             "--resource-id",
@@ -517,7 +540,7 @@ async fn doctor_explains_an_unreachable_agent_with_fixes() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
             "--tenant-settings",
             &tenant,
             "--resource-id",
@@ -542,7 +565,7 @@ async fn doctor_explains_an_unreachable_agent_with_fixes() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
             "--tenant-settings",
             &tenant,
             "--resource-id",
@@ -568,7 +591,7 @@ async fn doctor_explains_an_unreachable_agent_with_fixes() {
 
 #[tokio::test]
 async fn doctor_flags_agents_missing_from_the_roster_or_disabled() {
-    let fake = FakeGraph::start(users(), TOKEN).await;
+    let fake = sim_graph::start(users(), TOKEN, None).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
         dir.path(),
@@ -583,7 +606,7 @@ async fn doctor_flags_agents_missing_from_the_roster_or_disabled() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
         ],
         &[("SWITCHBOARD_GRAPH_TOKEN", TOKEN)],
     )
@@ -604,7 +627,7 @@ async fn doctor_flags_agents_missing_from_the_roster_or_disabled() {
             "--config",
             &cfg,
             "--graph-url",
-            &fake.url(),
+            fake.graph_base_url(),
         ],
         &[("SWITCHBOARD_GRAPH_TOKEN", TOKEN)],
     )

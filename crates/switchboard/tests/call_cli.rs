@@ -1,145 +1,18 @@
-//! `switchboard call …`: the real binary against a strict fake ACS (axum on 127.0.0.1:0) that
-//! verifies each request's HMAC signature, routes it with the contract's operation table and
-//! validates its body against the spec schema.
+//! `switchboard call …`: the real binary against the ACS simulator (in-process, 127.0.0.1
+//! port 0), which verifies each request's HMAC signature, routes it with the spec's
+//! operation table, validates its body against the spec schema and acts on it in its
+//! simulated world; its request log records all of that.
+
+#[path = "../../switchboard-callautomation/tests/common/mod.rs"]
+mod acs;
 
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
-use serde_json::{json, Value};
-use switchboard_contract::hmac::{self, AccessKey};
+use acs::{Acs, KEY_B64 as KEY};
+use serde_json::Value;
+use switchboard_sim::{AuthCheck, SchemaCheck};
 
-const KEY: &str = "Y2xpLXRlc3Qta2V5LWJ5dGVzLTAxMjM0NTY3ODk=";
-const AGENT: &str = "8:orgid:1c1e7c5f-0000-4000-8000-0000000000a1";
-
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: HeaderMap,
-    body: Value,
-    operation: String,
-    signed: bool,
-    schema_errors: Vec<String>,
-}
-
-#[derive(Default)]
-struct Fake {
-    seen: Mutex<Vec<Seen>>,
-    /// Next status to answer with instead of the operation's success (one-shot).
-    fail_next: Mutex<Option<(u16, Value)>>,
-}
-
-async fn handle(
-    State(fake): State<Arc<Fake>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let key = AccessKey::from_base64(KEY).unwrap();
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let hash = hmac::content_hash(&body);
-    let sts = hmac::string_to_sign(
-        method.as_str(),
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-        get("x-ms-date"),
-        get("host"),
-        &hash,
-    );
-    let signed = get("x-ms-content-sha256") == hash
-        && hmac::parse_authorization(get("authorization"))
-            .is_some_and(|(_, sig)| key.verify(&sts, sig));
-    let Some((op, _)) = switchboard_contract::find_operation(method.as_str(), uri.path()) else {
-        return (StatusCode::NOT_FOUND, "no route").into_response();
-    };
-    let value: Value = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).unwrap_or(Value::Null)
-    };
-    let schema_errors = match (&op.body, body.is_empty()) {
-        (Some(_), false) => op
-            .validate_body(&value)
-            .err()
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        _ => Vec::new(),
-    };
-    fake.seen.lock().unwrap().push(Seen {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        headers: headers.clone(),
-        body: value,
-        operation: op.operation_id.clone(),
-        signed,
-        schema_errors,
-    });
-    if !signed {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": {"code": "Unauthorized", "message": "bad signature"}})),
-        )
-            .into_response();
-    }
-    if let Some((status, body)) = fake.fail_next.lock().unwrap().take() {
-        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-    }
-    let status = op.responses[0].status;
-    let example = op.examples.iter().find_map(|name| {
-        switchboard_contract::spec()
-            .example(name)?
-            .get("responses")?
-            .get(status.to_string())?
-            .get("body")
-            .cloned()
-    });
-    let code = StatusCode::from_u16(status).unwrap();
-    match (op.response_definition(status), example) {
-        (Some(_), Some(body)) => (code, axum::Json(body)).into_response(),
-        (Some(_), None) => (code, axum::Json(json!({}))).into_response(),
-        (None, _) => code.into_response(),
-    }
-}
-
-struct Server {
-    addr: std::net::SocketAddr,
-    fake: Arc<Fake>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Server {
-    async fn start() -> Self {
-        let fake = Arc::new(Fake::default());
-        let app = Router::new().fallback(handle).with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { addr, fake, task }
-    }
-
-    fn connection_string(&self) -> String {
-        format!("endpoint=http://{}/;accesskey={KEY}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.fake.seen.lock().unwrap())
-    }
-}
+const AGENT: &str = "8:orgid:a1b2c3d4-0000-4000-8000-000000000001";
 
 /// Runs `switchboard call …` with a clean environment plus `envs`.
 async fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
@@ -175,7 +48,7 @@ fn stderr(out: &Output) -> String {
 
 #[tokio::test]
 async fn create_with_repeatability_from_the_environment() {
-    let s = Server::start().await;
+    let s = Acs::hmac().await;
     let cs = s.connection_string();
     let out = run(
         &[
@@ -183,11 +56,11 @@ async fn create_with_repeatability_from_the_environment() {
             "--target",
             AGENT,
             "--callback-uri",
-            "https://app.contoso.com/callback",
+            acs::CALLBACK,
             "--source-display-name",
             "Contoso support",
             "--source-caller-id",
-            "+18440123456",
+            acs::NUMBER,
             "--repeatability-id",
             "6529654d-ea69-5268-bdb8-aacfc9664fdc",
             "--first-sent",
@@ -197,31 +70,38 @@ async fn create_with_repeatability_from_the_environment() {
     )
     .await;
     let json = stdout_json(&out);
-    assert_eq!(
-        json["callConnectionId"],
-        "18dea47f-b081-4107-9a5c-4300819d2c6c"
-    );
-    let seen = s.seen();
+    let id = json["callConnectionId"].as_str().unwrap();
+    assert!(s.sim.call(id).is_some(), "the simulator placed call {id}");
+    let seen = s.take_requests();
     assert_eq!(seen.len(), 1);
     let r = &seen[0];
-    assert_eq!((r.operation.as_str(), r.signed), ("CreateCall", true));
-    assert!(r.schema_errors.is_empty(), "{:?}", r.schema_errors);
     assert_eq!(
-        r.headers["repeatability-request-id"],
-        "6529654d-ea69-5268-bdb8-aacfc9664fdc"
+        (r.operation.as_deref(), &r.auth),
+        (Some("CreateCall"), &AuthCheck::Hmac)
+    );
+    assert_eq!(r.schema, SchemaCheck::Valid);
+    assert_eq!(
+        r.header("repeatability-request-id"),
+        Some("6529654d-ea69-5268-bdb8-aacfc9664fdc")
     );
     assert_eq!(
-        r.headers["repeatability-first-sent"],
-        "Thu, 12 Mar 2026 10:00:00 GMT"
+        r.header("repeatability-first-sent"),
+        Some("Thu, 12 Mar 2026 10:00:00 GMT")
     );
-    assert_eq!(r.body["targets"][0]["rawId"], AGENT);
-    assert_eq!(r.body["targets"][0]["kind"], "microsoftTeamsUser");
-    assert_eq!(r.body["sourceCallerIdNumber"]["value"], "+18440123456");
+    let body = r.json().unwrap();
+    assert_eq!(body["targets"][0]["rawId"], AGENT);
+    assert_eq!(body["targets"][0]["kind"], "microsoftTeamsUser");
+    assert_eq!(body["sourceCallerIdNumber"]["value"], acs::NUMBER);
 }
 
 #[tokio::test]
 async fn add_participant_get_participant_and_hangups() {
-    let s = Server::start().await;
+    let s = Acs::hmac().await;
+    // One call for the participant commands, one each for the two ways of hanging up, one
+    // to record.
+    let call = s.connected_call().await.id;
+    let (hang_up, terminate) = (s.connected_call().await.id, s.connected_call().await.id);
+    let recorded = s.connected_call().await;
     let cs = s.connection_string();
     let cs_arg = ["--connection-string", cs.as_str()];
 
@@ -230,7 +110,7 @@ async fn add_participant_get_participant_and_hangups() {
             &cs_arg[..],
             &[
                 "add",
-                "call-1",
+                call.as_str(),
                 "--participant",
                 AGENT,
                 "--invitation-timeout",
@@ -245,22 +125,30 @@ async fn add_participant_get_participant_and_hangups() {
         &[],
     )
     .await;
-    assert_eq!(
-        stdout_json(&out)["invitationId"],
-        "7b4244f8-d2ff-46d1-a629-4f9fb5f73d40"
-    );
+    let invitation = s.sim.call(call.as_str()).unwrap().invitations[0]
+        .invitation_id
+        .clone();
+    assert_eq!(stdout_json(&out)["invitationId"], invitation.as_str());
 
     let out = run(
-        &[&cs_arg[..], &["participant", "call-1", "4:+14255550123"]].concat(),
+        &[
+            &cs_arg[..],
+            &["participant", call.as_str(), "4:+14255550123"],
+        ]
+        .concat(),
         &[],
     )
     .await;
     assert!(stdout_json(&out)["identifier"].is_object());
 
-    let out = run(&[&cs_arg[..], &["hangup", "call-1"]].concat(), &[]).await;
+    let out = run(&[&cs_arg[..], &["hangup", hang_up.as_str()]].concat(), &[]).await;
     assert_eq!(stdout_json(&out)["operation"], "CallConnection_HangupCall");
     let out = run(
-        &[&cs_arg[..], &["hangup", "call-1", "--for-everyone"]].concat(),
+        &[
+            &cs_arg[..],
+            &["hangup", terminate.as_str(), "--for-everyone"],
+        ]
+        .concat(),
         &[],
     )
     .await;
@@ -276,7 +164,7 @@ async fn add_participant_get_participant_and_hangups() {
                 "recording",
                 "start",
                 "--server-call-id",
-                "srv-1",
+                recorded.server_call_id.as_str(),
                 "--format",
                 "wav",
             ],
@@ -287,10 +175,10 @@ async fn add_participant_get_participant_and_hangups() {
     .await;
     assert!(stdout_json(&out)["recordingId"].is_string());
 
-    let seen = s.seen();
+    let seen = s.take_requests();
     let ops: Vec<(&str, &str)> = seen
         .iter()
-        .map(|r| (r.method.as_str(), r.operation.as_str()))
+        .map(|r| (r.method.as_str(), r.operation.as_deref().unwrap_or("")))
         .collect();
     assert_eq!(
         ops,
@@ -302,24 +190,28 @@ async fn add_participant_get_participant_and_hangups() {
             ("POST", "CallRecording_StartRecording"),
         ]
     );
-    assert!(seen.iter().all(|r| r.signed && r.schema_errors.is_empty()));
-    assert_eq!(seen[0].body["invitationTimeoutInSeconds"], 30);
+    assert!(seen
+        .iter()
+        .all(|r| r.auth == AuthCheck::Hmac && r.schema == SchemaCheck::Valid));
+    let add = seen[0].json().unwrap();
+    assert_eq!(add["invitationTimeoutInSeconds"], 30);
     assert_eq!(
-        seen[0].body["customCallingContext"]["voipHeaders"]["x-queue"],
+        add["customCallingContext"]["voipHeaders"]["x-queue"],
         "billing"
     );
     assert_eq!(
         seen[1].path,
-        "/calling/callConnections/call-1/participants/4%3A%2B14255550123"
+        format!("/calling/callConnections/{call}/participants/4%3A%2B14255550123")
     );
-    assert!(seen[3].headers.contains_key("repeatability-request-id"));
-    assert_eq!(seen[4].body["recordingFormatType"], "wav");
-    assert_eq!(seen[4].body["callLocator"]["kind"], "serverCallLocator");
+    assert!(seen[3].has_header("repeatability-request-id"));
+    let record = seen[4].json().unwrap();
+    assert_eq!(record["recordingFormatType"], "wav");
+    assert_eq!(record["callLocator"]["kind"], "serverCallLocator");
 }
 
 #[tokio::test]
 async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
-    let s = Server::start().await;
+    let s = Acs::hmac().await;
     let cs = s.connection_string();
     let cases: &[(&[&str], &str)] = &[
         (
@@ -395,7 +287,7 @@ async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
         );
         assert!(out.stdout.is_empty());
     }
-    assert!(s.seen().is_empty(), "nothing reached the service");
+    assert!(s.requests().is_empty(), "nothing reached the service");
 }
 
 #[tokio::test]
@@ -433,12 +325,9 @@ async fn missing_or_bad_connection_string_exits_2_without_echoing_the_key() {
 
 #[tokio::test]
 async fn service_errors_exit_1_and_explain() {
-    let s = Server::start().await;
+    let s = Acs::hmac().await;
     let cs = s.connection_string();
-    *s.fake.fail_next.lock().unwrap() = Some((
-        404,
-        json!({"error": {"code": "8522", "message": "Call not found."}}),
-    ));
+    // The simulator has never seen "gone-call": its 404 / 8522.
     let out = run(
         &[
             "--connection-string",
@@ -458,9 +347,9 @@ async fn service_errors_exit_1_and_explain() {
         "{err}"
     );
     // A wrong key is refused by the service with 401, not retried.
-    let wrong = format!("endpoint=http://{}/;accesskey=d3Jvbmcta2V5", s.addr);
+    let wrong = format!("endpoint={};accesskey=d3Jvbmcta2V5", s.sim.endpoint());
     let out = run(&["--connection-string", &wrong, "get", "c1"], &[]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
-    assert_eq!(s.seen().len(), 2);
+    assert_eq!(s.requests().len(), 2);
 }

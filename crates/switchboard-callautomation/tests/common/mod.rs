@@ -1,149 +1,97 @@
-//! A stand-in ACS Call Automation endpoint on 127.0.0.1:0, strict like the real service:
-//! it verifies every request's HMAC signature (or bearer token), checks the content hash,
-//! routes by the contract's operation table, validates bodies against the spec schema, and
-//! answers from a script (or the spec's example response). Every request is recorded.
+//! Call Automation for tests: the ACS simulator in-process on 127.0.0.1:0. It verifies every
+//! request's HMAC signature (or bearer token) and content hash, routes by the spec's
+//! operation table, validates bodies against the spec schema and answers from its simulated
+//! world; its request log records all of that. Deliberately broken answers are its faults.
+//!
+//! Also included by the CLI tests (`#[path]`), so it uses only the simulator and the client.
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
-use serde_json::{json, Value};
-use switchboard_callautomation::{CallAutomationClient, ClientOptions, Credential, RetryOptions};
-use switchboard_contract::hmac::{self, AccessKey};
+use serde_json::Value;
+use switchboard_callautomation::{
+    AnswerCallRequest, CallAutomationClient, ClientOptions, Credential, RequestOptions,
+    RetryOptions,
+};
+use switchboard_events::CallConnectionId;
+use switchboard_sim::{
+    AgentSpec, Behaviour, CannedResponse, ConnState, FaultKind, FaultRule, NumberSpec,
+    RecordedRequest, Secret, SimConfig, SimHandle, Simulator, StartCall, Timing,
+};
 use url::Url;
 
-/// The access key the fake and the clients share (base64 of "switchboard-test-key-bytes").
+/// The access key the simulator and the clients share (base64 of "switchboard-test-key-bytes").
 pub const KEY_B64: &str = "c3dpdGNoYm9hcmQtdGVzdC1rZXktYnl0ZXM=";
+/// The number customers dial.
+pub const NUMBER: &str = "+18005550100";
+/// The customer's number.
+pub const CALLER: &str = "+14255550123";
+/// A Teams agent who lets invitations ring (so they stay pending).
+pub const AGENT: &str = "a1b2c3d4-0000-4000-8000-000000000001";
+/// Where the simulator posts callbacks: a closed port, as no test here reads them.
+pub const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
-/// How the fake expects requests to authenticate.
-#[derive(Clone)]
-pub enum Auth {
-    Hmac(AccessKey),
-    Bearer(String),
+/// A running simulator for Call Automation client tests.
+pub struct Acs {
+    pub sim: SimHandle,
 }
 
-/// One recorded request.
+/// A call the simulator has connected, answered through the API.
 #[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    /// The operation the contract routes this request to.
-    pub operation: Option<String>,
-    /// Decoded path parameters.
-    pub params: Vec<(String, String)>,
-    /// `Ok` when authentication (signature / token, content hash) checked out.
-    pub auth: Result<(), String>,
-    /// `Ok` when the body validated against the operation's schema (or there is none).
-    pub schema: Result<(), String>,
+pub struct Connected {
+    pub id: CallConnectionId,
+    pub server_call_id: String,
 }
 
-impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("request body is JSON")
-    }
-}
-
-/// A scripted answer.
-#[derive(Clone, Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-    /// Wait this long before answering (drives timeouts).
-    pub delay: Option<Duration>,
-}
-
-impl Reply {
-    pub fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-            delay: None,
-        }
-    }
-
-    pub fn json(status: u16, body: Value) -> Self {
-        Self {
-            body: body.to_string(),
-            ..Self::status(status)
-        }
-        .header("content-type", "application/json")
-    }
-
-    pub fn error(status: u16, code: &str, message: &str) -> Self {
-        Self::json(status, json!({"error": {"code": code, "message": message}}))
-    }
-
-    pub fn header(mut self, k: &str, v: &str) -> Self {
-        self.headers.push((k.to_owned(), v.to_owned()));
-        self
-    }
-
-    pub fn delayed(mut self, d: Duration) -> Self {
-        self.delay = Some(d);
-        self
-    }
-}
-
-struct Shared {
-    auth: Auth,
-    requests: Mutex<Vec<Recorded>>,
-    script: Mutex<VecDeque<Reply>>,
-}
-
-pub struct FakeAcs {
-    pub addr: SocketAddr,
-    shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeAcs {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl FakeAcs {
+impl Acs {
+    /// HMAC auth only.
     pub async fn hmac() -> Self {
-        Self::start(Auth::Hmac(AccessKey::from_base64(KEY_B64).unwrap())).await
+        Self::start(None).await
     }
 
-    pub async fn start(auth: Auth) -> Self {
-        let shared = Arc::new(Shared {
-            auth,
-            requests: Mutex::new(Vec::new()),
-            script: Mutex::new(VecDeque::new()),
-        });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { addr, shared, task }
+    /// HMAC, and also `Authorization: Bearer <token>`.
+    pub async fn bearer(token: &str) -> Self {
+        Self::start(Some(token)).await
+    }
+
+    /// Start with `cfg` (key, seed and timing filled in) and the test world: one number, one
+    /// agent who does not answer.
+    pub async fn start_with(cfg: SimConfig) -> Self {
+        let sim = Simulator::start(SimConfig {
+            access_key: Some(Secret::new(KEY_B64)),
+            random_seed: Some(7),
+            timing: Timing {
+                connect_delay: Duration::from_millis(5),
+                operation_delay: Duration::from_millis(5),
+                ..Timing::default()
+            },
+            // Tests send fixed `Repeatability-First-Sent` dates from the past.
+            repeatability_window: None,
+            ..cfg
+        })
+        .await
+        .expect("start the simulator");
+        sim.add_number(NumberSpec::new(NUMBER)).unwrap();
+        sim.seed_agents(vec![AgentSpec::new(AGENT, "Ada Agent", "ada@contoso.com")
+            .with_behaviour(Behaviour::NoAnswer)])
+            .unwrap();
+        Self { sim }
+    }
+
+    async fn start(bearer: Option<&str>) -> Self {
+        Self::start_with(SimConfig {
+            accept_bearer: bearer.map(Secret::new),
+            ..SimConfig::default()
+        })
+        .await
     }
 
     pub fn endpoint(&self) -> Url {
-        Url::parse(&format!("http://{}/", self.addr)).unwrap()
+        Url::parse(self.sim.endpoint()).unwrap()
     }
 
     pub fn connection_string(&self) -> String {
-        format!("endpoint=http://{};accesskey={KEY_B64}", self.addr)
+        format!("endpoint={};accesskey={KEY_B64}", self.sim.endpoint())
     }
 
     /// A client with fast, deterministic retries (no jitter, 1 ms initial delay).
@@ -160,17 +108,84 @@ impl FakeAcs {
         CallAutomationClient::new(self.endpoint(), credential, options).unwrap()
     }
 
-    /// Queue answers; each request takes the next one, then the defaults apply.
-    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.shared.script.lock().unwrap().extend(replies);
+    /// The next requests, whatever their operation, get these answers, one each, in order;
+    /// then the simulator answers for itself again.
+    pub fn script(&self, replies: impl IntoIterator<Item = CannedResponse>) {
+        let mut faults = self.sim.faults();
+        faults.global.rules.extend(
+            replies
+                .into_iter()
+                .map(|r| FaultRule::times(FaultKind::Respond(r), 1)),
+        );
+        self.sim.set_faults(faults).unwrap();
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.shared.requests.lock().unwrap().clone()
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.sim.requests()
     }
 
-    pub fn take_requests(&self) -> Vec<Recorded> {
-        std::mem::take(&mut *self.shared.requests.lock().unwrap())
+    pub fn take_requests(&self) -> Vec<RecordedRequest> {
+        self.sim.take_requests()
+    }
+
+    /// A customer calls [`NUMBER`] from `from`; the call is answered through the API and
+    /// connected. The setup's requests are left out of the request log.
+    pub async fn connected_call_from(&self, from: &str) -> Connected {
+        let mut timeline = self.sim.subscribe();
+        let incoming = self
+            .sim
+            .start_call(StartCall {
+                from: Some(from.to_owned()),
+                to: Some(NUMBER.to_owned()),
+                ..StartCall::default()
+            })
+            .unwrap();
+        let answered = CallAutomationClient::from_connection_string(
+            &self.connection_string(),
+            ClientOptions::default(),
+        )
+        .unwrap()
+        .answer_call(
+            &AnswerCallRequest::new(incoming.incoming_call_context, CALLBACK),
+            RequestOptions::default(),
+        )
+        .await
+        .expect("answer");
+        let id = answered.call_connection_id.expect("a call connection id");
+        // Wait on the simulator's own timeline, not on the clock.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let state = self.sim.call(id.as_str()).and_then(|c| c.state);
+                if state == Some(ConnState::Connected) {
+                    break;
+                }
+                let _ = timeline.recv().await;
+            }
+        })
+        .await
+        .expect("the call connects");
+        self.sim.clear_requests();
+        Connected {
+            id,
+            server_call_id: incoming.server_call_id,
+        }
+    }
+
+    /// [`Self::connected_call_from`] the default caller.
+    pub async fn connected_call(&self) -> Connected {
+        self.connected_call_from(CALLER).await
+    }
+
+    /// An incoming call's context (not answered).
+    pub fn incoming_context(&self) -> String {
+        self.sim
+            .start_call(StartCall {
+                from: Some(CALLER.to_owned()),
+                to: Some(NUMBER.to_owned()),
+                ..StartCall::default()
+            })
+            .unwrap()
+            .incoming_call_context
     }
 }
 
@@ -189,108 +204,26 @@ pub fn fast_options() -> ClientOptions {
     }
 }
 
-fn check_auth(
-    auth: &Auth,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), String> {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    match auth {
-        Auth::Hmac(key) => {
-            let date = get(hmac::DATE_HEADER).ok_or("no x-ms-date")?;
-            httpdate::parse_http_date(date).map_err(|_| format!("bad x-ms-date {date:?}"))?;
-            let hash = get(hmac::CONTENT_HASH_HEADER).ok_or("no x-ms-content-sha256")?;
-            if hash != hmac::content_hash(body) {
-                return Err(format!("content hash {hash} does not match the body"));
-            }
-            let host = get("host").ok_or("no host header")?;
-            let (signed, signature) =
-                hmac::parse_authorization(get("authorization").ok_or("no authorization")?)
-                    .ok_or("authorization is not HMAC-SHA256")?;
-            if signed != hmac::SIGNED_HEADERS {
-                return Err(format!("signed headers {signed:?}"));
-            }
-            let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let sts = hmac::string_to_sign(method.as_str(), path_and_query, date, host, hash);
-            if key.verify(&sts, signature) {
-                Ok(())
-            } else {
-                Err(format!("signature mismatch for {sts:?}"))
-            }
-        }
-        Auth::Bearer(expected) => match get("authorization") {
-            Some(v) if v == format!("Bearer {expected}") => Ok(()),
-            other => Err(format!("bad bearer {other:?}")),
-        },
-    }
+/// A canned answer: `status`, empty body.
+pub fn status(status: u16) -> CannedResponse {
+    CannedResponse::status(status)
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let auth = check_auth(&shared.auth, &method, &uri, &headers, &body);
-    let routed = switchboard_contract::find_operation(method.as_str(), uri.path());
-    let schema = match (&routed, body.is_empty()) {
-        (Some((op, _)), false) => match serde_json::from_slice::<Value>(&body) {
-            Ok(v) => op.validate_body(&v).map_err(|errs| {
-                errs.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            }),
-            Err(e) => Err(format!("body is not JSON: {e}")),
-        },
-        (Some((op, _)), true) => match &op.body {
-            Some(b) if b.required => Err("missing required body".into()),
-            _ => Ok(()),
-        },
-        (None, _) => Err("no such operation".into()),
-    };
-    shared.requests.lock().unwrap().push(Recorded {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
-        headers: headers.clone(),
-        body: body.clone(),
-        operation: routed.as_ref().map(|(op, _)| op.operation_id.clone()),
-        params: routed.as_ref().map(|(_, p)| p.clone()).unwrap_or_default(),
-        auth: auth.clone(),
-        schema: schema.clone(),
-    });
-    let scripted = shared.script.lock().unwrap().pop_front();
-    if let Some(reply) = scripted {
-        if let Some(d) = reply.delay {
-            tokio::time::sleep(d).await;
-        }
-        return reply_into_response(reply);
-    }
-    // Defaults behave like the service: 401 bad auth, 404 unknown route, 400 invalid body.
-    if let Err(e) = auth {
-        return reply_into_response(Reply::error(401, "Unauthorized", &e));
-    }
-    let Some((op, _)) = routed else {
-        return reply_into_response(Reply::error(404, "NotFound", "no such operation"));
-    };
-    if let Err(e) = schema {
-        return reply_into_response(Reply::error(400, "8523", &e));
-    }
+/// A canned answer in the Call Automation error shape.
+pub fn error(status: u16, code: &str, message: &str) -> CannedResponse {
+    CannedResponse::acs_error(status, code, message)
+}
+
+/// A canned JSON answer.
+pub fn json(status: u16, body: Value) -> CannedResponse {
+    CannedResponse::json(status, body)
+}
+
+/// The spec example's success response of `operation_id`, as the service documents it.
+pub fn example_response(operation_id: &str) -> CannedResponse {
+    let op = switchboard_contract::operation(operation_id).unwrap();
     let status = op.responses[0].status;
-    reply_into_response(match default_body(op, status) {
-        Some(body) => Reply::json(status, body),
-        None => Reply::status(status),
-    })
-}
-
-/// The spec example's response for this operation and status, else a minimal valid body.
-fn default_body(op: &switchboard_contract::Operation, status: u16) -> Option<Value> {
-    op.response_definition(status)?;
-    let from_example = op.examples.iter().find_map(|name| {
+    let body = op.examples.iter().find_map(|name| {
         switchboard_contract::spec()
             .example(name)?
             .get("responses")?
@@ -298,31 +231,11 @@ fn default_body(op: &switchboard_contract::Operation, status: u16) -> Option<Val
             .get("body")
             .cloned()
     });
-    // The GetParticipants example's `"nextLink": "string"` is a placeholder, not a page.
-    let from_example = from_example.map(|mut body| {
-        if let Some(o) = body.as_object_mut() {
-            o.remove("nextLink");
-        }
-        body
-    });
-    Some(from_example.unwrap_or_else(|| match op.operation_id.as_str() {
-        "CallRecording_GetRecordingProperties" => json!({
-            "recordingId": "rec-1", "recordingState": "active", "recordingKind": "azureCommunicationServices"
-        }),
-        "CallConnection_Mute" => json!({"operationContext": "muted"}),
-        _ => json!({}),
-    }))
-}
-
-fn reply_into_response(reply: Reply) -> Response {
-    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
-    for (k, v) in reply.headers {
-        response.headers_mut().insert(
-            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            axum::http::HeaderValue::from_str(&v).unwrap(),
-        );
+    match (op.response_definition(status), body) {
+        (Some(_), Some(body)) => json(status, body),
+        (Some(_), None) => json(status, serde_json::json!({})),
+        (None, _) => CannedResponse::status(status),
     }
-    response
 }
 
 /// Compares a body we sent with a spec example's body: every non-null example field must be

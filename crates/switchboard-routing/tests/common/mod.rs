@@ -1,2 +1,2 @@
 //! Test support shared by the integration tests.
-pub mod fake_graph;
+pub mod sim_graph;

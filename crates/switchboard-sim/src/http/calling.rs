@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{apply_faults, AppState, Surface};
+use super::{apply_faults, record, AppState, Surface};
 use crate::auth::{self, SignedRequest};
 use crate::engine::guard::Reply;
 use crate::error::ApiError;
 use crate::ledger::TimelineKind;
 use crate::net::ConnMeta;
 use crate::repeatability::{Check, StoredResponse, RESULT_HEADER};
+use crate::request_log::{AuthCheck, SchemaCheck};
 use crate::requests::{self, *};
 
 /// Every Call Automation operation of the 2026-03-12 spec.
@@ -237,11 +238,9 @@ pub(crate) async fn handle(
         .into_response();
     };
     let op = route.operation_id();
-    if let Some(resp) = apply_faults(&app, op, Surface::Acs, &conn).await {
-        return resp;
-    }
-    let now = OffsetDateTime::now_utc();
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let faulted = apply_faults(&app, op, Surface::Acs, &conn).await;
+    let now = OffsetDateTime::now_utc();
     let signed = SignedRequest {
         method: method.as_str(),
         path_and_query: uri
@@ -254,9 +253,24 @@ pub(crate) async fn handle(
         authorization: h(header::AUTHORIZATION.as_str()),
         body: &body,
     };
-    if let Err(failure) = auth::verify(&signed, &app.key, app.bearer.as_ref(), now, app.max_skew) {
+    let verdict = auth::verify(&signed, &app.key, app.bearer.as_ref(), now, app.max_skew);
+    record::note(|r| r.auth = record_auth(&verdict));
+    if let Some(resp) = faulted {
+        // The service never looked at this request; the log still says whether the client
+        // signed it and sent a valid body, which is what a retry test asks of every attempt.
+        if record::recording() {
+            let schema = record_schema(op, &body);
+            record::note(|r| r.schema = schema);
+        }
+        return resp;
+    }
+    if let Err(failure) = verdict {
         tracing::debug!(operation = op, %failure, "refused request");
         return ApiError::unauthorized(&failure.to_string()).into_response();
+    }
+    if body.is_empty() {
+        let schema = record_schema(op, &body);
+        record::note(|r| r.schema = schema);
     }
     let query: Vec<(String, String)> = uri
         .query()
@@ -374,11 +388,50 @@ fn note_request(app: &AppState, route: &Route, op: &str, status: u16, replayed: 
 
 /// Parse and validate the JSON body of `op`.
 fn json_body(op: &str, body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(format!("Invalid request, the body is not valid JSON: {e}"))
-    })?;
-    crate::validate::validate_body(op, &value)?;
-    Ok(value)
+    let checked = serde_json::from_slice::<Value>(body)
+        .map_err(|e| ApiError::invalid(format!("Invalid request, the body is not valid JSON: {e}")))
+        .and_then(|value| crate::validate::validate_body(op, &value).map(|()| value));
+    record::note(|r| {
+        r.schema = match &checked {
+            Ok(_) => SchemaCheck::Valid,
+            Err(e) => SchemaCheck::Invalid {
+                errors: e.message.clone(),
+            },
+        }
+    });
+    checked
+}
+
+/// The log's auth verdict.
+fn record_auth(verdict: &Result<auth::AuthMethod, auth::AuthFailure>) -> AuthCheck {
+    match verdict {
+        Ok(auth::AuthMethod::Hmac) => AuthCheck::Hmac,
+        Ok(auth::AuthMethod::Bearer) => AuthCheck::Bearer,
+        Err(e) => AuthCheck::Failed {
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// The log's schema verdict for a body the pipeline will not validate itself: an empty body
+/// is valid unless the operation requires one.
+fn record_schema(op: &str, body: &[u8]) -> SchemaCheck {
+    if body.is_empty() {
+        let required = switchboard_contract::operation(op)
+            .and_then(|o| o.body.as_ref())
+            .is_some_and(|b| b.required);
+        return if required {
+            SchemaCheck::Invalid {
+                errors: "a request body is required".into(),
+            }
+        } else {
+            SchemaCheck::Valid
+        };
+    }
+    match json_body(op, body) {
+        Ok(_) => SchemaCheck::Valid,
+        Err(e) => SchemaCheck::Invalid { errors: e.message },
+    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(op: &str, body: &[u8]) -> Result<T, ApiError> {

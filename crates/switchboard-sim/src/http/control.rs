@@ -39,6 +39,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/faults", get(get_faults).put(put_faults))
         .route("/timing", get(get_timing).put(put_timing))
         .route("/eventgrid/messages", get(outbox))
+        .route("/requests", get(requests).delete(clear_requests))
         .route("/reset", post(reset))
 }
 
@@ -303,5 +304,16 @@ async fn outbox(State(app): State<AppState>) -> impl IntoResponse {
 
 async fn reset(State(app): State<AppState>) -> StatusCode {
     app.engine.reset();
+    app.requests.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /__sim/requests`: the request log, secrets redacted.
+async fn requests(State(app): State<AppState>) -> impl IntoResponse {
+    Json(app.requests.all())
+}
+
+async fn clear_requests(State(app): State<AppState>) -> StatusCode {
+    app.requests.clear();
     StatusCode::NO_CONTENT
 }

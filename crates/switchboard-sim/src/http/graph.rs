@@ -27,6 +27,19 @@ const GRAPH_CONTEXT: &str = "https://graph.microsoft.com/v1.0/$metadata";
 const MAX_PRESENCE_IDS: usize = 650;
 
 fn check_auth(app: &AppState, headers: &HeaderMap) -> Result<(), GraphError> {
+    let verdict = check_bearer(app, headers);
+    super::record::note(|r| {
+        r.auth = match &verdict {
+            Ok(()) => crate::request_log::AuthCheck::Bearer,
+            Err(e) => crate::request_log::AuthCheck::Failed {
+                reason: e.message.clone(),
+            },
+        }
+    });
+    verdict
+}
+
+fn check_bearer(app: &AppState, headers: &HeaderMap) -> Result<(), GraphError> {
     let unauthorized =
         |msg: &str| GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", msg);
     let value = headers
@@ -122,10 +135,9 @@ fn parse_search(s: &str) -> Result<(Vec<Clause>, Join), String> {
                 r.chars().next().unwrap_or(' ')
             ));
         };
-        let end = r
-            .find('"')
-            .ok_or_else(|| format!("Syntax error: unterminated string in '{s}'."))?;
-        let inner = &r[..end];
+        let (inner, end) =
+            quoted(r).ok_or_else(|| format!("Syntax error: unterminated string in '{s}'."))?;
+        let inner = inner.as_str();
         let (prop, term) = inner.split_once(':').ok_or_else(|| {
             format!("Invalid $search clause '{inner}': expected \"property:value\".")
         })?;
@@ -151,6 +163,21 @@ fn parse_search(s: &str) -> Result<(Vec<Clause>, Join), String> {
         rest = after;
     }
     Ok((clauses, join.unwrap_or(Join::Or)))
+}
+
+/// The text of a `$search` string up to its closing quote, with Graph's `\"` and `\\`
+/// escapes undone, and the index of that quote.
+fn quoted(s: &str) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, i)),
+            '\\' => out.push(chars.next()?.1),
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 /// Graph's tokenised prefix match: any word (split on spaces and punctuation) or the whole
@@ -363,6 +390,29 @@ pub(crate) async fn get_presences(
     .into_response()
 }
 
+/// `GET /v1.0/users('{id | userPrincipalName}')`: the key-in-parentheses form Graph needs
+/// for UPNs starting with `$`. Any other single segment under `/v1.0` is a Graph 404.
+pub(crate) async fn get_user_by_key(
+    State(app): State<AppState>,
+    ConnectInfo(conn): ConnectInfo<ConnMeta>,
+    headers: HeaderMap,
+    Path(segment): Path<String>,
+) -> Response {
+    let key = segment
+        .strip_prefix("users('")
+        .and_then(|s| s.strip_suffix("')"))
+        .map(|k| k.replace("''", "'"));
+    let Some(key) = key else {
+        return GraphError::new(
+            StatusCode::NOT_FOUND,
+            "BadRequest",
+            format!("Resource not found for the segment '{segment}'."),
+        )
+        .into_response();
+    };
+    get_user(State(app), ConnectInfo(conn), headers, Path(key)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +453,8 @@ mod tests {
         assert!(parse_search(r#""displayName""#).is_err());
         assert!(parse_search(r#""a:b" XOR "c:d""#).is_err());
         assert!(parse_search(r#""a:b" OR "c:d" AND "e:f""#).is_err());
+        let (c, _) = parse_search(r#""displayName:Pat \"PJ\" O'Neil""#).unwrap();
+        assert_eq!(c[0].term, "pat \"pj\" o'neil");
     }
 
     #[test]

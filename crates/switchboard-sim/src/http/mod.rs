@@ -5,11 +5,17 @@
 //! | `/calling/...` | Call Automation REST (HMAC / bearer, `api-version`, repeatability, spec validation) |
 //! | `/calling/.well-known/acsopenidconfiguration`, `/calling/keys` | callback token discovery |
 //! | `/v1.0/...` | Microsoft Graph subset (users, presence) |
+//! | `/{tenant}/oauth2/v2.0/token`, `/msi/token`, `/metadata/identity/oauth2/token` | Entra token endpoints |
 //! | `/__sim/...` | control API (no auth; local use) |
+//!
+//! Every request but the control API's goes into the request log (`record`).
 
 pub(crate) mod calling;
 pub(crate) mod control;
+pub(crate) mod entra;
+mod fault_answers;
 pub(crate) mod graph;
+pub(crate) mod record;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +68,8 @@ pub(crate) struct AppState {
     pub graph_bearer: Option<Secret>,
     pub max_skew: Duration,
     pub info: Arc<SimInfo>,
+    pub requests: Arc<crate::request_log::RequestLog>,
+    pub entra: Arc<crate::entra::EntraConfig>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -76,8 +84,19 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v1.0/communications/getPresencesByUserId",
             post(graph::get_presences),
         )
+        .route("/v1.0/{segment}", get(graph::get_user_by_key))
+        .route("/{tenant}/oauth2/v2.0/token", post(entra::token))
+        .route(
+            crate::entra::APP_SERVICE_IDENTITY_PATH,
+            get(entra::app_service),
+        )
+        .route(crate::entra::IMDS_IDENTITY_PATH, get(entra::imds))
         .nest("/__sim", control::router())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.requests),
+            record::record,
+        ))
         .with_state(state)
 }
 
@@ -107,6 +126,7 @@ async fn not_found() -> Response {
 pub(crate) enum Surface {
     Acs,
     Graph,
+    Entra,
 }
 
 /// Apply request faults for `operation`: sleep the latency, then maybe answer for it.
@@ -116,13 +136,19 @@ pub(crate) async fn apply_faults(
     surface: Surface,
     conn: &ConnMeta,
 ) -> Option<Response> {
+    record::note(|r| r.operation = Some(operation.to_owned()));
     let (latency, fault) = app.engine.faults.on_request(operation);
     if let Some(d) = latency {
         tokio::time::sleep(d).await;
     }
     let fault = fault?;
     tracing::debug!(operation, ?fault, remote = %conn.remote, "injecting fault");
+    record::note(|r| r.fault = Some(fault_answers::name(&fault)));
     Some(match (fault, surface) {
+        (RequestFault::Respond(canned), _) => fault_answers::canned(canned).await,
+        (f @ (RequestFault::Throttle { .. } | RequestFault::Status(_)), Surface::Entra) => {
+            fault_answers::entra(&f)
+        }
         (RequestFault::Reset, _) => {
             conn.reset();
             // Never written: the socket fails first.
@@ -147,6 +173,15 @@ pub(crate) async fn apply_faults(
         (RequestFault::Status(s), surface) => {
             let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let (code, msg) = match status {
+                StatusCode::BAD_REQUEST => ("BadRequest", "The request is invalid."),
+                StatusCode::UNAUTHORIZED => ("Unauthorized", "The request is not authorized."),
+                StatusCode::FORBIDDEN => {
+                    ("Forbidden", "The caller may not perform this operation.")
+                }
+                StatusCode::NOT_FOUND => ("NotFound", "The requested resource does not exist."),
+                StatusCode::CONFLICT => {
+                    ("Conflict", "The request conflicts with the current state.")
+                }
                 StatusCode::SERVICE_UNAVAILABLE => (
                     "ServiceUnavailable",
                     "The service is temporarily unavailable.",
@@ -158,6 +193,8 @@ pub(crate) async fn apply_faults(
             match surface {
                 Surface::Acs => ApiError::new(status, code, msg).into_response(),
                 Surface::Graph => GraphError::new(status, code, msg).into_response(),
+                // Answered by the Entra arm above.
+                Surface::Entra => status.into_response(),
             }
         }
     })
