@@ -11,7 +11,7 @@
 //! compare-and-set) are the same as on every backend, and every replica is judged by one
 //! clock: a replica whose clock runs fast cannot reclaim a live reservation. (Tests that drive
 //! time by hand pass the store's [`Clock`](switchboard_store::Clock) instead,
-//! [`TimeSource::Caller`].) See [`scripts`](crate::scripts) for the key layout. Results come back as JSON objects and
+//! [`TimeSource::Caller`].) See the `scripts` module for the key layout. Results come back as JSON objects and
 //! are decoded into the port's model types here.
 //!
 //! All keys share the hash tag `{<key prefix>}`, so one deployment's state sits in one cluster

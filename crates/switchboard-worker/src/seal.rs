@@ -4,7 +4,7 @@
 //! from the internet, and our own internal inputs, sent by workers. An internal input can
 //! transfer, end or offer a call, so a worker must never take one on the strength of its body
 //! (anyone who can get an event through the ingress controls the body). Workers instead seal
-//! every internal message: application property [`SEAL_PROPERTY`] holds
+//! every internal message: application property `sb-seal` holds
 //! HMAC-SHA256(key, message id ‖ SHA-256(body)), and the inbox treats a message as internal
 //! only when the seal verifies. A message that looks internal (a `Switchboard.*` type) without
 //! a valid seal is dead-lettered as forged, never decoded as an event either.
