@@ -354,7 +354,9 @@ pub async fn build_ingress(
     let leeway = Duration::from_secs(cfg.ingress.clock_skew_secs);
     let auth = match cfg.ingress.auth {
         IngressAuth::None => {
-            tracing::warn!("ingress.auth = \"none\": callbacks are NOT authenticated (loopback only)");
+            tracing::warn!(
+                "ingress.auth = \"none\": callbacks are NOT authenticated (loopback only)"
+            );
             CallbackAuth::None
         }
         IngressAuth::Jwt => {
@@ -379,10 +381,14 @@ pub async fn build_ingress(
             Some(CallbackAuth::None)
         }
         (true, EventGridAuth::Entra) => {
-            let tenant = cfg.ingress.eventgrid_tenant_id.as_deref().unwrap_or_default();
-            let url = cfg.eventgrid_openid_config_url().ok_or_else(|| {
-                ConfigError::new("ingress.eventgrid_tenant_id", "required")
-            })?;
+            let tenant = cfg
+                .ingress
+                .eventgrid_tenant_id
+                .as_deref()
+                .unwrap_or_default();
+            let url = cfg
+                .eventgrid_openid_config_url()
+                .ok_or_else(|| ConfigError::new("ingress.eventgrid_tenant_id", "required"))?;
             let rules = TokenRules::event_grid(
                 tenant,
                 cfg.ingress.eventgrid_audiences.clone(),

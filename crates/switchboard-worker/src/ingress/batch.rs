@@ -252,7 +252,9 @@ mod tests {
         let m = &s.accepted[0];
         assert_eq!(m.session_id.as_deref(), Some("cc-1"));
         assert_eq!(
-            m.application_properties.get("sessionFrom").map(String::as_str),
+            m.application_properties
+                .get("sessionFrom")
+                .map(String::as_str),
             Some("callConnectionId")
         );
     }

@@ -246,9 +246,8 @@ impl JwtVerifier {
     async fn fetch_and_replace(&self) -> Result<usize, AuthError> {
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let unavailable = |what: &str, e: reqwest::Error| {
-            AuthError::KeysUnavailable(format!("{what}: {e}"))
-        };
+        let unavailable =
+            |what: &str, e: reqwest::Error| AuthError::KeysUnavailable(format!("{what}: {e}"));
         let cfg: OpenIdConfig = self
             .http
             .get(&self.openid_config_url)
@@ -380,7 +379,10 @@ impl JwtVerifier {
 
 /// Refresh `verifier`'s keys now and then every `every`, replacing the set, until the verifier
 /// is dropped. A failed refresh keeps the previous set (and is retried at the next tick).
-pub fn spawn_refresher(verifier: &Arc<JwtVerifier>, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_refresher(
+    verifier: &Arc<JwtVerifier>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
     let weak: Weak<JwtVerifier> = Arc::downgrade(verifier);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -586,8 +588,14 @@ mod tests {
         let hits = Arc::new(AtomicUsize::new(0));
         let url = oidc_server(jwks.clone(), hits.clone()).await;
         let v = Arc::new(
-            JwtVerifier::new(reqwest::Client::new(), url, ISS, AUD, Duration::from_secs(30))
-                .with_min_refresh_interval(Duration::from_secs(3600)),
+            JwtVerifier::new(
+                reqwest::Client::new(),
+                url,
+                ISS,
+                AUD,
+                Duration::from_secs(30),
+            )
+            .with_min_refresh_interval(Duration::from_secs(3600)),
         );
         v.refresh().await.unwrap();
         // The service rotated to k2: fifty requests with it at once, one fetch.
@@ -608,7 +616,9 @@ mod tests {
         for i in 0..20 {
             let kid = format!("made-up-{i}");
             assert_eq!(
-                v.verify(&token(&k2, &kid, ISS, AUD, 300)).await.unwrap_err(),
+                v.verify(&token(&k2, &kid, ISS, AUD, 300))
+                    .await
+                    .unwrap_err(),
                 AuthError::UnknownKey(Some(kid))
             );
         }
@@ -645,15 +655,23 @@ mod tests {
         ));
         let hits = Arc::new(AtomicUsize::new(0));
         let url = oidc_server(jwks.clone(), hits.clone()).await;
-        let v = JwtVerifier::new(reqwest::Client::new(), url, ISS, AUD, Duration::from_secs(30))
-            .with_min_refresh_interval(Duration::from_secs(3600));
+        let v = JwtVerifier::new(
+            reqwest::Client::new(),
+            url,
+            ISS,
+            AUD,
+            Duration::from_secs(30),
+        )
+        .with_min_refresh_interval(Duration::from_secs(3600));
         v.refresh().await.unwrap();
         v.verify(&token(&k1, "k1", ISS, AUD, 300)).await.unwrap();
         // The issuer withdraws k1 (compromised): the next periodic refresh drops it.
         *jwks.lock().unwrap() = serde_json::json!({"keys": [k2.jwk.clone()]});
         assert_eq!(v.refresh().await.unwrap(), 1);
         assert_eq!(
-            v.verify(&token(&k1, "k1", ISS, AUD, 300)).await.unwrap_err(),
+            v.verify(&token(&k1, "k1", ISS, AUD, 300))
+                .await
+                .unwrap_err(),
             AuthError::UnknownKey(Some("k1".into()))
         );
         v.verify(&token(&k2, "k2", ISS, AUD, 300)).await.unwrap();
@@ -681,30 +699,40 @@ mod tests {
         };
         let v1_iss = format!("https://sts.windows.net/{tenant}/");
         let v2_iss = format!("https://login.microsoftonline.com/{tenant}/v2.0");
-        v.verify(&sign(serde_json::json!({"iss": v1_iss, "aud": aud, "exp": now + 300, "appid": app})))
-            .await
-            .unwrap();
-        v.verify(&sign(serde_json::json!({"iss": v2_iss, "aud": aud, "exp": now + 300, "azp": app})))
-            .await
-            .unwrap();
+        v.verify(&sign(
+            serde_json::json!({"iss": v1_iss, "aud": aud, "exp": now + 300, "appid": app}),
+        ))
+        .await
+        .unwrap();
+        v.verify(&sign(
+            serde_json::json!({"iss": v2_iss, "aud": aud, "exp": now + 300, "azp": app}),
+        ))
+        .await
+        .unwrap();
         let other = "00000000-1111-2222-3333-444444444444";
         assert_eq!(
-            v.verify(&sign(serde_json::json!({"iss": v2_iss, "aud": aud, "exp": now + 300, "azp": other})))
-                .await
-                .unwrap_err(),
+            v.verify(&sign(
+                serde_json::json!({"iss": v2_iss, "aud": aud, "exp": now + 300, "azp": other})
+            ))
+            .await
+            .unwrap_err(),
             AuthError::WrongApplication(Some(other.into()))
         );
         assert_eq!(
-            v.verify(&sign(serde_json::json!({"iss": v2_iss, "aud": aud, "exp": now + 300})))
-                .await
-                .unwrap_err(),
+            v.verify(&sign(
+                serde_json::json!({"iss": v2_iss, "aud": aud, "exp": now + 300})
+            ))
+            .await
+            .unwrap_err(),
             AuthError::WrongApplication(None)
         );
         let other_tenant = "https://login.microsoftonline.com/someone-else/v2.0";
         assert!(matches!(
-            v.verify(&sign(serde_json::json!({"iss": other_tenant, "aud": aud, "exp": now + 300, "azp": app})))
-                .await
-                .unwrap_err(),
+            v.verify(&sign(
+                serde_json::json!({"iss": other_tenant, "aud": aud, "exp": now + 300, "azp": app})
+            ))
+            .await
+            .unwrap_err(),
             AuthError::Invalid(_)
         ));
     }

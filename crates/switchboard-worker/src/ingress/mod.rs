@@ -257,8 +257,10 @@ async fn read_body(
         }
     };
     let reason = if too_large { "too_large" } else { "truncated" };
-    s.metrics
-        .inc("switchboard_ingress_bad_bodies_total", &[("reason", reason)]);
+    s.metrics.inc(
+        "switchboard_ingress_bad_bodies_total",
+        &[("reason", reason)],
+    );
     Err(if too_large {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -266,7 +268,11 @@ async fn read_body(
             format!("the body exceeds {} bytes", s.max_body_bytes),
         )
     } else {
-        error(StatusCode::BAD_REQUEST, "BadRequest", "the body could not be read")
+        error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body could not be read",
+        )
     })
 }
 

@@ -147,8 +147,10 @@ pub(crate) async fn deliver(
     }
     let mut refused = Vec::new();
     for r in split.rejected {
-        s.metrics
-            .inc("switchboard_ingress_rejected_total", &[("reason", r.reason)]);
+        s.metrics.inc(
+            "switchboard_ingress_rejected_total",
+            &[("reason", r.reason)],
+        );
         tracing::warn!(reason = r.reason, index = ?r.index, description = %r.description, endpoint, "event refused; kept as a dead letter");
         refused.push(json!({"index": r.index, "reason": r.reason}));
         let reject = RejectMessage {

@@ -55,7 +55,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let status_local = l.local_addr()?;
             tracing::info!(%status_local, "ingress status listener (/metrics)");
             println!("switchboard ingress status on http://{status_local}");
-            Some(tokio::spawn(common::serve(l, app.status_router, token.clone())))
+            Some(tokio::spawn(common::serve(
+                l,
+                app.status_router,
+                token.clone(),
+            )))
         }
         None => None,
     };
