@@ -16,9 +16,9 @@
 //! The key set is cached and only ever replaced whole, so keys the issuer removed stop being
 //! trusted at the next refresh. Refreshes happen (1) periodically ([`spawn_refresher`]) and
 //! (2) when a token names an unknown `kid` (key rotation). The second is **single-flight**
-//! (however many requests wait, one outbound fetch) and **rate-limited**: after any attempt,
-//! successful or not, no other unknown-`kid` fetch happens for `min_refresh_interval`, so
-//! made-up key ids cannot make the ingress hammer the issuer. Readiness reads the cache only.
+//! (however many requests wait, one outbound fetch) and **rate-limited**: after one such
+//! attempt, successful or not, no other happens for `min_refresh_interval`, so made-up key
+//! ids cannot make the ingress hammer the issuer. Readiness reads the cache only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock as StdRwLock, Weak};
@@ -134,7 +134,8 @@ impl TokenRules {
 type KeySet = Arc<HashMap<String, DecodingKey>>;
 
 struct RefreshState {
-    /// When the last fetch (of either kind) started.
+    /// When the last unknown-`kid` fetch started (periodic refreshes do not count: a
+    /// rotation right after one must still be picked up).
     last_attempt: Option<Instant>,
 }
 
@@ -220,8 +221,7 @@ impl JwtVerifier {
     /// Fetch the key set now and replace the cached one (the periodic refresh; startup).
     /// Waits for a fetch in flight instead of starting a second one at the same time.
     pub async fn refresh(&self) -> Result<usize, AuthError> {
-        let mut state = self.refresh.lock().await;
-        state.last_attempt = Some(Instant::now());
+        let _flight = self.refresh.lock().await;
         self.fetch_and_replace().await
     }
 
