@@ -37,7 +37,8 @@ use crate::flow::FlowConfig;
 use crate::ingress::jwt::{spawn_refresher, JwtVerifier, TokenRules};
 use crate::ingress::publish::reject_properties;
 use crate::ingress::{
-    CallbackAuth, IngressMessage, IngressState, Limits, PublishError, Publisher, RejectMessage,
+    outgoing, CallbackAuth, IngressMessage, IngressState, Limits, PublishError, Publisher,
+    RejectMessage,
 };
 use crate::runner::{Runner, RunnerOptions, Source};
 use crate::telemetry::Metrics;
@@ -138,24 +139,6 @@ fn publish_error(e: switchboard_queue::QueueError) -> PublishError {
         retryable: e.is_retryable(),
         message: e.to_string(),
     }
-}
-
-/// An ingress message as a queue message (message id = event id, session = correlation id).
-pub(crate) fn outgoing(m: IngressMessage) -> OutgoingMessage {
-    let mut out = OutgoingMessage::new(m.message_id, m.body)
-        .with_content_type(m.content_type)
-        .with_subject(m.subject);
-    if let Some(s) = m.session_id {
-        out = out.with_session_id(s);
-    }
-    if let Some(c) = m.correlation_id {
-        out = out.with_correlation_id(c);
-    }
-    for (k, v) in m.application_properties {
-        out.application_properties
-            .insert(k, PropertyValue::String(v));
-    }
-    out
 }
 
 #[async_trait]

@@ -66,7 +66,7 @@ impl QueueEngine for ServiceBusPeer {
                 (config.queue.events_queue.as_str(), sessions),
                 (
                     config.queue.rejects_queue.as_str(),
-                    switchboard_worker::backend::rejects_queue_config(&config),
+                    switchboard_worker::backend::rejects_queue_config(config),
                 ),
             ],
         )

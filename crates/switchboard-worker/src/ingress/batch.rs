@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchboard_events::AcsEvent;
 
-use super::IngressMessage;
+use super::message::IngressMessage;
 
 /// Events from ACS carry types under this prefix; nothing else is accepted.
 pub const ACCEPTED_TYPE_PREFIX: &str = "Microsoft.Communication.";

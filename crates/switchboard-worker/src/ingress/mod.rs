@@ -27,9 +27,11 @@
 
 pub mod batch;
 pub mod jwt;
+mod message;
+mod port;
 pub mod publish;
+mod state;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,29 +45,11 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::telemetry::Metrics;
-use jwt::{AuthError, JwtVerifier};
-pub use publish::{PublishError, Publisher, RejectMessage};
-
-/// A message the ingress hands to the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngressMessage {
-    /// Queue message id: the event id, so a redelivered callback is absorbed as a duplicate.
-    pub message_id: String,
-    /// The session on the session queue (correlation id, or a fallback, see [`batch`]);
-    /// `None` on the plain queue.
-    pub session_id: Option<String>,
-    /// The call's correlation id, for tracing across hops.
-    pub correlation_id: Option<String>,
-    /// Always `application/json` (the event as delivered).
-    pub content_type: &'static str,
-    /// The event type.
-    pub subject: String,
-    /// Metadata (event type, source) for filters and tools.
-    pub application_properties: BTreeMap<String, String>,
-    /// The event JSON, as received.
-    pub body: Vec<u8>,
-}
+use jwt::AuthError;
+pub use message::{outgoing, IngressMessage};
+pub use port::{PublishError, Publisher, RejectMessage};
+use state::error;
+pub use state::{CallbackAuth, IngressState};
 
 /// What the ingress would publish for a callback body, or its first refusal (the replay
 /// tool plans exactly what the ingress would do).
@@ -75,34 +59,6 @@ pub fn split_callbacks(body: &[u8]) -> Result<Vec<IngressMessage>, String> {
         Some(r) => Err(format!("{}: {}", r.reason, r.description)),
         None => Ok(s.accepted),
     }
-}
-
-/// How an endpoint authenticates its callers.
-pub enum CallbackAuth {
-    /// Verify a signed JWT on every request.
-    Jwt(Arc<JwtVerifier>),
-    /// No authentication: configuration allows it on a loopback address only.
-    None,
-}
-
-/// Everything the ingress routes share.
-pub struct IngressState {
-    /// How callbacks are authenticated.
-    pub auth: CallbackAuth,
-    /// Event Grid webhook: `None` disables the route.
-    pub eventgrid_auth: Option<CallbackAuth>,
-    /// Where events are published (the queue port).
-    pub publisher: Arc<dyn Publisher>,
-    /// Session queue name for callbacks (`call-events`).
-    pub events_queue: String,
-    /// Plain queue name for `IncomingCall` (`incoming-calls`).
-    pub incoming_queue: String,
-    /// Request and publish counters.
-    pub metrics: Metrics,
-    /// Largest body read.
-    pub max_body_bytes: usize,
-    /// Largest queue message or batch published.
-    pub max_message_bytes: usize,
 }
 
 /// Limits of the public router.
@@ -160,14 +116,6 @@ async fn guarded(slots: Arc<Semaphore>, timeout: Duration, req: Request, next: N
             "request took too long",
         ),
     }
-}
-
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message.into()}})),
-    )
-        .into_response()
 }
 
 async fn readyz(State(s): State<Arc<IngressState>>) -> Response {

@@ -16,57 +16,9 @@ use axum::Json;
 use serde_json::json;
 
 use super::batch::{Rejected, Split};
-use super::{IngressMessage, IngressState};
-
-/// Publishing failed.
-#[derive(Debug, thiserror::Error)]
-#[error("publish failed: {message}")]
-pub struct PublishError {
-    /// What went wrong.
-    pub message: String,
-    /// Whether the same publish may succeed later (answer 503) or never will.
-    pub retryable: bool,
-}
-
-impl PublishError {
-    /// A failure that may pass (the queue is unreachable, busy).
-    pub fn retryable(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: true,
-        }
-    }
-
-    /// A failure that will repeat (the queue refuses these messages).
-    pub fn permanent(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: false,
-        }
-    }
-}
-
-/// A refused element on its way to the rejects queue.
-#[derive(Debug, Clone)]
-pub struct RejectMessage {
-    /// The queue the element was meant for.
-    pub queue: String,
-    /// The endpoint it came through (`callbacks`, `incoming-calls`).
-    pub endpoint: &'static str,
-    /// What was refused and why.
-    pub rejected: Rejected,
-}
-
-/// Where the ingress puts messages (the queue port, adapted by the binary).
-#[async_trait::async_trait]
-pub trait Publisher: Send + Sync {
-    /// Publish all messages durably to the named queue in one send, or fail as a whole.
-    async fn publish(&self, queue: &str, messages: Vec<IngressMessage>)
-        -> Result<(), PublishError>;
-
-    /// Keep a refused element as a dead letter with its reason.
-    async fn reject(&self, reject: RejectMessage) -> Result<(), PublishError>;
-}
+use super::message::{outgoing, IngressMessage};
+use super::port::{PublishError, RejectMessage};
+use super::state::{error, IngressState};
 
 /// What a message costs beyond [`switchboard_queue::OutgoingMessage::size`] on the wire
 /// (AMQP framing, system properties): a margin so a batch that fits here fits the broker.
@@ -83,7 +35,7 @@ pub(crate) async fn deliver(
     let mut chunks: Vec<Vec<IngressMessage>> = Vec::new();
     let mut size = 0;
     for m in std::mem::take(&mut split.accepted) {
-        let cost = crate::app::outgoing(m.clone()).size() + PER_MESSAGE_OVERHEAD;
+        let cost = outgoing(m.clone()).size() + PER_MESSAGE_OVERHEAD;
         if cost > limit {
             split.rejected.push(Rejected {
                 index: None,
@@ -189,7 +141,7 @@ fn retry_later(s: &IngressState, queue: &str, e: &PublishError) -> Response {
     tracing::error!(error = %e, queue, "publish failed; asking the sender to retry");
     s.metrics
         .inc("switchboard_ingress_publish_failures_total", &[]);
-    super::error(
+    error(
         StatusCode::SERVICE_UNAVAILABLE,
         "PublishFailed",
         "try again later",
