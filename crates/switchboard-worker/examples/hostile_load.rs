@@ -81,7 +81,17 @@ async fn main() {
                         post(&http, &cb, Some(&callback_token()), body.to_string()).await;
                     }
                     _ => {
-                        post(&http, &cb, Some(&callback_token()), vec![b' '; 9 * 1024 * 1024]).await;
+                        // Refused from the declared length (413) while the client still
+                        // writes: the client may see the connection close instead.
+                        let r = http
+                            .post(&cb)
+                            .bearer_auth(callback_token())
+                            .body(vec![b' '; 9 * 1024 * 1024])
+                            .send()
+                            .await;
+                        if r.is_ok_and(|r| r.status().is_success()) {
+                            fa.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }
