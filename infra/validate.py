@@ -355,7 +355,11 @@ def consistency() -> list[str]:
 
     # Queue names and settings: the worker config must describe the queues Bicep creates.
     queue_cfg = config.get("queue", {})
-    for key, param in (("incoming_queue", "incomingQueueName"), ("events_queue", "eventsQueueName")):
+    for key, param in (
+        ("incoming_queue", "incomingQueueName"),
+        ("events_queue", "eventsQueueName"),
+        ("rejects_queue", "rejectsQueueName"),
+    ):
         if queue_cfg.get(key) != _param_default(servicebus, param):
             problems.append(
                 f"config [queue] {key} = {queue_cfg.get(key)!r} but servicebus.bicep {param} defaults to {_param_default(servicebus, param)!r}"

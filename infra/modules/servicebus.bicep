@@ -39,6 +39,9 @@ param incomingQueueName string = 'incoming-calls'
 @description('Queue the ingress publishes callbacks to (SWITCHBOARD_SERVICEBUS_QUEUE).')
 param eventsQueueName string = 'call-events'
 
+@description('Queue whose dead letters are the events the ingress refused (queue.rejects_queue, default ingress-rejects). Only the ingress uses it: it sends each refusal and dead-letters it at once with the reason.')
+param rejectsQueueName string = 'ingress-rejects'
+
 @description('Time-to-live of an IncomingCall message (ISO 8601). Keep it near the ringing window: a call nobody answered within it is gone.')
 param incomingCallsTtl string = 'PT2M'
 
@@ -119,6 +122,22 @@ resource eventsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   }
 }
 
+// No duplicate detection: every refusal is kept. Dead letters do not expire.
+resource rejectsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: sbNamespace
+  name: rejectsQueueName
+  properties: {
+    requiresSession: false
+    requiresDuplicateDetection: false
+    lockDuration: 'PT30S'
+    maxDeliveryCount: 10
+    deadLetteringOnMessageExpiration: false
+    enableBatchedOperations: true
+    enablePartitioning: false
+    maxSizeInMegabytes: 1024
+  }
+}
+
 // Worker: receive (and settle) on both queues.
 resource workerReceivesIncoming 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(incomingQueue.id, workerPrincipalId, serviceBusDataReceiverRoleId)
@@ -158,6 +177,28 @@ resource ingressSendsEvents 'Microsoft.Authorization/roleAssignments@2022-04-01'
   scope: eventsQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSenderRoleId)
+    principalId: ingressPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Ingress: send to and receive from ingress-rejects (Service Bus takes no sends into a
+// dead-letter queue: the ingress receives its own refusal and dead-letters it).
+resource ingressSendsRejects 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(rejectsQueue.id, ingressPrincipalId, serviceBusDataSenderRoleId)
+  scope: rejectsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSenderRoleId)
+    principalId: ingressPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource ingressReceivesRejects 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(rejectsQueue.id, ingressPrincipalId, serviceBusDataReceiverRoleId)
+  scope: rejectsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiverRoleId)
     principalId: ingressPrincipalId
     principalType: 'ServicePrincipal'
   }

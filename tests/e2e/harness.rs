@@ -281,6 +281,10 @@ impl World {
                 &[
                     (cfg.queue.incoming_queue.as_str(), plain),
                     (cfg.queue.events_queue.as_str(), sessions),
+                    (
+                        cfg.queue.rejects_queue.as_str(),
+                        switchboard_worker::backend::rejects_queue_config(&cfg),
+                    ),
                 ],
             )
             .await

@@ -435,6 +435,48 @@ pub async fn dead_letter_records_reason_and_description(h: &dyn Harness) -> Resu
     Ok(())
 }
 
+/// A message sent with `send_dead_letter` is a dead letter with its reason, description and
+/// properties, never receivable from the queue; one over the size limit is refused.
+pub async fn send_dead_letter_lands_in_the_dead_letter_queue(
+    h: &dyn Harness,
+) -> Result<(), QueueError> {
+    let q = h.create_queue(long_lock()).await?;
+    q.sender
+        .send_dead_letter(
+            msg("refused")
+                .with_property("type", "Switchboard.Overflow")
+                .with_correlation_id("c1"),
+            "ForbiddenEventType",
+            "internal types are not accepted from outside",
+        )
+        .await?;
+    let dead = q.dead_letters.receive(1, patience(h)).await?;
+    assert_eq!(ids(&dead), ["refused"]);
+    let d = &dead[0];
+    assert_eq!(d.body, Bytes::from("body of refused"));
+    assert_eq!(d.correlation_id.as_deref(), Some("c1"));
+    assert_eq!(d.dead_letter_reason.as_deref(), Some("ForbiddenEventType"));
+    assert_eq!(
+        d.dead_letter_error_description.as_deref(),
+        Some("internal types are not accepted from outside")
+    );
+    assert_eq!(
+        d.property("type"),
+        Some(&PropertyValue::from("Switchboard.Overflow"))
+    );
+    q.dead_letters.complete(d).await?;
+    assert!(q.receiver.receive(1, brief()).await?.is_empty());
+    // Too large: refused, nothing recorded.
+    let big = OutgoingMessage::new("big", Bytes::from(vec![b'x'; 300 * 1024]));
+    expect_kind(
+        q.sender.send_dead_letter(big, "r", "d").await,
+        ErrorKind::MessageTooLarge,
+        "an oversized dead letter",
+    );
+    assert!(q.dead_letters.peek(0, 10).await?.is_empty());
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Defer, dedupe, schedule, expiry, renew
 
@@ -1232,6 +1274,7 @@ macro_rules! queue_conformance_tests {
             max_delivery_count_dead_letters_on_abandon,
             max_delivery_count_dead_letters_on_lock_expiry,
             dead_letter_records_reason_and_description,
+            send_dead_letter_lands_in_the_dead_letter_queue,
             defer_and_receive_deferred,
             duplicate_detection_drops_repeats_within_the_window,
             scheduled_message_is_invisible_until_due,

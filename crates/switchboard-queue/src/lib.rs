@@ -122,8 +122,9 @@ pub use error::{ErrorKind, QueueError};
 pub use message::{
     max_delivery_description, resubmitted_message_id, BackendHandle, Delivery, Message,
     MessageState, OutgoingMessage, Properties, PropertyValue, DEAD_LETTER_ERROR_DESCRIPTION,
-    DEAD_LETTER_REASON, DESCRIPTION_TTL_EXPIRED, MAX_ID_LEN, REASON_MAX_DELIVERY_COUNT_EXCEEDED,
-    REASON_TTL_EXPIRED, RESUBMITTED_FROM_PROPERTY,
+    DEAD_LETTER_REASON, DESCRIPTION_TTL_EXPIRED, MAX_ID_LEN, PENDING_DEAD_LETTER_DESCRIPTION,
+    PENDING_DEAD_LETTER_REASON, REASON_MAX_DELIVERY_COUNT_EXCEEDED, REASON_TTL_EXPIRED,
+    RESUBMITTED_FROM_PROPERTY,
 };
 pub use port::{
     DeadLetterQueue, QueueHandle, QueueReceiver, QueueRuntimeProperties, QueueSender,

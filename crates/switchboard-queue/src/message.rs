@@ -33,6 +33,13 @@ pub const DESCRIPTION_TTL_EXPIRED: &str = "The message expired and was dead lett
 /// resubmitted copy gets a new id, see [`crate::DeadLetterQueue::resubmit`]).
 pub const RESUBMITTED_FROM_PROPERTY: &str = "switchboard-resubmitted-from";
 
+/// Application property carrying the dead-letter reason of a message sent with
+/// [`crate::QueueSender::send_dead_letter`] on a backend that cannot put it into the
+/// dead-letter queue directly (Service Bus): its receiver dead-letters it with this reason.
+pub const PENDING_DEAD_LETTER_REASON: &str = "switchboard-dead-letter-reason";
+/// Companion of [`PENDING_DEAD_LETTER_REASON`]: the dead-letter description.
+pub const PENDING_DEAD_LETTER_DESCRIPTION: &str = "switchboard-dead-letter-description";
+
 /// Longest message id, session id or correlation id Service Bus accepts.
 pub const MAX_ID_LEN: usize = 128;
 

@@ -31,6 +31,23 @@ pub trait QueueSender: Send + Sync {
     /// must fit the queue's `max_message_size` (a Service Bus batch limit). An empty batch is
     /// a no-op.
     async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<(), QueueError>;
+
+    /// Puts a message straight into this queue's dead-letter sub-queue with a reason and a
+    /// description, without it ever being receivable: for input the sender has refused (the
+    /// ingress's rejected events), kept for an operator rather than dropped. The message must
+    /// fit the queue's `max_message_size`. The SQLite queue applies no duplicate detection
+    /// here; Service Bus applies the queue's own.
+    ///
+    /// Service Bus accepts sends to a dead-letter queue only through the dead-letter operation
+    /// of a received message, so its adapter sends the message carrying
+    /// [`crate::PENDING_DEAD_LETTER_REASON`] and dead-letters it on receive: use this only on a
+    /// queue no other process receives from (the deployment's `ingress-rejects` queue).
+    async fn send_dead_letter(
+        &self,
+        message: OutgoingMessage,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), QueueError>;
 }
 
 /// Receives from one queue with peek-lock, and settles what it received.

@@ -27,7 +27,8 @@ use switchboard_queue::{
     resubmitted_message_id, BackendHandle, DeadLetterQueue, Delivery, Message, MessageState,
     OutgoingMessage, Properties, PropertyValue, QueueConfig, QueueError, QueueHandle,
     QueueReceiver, QueueRuntimeProperties, QueueSender, SessionReceiver,
-    DEAD_LETTER_ERROR_DESCRIPTION, DEAD_LETTER_REASON, MAX_ID_LEN, RESUBMITTED_FROM_PROPERTY,
+    DEAD_LETTER_ERROR_DESCRIPTION, DEAD_LETTER_REASON, MAX_ID_LEN, PENDING_DEAD_LETTER_DESCRIPTION,
+    PENDING_DEAD_LETTER_REASON, RESUBMITTED_FROM_PROPERTY,
 };
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -492,6 +493,9 @@ type SendLink = Option<(ServiceBusSender, u64)>;
 
 struct SbSender {
     core: Arc<SenderCore>,
+    /// Receives what [`QueueSender::send_dead_letter`] sent, to dead-letter it (Service Bus
+    /// takes no sends into a dead-letter queue). Its links open on first use only.
+    pending: SbReceiver,
 }
 
 /// The links of an [`SbSender`], shared with the tasks that send on them.
@@ -505,11 +509,47 @@ struct SenderCore {
 impl SbSender {
     fn new(ctx: Arc<Ctx>) -> Self {
         Self {
+            pending: SbReceiver {
+                ctx: Arc::clone(&ctx),
+                pool: Pool::new(Arc::clone(&ctx), SubQueue::None),
+            },
             core: Arc::new(SenderCore {
                 ctx,
                 links: (0..SEND_LINKS).map(|_| Mutex::new(None)).collect(),
                 next: AtomicUsize::new(0),
             }),
+        }
+    }
+
+    /// Dead-letters the messages waiting on this queue with a pending dead-letter reason
+    /// (any sender's: on a queue only rejecting senders use, every message is one), until
+    /// `message_id` is among them or the queue has nothing more to give. A message of
+    /// another kind is abandoned (given back at once).
+    async fn settle_pending(&self, message_id: &str) -> Result<(), QueueError> {
+        let deadline = tokio::time::Instant::now() + PENDING_PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let batch = self.pending.receive(16, left).await?;
+            if batch.is_empty() {
+                // Another replica's receive holds it and dead-letters it, or its lock ends
+                // and the next call here sweeps it: the message is durable either way.
+                return Ok(());
+            }
+            let mut found = false;
+            for d in &batch {
+                let text = |k: &str| d.property(k).and_then(PropertyValue::as_str);
+                match text(PENDING_DEAD_LETTER_REASON) {
+                    Some(reason) => {
+                        let description = text(PENDING_DEAD_LETTER_DESCRIPTION).unwrap_or("");
+                        self.pending.dead_letter(d, reason, description).await?;
+                        found |= d.message_id == message_id;
+                    }
+                    None => self.pending.abandon(d, None).await?,
+                }
+            }
+            if found {
+                return Ok(());
+            }
         }
     }
 
@@ -647,7 +687,36 @@ impl QueueSender for SbSender {
     async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
         self.send_all(&messages).await
     }
+
+    /// Service Bus accepts messages into a dead-letter queue only through the dead-letter
+    /// operation of a received message ("messages can only be submitted via the dead-letter
+    /// operation of the parent entity",
+    /// <https://learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues>),
+    /// so this sends the message with its reason in [`PENDING_DEAD_LETTER_REASON`], receives
+    /// and dead-letters it. Plain queues only, and only one that no other process receives
+    /// from (the deployment's `ingress-rejects` queue): a consumer would otherwise get it.
+    async fn send_dead_letter(
+        &self,
+        mut message: OutgoingMessage,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), QueueError> {
+        if self.core.ctx.config.requires_session {
+            return Err(QueueError::invalid_operation(
+                "send_dead_letter needs a plain queue on Service Bus (it receives what it sent)",
+            ));
+        }
+        let props = &mut message.application_properties;
+        props.insert(PENDING_DEAD_LETTER_REASON.into(), reason.into());
+        props.insert(PENDING_DEAD_LETTER_DESCRIPTION.into(), description.into());
+        let id = message.message_id.clone();
+        self.send_all(std::slice::from_ref(&message)).await?;
+        self.settle_pending(&id).await
+    }
 }
+
+/// How long [`SbSender::settle_pending`] waits for what it sent to come back.
+const PENDING_PATIENCE: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // Receiver links and held deliveries

@@ -138,6 +138,7 @@ switchboard_queue::queue_conformance_tests!(@each PeerHarness::new();
     max_delivery_count_dead_letters_on_abandon,
     max_delivery_count_dead_letters_on_lock_expiry,
     dead_letter_records_reason_and_description,
+    send_dead_letter_lands_in_the_dead_letter_queue,
     defer_and_receive_deferred,
     duplicate_detection_drops_repeats_within_the_window,
     scheduled_message_is_invisible_until_due,

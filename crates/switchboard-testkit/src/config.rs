@@ -133,8 +133,13 @@ impl DeploymentConfig {
         ingress.insert("auth".into(), s("jwt"));
         ingress.insert("openid_config_url".into(), s(&self.sim.openid_config_url));
         ingress.insert("issuer".into(), s(&self.sim.callback_issuer));
+        // Any free port: several stacks run side by side.
+        ingress.insert("status_port".into(), int(0));
         if self.eventgrid_webhook {
             ingress.insert("eventgrid_webhook".into(), Value::Boolean(true));
+            // The simulator delivers IncomingCall unauthenticated, as a local Event Grid
+            // would; configuration allows that only on loopback (the stack's address).
+            ingress.insert("eventgrid_auth".into(), s("none"));
         }
 
         let mut doc = Table::new();

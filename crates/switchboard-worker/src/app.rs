@@ -31,11 +31,15 @@ use switchboard_routing::{Roster, RoutingConfig};
 use switchboard_store::{Clock, SystemClock};
 
 use crate::backend::{open_backends, open_queues, Backends, EngineHooks, Queues};
-use crate::config::{Config, ConfigError, IngressAuth, Role};
+use crate::config::{Config, ConfigError, EventGridAuth, IngressAuth, Role};
 use crate::executor::{Executor, ExecutorOptions, ExecutorParts, Observer};
 use crate::flow::FlowConfig;
-use crate::ingress::jwt::JwtVerifier;
-use crate::ingress::{CallbackAuth, IngressMessage, IngressState, PublishError, Publisher};
+use crate::ingress::jwt::{spawn_refresher, JwtVerifier, TokenRules};
+use crate::ingress::publish::reject_properties;
+use crate::ingress::{
+    outgoing, CallbackAuth, IngressMessage, IngressState, Limits, PublishError, Publisher,
+    RejectMessage,
+};
 use crate::runner::{Runner, RunnerOptions, Source};
 use crate::seal::{Seal, SealError};
 use crate::telemetry::Metrics;
@@ -113,34 +117,29 @@ pub(crate) fn call_automation_client(cfg: &Config) -> Result<CallAutomationClien
 /// The ingress's [`Publisher`] over queue handles (by queue name).
 pub struct QueuePublisher {
     queues: BTreeMap<String, QueueHandle>,
+    rejects: QueueHandle,
+    max_message_bytes: usize,
 }
 
 impl QueuePublisher {
-    /// Both queues, under their configured names.
+    /// The deployment's queues, under their configured names.
     pub fn new(queues: &Queues, cfg: &Config) -> Self {
         let mut map = BTreeMap::new();
         map.insert(cfg.queue.incoming_queue.clone(), queues.incoming.clone());
         map.insert(cfg.queue.events_queue.clone(), queues.events.clone());
-        Self { queues: map }
+        Self {
+            queues: map,
+            rejects: queues.rejects.clone(),
+            max_message_bytes: cfg.ingress.max_message_bytes,
+        }
     }
 }
 
-/// An ingress message as a queue message (message id = event id, session = correlation id).
-pub(crate) fn outgoing(m: IngressMessage) -> OutgoingMessage {
-    let mut out = OutgoingMessage::new(m.message_id, m.body)
-        .with_content_type(m.content_type)
-        .with_subject(m.subject);
-    if let Some(s) = m.session_id {
-        out = out.with_session_id(s);
+fn publish_error(e: switchboard_queue::QueueError) -> PublishError {
+    PublishError {
+        retryable: e.is_retryable(),
+        message: e.to_string(),
     }
-    if let Some(c) = m.correlation_id {
-        out = out.with_correlation_id(c);
-    }
-    for (k, v) in m.application_properties {
-        out.application_properties
-            .insert(k, PropertyValue::String(v));
-    }
-    out
 }
 
 #[async_trait]
@@ -153,12 +152,35 @@ impl Publisher for QueuePublisher {
         let q = self
             .queues
             .get(queue)
-            .ok_or_else(|| PublishError(format!("no queue {queue}")))?;
+            .ok_or_else(|| PublishError::permanent(format!("no queue {queue}")))?;
         let batch: Vec<OutgoingMessage> = messages.into_iter().map(outgoing).collect();
-        q.sender
-            .send_batch(batch)
+        q.sender.send_batch(batch).await.map_err(publish_error)
+    }
+
+    async fn reject(&self, reject: RejectMessage) -> Result<(), PublishError> {
+        let props = reject_properties(&reject);
+        let r = reject.rejected;
+        // Keep what fits: an oversized event's head is enough to tell what it was.
+        let room = self.max_message_bytes.saturating_sub(4096);
+        let mut body = r.body;
+        let truncated = body.len() > room;
+        body.truncate(room);
+        let mut m = OutgoingMessage::new(uuid::Uuid::new_v4().to_string(), body)
+            .with_content_type("application/json");
+        for (k, v) in props {
+            m.application_properties.insert(k, PropertyValue::String(v));
+        }
+        if truncated {
+            m.application_properties
+                .insert("truncated".into(), PropertyValue::String("true".into()));
+        }
+        // Descriptions quote attacker-chosen text: bounded.
+        let description: String = r.description.chars().take(1024).collect();
+        self.rejects
+            .sender
+            .send_dead_letter(m, r.reason, &description)
             .await
-            .map_err(|e| PublishError(e.to_string()))
+            .map_err(publish_error)
     }
 }
 
@@ -294,15 +316,22 @@ pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp,
 
 /// An ingress ready to serve.
 pub struct IngressApp {
-    /// `/api/callbacks` (and the optional Event Grid webhook), `/healthz`, `/readyz`, `/metrics`.
+    /// The public router: `/api/callbacks` (and the optional Event Grid webhook),
+    /// `/healthz`, `/readyz`.
     pub router: axum::Router,
+    /// The status listener's router: `/metrics`, `/healthz`, `/readyz`.
+    pub status_router: axum::Router,
     /// The ingress's metrics.
     pub metrics: Metrics,
     /// The queues it publishes to.
     pub queues: Queues,
 }
 
-/// Open the queues and build the ingress router.
+/// How often signing keys are re-fetched (the set is replaced: removed keys stop working).
+const KEY_REFRESH_EVERY: Duration = Duration::from_secs(3600);
+
+/// Open the queues and build the ingress routers. Spawns the signing-key refreshers (the first
+/// fetch happens at once; `/readyz` reports ready when it has succeeded).
 pub async fn build_ingress(
     cfg: &Config,
     engines: &EngineHooks,
@@ -310,40 +339,80 @@ pub async fn build_ingress(
 ) -> Result<IngressApp, AppError> {
     cfg.validate(Role::Ingress)?;
     engines.validate(cfg, Role::Ingress)?;
+    let http = || {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| AppError::startup("http client", e, false))
+    };
+    let leeway = Duration::from_secs(cfg.ingress.clock_skew_secs);
     let auth = match cfg.ingress.auth {
         IngressAuth::None => {
-            tracing::warn!("ingress.auth = \"none\": callbacks are NOT authenticated");
+            tracing::warn!(
+                "ingress.auth = \"none\": callbacks are NOT authenticated (loopback only)"
+            );
             CallbackAuth::None
         }
         IngressAuth::Jwt => {
             let audience = cfg.jwt_audience().ok_or_else(|| {
                 ConfigError::new("acs.resource_id", "required for JWT validation")
             })?;
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| AppError::startup("http client", e, false))?;
-            CallbackAuth::Jwt(Arc::new(JwtVerifier::new(
-                http,
+            let v = Arc::new(JwtVerifier::new(
+                http()?,
                 cfg.ingress.openid_config_url.clone(),
                 cfg.ingress.issuer.clone(),
                 audience.to_string(),
-                Duration::from_secs(cfg.ingress.clock_skew_secs),
-            )))
+                leeway,
+            ));
+            spawn_refresher(&v, KEY_REFRESH_EVERY);
+            CallbackAuth::Jwt(v)
+        }
+    };
+    let eventgrid_auth = match (cfg.ingress.eventgrid_webhook, cfg.ingress.eventgrid_auth) {
+        (false, _) => None,
+        (true, EventGridAuth::None) => {
+            tracing::warn!("ingress.eventgrid_auth = \"none\": webhook deliveries are NOT authenticated (loopback only)");
+            Some(CallbackAuth::None)
+        }
+        (true, EventGridAuth::Entra) => {
+            let tenant = cfg
+                .ingress
+                .eventgrid_tenant_id
+                .as_deref()
+                .unwrap_or_default();
+            let url = cfg
+                .eventgrid_openid_config_url()
+                .ok_or_else(|| ConfigError::new("ingress.eventgrid_tenant_id", "required"))?;
+            let rules = TokenRules::event_grid(
+                tenant,
+                cfg.ingress.eventgrid_audiences.clone(),
+                &cfg.ingress.eventgrid_app_id,
+                leeway,
+            );
+            let v = Arc::new(JwtVerifier::with_rules(http()?, url, rules));
+            spawn_refresher(&v, KEY_REFRESH_EVERY);
+            Some(CallbackAuth::Jwt(v))
         }
     };
     let queues = open_queues(cfg, engines).await?;
     let metrics = metrics.unwrap_or_default();
     let state = Arc::new(IngressState {
         auth,
-        eventgrid_auth: cfg.ingress.eventgrid_webhook.then_some(None),
+        eventgrid_auth,
         publisher: Arc::new(QueuePublisher::new(&queues, cfg)),
         events_queue: cfg.queue.events_queue.clone(),
         incoming_queue: cfg.queue.incoming_queue.clone(),
         metrics: metrics.clone(),
+        max_body_bytes: cfg.ingress.max_body_bytes,
+        max_message_bytes: cfg.ingress.max_message_bytes,
     });
+    let limits = Limits {
+        request_timeout: Duration::from_secs(cfg.ingress.request_timeout_secs),
+        max_concurrent_requests: cfg.ingress.max_concurrent_requests,
+    };
     Ok(IngressApp {
-        router: crate::ingress::router(state, cfg.ingress.max_body_bytes),
+        router: crate::ingress::router(state.clone(), limits),
+        status_router: crate::ingress::status_router(state),
         metrics,
         queues,
     })
@@ -352,7 +421,7 @@ pub async fn build_ingress(
 /// Sample both queues' runtime properties into gauges
 /// (`switchboard_queue_messages{queue, state=active|scheduled|deferred|dead_letter}`).
 pub(crate) async fn sample_queues(queues: &Queues, metrics: &Metrics) {
-    for q in [&queues.incoming, &queues.events] {
+    for q in [&queues.incoming, &queues.events, &queues.rejects] {
         match q.receiver.runtime_properties().await {
             Ok(p) => {
                 for (state, v) in [

@@ -11,7 +11,9 @@ use futures::future::BoxFuture;
 use switchboard_redis::{AccessToken, RedisAuth, RedisOptions, RedisStore, TokenSource};
 use switchboard_servicebus::{Secret, ServiceBusAuth, ServiceBusNamespace, ServiceBusOptions};
 use switchboard_worker::app::AppError;
-use switchboard_worker::backend::{queue_configs, EngineHooks, QueueBackend, Queues, StoreBackend};
+use switchboard_worker::backend::{
+    queue_configs, rejects_queue_config, EngineHooks, QueueBackend, Queues, StoreBackend,
+};
 use switchboard_worker::config::{Config, ConfigError, Key, Section};
 
 /// Every backend compiled in (the embedded SQLite ones come with [`EngineHooks::default`]).
@@ -71,7 +73,14 @@ impl QueueBackend for ServiceBus {
             let events = ns
                 .queue(&cfg.queue.events_queue, sessions)
                 .map_err(|e| AppError::startup("service bus", &e, false))?;
-            Ok(Queues { incoming, events })
+            let rejects = ns
+                .queue(&cfg.queue.rejects_queue, rejects_queue_config(cfg))
+                .map_err(|e| AppError::startup("service bus", &e, false))?;
+            Ok(Queues {
+                incoming,
+                events,
+                rejects,
+            })
         })
     }
 }
@@ -449,6 +458,10 @@ mod tests {
             &[
                 (c.queue.incoming_queue.as_str(), plain),
                 (c.queue.events_queue.as_str(), sessions),
+                (
+                    c.queue.rejects_queue.as_str(),
+                    switchboard_worker::backend::rejects_queue_config(&c),
+                ),
             ],
         )
         .await

@@ -64,6 +64,10 @@ impl QueueEngine for ServiceBusPeer {
             &[
                 (config.queue.incoming_queue.as_str(), plain),
                 (config.queue.events_queue.as_str(), sessions),
+                (
+                    config.queue.rejects_queue.as_str(),
+                    switchboard_worker::backend::rejects_queue_config(config),
+                ),
             ],
         )
         .await

@@ -394,6 +394,22 @@ impl QueueSender for SqliteQueue {
         }
         Ok(())
     }
+
+    async fn send_dead_letter(
+        &self,
+        message: OutgoingMessage,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), QueueError> {
+        let (reason, description) = (reason.to_string(), description.to_string());
+        self.write("send", move |conn, queue, config, now| {
+            ops::send_dead_letter(conn, queue, config, &message, &reason, &description, now)
+        })
+        .await?;
+        // Dead-letter receivers wait on the same signal.
+        self.wake();
+        Ok(())
+    }
 }
 
 #[async_trait]

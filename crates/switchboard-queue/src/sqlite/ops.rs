@@ -355,6 +355,42 @@ pub(crate) fn send(
     Ok(visible)
 }
 
+/// Inserts a message directly as a dead letter (see
+/// [`crate::QueueSender::send_dead_letter`]): no duplicate detection, no schedule, no TTL.
+pub(crate) fn send_dead_letter(
+    conn: &Connection,
+    queue: &str,
+    config: &QueueConfig,
+    m: &OutgoingMessage,
+    reason: &str,
+    description: &str,
+    now: i64,
+) -> Result<(), QueueError> {
+    validate_outgoing(m, config)?;
+    conn.prepare_cached(
+        "INSERT INTO sbq_messages (queue, state, message_id, session_id, correlation_id,
+             content_type, subject, properties, body, enqueued_ms, dl_reason, dl_description)
+         VALUES (?1, 2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            queue,
+            m.message_id,
+            m.session_id,
+            m.correlation_id,
+            m.content_type,
+            m.subject,
+            encode_properties(&m.application_properties),
+            &m.body[..],
+            now,
+            reason,
+            description
+        ])
+    })
+    .op("send")?;
+    Ok(())
+}
+
 /// Inserts one validated message. `None` if duplicate detection dropped it; otherwise its
 /// sequence number and whether it is receivable now. Callers have already purged the dedupe
 /// history outside the window.

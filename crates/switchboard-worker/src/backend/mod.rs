@@ -18,4 +18,6 @@ pub mod sqlite;
 
 pub(crate) use self::registry::open_backends;
 pub use self::registry::{open_queues, open_store, Backends, EngineHooks};
-pub use self::seam::{queue_configs, BoxFuture, QueueBackend, Queues, StoreBackend};
+pub use self::seam::{
+    queue_configs, rejects_queue_config, BoxFuture, QueueBackend, Queues, StoreBackend,
+};

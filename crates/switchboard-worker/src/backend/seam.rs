@@ -28,13 +28,27 @@ pub fn queue_configs(cfg: &Config) -> (PortQueueConfig, PortQueueConfig) {
     (plain, sessions)
 }
 
-/// Both queues of a deployment.
+/// The settings of the rejects queue (`queue.rejects_queue`): plain, no duplicate detection
+/// (each refusal is kept), and only ever written through
+/// [`QueueSender::send_dead_letter`](switchboard_queue::QueueSender::send_dead_letter).
+pub fn rejects_queue_config(cfg: &Config) -> PortQueueConfig {
+    PortQueueConfig {
+        duplicate_detection_window: None,
+        ..queue_configs(cfg).0
+    }
+}
+
+/// The queues of a deployment.
 #[derive(Clone)]
 pub struct Queues {
     /// Plain queue Event Grid delivers `IncomingCall` to.
     pub incoming: QueueHandle,
     /// Session queue (session = correlation id) the ingress publishes callbacks to; timers too.
     pub events: QueueHandle,
+    /// Plain queue whose dead letters are the events the ingress refused, with the reason.
+    /// Nothing consumes it: on Service Bus the ingress's own `send_dead_letter` moves each
+    /// message into its dead-letter queue.
+    pub rejects: QueueHandle,
 }
 
 /// Boxed future returned by backends' `open`.
@@ -50,7 +64,8 @@ pub trait QueueBackend: Send + Sync {
     fn validate(&self, cfg: &Config) -> Result<(), ConfigError>;
     /// Where the queues live, for messages (`servicebus sb-x.servicebus.windows.net`).
     fn describe(&self, cfg: &Config) -> String;
-    /// Connect and hand out both queues (`queue.incoming_queue`, `queue.events_queue`).
+    /// Connect and hand out the queues (`queue.incoming_queue`, `queue.events_queue`,
+    /// `queue.rejects_queue`).
     fn open<'a>(&'a self, cfg: &'a Config) -> BoxFuture<'a, Result<Queues, AppError>>;
 }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use switchboard_queue::sqlite::SqliteNamespace;
 use switchboard_store::{SqliteStore, Store};
 
-use super::seam::{queue_configs, BoxFuture, QueueBackend, Queues, StoreBackend};
+use super::seam::{
+    queue_configs, rejects_queue_config, BoxFuture, QueueBackend, Queues, StoreBackend,
+};
 use crate::config::{Config, ConfigError, Key, Section};
 use crate::error::AppError;
 
@@ -58,7 +60,16 @@ impl QueueBackend for SqliteQueues {
                 .await
                 .map_err(|e| AppError::startup("sqlite queue", e, false))?
                 .handle();
-            Ok(Queues { incoming, events })
+            let rejects = ns
+                .ensure_queue(&cfg.queue.rejects_queue, rejects_queue_config(cfg))
+                .await
+                .map_err(|e| AppError::startup("sqlite queue", e, false))?
+                .handle();
+            Ok(Queues {
+                incoming,
+                events,
+                rejects,
+            })
         })
     }
 }

@@ -101,7 +101,11 @@ impl Config {
             self.ingress.port = parse_port("SWITCHBOARD_INGRESS_PORT", &v)?;
         }
         if let Some(v) = get("SWITCHBOARD_METRICS_PORT") {
-            self.worker.metrics_port = Some(parse_port("SWITCHBOARD_METRICS_PORT", &v)?);
+            let port = parse_port("SWITCHBOARD_METRICS_PORT", &v)?;
+            // One variable for both roles: the worker's status port, the ingress's status
+            // listener (a process is one or the other).
+            self.worker.metrics_port = Some(port);
+            self.ingress.status_port = Some(port);
         }
         if let Some(v) = get("SWITCHBOARD_INTERNAL_KEY") {
             self.worker.internal_key = Some(Secret::new(v));

@@ -18,6 +18,7 @@ mod validate;
 
 pub use self::env::ENV_VARS;
 pub use self::model::{
-    AcsConfig, Config, ConfigError, GraphConfig, IngressAuth, IngressConfig, Key, QueueSection,
-    Role, Secret, Section, Settings, StoreSection, TelemetryConfig, WorkerConfig, EXIT_CONFIG,
+    AcsConfig, Config, ConfigError, EventGridAuth, GraphConfig, IngressAuth, IngressConfig, Key,
+    QueueSection, Role, Secret, Section, Settings, StoreSection, TelemetryConfig, WorkerConfig,
+    DEFAULT_MAX_MESSAGE_BYTES, EVENT_GRID_APP_ID, EXIT_CONFIG,
 };

@@ -34,6 +34,31 @@ pub enum IngressAuth {
     None,
 }
 
+/// How the Event Grid webhook (`POST /api/incoming-calls`) authenticates deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EventGridAuth {
+    /// Microsoft Entra protected webhook delivery: Event Grid puts an Entra access token for
+    /// the configured application on every delivery
+    /// (<https://learn.microsoft.com/azure/event-grid/secure-webhook-delivery>).
+    #[default]
+    Entra,
+    /// No authentication: only allowed when the ingress listens on loopback (the local
+    /// simulator's deliveries).
+    None,
+}
+
+/// The application id Microsoft Entra gives Event Grid in the public cloud: the `appid` /
+/// `azp` of the tokens it puts on webhook deliveries. The secure webhook delivery scripts name
+/// it (`$eventGridAppId = "4962773b-9cdb-44cf-a8bf-237846a00ab7" # Azure Public Cloud`;
+/// Azure Government: `54316b56-3481-47f9-8f30-0300f5542a7b`),
+/// <https://learn.microsoft.com/azure/event-grid/scripts/powershell-webhook-secure-delivery-microsoft-entra-app>.
+pub const EVENT_GRID_APP_ID: &str = "4962773b-9cdb-44cf-a8bf-237846a00ab7";
+
+/// Service Bus standard's message (and batch) size limit: the ingress splits what it
+/// publishes to stay under it.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 /// The whole configuration, one section per TOML table.
@@ -111,6 +136,9 @@ pub struct QueueSection {
     pub incoming_queue: String,
     /// Queue the ingress publishes callbacks to (sessionful, session = correlationId).
     pub events_queue: String,
+    /// Plain queue only the ingress uses: events it refuses are dead letters here, with the
+    /// reason (`switchboard dlq` lists them).
+    pub rejects_queue: String,
     /// Peek-lock duration of both queues.
     pub lock_duration_secs: u64,
     /// Deliveries before a message is dead-lettered.
@@ -131,6 +159,7 @@ impl Default for QueueSection {
             kind: "sqlite".into(),
             incoming_queue: "incoming-calls".into(),
             events_queue: "call-events".into(),
+            rejects_queue: "ingress-rejects".into(),
             lock_duration_secs: 30,
             max_delivery_count: 10,
             settings: Settings::default(),
@@ -290,8 +319,32 @@ pub struct IngressConfig {
     pub clock_skew_secs: u64,
     /// Serve `POST /api/incoming-calls` for Event Grid webhook delivery of IncomingCall
     /// (subscription-validation handshake included). Off by default: the production path is
-    /// Event Grid → Service Bus, and webhook deliveries carry no ACS token to check.
+    /// Event Grid → Service Bus.
     pub eventgrid_webhook: bool,
+    /// How webhook deliveries are authenticated; `none` only on a loopback `bind`.
+    pub eventgrid_auth: EventGridAuth,
+    /// Microsoft Entra tenant of the webhook's application (`entra`): the issuers
+    /// `https://login.microsoftonline.com/{tenant}/v2.0` and `https://sts.windows.net/{tenant}/`.
+    pub eventgrid_tenant_id: Option<String>,
+    /// Accepted `aud` values: the webhook application's id URI and/or client id.
+    pub eventgrid_audiences: Vec<String>,
+    /// The `appid` / `azp` the token must carry: Event Grid's application.
+    pub eventgrid_app_id: String,
+    /// Where the tenant's signing keys are found; defaults to
+    /// `https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration`.
+    pub eventgrid_openid_config_url: Option<String>,
+    /// Largest queue message (and batch) the ingress publishes; a bigger batch is split, a
+    /// bigger single event is dead-lettered. Service Bus standard allows 256 KiB.
+    pub max_message_bytes: usize,
+    /// A request (body read and publish included) taking longer is answered 408/503.
+    pub request_timeout_secs: u64,
+    /// Requests served at once; more wait (load shedding is the platform's job).
+    pub max_concurrent_requests: usize,
+    /// Address of the status listener (`/metrics`, `/healthz`, `/readyz`): never the public
+    /// port. Loopback unless the platform scrapes it from outside.
+    pub status_bind: String,
+    /// Port of the status listener (`SWITCHBOARD_METRICS_PORT`); none = no status listener.
+    pub status_port: Option<u16>,
 }
 
 impl Default for IngressConfig {
@@ -306,6 +359,16 @@ impl Default for IngressConfig {
             audience: None,
             clock_skew_secs: 60,
             eventgrid_webhook: false,
+            eventgrid_auth: EventGridAuth::Entra,
+            eventgrid_tenant_id: None,
+            eventgrid_audiences: Vec::new(),
+            eventgrid_app_id: EVENT_GRID_APP_ID.into(),
+            eventgrid_openid_config_url: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 512,
+            status_bind: "127.0.0.1".into(),
+            status_port: Some(9091),
         }
     }
 }
@@ -399,6 +462,20 @@ impl Config {
         format!("{}:{}", self.ingress.bind, self.ingress.port)
             .parse()
             .map_err(|e| ConfigError::new("ingress.bind", format!("{e}")))
+    }
+
+    /// True when the ingress listens on a loopback address only.
+    pub fn ingress_is_loopback(&self) -> bool {
+        self.ingress_addr().is_ok_and(|a| a.ip().is_loopback())
+    }
+
+    /// The OpenID configuration of the Event Grid webhook's tenant.
+    pub(crate) fn eventgrid_openid_config_url(&self) -> Option<String> {
+        self.ingress.eventgrid_openid_config_url.clone().or_else(|| {
+            self.ingress.eventgrid_tenant_id.as_ref().map(|t| {
+                format!("https://login.microsoftonline.com/{t}/v2.0/.well-known/openid-configuration")
+            })
+        })
     }
 
     /// The JWT audience the ingress expects.

@@ -135,7 +135,50 @@ fn ingress_needs_an_audience() {
     );
     let mut cfg = Config::default();
     cfg.ingress.auth = IngressAuth::None;
+    cfg.ingress.bind = "127.0.0.1".into();
     cfg.validate(Role::Ingress).unwrap();
+}
+
+#[test]
+fn unauthenticated_endpoints_only_on_loopback() {
+    let mut cfg = Config::default();
+    cfg.acs.resource_id = Some("r".into());
+    // Callbacks without authentication, on every interface: refused, naming the key.
+    cfg.ingress.auth = IngressAuth::None;
+    assert_eq!(cfg.validate(Role::Ingress).unwrap_err().key, "ingress.auth");
+    cfg.ingress.bind = "127.0.0.2".into();
+    cfg.validate(Role::Ingress).unwrap();
+
+    // The Event Grid webhook without authentication off loopback: refused.
+    let mut cfg = Config::default();
+    cfg.acs.resource_id = Some("r".into());
+    cfg.ingress.eventgrid_webhook = true;
+    cfg.ingress.eventgrid_auth = EventGridAuth::None;
+    assert_eq!(
+        cfg.validate(Role::Ingress).unwrap_err().key,
+        "ingress.eventgrid_auth"
+    );
+    cfg.ingress.bind = "127.0.0.1".into();
+    cfg.validate(Role::Ingress).unwrap();
+
+    // Entra: the tenant and the audiences are required.
+    cfg.ingress.bind = "0.0.0.0".into();
+    cfg.ingress.eventgrid_auth = EventGridAuth::Entra;
+    assert_eq!(
+        cfg.validate(Role::Ingress).unwrap_err().key,
+        "ingress.eventgrid_tenant_id"
+    );
+    cfg.ingress.eventgrid_tenant_id = Some("t".into());
+    assert_eq!(
+        cfg.validate(Role::Ingress).unwrap_err().key,
+        "ingress.eventgrid_audiences"
+    );
+    cfg.ingress.eventgrid_audiences = vec!["api://switchboard".into()];
+    cfg.validate(Role::Ingress).unwrap();
+    assert_eq!(
+        cfg.eventgrid_openid_config_url().as_deref(),
+        Some("https://login.microsoftonline.com/t/v2.0/.well-known/openid-configuration")
+    );
 }
 
 #[test]

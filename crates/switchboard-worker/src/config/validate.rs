@@ -14,6 +14,7 @@ impl Config {
         }
         non_empty("queue.incoming_queue", &self.queue.incoming_queue)?;
         non_empty("queue.events_queue", &self.queue.events_queue)?;
+        non_empty("queue.rejects_queue", &self.queue.rejects_queue)?;
         if self.queue.lock_duration_secs == 0 || self.queue.lock_duration_secs > 300 {
             return Err(ConfigError::new(
                 "queue.lock_duration_secs",
@@ -77,17 +78,84 @@ impl Config {
                         ));
                     }
                 }
+                self.ingress_addr()?;
+                let loopback = self.ingress_is_loopback();
+                if self.ingress.auth == IngressAuth::None && !loopback {
+                    return Err(ConfigError::new(
+                        "ingress.auth",
+                        "\"none\" is only allowed when ingress.bind is a loopback address (callbacks would be accepted from anyone)",
+                    ));
+                }
+                if self.ingress.eventgrid_webhook {
+                    self.validate_eventgrid(loopback)?;
+                }
+                if self.ingress.max_message_bytes < 1024 {
+                    return Err(ConfigError::new(
+                        "ingress.max_message_bytes",
+                        "must be at least 1024",
+                    ));
+                }
+                if self.ingress.request_timeout_secs == 0 {
+                    return Err(ConfigError::new(
+                        "ingress.request_timeout_secs",
+                        "must be at least 1",
+                    ));
+                }
+                if self.ingress.max_concurrent_requests == 0 {
+                    return Err(ConfigError::new(
+                        "ingress.max_concurrent_requests",
+                        "must be at least 1",
+                    ));
+                }
+                format!("{}:0", self.ingress.status_bind)
+                    .parse::<std::net::SocketAddr>()
+                    .map_err(|e| ConfigError::new("ingress.status_bind", e.to_string()))?;
                 if self.ingress.max_body_bytes < 1024 {
                     return Err(ConfigError::new(
                         "ingress.max_body_bytes",
                         "must be at least 1024",
                     ));
                 }
-                self.ingress_addr()?;
             }
             Role::QueueTool => {}
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The Event Grid webhook: Entra authentication fully configured, or none on loopback.
+    fn validate_eventgrid(&self, loopback: bool) -> Result<(), ConfigError> {
+        let i = &self.ingress;
+        match i.eventgrid_auth {
+            EventGridAuth::None if !loopback => Err(ConfigError::new(
+                "ingress.eventgrid_auth",
+                "the Event Grid webhook needs authentication (\"entra\") unless ingress.bind is a loopback address",
+            )),
+            EventGridAuth::None => Ok(()),
+            EventGridAuth::Entra => {
+                match &i.eventgrid_tenant_id {
+                    Some(t) if !t.trim().is_empty() => {}
+                    _ => {
+                        return Err(ConfigError::new(
+                            "ingress.eventgrid_tenant_id",
+                            "required with eventgrid_auth = \"entra\": the tenant of the webhook's Microsoft Entra application",
+                        ))
+                    }
+                }
+                if i.eventgrid_audiences.iter().all(|a| a.trim().is_empty()) {
+                    return Err(ConfigError::new(
+                        "ingress.eventgrid_audiences",
+                        "required with eventgrid_auth = \"entra\": the webhook application's id URI and/or client id",
+                    ));
+                }
+                non_empty("ingress.eventgrid_app_id", &i.eventgrid_app_id)?;
+                if let Some(u) = &i.eventgrid_openid_config_url {
+                    check_url("ingress.eventgrid_openid_config_url", u)?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -1,95 +1,80 @@
-//! The callback ingress: Call Automation callbacks in, durable queue messages out.
+//! The callback ingress: Call Automation callbacks in, durable queue messages out. It is the
+//! only door the internet has into a deployment, so it lets nothing forged in and drops
+//! nothing valid.
 //!
-//! `POST /api/callbacks` receives the JSON array of CloudEvents that Call Automation POSTs,
-//! checks the `Authorization: Bearer` JWT ([`jwt`]), decodes the body with the events crate
-//! (malformed → 400, nothing queued), and publishes **one message per event**: message id = event
-//! id (so the queue's duplicate detection drops ACS's redeliveries), session id = correlationId
-//! (one call's events are handled in order by one worker at a time), and the event type in the
-//! application properties. It answers 2xx only after the publish is durable; a failed publish
-//! answers 503 so ACS retries.
+//! `POST /api/callbacks` receives the JSON array of CloudEvents that Call Automation POSTs.
+//! The `Authorization: Bearer` JWT ([`jwt`]) is checked **before the body is read**; the body
+//! is then read up to `ingress.max_body_bytes` (413 beyond). [`batch`] splits it: one queue
+//! message per accepted event (message id = event id, so the queue's duplicate detection drops
+//! ACS's redeliveries; session id = correlationId, so one call's events are handled in order),
+//! and each refused element — malformed, missing fields, an unknown type, a foreign type, or a
+//! forged internal `Switchboard.*` type — a dead letter on the rejects queue with its reason
+//! (`switchboard dlq list --queue rejects`). [`publish`] sends the events in batches that fit
+//! the queue's message size limit and answers 2xx once everything valid is durable; only a
+//! retryable publish failure answers 503.
 //!
-//! `POST /api/incoming-calls` is the optional Event Grid webhook for users who route IncomingCall
-//! over HTTP instead of Service Bus: it answers the subscription-validation handshake (Event Grid
-//! schema `validationCode`, and the CloudEvents `OPTIONS` abuse-protection handshake) and
-//! publishes IncomingCall notifications to the incoming-calls queue.
+//! `POST /api/incoming-calls` is the optional Event Grid webhook for IncomingCall: Microsoft
+//! Entra protected delivery (the token's issuer, audience and Event Grid's application are
+//! checked), the subscription-validation handshake (Event Grid schema `validationCode`, and
+//! the CloudEvents `OPTIONS` abuse-protection handshake), then the same split into the
+//! incoming-calls queue.
 //!
-//! `GET /healthz` is liveness; `GET /readyz` is ready once the signing keys are loaded.
+//! Answers to a refused token are a bare 401 `Unauthorized`; the reason goes to the logs and
+//! to `switchboard_ingress_auth_failures_total{endpoint, reason}`. Every request runs under a
+//! timeout and a concurrency limit. `GET /healthz` is liveness; `GET /readyz` is ready once
+//! the signing keys are in the cache (it never fetches). `/metrics` is served only on the
+//! status listener ([`status_router`]), never on the public port.
 
+pub mod batch;
 pub mod jwt;
+mod message;
+mod port;
+pub mod publish;
+mod state;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
-use crate::telemetry::Metrics;
-use jwt::{AuthError, JwtVerifier};
+use jwt::AuthError;
+pub use message::{outgoing, IngressMessage};
+pub use port::{PublishError, Publisher, RejectMessage};
+use state::error;
+pub use state::{CallbackAuth, IngressState};
 
-/// A message the ingress hands to the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngressMessage {
-    /// Queue message id: the event id, so a redelivered callback is absorbed as a duplicate.
-    pub message_id: String,
-    /// The call's correlation id on the session queue; `None` on the plain queue.
-    pub session_id: Option<String>,
-    /// The call's correlation id, for tracing across hops.
-    pub correlation_id: Option<String>,
-    /// Always `application/json` (the event as delivered).
-    pub content_type: &'static str,
-    /// The event type.
-    pub subject: String,
-    /// Metadata (event type, source) for filters and tools.
-    pub application_properties: BTreeMap<String, String>,
-    /// The event JSON, as received.
-    pub body: Vec<u8>,
+/// What the ingress would publish for a callback body, or its first refusal (the replay
+/// tool plans exactly what the ingress would do).
+pub fn split_callbacks(body: &[u8]) -> Result<Vec<IngressMessage>, String> {
+    let s = batch::split(body);
+    match s.rejected.first() {
+        Some(r) => Err(format!("{}: {}", r.reason, r.description)),
+        None => Ok(s.accepted),
+    }
 }
 
-/// Publishing failed; the caller answers 503 so the sender retries.
-#[derive(Debug, thiserror::Error)]
-#[error("publish failed: {0}")]
-pub struct PublishError(pub String);
-
-/// Where the ingress puts messages (the queue port, adapted by the binary).
-#[async_trait::async_trait]
-pub trait Publisher: Send + Sync {
-    /// Publish all messages durably to the named queue, or fail as a whole.
-    async fn publish(&self, queue: &str, messages: Vec<IngressMessage>)
-        -> Result<(), PublishError>;
+/// Limits of the public router.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request taking longer (slow body included) is cut off: 408.
+    pub request_timeout: Duration,
+    /// Requests served at once; more wait for a slot (within their timeout).
+    pub max_concurrent_requests: usize,
 }
 
-/// How callbacks are authenticated.
-pub enum CallbackAuth {
-    /// Verify Call Automation's signed JWT on every callback.
-    Jwt(Arc<JwtVerifier>),
-    /// Local experiments only.
-    None,
-}
-
-/// Everything the ingress routes share.
-pub struct IngressState {
-    /// How callbacks are authenticated.
-    pub auth: CallbackAuth,
-    /// Event Grid webhook: `None` disables the route; `Some(None)` accepts without a token.
-    pub eventgrid_auth: Option<Option<Arc<JwtVerifier>>>,
-    /// Where events are published (the queue port).
-    pub publisher: Arc<dyn Publisher>,
-    /// Session queue name for callbacks (`call-events`).
-    pub events_queue: String,
-    /// Plain queue name for `IncomingCall` (`incoming-calls`).
-    pub incoming_queue: String,
-    /// Request and publish counters.
-    pub metrics: Metrics,
-}
-
-/// Build the router (tests call it in-process or serve it on a real port).
-pub fn router(state: Arc<IngressState>, max_body_bytes: usize) -> Router {
+/// The public router: the two endpoints, `/healthz` and `/readyz`, under the timeout and the
+/// concurrency limit. No `/metrics` here (see [`status_router`]).
+pub fn router(state: Arc<IngressState>, limits: Limits) -> Router {
+    let slots = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+    let timeout = limits.request_timeout;
     Router::new()
         .route("/api/callbacks", post(callbacks))
         .route(
@@ -98,48 +83,57 @@ pub fn router(state: Arc<IngressState>, max_body_bytes: usize) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(|State(s): State<Arc<IngressState>>| async move { s.metrics.render() }),
-        )
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let slots = slots.clone();
+            async move { guarded(slots, timeout, req, next).await }
+        }))
         .with_state(state)
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message.into()}})),
+/// `/metrics`, `/healthz` and `/readyz` for the status listener.
+pub fn status_router(state: Arc<IngressState>) -> Router {
+    crate::telemetry::router(state.metrics.clone()).route(
+        "/readyz",
+        get(move || {
+            let s = state.clone();
+            async move { readyz(State(s)).await }
+        }),
     )
-        .into_response()
 }
 
-fn auth_error(e: &AuthError) -> Response {
-    match e {
-        AuthError::KeysUnavailable(_) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "KeysUnavailable",
-            "signing keys are not available yet",
+/// Hand-rolled timeout and concurrency limit (tokio only, no extra tower features): waiting
+/// for a slot counts against the request's time.
+async fn guarded(slots: Arc<Semaphore>, timeout: Duration, req: Request, next: Next) -> Response {
+    let run = async move {
+        let _permit = slots.acquire_owned().await;
+        next.run(req).await
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(r) => r,
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            "request took too long",
         ),
-        // Detail stays in our logs; the client gets a coarse reason.
-        _ => error(StatusCode::UNAUTHORIZED, "Unauthorized", e.to_string()),
     }
 }
 
 async fn readyz(State(s): State<Arc<IngressState>>) -> Response {
-    match &s.auth {
-        CallbackAuth::None => (StatusCode::OK, "ready").into_response(),
-        CallbackAuth::Jwt(v) => {
-            if v.has_keys().await || v.refresh().await.is_ok() {
-                (StatusCode::OK, "ready").into_response()
-            } else {
-                error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "NotReady",
-                    "signing keys not loaded",
-                )
-            }
-        }
+    let mut ready = match &s.auth {
+        CallbackAuth::None => true,
+        CallbackAuth::Jwt(v) => v.has_keys(),
+    };
+    if let Some(CallbackAuth::Jwt(v)) = &s.eventgrid_auth {
+        ready &= v.has_keys();
+    }
+    if ready {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NotReady",
+            "signing keys not loaded",
+        )
     }
 }
 
@@ -147,106 +141,99 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn callbacks(
-    State(s): State<Arc<IngressState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let CallbackAuth::Jwt(v) = &s.auth {
-        if let Err(e) = v.verify_header(header(&headers, "authorization")).await {
-            tracing::warn!(error = %e, "callback rejected");
-            s.metrics
-                .inc("switchboard_ingress_rejected_total", &[("reason", "auth")]);
-            return auth_error(&e);
-        }
-    }
-    let messages = match split_callbacks(&body) {
-        Ok(m) => m,
-        Err(reason) => {
-            tracing::warn!(%reason, "malformed callback body");
-            s.metrics.inc(
-                "switchboard_ingress_rejected_total",
-                &[("reason", "malformed")],
-            );
-            return error(StatusCode::BAD_REQUEST, "BadRequest", reason);
-        }
+/// Check the caller; `Err` is the answer. Coarse on purpose: the reason is logged and counted,
+/// never told.
+async fn authenticate(
+    s: &IngressState,
+    auth: &CallbackAuth,
+    headers: &HeaderMap,
+    endpoint: &'static str,
+) -> Result<(), Response> {
+    let CallbackAuth::Jwt(v) = auth else {
+        return Ok(());
     };
-    publish(&s, &s.events_queue, messages).await
-}
-
-async fn publish(s: &IngressState, queue: &str, messages: Vec<IngressMessage>) -> Response {
-    let n = messages.len();
-    for m in &messages {
-        s.metrics.inc(
-            "switchboard_ingress_events_total",
-            &[("type", m.subject.as_str())],
-        );
-    }
-    match s.publisher.publish(queue, messages).await {
-        Ok(()) => (StatusCode::OK, Json(json!({"accepted": n}))).into_response(),
+    match v.verify_header(header(headers, "authorization")).await {
+        Ok(_) => Ok(()),
         Err(e) => {
-            tracing::error!(error = %e, queue, "publish failed; asking the sender to retry");
-            s.metrics
-                .inc("switchboard_ingress_publish_failures_total", &[]);
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "PublishFailed",
-                "try again later",
-            )
+            tracing::info!(error = %e, endpoint, "request refused");
+            s.metrics.inc(
+                "switchboard_ingress_auth_failures_total",
+                &[("endpoint", endpoint), ("reason", e.label())],
+            );
+            Err(match e {
+                AuthError::KeysUnavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "5")],
+                    "Service Unavailable",
+                )
+                    .into_response(),
+                _ => (
+                    StatusCode::UNAUTHORIZED,
+                    [("www-authenticate", "Bearer")],
+                    "Unauthorized",
+                )
+                    .into_response(),
+            })
         }
     }
 }
 
-/// Split a callback body into one queue message per event, keeping each event's bytes as sent.
-pub fn split_callbacks(body: &[u8]) -> Result<Vec<IngressMessage>, String> {
-    // Decode first: the worker must be able to read whatever we accept.
-    let decoded = switchboard_events::decode(body).map_err(|e| e.to_string())?;
-    let raws: Vec<&RawValue> = match serde_json::from_slice::<Vec<&RawValue>>(body) {
-        Ok(v) => v,
-        Err(_) => match serde_json::from_slice::<&RawValue>(body) {
-            Ok(one) => vec![one],
-            Err(e) => return Err(format!("not JSON: {e}")),
-        },
+/// Read the body (after authentication) up to the limit. A declared length over the limit
+/// is refused before reading anything.
+async fn read_body(
+    s: &IngressState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, Response> {
+    let declared = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let result = match declared {
+        Some(n) if n > s.max_body_bytes as u64 => None,
+        _ => Some(axum::body::to_bytes(body, s.max_body_bytes).await),
     };
-    if raws.len() != decoded.events.len() {
-        return Err(format!(
-            "decoded {} events from {} elements",
-            decoded.events.len(),
-            raws.len()
-        ));
-    }
-    let mut out = Vec::with_capacity(raws.len());
-    for (raw, ev) in raws.into_iter().zip(decoded.events.iter()) {
-        let bytes = raw.get().as_bytes().to_vec();
-        let correlation = ev.payload.correlation_id().map(|c| c.to_string());
-        let message_id = match &ev.envelope.id {
-            Some(id) if !id.as_ref().is_empty() => id.to_string(),
-            // No id: derive one from the bytes so a redelivery still dedupes.
-            _ => content_id(&bytes),
-        };
-        let mut props = BTreeMap::new();
-        props.insert("type".to_string(), ev.payload.short_type().to_string());
-        props.insert("eventType".to_string(), ev.envelope.event_type.clone());
-        if let Some(c) = ev.payload.call_connection_id() {
-            props.insert("callConnectionId".to_string(), c.to_string());
+    let too_large = match result {
+        Some(Ok(b)) => return Ok(b),
+        None => true,
+        // http-body-util's `LengthLimitError` (not re-exported by axum) somewhere in the chain.
+        Some(Err(e)) => {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            let mut hit = false;
+            while let Some(x) = src {
+                hit |= x.to_string().contains("length limit exceeded");
+                src = x.source();
+            }
+            hit
         }
-        out.push(IngressMessage {
-            message_id,
-            session_id: correlation.clone(),
-            correlation_id: correlation,
-            content_type: "application/json",
-            subject: ev.payload.short_type().to_string(),
-            application_properties: props,
-            body: bytes,
-        });
-    }
-    Ok(out)
+    };
+    let reason = if too_large { "too_large" } else { "truncated" };
+    s.metrics.inc(
+        "switchboard_ingress_bad_bodies_total",
+        &[("reason", reason)],
+    );
+    Err(if too_large {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            format!("the body exceeds {} bytes", s.max_body_bytes),
+        )
+    } else {
+        error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body could not be read",
+        )
+    })
 }
 
-fn content_id(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(bytes);
-    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+async fn callbacks(State(s): State<Arc<IngressState>>, headers: HeaderMap, body: Body) -> Response {
+    if let Err(r) = authenticate(&s, &s.auth, &headers, "callbacks").await {
+        return r;
+    }
+    let body = match read_body(&s, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let split = batch::split(&body);
+    publish::deliver(&s, &s.events_queue, "callbacks", split).await
 }
 
 async fn eventgrid_options(State(s): State<Arc<IngressState>>, headers: HeaderMap) -> Response {
@@ -264,45 +251,37 @@ async fn eventgrid_options(State(s): State<Arc<IngressState>>, headers: HeaderMa
     resp
 }
 
-async fn eventgrid(
-    State(s): State<Arc<IngressState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn eventgrid(State(s): State<Arc<IngressState>>, headers: HeaderMap, body: Body) -> Response {
     let Some(auth) = &s.eventgrid_auth else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if let Some(v) = auth {
-        if let Err(e) = v.verify_header(header(&headers, "authorization")).await {
-            tracing::warn!(error = %e, "event grid delivery rejected");
-            return auth_error(&e);
-        }
+    if let Err(r) = authenticate(&s, auth, &headers, "incoming-calls").await {
+        return r;
     }
+    let body = match read_body(&s, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     // Subscription validation handshake (Event Grid schema).
     if header(&headers, "aeg-event-type") == Some("SubscriptionValidation") {
-        let v: Value = match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()),
-        };
-        let code = v
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(|e| e.pointer("/data/validationCode"))
-            .and_then(Value::as_str);
+        let code = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+            v.as_array()
+                .and_then(|a| a.first())
+                .and_then(|e| e.pointer("/data/validationCode"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
         return match code {
             Some(c) => Json(json!({"validationResponse": c})).into_response(),
             None => error(StatusCode::BAD_REQUEST, "BadRequest", "no validationCode"),
         };
     }
-    let mut messages = match split_callbacks(&body) {
-        Ok(m) => m,
-        Err(reason) => return error(StatusCode::BAD_REQUEST, "BadRequest", reason),
-    };
+    let mut split = batch::split(&body);
     // IncomingCall is not sessionful (Event Grid cannot set MessageId and SessionId together).
-    for m in &mut messages {
+    for m in &mut split.accepted {
         m.session_id = None;
         m.application_properties
             .insert("aeg-event-type".into(), "Notification".into());
     }
-    publish(&s, &s.incoming_queue, messages).await
+    publish::deliver(&s, &s.incoming_queue, "incoming-calls", split).await
 }

@@ -22,6 +22,9 @@ use super::common::{self, ConfigArgs};
 pub enum Which {
     Incoming,
     Events,
+    /// Events the ingress refused (forged or foreign types, malformed elements, oversized
+    /// events), each with its reason.
+    Rejects,
     All,
 }
 
@@ -123,7 +126,8 @@ fn select(q: &Queues, which: Which) -> Vec<&QueueHandle> {
     match which {
         Which::Incoming => vec![&q.incoming],
         Which::Events => vec![&q.events],
-        Which::All => vec![&q.incoming, &q.events],
+        Which::Rejects => vec![&q.rejects],
+        Which::All => vec![&q.incoming, &q.events, &q.rejects],
     }
 }
 

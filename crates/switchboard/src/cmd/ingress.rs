@@ -1,6 +1,8 @@
 //! `switchboard ingress`: the callback endpoint. Verifies each Call Automation callback's JWT
 //! and publishes its events onto the session queue (session = correlation id) before
-//! answering 2xx. Serves `/healthz`, `/readyz` (signing keys loaded) and `/metrics`.
+//! answering 2xx. Serves `/healthz` and `/readyz` (signing keys loaded) publicly, and
+//! `/metrics` only on the status listener (`ingress.status_bind`:`ingress.status_port`,
+//! loopback by default).
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -44,11 +46,31 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr} (ingress.bind / ingress.port)"))?;
     let local = listener.local_addr()?;
+    let status = match cfg.ingress.status_port {
+        Some(port) => {
+            let at = format!("{}:{port}", cfg.ingress.status_bind);
+            let l = tokio::net::TcpListener::bind(&at).await.with_context(|| {
+                format!("cannot listen on {at} (ingress.status_bind / ingress.status_port)")
+            })?;
+            let status_local = l.local_addr()?;
+            tracing::info!(%status_local, "ingress status listener (/metrics)");
+            println!("switchboard ingress status on http://{status_local}");
+            Some(tokio::spawn(common::serve(
+                l,
+                app.status_router,
+                token.clone(),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(%local, "ingress listening");
     println!("switchboard ingress listening on http://{local}");
     common::serve(listener, app.router, token)
         .await
         .context("ingress server")?;
+    if let Some(s) = status {
+        let _ = s.await;
+    }
     common::flush(exporter).await;
     tracing::info!("ingress stopped");
     Ok(ExitCode::SUCCESS)
