@@ -100,7 +100,8 @@ impl Default for SimConfig {
             max_history: 10_000,
             max_retained_calls: 20_000,
             entra: crate::entra::EntraConfig::default(),
-            request_log_capacity: crate::request_log::DEFAULT_CAPACITY,
+            // Requests kept; older ones are dropped so a long-running simulator stays bounded.
+            request_log_capacity: 2_000,
         }
     }
 }

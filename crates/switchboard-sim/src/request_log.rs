@@ -27,8 +27,6 @@ use serde_json::Value;
 /// What the log shows instead of a secret.
 pub const REDACTED: &str = "<redacted>";
 
-/// Requests kept; older ones are dropped so a long-running simulator stays bounded.
-pub const DEFAULT_CAPACITY: usize = 2_000;
 
 /// Headers whose whole value is secret (`authorization` is handled on its own).
 const SECRET_HEADERS: &[&str] = &[

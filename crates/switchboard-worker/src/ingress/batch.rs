@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use switchboard_events::AcsEvent;
 
 use super::message::IngressMessage;
 
@@ -147,13 +146,10 @@ fn element(raw: &RawValue) -> Result<IngressMessage, Refusal> {
     if let Some((reason, description)) = refuse_type(&event_type) {
         return Err((reason, description, Some(event_type)));
     }
-    if matches!(ev.payload, AcsEvent::Unknown { .. }) {
-        return Err((
-            "UnknownEventType",
-            format!("{event_type}: not an event type this version handles"),
-            Some(event_type),
-        ));
-    }
+    // A `Microsoft.Communication.*` type this version does not model (Call Automation adds
+    // events with new API versions: HoldAudioStarted, MediaStreaming…) is ACS's own and is
+    // published; the worker counts it and completes it. Only what ACS would never send is
+    // refused above.
     let message_id = match &ev.envelope.id {
         Some(id) if !id.as_ref().is_empty() => id.to_string(),
         // No id: derive one from the bytes so a redelivery still dedupes.

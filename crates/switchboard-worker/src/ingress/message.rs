@@ -9,7 +9,7 @@ use switchboard_queue::{OutgoingMessage, PropertyValue};
 pub struct IngressMessage {
     /// Queue message id: the event id, so a redelivered callback is absorbed as a duplicate.
     pub message_id: String,
-    /// The session on the session queue (correlation id, or a fallback, see [`batch`]);
+    /// The session on the session queue (correlation id, or a fallback, see `ingress/batch.rs`);
     /// `None` on the plain queue.
     pub session_id: Option<String>,
     /// The call's correlation id, for tracing across hops.
