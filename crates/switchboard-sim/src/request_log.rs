@@ -27,7 +27,6 @@ use serde_json::Value;
 /// What the log shows instead of a secret.
 pub const REDACTED: &str = "<redacted>";
 
-
 /// Headers whose whole value is secret (`authorization` is handled on its own).
 const SECRET_HEADERS: &[&str] = &[
     "x-identity-header",
