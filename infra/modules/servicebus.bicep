@@ -128,10 +128,15 @@ resource rejectsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   name: rejectsQueueName
   properties: {
     requiresSession: false
-    requiresDuplicateDetection: false
+    // The same refused element redelivered by ACS or Event Grid is kept once.
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
     lockDuration: 'PT30S'
     maxDeliveryCount: 10
-    deadLetteringOnMessageExpiration: false
+    // A reject the ingress could not move to the dead-letter queue itself (it crashed between
+    // send and dead-letter) still ends there when it expires.
+    defaultMessageTimeToLive: 'P1D'
+    deadLetteringOnMessageExpiration: true
     enableBatchedOperations: true
     enablePartitioning: false
     maxSizeInMegabytes: 1024
