@@ -305,10 +305,10 @@ pub async fn run(args: Common, opts: SideArgs, against: Against) -> anyhow::Resu
 /// the same load (ours ÷ peer; for calls/s higher is better, for the rest lower is).
 fn table(outcomes: &[Outcome], workers: usize) -> String {
     let mut s = String::new();
-    s.push_str(&format!(
+    s.push_str(
         "| in flight | side | calls/s | setup p50 / p99 | CPU per call | peak RSS (per process) | vs peer: calls/s, p50, p99, CPU |\n\
-         |---|---|---|---|---|---|---|\n"
-    ));
+         |---|---|---|---|---|---|---|\n",
+    );
     for o in outcomes {
         let peer = outcomes
             .iter()
