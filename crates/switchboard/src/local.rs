@@ -36,7 +36,7 @@ pub fn options(queue: LocalQueue, concurrency: usize) -> StackOptions {
         runner: RunnerOptions {
             concurrency,
             receive_wait: Duration::from_millis(200),
-            session_idle: Duration::from_millis(200),
+            session_idle: Duration::ZERO,
             grace_period: Duration::from_secs(5),
             retry_backoff: Duration::from_millis(50),
             max_retry_backoff: Duration::from_millis(500),

@@ -21,7 +21,11 @@ pub struct SqliteOptions {
     /// First poll interval of a waiting receiver (cross-process wake-up latency when busy).
     /// Default 5 ms.
     pub poll_interval_min: Duration,
-    /// Longest poll interval of an idle waiting receiver. Default 100 ms.
+    /// Longest poll interval of an idle waiting receiver: the worst wake-up latency of a
+    /// receiver in another process than the sender (the ingress → worker hop). Default
+    /// 25 ms: a probe is one indexed read, so an idle waiter costs at most 40 reads a second,
+    /// and a worker keeps only a few waiters (one per queue while sessions are released as
+    /// soon as they run dry).
     pub poll_interval_max: Duration,
     /// Connections kept open for reuse, and how many read-only queries (probes of waiting
     /// receivers, peeks) run at once. Writes run one at a time per namespace. Default 4.
@@ -37,7 +41,7 @@ impl Default for SqliteOptions {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             synchronous_full: false,
             poll_interval_min: Duration::from_millis(5),
-            poll_interval_max: Duration::from_millis(100),
+            poll_interval_max: Duration::from_millis(25),
             max_idle_connections: 4,
             clock: Arc::new(SystemClock),
         }

@@ -609,6 +609,23 @@ impl Engine {
         v
     }
 
+    /// Correlation ids of the calls still in progress: ringing, connected, or with agents
+    /// still talking on a direct leg. Cheap enough to poll (no snapshots).
+    pub fn live_calls(&self) -> Vec<String> {
+        let st = self.lock();
+        st.calls
+            .values()
+            .filter(|c| {
+                let connected = c
+                    .conn
+                    .as_ref()
+                    .is_some_and(|conn| conn.state != ConnState::Disconnected);
+                c.phase == Phase::Ringing || connected || !c.external_agents.is_empty()
+            })
+            .map(|c| c.correlation_id.clone())
+            .collect()
+    }
+
     /// Correlation id of a call given any of its ids.
     pub fn resolve(&self, id: &str) -> Option<String> {
         self.lock().resolve(id)

@@ -30,6 +30,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/agents/{id}/talk-time", put(put_talk_time))
         .route("/numbers", get(list_numbers).post(add_numbers))
         .route("/calls", get(list_calls).post(start_call))
+        .route("/calls/live", get(live_calls))
         .route("/calls/{id}", get(get_call))
         .route("/calls/{id}/dtmf", post(dtmf))
         .route("/calls/{id}/hangup", post(hangup))
@@ -40,6 +41,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/timing", get(get_timing).put(put_timing))
         .route("/eventgrid/messages", get(outbox))
         .route("/requests", get(requests).delete(clear_requests))
+        .route("/eventgrid/sink", put(put_sink))
         .route("/reset", post(reset))
 }
 
@@ -226,6 +228,10 @@ async fn list_calls(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.engine.calls())
 }
 
+async fn live_calls(State(app): State<AppState>) -> impl IntoResponse {
+    Json(app.engine.live_calls())
+}
+
 async fn start_call(
     State(app): State<AppState>,
     Body(req): Body<StartCall>,
@@ -300,6 +306,34 @@ async fn put_timing(State(app): State<AppState>, Body(t): Body<Timing>) -> R<Sta
 
 async fn outbox(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.engine.publisher.outbox())
+}
+
+/// Where IncomingCall events go from now on.
+#[derive(Deserialize)]
+struct SinkTarget {
+    /// An Event Grid webhook URL; `None` keeps events in the outbox only.
+    url: Option<String>,
+}
+
+/// Re-points the Event Grid subscription, so one simulator can serve several apps in turn
+/// (the side-by-side benchmark runs each routing side against the same simulator).
+async fn put_sink(State(app): State<AppState>, Body(t): Body<SinkTarget>) -> R<StatusCode> {
+    let sink = match t.url {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(
+            crate::eventgrid::HttpSink::new(url, crate::eventgrid::HttpSinkMode::Webhook)
+                as std::sync::Arc<dyn crate::eventgrid::EventGridSink>,
+        ),
+        Some(url) => {
+            return Err(ControlError(
+                StatusCode::BAD_REQUEST,
+                "BadRequest".into(),
+                format!("{url:?} is not an http(s) URL"),
+            ))
+        }
+        None => None,
+    };
+    app.engine.publisher.set_sink(sink);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn reset(State(app): State<AppState>) -> StatusCode {

@@ -47,8 +47,11 @@ pub struct RunnerOptions {
     pub concurrency: usize,
     /// Longest single wait for a message or a session.
     pub receive_wait: Duration,
-    /// How long a locked session waits for its next message before it is released (so
-    /// another replica can take the call's later events).
+    /// How long a locked session waits for its next message once nothing is pending before
+    /// it is released. Zero (the default): released as soon as its pending messages are
+    /// handled. A call's events come tens to hundreds of milliseconds apart, so holding an
+    /// idle session only keeps a concurrency slot (and a polling receiver) busy while other
+    /// calls wait; the next event is accepted again, by any replica, in order.
     pub session_idle: Duration,
     /// After shutdown is requested, how long in-flight handlers may run.
     pub grace_period: Duration,
@@ -66,7 +69,7 @@ impl Default for RunnerOptions {
         Self {
             concurrency: 16,
             receive_wait: Duration::from_secs(1),
-            session_idle: Duration::from_millis(500),
+            session_idle: Duration::ZERO,
             grace_period: Duration::from_secs(20),
             retry_backoff: Duration::from_millis(200),
             max_retry_backoff: Duration::from_secs(10),
@@ -363,6 +366,8 @@ impl Runner {
                 if shutdown.is_cancelled() {
                     break;
                 }
+                // One at a time: a message abandoned for a retry must come back before the
+                // call's next one is handled (per-call order).
                 let received = tokio::select! {
                     _ = shutdown.cancelled() => break,
                     r = session.receive(1, self.options.session_idle) => r,

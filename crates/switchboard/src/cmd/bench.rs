@@ -55,6 +55,9 @@ pub struct Args {
     /// Machine-readable report.
     #[arg(long)]
     pub json: bool,
+    /// The side-by-side comparison (`--against`).
+    #[command(flatten)]
+    pub side: crate::cmd::sidebyside::SideArgs,
 }
 
 const LINE: &str = "+18005550101";
@@ -121,6 +124,20 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(against) = args.side.against {
+        let common = crate::cmd::sidebyside::Common {
+            calls: args.calls,
+            concurrency: args.concurrency,
+            workers: args.workers,
+            agents: args.agents,
+            talk_ms: args.talk_ms,
+            timeout: args.timeout,
+            servicebus_peer: args.servicebus_peer,
+            data_dir: args.data_dir.clone(),
+            json: args.json,
+        };
+        return crate::cmd::sidebyside::run(common, args.side, against).await;
+    }
     let started = Instant::now();
     anyhow::ensure!(args.calls > 0, "--calls must be at least 1");
     let concurrency = args.concurrency.max(1);

@@ -8,6 +8,8 @@ pub mod dlq;
 pub mod doctor;
 pub mod events;
 pub mod ingress;
+pub mod procs;
 pub mod replay;
+pub mod sidebyside;
 pub mod sim;
 pub mod worker;
