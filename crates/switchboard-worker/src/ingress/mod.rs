@@ -29,7 +29,7 @@ pub mod batch;
 pub mod jwt;
 mod message;
 mod port;
-pub mod publish;
+pub(crate) mod publish;
 mod state;
 
 use std::sync::Arc;

@@ -149,7 +149,7 @@ fn retry_later(s: &IngressState, queue: &str, e: &PublishError) -> Response {
 }
 
 /// The application properties of a dead letter for a refused element.
-pub fn reject_properties(r: &RejectMessage) -> BTreeMap<String, String> {
+pub(crate) fn reject_properties(r: &RejectMessage) -> BTreeMap<String, String> {
     let mut p = BTreeMap::new();
     p.insert("rejectedFor".to_string(), r.queue.clone());
     p.insert("endpoint".to_string(), r.endpoint.to_string());
