@@ -9,7 +9,7 @@
 //! ACS's redeliveries; session id = correlationId, so one call's events are handled in order),
 //! and each refused element — malformed, missing fields, an unknown type, a foreign type, or a
 //! forged internal `Switchboard.*` type — a dead letter on the rejects queue with its reason
-//! (`switchboard dlq list --queue rejects`). [`publish`] sends the events in batches that fit
+//! (`switchboard dlq list --queue rejects`). `publish` sends the events in batches that fit
 //! the queue's message size limit and answers 2xx once everything valid is durable; only a
 //! retryable publish failure answers 503.
 //!
