@@ -370,11 +370,12 @@ pub(crate) fn send_dead_letter(
     conn.prepare_cached(
         "INSERT INTO sbq_messages (queue, state, message_id, session_id, correlation_id,
              content_type, subject, properties, body, enqueued_ms, dl_reason, dl_description)
-         VALUES (?1, 2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut s| {
         s.execute(params![
             queue,
+            STATE_DEAD_LETTERED,
             m.message_id,
             m.session_id,
             m.correlation_id,
