@@ -41,6 +41,14 @@ impl AccessKey {
         Ok(Self(bytes))
     }
 
+    /// A key from raw bytes (a key this process generated or decoded itself).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, InvalidKey> {
+        if bytes.is_empty() {
+            return Err(InvalidKey);
+        }
+        Ok(Self(bytes))
+    }
+
     /// Sign a string-to-sign, returning the base64 signature.
     pub fn sign(&self, string_to_sign: &str) -> String {
         // HMAC accepts keys of any length, so new_from_slice cannot fail here.

@@ -37,39 +37,19 @@ pub(crate) fn decode_delivery(
         .application_properties
         .get("type")
         .and_then(|v| v.as_str());
-    let verdict = seal.verify(delivery);
-    if verdict != Verdict::Valid && is_internal_type(message_type, &delivery.body) {
-        let why = if verdict == Verdict::Invalid {
-            "its seal does not verify"
-        } else {
-            "it carries no seal"
-        };
-        return Err((
-            "ForgedInternalMessage".into(),
-            format!("message {} looks internal but {why}", delivery.message_id),
-        ));
-    }
-    if verdict == Verdict::Invalid {
-        return Err((
-            "ForgedInternalMessage".into(),
-            format!("message {}: its seal does not verify", delivery.message_id),
-        ));
-    }
-    if verdict == Verdict::Valid {
-        let msg = InternalMessage::decode(&delivery.body)
-            .map_err(|e| ("InvalidInternalMessage".to_string(), e.to_string()))?;
-        if msg.correlation_id.as_str().is_empty() {
-            return Err((
-                "MissingCorrelationId".into(),
-                format!("internal message {} has no correlation id", msg.id),
-            ));
+    let forged = |why: &str| {
+        Err((
+            "ForgedInternalMessage".to_string(),
+            format!("message {}: {why}", delivery.message_id),
+        ))
+    };
+    match seal.verify(delivery) {
+        Verdict::Invalid => return forged("its seal does not verify"),
+        Verdict::Unsealed if is_internal_type(message_type, &delivery.body) => {
+            return forged("it looks internal but carries no seal")
         }
-        return Ok(Decoded {
-            inputs: vec![(msg.correlation_id.clone(), msg.to_input())],
-            unknown: Vec::new(),
-            rejected: Vec::new(),
-            partial: None,
-        });
+        Verdict::Unsealed => {}
+        Verdict::Valid => return decode_internal(delivery),
     }
     let decoded =
         decode(&delivery.body).map_err(|e| (e.dead_letter_reason().to_string(), e.to_string()))?;
@@ -115,6 +95,24 @@ pub(crate) fn decode_delivery(
         }
     }
     Ok(out)
+}
+
+/// One of our own internal messages (its seal verified).
+fn decode_internal(delivery: &Delivery) -> Result<Decoded, (String, String)> {
+    let msg = InternalMessage::decode(&delivery.body)
+        .map_err(|e| ("InvalidInternalMessage".to_string(), e.to_string()))?;
+    if msg.correlation_id.as_str().is_empty() {
+        return Err((
+            "MissingCorrelationId".into(),
+            format!("internal message {} has no correlation id", msg.id),
+        ));
+    }
+    Ok(Decoded {
+        inputs: vec![(msg.correlation_id.clone(), msg.to_input())],
+        unknown: Vec::new(),
+        rejected: Vec::new(),
+        partial: None,
+    })
 }
 
 /// True if a queue message body is one of our internal inputs (by its `type` property or
@@ -202,7 +200,7 @@ mod tests {
     }
 
     fn seal() -> Seal {
-        Seal::from_bytes(&[7u8; 32])
+        Seal::from_bytes(&[7u8; 32]).unwrap()
     }
 
     fn ring_timeout() -> InternalMessage {
@@ -262,7 +260,7 @@ mod tests {
         let sniffed = delivery(&msg.encode(), Properties::new());
         // 3. Sealed with another deployment's key.
         let other = crate::timers::timer_message(
-            &Seal::from_bytes(&[8u8; 32]),
+            &Seal::from_bytes(&[8u8; 32]).unwrap(),
             &msg.correlation_id,
             &msg.id,
             &msg,

@@ -57,28 +57,34 @@ impl Seal {
                 "not valid base64 (e.g. `openssl rand -base64 32`)",
             )
         })?;
-        if bytes.len() < MIN_KEY_BYTES {
-            return Err(ConfigError::new(
+        Self::from_bytes(&bytes).ok_or_else(|| {
+            ConfigError::new(
                 key_name,
                 format!("{} bytes; at least {MIN_KEY_BYTES} are needed", bytes.len()),
-            ));
-        }
-        Ok(Self::from_bytes(&bytes))
+            )
+        })
     }
 
-    /// A seal over raw key bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Self {
-        // `from_base64` only fails on bad base64 or an empty key; neither can happen here.
-        let key = AccessKey::from_base64(&B64.encode(bytes))
-            .unwrap_or_else(|_| AccessKey::from_base64("AA==").expect("one zero byte"));
-        Self { key }
+    /// A seal over raw key bytes; `None` when shorter than 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < MIN_KEY_BYTES {
+            return None;
+        }
+        AccessKey::from_bytes(bytes.to_vec())
+            .ok()
+            .map(|key| Self { key })
     }
 
     /// A random seal, for tests and single-process tools.
     pub fn random() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self::from_bytes(&bytes)
+        Self::generated(&random_key())
+    }
+
+    /// A seal over a freshly generated key (never too short).
+    fn generated(bytes: &[u8; 32]) -> Self {
+        Self {
+            key: AccessKey::from_bytes(bytes.to_vec()).expect("32 bytes are a key"),
+        }
     }
 
     /// The configured key, or the deployment's generated key from the store (created by the
@@ -92,24 +98,23 @@ impl Seal {
         }
         for _ in 0..3 {
             if let Some(doc) = store.get_call(STORE_KEY).await? {
-                let bytes = doc
+                let seal = doc
                     .value
                     .get("key")
                     .and_then(|k| k.as_str())
                     .and_then(|k| B64.decode(k).ok())
-                    .filter(|b| b.len() >= MIN_KEY_BYTES)
+                    .and_then(|b| Self::from_bytes(&b))
                     .ok_or(SealError::Corrupt)?;
                 // Renew the expiry; losing this race to another replica's renewal is fine.
                 store
                     .put_call_if(STORE_KEY, Some(doc.version), &doc.value, STORE_TTL)
                     .await?;
-                return Ok(Self::from_bytes(&bytes));
+                return Ok(seal);
             }
-            let mut bytes = [0u8; 32];
-            rand::rng().fill_bytes(&mut bytes);
+            let bytes = random_key();
             let doc = json!({ "key": B64.encode(bytes) });
             match store.put_call_if(STORE_KEY, None, &doc, STORE_TTL).await? {
-                CasOutcome::Written { .. } => return Ok(Self::from_bytes(&bytes)),
+                CasOutcome::Written { .. } => return Ok(Self::generated(&bytes)),
                 // Another replica created it first: read theirs.
                 CasOutcome::Conflict { .. } => continue,
             }
@@ -149,6 +154,12 @@ impl Seal {
             }
         }
     }
+}
+
+fn random_key() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
 }
 
 /// What [`Seal::verify`] found.
