@@ -65,6 +65,10 @@ pub struct FlowConfig {
     pub applied_limit: usize,
     /// Timeline entries kept per call.
     pub history_limit: usize,
+    /// How long an `IncomingCall` rings before the caller's side gives up and its incoming
+    /// call context expires (30 s on ACS; see the simulator's `ringingTimeout`). An
+    /// `IncomingCall` delivered later than this after it was raised is not answered.
+    pub ringing_window: Duration,
 }
 
 impl FlowConfig {
@@ -95,6 +99,7 @@ impl FlowConfig {
             default_wrap_up: Duration::ZERO,
             applied_limit: 256,
             history_limit: 200,
+            ringing_window: Duration::from_secs(30),
         }
     }
 

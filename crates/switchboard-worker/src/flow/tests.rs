@@ -1332,7 +1332,7 @@ fn failed_redirect_falls_back_to_answering() {
 // ------------------------------------------------------------------ determinism, storage
 
 #[test]
-fn step_is_deterministic_and_keys_come_from_the_input() {
+fn step_is_deterministic_and_ids_come_from_the_input_first_sent_from_the_decision() {
     let mut d = Driver::new();
     d.connect(SALES);
     let input = FlowInput::internal(
@@ -1349,8 +1349,20 @@ fn step_is_deterministic_and_keys_come_from_the_input() {
     assert_eq!(a, b);
     for c in &a.commands {
         assert_eq!(c.key.event_id, "route-result");
-        assert_eq!(c.key.first_sent, input.time);
+        // First-Sent is when the command was decided (and first sent), not the input's time:
+        // an input delivered late must not carry a First-Sent the service refuses.
+        assert_eq!(c.key.first_sent, d.now);
     }
+    let late = step(
+        d.state.as_ref(),
+        &input,
+        &d.cfg,
+        d.now + Duration::from_secs(600),
+    );
+    assert!(late
+        .commands
+        .iter()
+        .all(|c| c.key.first_sent == d.now + Duration::from_secs(600)));
     let actions: std::collections::BTreeSet<_> = a.commands.iter().map(|c| &c.key.action).collect();
     assert_eq!(
         actions.len(),
@@ -1512,4 +1524,19 @@ fn correlation_id_is_the_call_key() {
     let mut d = Driver::new();
     d.acs(AcsEvent::IncomingCall(incoming(SALES, caller())));
     assert_eq!(d.state().correlation_id, CorrelationId::from(CORR));
+}
+
+#[test]
+fn an_incoming_call_past_its_ringing_window_is_expired_not_answered() {
+    let mut d = Driver::new();
+    let ic = d.input(InputKind::Acs(AcsEvent::IncomingCall(incoming(
+        SALES,
+        caller(),
+    ))));
+    let fresh = step(None, &ic, &d.cfg, ic.time + Duration::from_secs(29));
+    assert_eq!(fresh.disposition, Disposition::Applied);
+    let old = step(None, &ic, &d.cfg, ic.time + Duration::from_secs(600));
+    assert_eq!(old.disposition, Disposition::Expired);
+    assert!(old.commands.is_empty() && old.state.is_none());
+    assert_eq!(Disposition::Expired.as_str(), "expired");
 }

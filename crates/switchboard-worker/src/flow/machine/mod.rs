@@ -52,6 +52,9 @@ pub enum Disposition {
     /// A callback or timer for a call we have no state for: it ended (and was archived) or
     /// was never ours.
     Orphan,
+    /// An `IncomingCall` delivered after its ringing window: the caller is gone and the
+    /// incoming call context has expired, so it is not answered.
+    Expired,
 }
 
 impl Disposition {
@@ -63,6 +66,7 @@ impl Disposition {
             Self::Stale => "stale",
             Self::Ignored => "ignored",
             Self::Orphan => "orphan",
+            Self::Expired => "expired",
         }
     }
 }
@@ -145,6 +149,20 @@ fn new_call(
     let Some(correlation_id) = ic.correlation_id.clone() else {
         return Transition::nothing(Disposition::Ignored, "IncomingCall without correlationId");
     };
+    // The caller stops ringing (and the incoming call context expires) a ringing window
+    // after the call was raised: answering later fails at best, and at worst answers a
+    // call nobody is on. A backlog (queue outage, scale from zero) delivers such events.
+    let age = now - input.time;
+    if age > cfg.ringing_window {
+        return Transition::nothing(
+            Disposition::Expired,
+            format!(
+                "IncomingCall raised {:.1} s ago, past the {} s ringing window: not answered",
+                age.as_seconds_f64(),
+                cfg.ringing_window.as_secs()
+            ),
+        );
+    }
     let Some(context) = ic.incoming_call_context.clone().filter(|c| !c.is_empty()) else {
         return Transition::nothing(
             Disposition::Ignored,
@@ -265,7 +283,10 @@ impl<'a> Cx<'a> {
             key: RepeatKey {
                 event_id: self.input.id.clone(),
                 action,
-                first_sent: self.input.time,
+                // The decision's time, saved with the command before its first attempt: a
+                // redelivery re-sends the same First-Sent, and an input that arrives late
+                // (a backlog) is not refused for the age of the event that caused it.
+                first_sent: self.now,
             },
             op,
         });
