@@ -525,6 +525,7 @@ fn decode<R: DeserializeOwned>(op: &'static Operation, raw: &RawResponse) -> Res
         &raw.body
     };
     serde_json::from_slice(body).map_err(|e| {
+        // A success status: the operation took effect even though its answer is unreadable.
         Error::new(
             ErrorKind::Decode,
             op_name(op),
@@ -537,6 +538,7 @@ fn decode<R: DeserializeOwned>(op: &'static Operation, raw: &RawResponse) -> Res
                     .unwrap_or("model")
             ),
         )
+        .maybe_applied(true)
     })
 }
 

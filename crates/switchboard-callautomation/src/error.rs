@@ -94,6 +94,9 @@ struct Inner {
     message: String,
     attempts: u32,
     request_id: Option<String>,
+    /// The request may have reached the service and taken effect although no success
+    /// answer came back (see [`Error::may_have_been_applied`]).
+    maybe_applied: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -109,8 +112,15 @@ impl Error {
             message: message.into(),
             attempts: 0,
             request_id: None,
+            maybe_applied: false,
             source: None,
         }))
+    }
+
+    /// Marks the error as one after which the request may have taken effect.
+    pub(crate) fn maybe_applied(mut self, maybe: bool) -> Self {
+        self.0.maybe_applied = maybe;
+        self
     }
 
     pub(crate) fn invalid_input(operation: &'static str, message: impl Into<String>) -> Self {
@@ -181,6 +191,17 @@ impl Error {
     /// support tickets.
     pub fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
+    }
+
+    /// True when the request may have reached the service and taken effect although no
+    /// success answer arrived: the connection broke after the request was sent, the answer
+    /// did not come in time, a server or gateway error other than a 503 that asks to retry
+    /// later, or a success answer that could not be read. False when it certainly did not
+    /// take effect: no connection could be made, or the service refused it (4xx, 429, 503
+    /// with `Retry-After`). An operation without repeatability headers must not be sent again
+    /// after an error for which this is true: its effect could happen twice.
+    pub fn may_have_been_applied(&self) -> bool {
+        self.0.maybe_applied
     }
 
     /// True when the call connection no longer exists: the worker should stop driving it.

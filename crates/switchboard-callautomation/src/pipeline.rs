@@ -237,11 +237,14 @@ impl Pipeline {
                 .await
                 {
                     Ok(o) => o,
-                    Err(_) => Outcome::Failed(Error::new(
-                        ErrorKind::Timeout,
-                        name,
-                        format!("no complete answer within {timeout:?}"),
-                    )),
+                    Err(_) => Outcome::Failed(
+                        Error::new(
+                            ErrorKind::Timeout,
+                            name,
+                            format!("no complete answer within {timeout:?}"),
+                        )
+                        .maybe_applied(true),
+                    ),
                 };
                 match &outcome {
                     Outcome::Response { status, .. } => {
@@ -265,13 +268,29 @@ impl Pipeline {
                         return Ok(RawResponse { status, body });
                     }
                     let retry_after = retry_after(&headers, SystemTime::now());
-                    let error = status_error(op, status, &headers, &body);
+                    // A server error may come after the effect; a 503 with Retry-After is the
+                    // service declining the request (ADR 0009 of the simulator).
+                    let maybe_applied =
+                        status >= 500 && !(status == 503 && retry_after.is_some());
+                    let error =
+                        status_error(op, status, &headers, &body).maybe_applied(maybe_applied);
                     (error, retry_after)
                 }
                 Outcome::Failed(e) => (e, None),
             };
             let error = error.with_attempts(attempt);
             if !error.is_retryable() || attempt >= max_attempts {
+                return Err(error);
+            }
+            if !safe_to_repeat(op, &method) && error.may_have_been_applied() {
+                // No repeatability headers: a second attempt could apply the effect twice.
+                // Retry only what certainly did not reach the service; the caller reconciles.
+                tracing::info!(
+                    operation = name,
+                    attempt,
+                    error = %error,
+                    "not retried: the request may have taken effect"
+                );
                 return Err(error);
             }
             let Some(wait) = retry_after.or_else(|| backoff.next()) else {
@@ -385,16 +404,27 @@ impl Pipeline {
                 body,
             },
             Err(ReadError::Transport(e)) => Outcome::Failed(transport_error(name, e)),
-            Err(ReadError::TooLarge) => Outcome::Failed(Error::new(
-                ErrorKind::Decode,
-                name,
-                format!(
-                    "response body larger than {} bytes",
-                    self.options.max_response_bytes
-                ),
-            )),
+            // The status line arrived: whatever it said, the service saw the request.
+            Err(ReadError::TooLarge) => Outcome::Failed(
+                Error::new(
+                    ErrorKind::Decode,
+                    name,
+                    format!(
+                        "response body larger than {} bytes",
+                        self.options.max_response_bytes
+                    ),
+                )
+                .maybe_applied(true),
+            ),
         }
     }
+}
+
+/// Whether a request may be sent again after an attempt that may have taken effect: reads
+/// and deletes are idempotent, repeatable operations carry the same repeatability pair (the
+/// service replays the first result). Everything else (play, recognize, hold…) is not.
+fn safe_to_repeat(op: &'static Operation, method: &Method) -> bool {
+    op.repeatable || *method == Method::GET || *method == Method::DELETE
 }
 
 pub(crate) fn op_name(op: &'static Operation) -> &'static str {
@@ -433,12 +463,15 @@ fn transport_error(op: &'static str, e: reqwest::Error) -> Error {
     } else {
         ErrorKind::Transport
     };
+    // Only a failed connect proves the service never saw the request.
     let what = if e.is_connect() {
         "could not connect"
     } else {
         "request failed"
     };
-    Error::new(kind, op, what).with_source(e)
+    Error::new(kind, op, what)
+        .maybe_applied(!e.is_connect())
+        .with_source(e)
 }
 
 enum ReadError {

@@ -41,8 +41,11 @@ pub(crate) fn spawn_delivery(engine: Arc<Engine>, mut rx: UnboundedReceiver<Outg
                     _ = stop.cancelled() => return,
                 }
             };
-            let Some(item) = next else { break };
+            let Some(mut item) = next else { break };
             let d = engine.faults.on_callback();
+            if !d.backlog.is_zero() {
+                item.body = backdate(&item.body, d.backlog);
+            }
             if let Some(lat) = d.latency {
                 tokio::select! {
                     _ = tokio::time::sleep(lat) => {}
@@ -135,4 +138,25 @@ async fn deliver(engine: &Arc<Engine>, item: &Outgoing, label: &str) {
         item.event_type,
         json!({"eventId": item.event_id, "outcome": "failed", "error": last, "attempts": attempts, "url": item.url}),
     );
+}
+
+/// The callback batch with every event's `time` moved `by` into the past: a simulated
+/// backlog (ADR 0009). A body that is not a JSON array of events is left as it is.
+fn backdate(body: &[u8], by: std::time::Duration) -> Vec<u8> {
+    let Ok(mut events) = serde_json::from_slice::<Vec<serde_json::Value>>(body) else {
+        return body.to_vec();
+    };
+    for e in &mut events {
+        let Some(t) = e
+            .get("time")
+            .and_then(|t| t.as_str())
+            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+        else {
+            continue;
+        };
+        if let Ok(older) = (t - by).format(&time::format_description::well_known::Rfc3339) {
+            e["time"] = serde_json::Value::String(older);
+        }
+    }
+    serde_json::to_vec(&events).unwrap_or_else(|_| body.to_vec())
 }

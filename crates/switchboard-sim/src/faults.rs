@@ -124,6 +124,33 @@ pub enum FaultKind {
     /// particular service code, headers such as `Retry-After-Ms`, a gateway that hangs past
     /// the client's timeout, or a response that breaks the contract (to test the client).
     Respond(CannedResponse),
+    /// The request is handled — its effect happens, and a repeatable request's result is
+    /// kept for replay — but the answer is lost on the way back: the client sees a reset, an
+    /// error status, or nothing until it times out (ADR 0009).
+    #[serde(rename_all = "camelCase")]
+    Lost {
+        /// What the client sees instead of the real answer.
+        answer: LostAnswer,
+        /// The status for [`LostAnswer::Status`] (500–599; default 500).
+        #[serde(default)]
+        status: Option<u16>,
+        /// For [`LostAnswer::Timeout`]: how long the answer is held before the connection
+        /// is closed, in milliseconds (default 60 000, past any client's timeout).
+        #[serde(default)]
+        hang_ms: Option<u64>,
+    },
+}
+
+/// How the answer of a [`FaultKind::Lost`] request goes missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LostAnswer {
+    /// The connection is reset after the effect.
+    Reset,
+    /// A gateway answers an error status after the effect.
+    Status,
+    /// The answer never comes; the connection closes after `hangMs`.
+    Timeout,
 }
 
 /// A response given verbatim by a [`FaultKind::Respond`] rule.
@@ -191,6 +218,10 @@ pub struct CallbackFaults {
     pub reorder: f64,
     /// Wait before each POST.
     pub latency: Option<Latency>,
+    /// A simulated backlog: every callback's `time` is this many seconds older than its
+    /// delivery, as if it had waited that long (a queue outage, a scale-from-zero) — without
+    /// the wait. Not a probability: it applies to every callback.
+    pub backlog_secs: u64,
 }
 
 /// IncomingCall delivery faults.
@@ -201,6 +232,9 @@ pub struct EventGridFaults {
     pub duplicate: f64,
     /// Never deliver it.
     pub drop: f64,
+    /// A simulated backlog: every `IncomingCall`'s `eventTime` is this many seconds older
+    /// than its delivery (see [`CallbackFaults::backlog_secs`]).
+    pub backlog_secs: u64,
 }
 
 /// What the request pipeline must do instead of handling the request.
@@ -214,6 +248,19 @@ pub(crate) enum RequestFault {
     Reset,
     /// Answer exactly this (status, headers, body), after its delay.
     Respond(CannedResponse),
+    /// Handle the request, then lose the answer this way.
+    Lost(Lost),
+}
+
+/// A lost answer, resolved from [`FaultKind::Lost`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// Reset the connection.
+    Reset,
+    /// Answer this error status.
+    Status(u16),
+    /// Hold the answer this long, then reset.
+    Timeout(Duration),
 }
 
 /// The dice for one callback, thrown just before it is posted.
@@ -223,6 +270,7 @@ pub(crate) struct CallbackDecision {
     pub duplicate: bool,
     pub reorder: bool,
     pub latency: Option<Duration>,
+    pub backlog: Duration,
 }
 
 /// Faults plus the dice. Shared by the whole simulator.
@@ -280,15 +328,25 @@ impl FaultEngine {
         let mut guard = lock(&self.inner);
         let Inner { faults, rng } = &mut *guard;
         let cb = &faults.callbacks;
+        let backlog = Duration::from_secs(cb.backlog_secs);
         if cb.drop <= 0.0 && cb.duplicate <= 0.0 && cb.reorder <= 0.0 && cb.latency.is_none() {
-            return CallbackDecision::default();
+            return CallbackDecision {
+                backlog,
+                ..CallbackDecision::default()
+            };
         }
         CallbackDecision {
             drop: chance(cb.drop, rng),
             duplicate: chance(cb.duplicate, rng),
             reorder: chance(cb.reorder, rng),
             latency: cb.latency.as_ref().map(|l| sample_latency(l, rng)),
+            backlog,
         }
+    }
+
+    /// How much older than its delivery an `IncomingCall` is made to look.
+    pub fn event_grid_backlog(&self) -> Duration {
+        Duration::from_secs(lock(&self.inner).faults.event_grid.backlog_secs)
     }
 
     /// Dice for one Event Grid delivery: (drop, duplicate).
@@ -321,6 +379,17 @@ fn roll_rules(rules: &mut [FaultRule], rng: &mut StdRng) -> Option<RequestFault>
             FaultKind::Status { status } => RequestFault::Status(*status),
             FaultKind::Reset => RequestFault::Reset,
             FaultKind::Respond(r) => RequestFault::Respond(r.clone()),
+            FaultKind::Lost {
+                answer,
+                status,
+                hang_ms,
+            } => RequestFault::Lost(match answer {
+                LostAnswer::Reset => Lost::Reset,
+                LostAnswer::Status => Lost::Status(status.unwrap_or(500)),
+                LostAnswer::Timeout => {
+                    Lost::Timeout(Duration::from_millis(hang_ms.unwrap_or(60_000)))
+                }
+            }),
         });
     }
     None
@@ -377,6 +446,18 @@ pub(crate) fn check_faults(f: &Faults) -> Result<(), SimError> {
                 if !(400..=599).contains(&status) {
                     return Err(SimError::Invalid(format!(
                         "{name}: fault status {status} is not an error status"
+                    )));
+                }
+            }
+            if let FaultKind::Lost {
+                status: Some(status),
+                ..
+            } = r.kind
+            {
+                // The answer is lost after the effect: only a server or gateway error says so.
+                if !(500..=599).contains(&status) {
+                    return Err(SimError::Invalid(format!(
+                        "{name}: a lost answer's status {status} must be 500-599"
                     )));
                 }
             }
@@ -459,6 +540,7 @@ mod tests {
                     min_ms: 1,
                     max_ms: 50,
                 }),
+                backlog_secs: 0,
             },
             ..Faults::default()
         };

@@ -170,6 +170,8 @@ pub struct Ledger {
     pub callbacks_failed: u64,
     /// IncomingCall messages accepted by the sink.
     pub incoming_calls_delivered: u64,
+    /// Requests handled whose answer a `lost` fault then withheld from the client.
+    pub lost_answers: u64,
 }
 
 impl Ledger {

@@ -94,7 +94,7 @@ pub use eventgrid::{
 };
 pub use faults::{
     CallbackFaults, CannedResponse, EventGridFaults, FaultKind, FaultRule, FaultSpec, Faults,
-    Latency,
+    Latency, LostAnswer,
 };
 pub use handle::{SimHandle, Simulator};
 pub use http::SimInfo;

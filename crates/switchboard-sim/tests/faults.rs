@@ -256,6 +256,7 @@ async fn event_grid_duplicate_delivery_keeps_the_message_id() {
             event_grid: EventGridFaults {
                 duplicate: 1.0,
                 drop: 0.0,
+                backlog_secs: 0,
             },
             ..Faults::default()
         })

@@ -288,7 +288,8 @@ impl Engine {
             &event_id,
             &eg.topic,
             &eg.subscription_name,
-            time::OffsetDateTime::now_utc(),
+            // A simulated backlog makes the event look raised that long ago (ADR 0009).
+            time::OffsetDateTime::now_utc() - self.faults.event_grid_backlog(),
             &data,
         );
         self.note(

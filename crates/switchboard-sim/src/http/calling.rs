@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{apply_faults, record, AppState, Surface};
+use super::{fault_answer, lose_answer, record, roll_faults, AppState, Surface};
+use crate::faults::RequestFault;
 use crate::auth::{self, SignedRequest};
 use crate::engine::guard::Reply;
 use crate::error::ApiError;
@@ -239,7 +240,12 @@ pub(crate) async fn handle(
     };
     let op = route.operation_id();
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let faulted = apply_faults(&app, op, Surface::Acs, &conn).await;
+    // A lost answer is applied after the request is handled; any other fault answers instead.
+    let (faulted, lost) = match roll_faults(&app, op, &conn).await {
+        Some(RequestFault::Lost(lost)) => (None, Some(lost)),
+        Some(other) => (Some(fault_answer(other, Surface::Acs, &conn).await), None),
+        None => (None, None),
+    };
     let now = OffsetDateTime::now_utc();
     let signed = SignedRequest {
         method: method.as_str(),
@@ -349,6 +355,11 @@ pub(crate) async fn handle(
     let has_ticket = ticket.is_some();
     if let Some(t) = ticket {
         t.complete(stored.clone());
+    }
+    if let Some(lost) = lost {
+        // The effect happened (and a repeat replays `stored`); the client never learns it.
+        app.engine.ledger_mut().lost_answers += 1;
+        return lose_answer(lost, Surface::Acs, &conn).await;
     }
     stored_response(&stored, has_ticket)
 }

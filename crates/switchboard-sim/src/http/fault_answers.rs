@@ -7,7 +7,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::entra::identity_error;
-use crate::faults::{CannedResponse, RequestFault};
+use crate::faults::{CannedResponse, Lost, RequestFault};
 
 /// How the request log names a fault.
 pub(super) fn name(fault: &RequestFault) -> String {
@@ -16,6 +16,9 @@ pub(super) fn name(fault: &RequestFault) -> String {
         RequestFault::Status(s) => format!("status {s}"),
         RequestFault::Reset => "reset".to_owned(),
         RequestFault::Respond(c) => format!("respond {}", c.status),
+        RequestFault::Lost(Lost::Reset) => "lost: reset".to_owned(),
+        RequestFault::Lost(Lost::Status(s)) => format!("lost: status {s}"),
+        RequestFault::Lost(Lost::Timeout(d)) => format!("lost: timeout {} ms", d.as_millis()),
     }
 }
 

@@ -30,7 +30,7 @@ use switchboard_contract::hmac::AccessKey;
 
 use crate::engine::Engine;
 use crate::error::{ApiError, GraphError};
-use crate::faults::RequestFault;
+use crate::faults::{Lost, RequestFault};
 use crate::jwt::{JWKS_PATH, OPENID_CONFIG_PATH};
 use crate::net::ConnMeta;
 use crate::secret::Secret;
@@ -129,13 +129,29 @@ pub(crate) enum Surface {
     Entra,
 }
 
-/// Apply request faults for `operation`: sleep the latency, then maybe answer for it.
+/// Apply request faults for `operation`: sleep the latency, then maybe answer for it. A
+/// [`RequestFault::Lost`] answers at once here (Graph and Entra reads have no effect to lose);
+/// Call Automation uses [`roll_faults`] and [`lose_answer`] to handle the request first.
 pub(crate) async fn apply_faults(
     app: &AppState,
     operation: &str,
     surface: Surface,
     conn: &ConnMeta,
 ) -> Option<Response> {
+    let fault = roll_faults(app, operation, conn).await?;
+    Some(match fault {
+        RequestFault::Lost(lost) => lose_answer(lost, surface, conn).await,
+        other => fault_answer(other, surface, conn).await,
+    })
+}
+
+/// Sleep the latency for `operation` and throw its dice; the fault (if any) is noted in the
+/// request log.
+pub(crate) async fn roll_faults(
+    app: &AppState,
+    operation: &str,
+    conn: &ConnMeta,
+) -> Option<RequestFault> {
     record::note(|r| r.operation = Some(operation.to_owned()));
     let (latency, fault) = app.engine.faults.on_request(operation);
     if let Some(d) = latency {
@@ -144,7 +160,25 @@ pub(crate) async fn apply_faults(
     let fault = fault?;
     tracing::debug!(operation, ?fault, remote = %conn.remote, "injecting fault");
     record::note(|r| r.fault = Some(fault_answers::name(&fault)));
-    Some(match (fault, surface) {
+    Some(fault)
+}
+
+/// What the client sees of a request whose answer is lost (the effect, if any, happened).
+pub(crate) async fn lose_answer(lost: Lost, surface: Surface, conn: &ConnMeta) -> Response {
+    match lost {
+        Lost::Reset => fault_answer(RequestFault::Reset, surface, conn).await,
+        Lost::Status(s) => fault_answer(RequestFault::Status(s), surface, conn).await,
+        Lost::Timeout(hang) => {
+            tokio::time::sleep(hang).await;
+            fault_answer(RequestFault::Reset, surface, conn).await
+        }
+    }
+}
+
+/// The answer a fault gives instead of the request's own.
+pub(crate) async fn fault_answer(fault: RequestFault, surface: Surface, conn: &ConnMeta) -> Response {
+    match (fault, surface) {
+        (RequestFault::Lost(lost), surface) => Box::pin(lose_answer(lost, surface, conn)).await,
         (RequestFault::Respond(canned), _) => fault_answers::canned(canned).await,
         (f @ (RequestFault::Throttle { .. } | RequestFault::Status(_)), Surface::Entra) => {
             fault_answers::entra(&f)
@@ -197,5 +231,5 @@ pub(crate) async fn apply_faults(
                 Surface::Entra => status.into_response(),
             }
         }
-    })
+    }
 }

@@ -3,7 +3,9 @@
 //! - [`incoming`]: answer, redirect, reject (a call not answered yet);
 //! - [`participants`]: add (invite an agent), cancel add, remove;
 //! - [`media`]: play, cancel media, recognize (DTMF), start recording;
-//! - [`connection`]: transfer, hang up.
+//! - [`connection`]: transfer, hang up;
+//! - [`late`]: a repeatable command decided longer ago than the service remembers it is
+//!   reconciled with the call before anything is sent again.
 //!
 //! Requests carry `Repeatability-Request-ID`/`First-Sent` derived from the command's
 //! [`RepeatKey`](crate::flow::RepeatKey), so running a command again has one effect at ACS.
@@ -12,6 +14,7 @@
 
 mod connection;
 mod incoming;
+mod late;
 mod media;
 mod participants;
 
@@ -24,7 +27,7 @@ use switchboard_callautomation::{
 use switchboard_events::{CallConnectionId, CorrelationId};
 use switchboard_queue::QueueError;
 use switchboard_routing::queue::PlaySource;
-use switchboard_store::{Store, StoreError};
+use switchboard_store::{Clock, Store, StoreError};
 
 use crate::flow::{CallState, Command, FlowInput, Op};
 
@@ -73,7 +76,8 @@ impl From<CaError> for CmdError {
 /// What a successful command produced.
 pub(crate) enum Effect {
     Done(String),
-    Skipped,
+    /// A media operation that may or may not have taken effect; never sent again.
+    Uncertain(String),
     Feedback(Box<FlowInput>, String),
     Archived,
 }
@@ -88,6 +92,8 @@ pub(crate) struct Calls {
     /// Name the agent sees on an invitation.
     source_display_name: String,
     marker_ttl: Duration,
+    /// Tells how old a command is ([`late`]).
+    clock: Arc<dyn Clock>,
 }
 
 impl Calls {
@@ -97,6 +103,7 @@ impl Calls {
         callback_url: String,
         source_display_name: String,
         marker_ttl: Duration,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             client,
@@ -104,6 +111,7 @@ impl Calls {
             callback_url,
             source_display_name,
             marker_ttl,
+            clock,
         }
     }
 
@@ -114,6 +122,11 @@ impl Calls {
         state: &CallState,
         cmd: &Command,
     ) -> Result<Effect, CmdError> {
+        if self.is_late(cmd) {
+            if let Some(settled) = self.reconcile_late(state, cmd).await {
+                return settled;
+            }
+        }
         match &cmd.op {
             Op::Answer { .. } => self.answer(key, state, cmd).await,
             Op::Redirect { .. } => self.redirect(key, state, cmd).await,
@@ -168,6 +181,9 @@ impl Calls {
     }
 
     fn request_options(&self, key: &CorrelationId, cmd: &Command) -> RequestOptions {
+        if self.is_late(cmd) {
+            return self.late_options(key, cmd);
+        }
         RequestOptions::with_repeatability(self.repeatability(key, cmd))
     }
 
@@ -186,6 +202,12 @@ impl Calls {
         format!("cmd:{key}:{}", self.repeatability(key, cmd).request_id)
     }
 
+    /// Runs a media operation at most once. The marker is claimed *before* the request:
+    /// after a crash, or an answer lost on the way back, nobody can tell whether the service
+    /// applied it, and sending it again could play a prompt twice. So a claimed marker is
+    /// never sent again ([`Effect::Uncertain`]); the marker is given back only when the
+    /// request certainly did not take effect (no connection, or the service refused it), so
+    /// the redelivery may send it.
     async fn fenced<F>(
         &self,
         key: &CorrelationId,
@@ -196,14 +218,22 @@ impl Calls {
         F: std::future::Future<Output = Result<(), CaError>>,
     {
         let marker = self.marker(key, cmd);
-        if self.store.check_mark(&marker).await? {
-            return Ok(Effect::Skipped);
+        if !self.store.mark_once(&marker, self.marker_ttl).await? {
+            return Ok(Effect::Uncertain(
+                "an earlier attempt claimed it and did not finish".into(),
+            ));
         }
-        run.await?;
-        // A crash between the request and this write repeats the media operation once; the
-        // window is one store round trip.
-        self.store.mark_once(&marker, self.marker_ttl).await?;
-        Ok(Effect::Done(String::new()))
+        match run.await {
+            Ok(()) => Ok(Effect::Done(String::new())),
+            Err(e) if e.may_have_been_applied() => Ok(Effect::Uncertain(e.to_string())),
+            Err(e) => {
+                if let Err(clear) = self.store.clear_mark(&marker).await {
+                    // The redelivery will find the claim and treat the operation as uncertain.
+                    tracing::warn!(error = %clear, "could not give back a media operation's claim");
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 

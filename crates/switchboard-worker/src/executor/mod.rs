@@ -13,10 +13,13 @@
 //! 4. Save the new state (outbox included) with compare-and-set **before** any effect, so a
 //!    decision is durable before the world sees it. Conflict → reload and start over
 //!    (bounded); the input is then found applied or decided afresh.
-//! 5. Run the outbox in order. Call Automation requests carry `Repeatability-Request-ID` /
-//!    `First-Sent` derived from (correlation id + input id, action) and the input time, so a
-//!    re-run after a redelivery or crash has one effect; media operations (which take no
-//!    repeatability headers) are fenced with a store marker instead. Results the flow needs
+//! 5. Run the outbox in order. Call Automation requests carry `Repeatability-Request-ID`
+//!    derived from (correlation id + input id, action) and `First-Sent` = when the command
+//!    was decided (saved with it), so a re-run after a redelivery or crash has one effect; a
+//!    command older than the service's repeatability window is reconciled with the call
+//!    first (`crate::calls`). Media operations (which take no repeatability headers) are
+//!    claimed with a store marker before they are sent, and never sent twice: when their
+//!    outcome is unknown the flow is told ([`Internal::CommandUncertain`](crate::flow::Internal::CommandUncertain)). Results the flow needs
 //!    (a reservation, an invitation id, a permanent failure, "call gone") are fed back
 //!    through [`step`] at once, which may queue more commands.
 //! 6. Save the drained state (or, after [`Op::Archive`](crate::flow::Op::Archive), nothing: the state is archived).
@@ -135,6 +138,7 @@ impl Executor {
             parts.options.callback_url.clone(),
             flow.source_display_name.clone(),
             parts.options.marker_ttl,
+            parts.clock.clone(),
         );
         let routing = Routing::new(RoutingParts {
             flow: flow.clone(),

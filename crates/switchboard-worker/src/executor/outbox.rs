@@ -42,7 +42,20 @@ impl Executor {
             *executed += 1;
             let (outcome, feedback) = match result {
                 Ok(Effect::Done(detail)) => (CommandOutcome::Done { detail }, None),
-                Ok(Effect::Skipped) => (CommandOutcome::AlreadyDone, None),
+                Ok(Effect::Uncertain(reason)) => {
+                    self.metrics
+                        .inc("switchboard_commands_uncertain_total", &[("op", cmd.op.name())]);
+                    tracing::warn!(%reason, "media command outcome unknown; not sent again");
+                    let input = FlowInput::internal(
+                        cmd.key.derived_id("uncertain"),
+                        self.clock.now(),
+                        Internal::CommandUncertain {
+                            command: Box::new(cmd.clone()),
+                            reason: reason.clone(),
+                        },
+                    );
+                    (CommandOutcome::Uncertain { reason }, Some(input))
+                }
                 Ok(Effect::Feedback(input, detail)) => {
                     (CommandOutcome::Done { detail }, Some(*input))
                 }

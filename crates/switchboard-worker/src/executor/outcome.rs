@@ -111,6 +111,12 @@ pub enum CommandOutcome {
     },
     /// Skipped: a marker shows it already ran.
     AlreadyDone,
+    /// A media command that may or may not have taken effect (its answer was lost, or an
+    /// earlier attempt claimed it and did not finish): not sent again; fed back to the flow.
+    Uncertain {
+        /// Why its outcome is unknown.
+        reason: String,
+    },
     /// Failed for good; fed back to the flow.
     Failed {
         /// Why it failed, as the flow and the timeline see it.
@@ -130,6 +136,7 @@ impl CommandOutcome {
         match self {
             Self::Done { .. } => "ok",
             Self::AlreadyDone => "skipped",
+            Self::Uncertain { .. } => "uncertain",
             Self::Failed { gone: true, .. } => "gone",
             Self::Failed { .. } => "failed",
             Self::Retry { .. } => "retry",
@@ -143,6 +150,7 @@ impl fmt::Display for CommandOutcome {
             Self::Done { detail } if detail.is_empty() => f.write_str("ok"),
             Self::Done { detail } => write!(f, "ok: {detail}"),
             Self::AlreadyDone => f.write_str("already done"),
+            Self::Uncertain { reason } => write!(f, "outcome unknown, not sent again: {reason}"),
             Self::Failed { reason, gone } => {
                 write!(
                     f,

@@ -408,6 +408,23 @@ pub enum Internal {
     },
     /// Timer: the voicemail recording window is over.
     VoicemailDone,
+    /// Timer: menu try `try_no`'s recognize had an uncertain request (its answer was lost, or
+    /// a crash left it unknown whether it went out) and no outcome has come since.
+    #[serde(rename_all = "camelCase")]
+    RecognizeOverdue {
+        /// The menu try the timer was set for; any outcome of it makes the timer stale.
+        try_no: u32,
+    },
+    /// A media command (no repeatability headers) may or may not have taken effect: its
+    /// answer was lost after the request went out, or an earlier attempt claimed it and did
+    /// not finish. It is never sent again; the flow reconciles from the callbacks.
+    #[serde(rename_all = "camelCase")]
+    CommandUncertain {
+        /// The command whose outcome is unknown.
+        command: Box<Command>,
+        /// Why it is unknown.
+        reason: String,
+    },
     /// A command failed for good (not retryable), or the call is gone.
     #[serde(rename_all = "camelCase")]
     CommandFailed {
@@ -431,6 +448,8 @@ impl Internal {
             Self::RingTimeout { .. } => "RingTimeout",
             Self::QueueRecheck { .. } => "QueueRecheck",
             Self::VoicemailDone => "VoicemailDone",
+            Self::RecognizeOverdue { .. } => "RecognizeOverdue",
+            Self::CommandUncertain { .. } => "CommandUncertain",
             Self::CommandFailed { .. } => "CommandFailed",
         }
     }
@@ -439,7 +458,10 @@ impl Internal {
     pub fn is_timer(&self) -> bool {
         matches!(
             self,
-            Self::RingTimeout { .. } | Self::QueueRecheck { .. } | Self::VoicemailDone
+            Self::RingTimeout { .. }
+                | Self::QueueRecheck { .. }
+                | Self::VoicemailDone
+                | Self::RecognizeOverdue { .. }
         )
     }
 }
@@ -475,6 +497,12 @@ impl fmt::Display for Internal {
             Self::RingTimeout { seq } => write!(f, "offer {seq}: ring timeout"),
             Self::QueueRecheck { n } => write!(f, "queue re-check {n}"),
             Self::VoicemailDone => f.write_str("voicemail window over"),
+            Self::RecognizeOverdue { try_no } => {
+                write!(f, "menu try {try_no}: no recognize outcome in time")
+            }
+            Self::CommandUncertain { command, reason } => {
+                write!(f, "{} outcome unknown: {reason}", command.op.name())
+            }
             Self::CommandFailed {
                 command,
                 gone,

@@ -1,7 +1,11 @@
-//! Our own inputs: routing results, timers (ring timeout, queue re-check, voicemail), and
-//! commands that failed for good.
+//! Our own inputs: routing results, timers (ring timeout, queue re-check, voicemail, an
+//! overdue recognize), commands that failed for good, and media commands whose outcome is
+//! unknown.
 
 use super::*;
+
+/// Seconds allowed for a menu prompt to play before the caller's silence timeout starts.
+const RECOGNIZE_PROMPT_ALLOWANCE_SECS: u64 = 60;
 
 impl Cx<'_> {
     pub(super) fn on_internal(&mut self, i: &Internal) -> Disposition {
@@ -165,12 +169,61 @@ impl Cx<'_> {
                 self.hang_up("voicemail recorded");
                 Disposition::Applied
             }
+            Internal::RecognizeOverdue { try_no } => self.on_recognize_failed(
+                Some(OpCtx::Ivr { try_no: *try_no }),
+                "no outcome of an uncertain recognize request",
+            ),
+            Internal::CommandUncertain { command, reason } => {
+                self.on_command_uncertain(command, reason)
+            }
             Internal::CommandFailed {
                 command,
                 gone,
                 reason,
             } => self.on_command_failed(command, *gone, reason),
         }
+    }
+
+    /// A media command that may or may not have taken effect is not sent again (it could
+    /// play twice). Its callbacks settle it when it did; the flow only needs a way out where
+    /// it waits for one: a recognize whose outcome never comes would hold the caller in the
+    /// menu forever, so a timer ends that menu try as if the caller pressed nothing.
+    fn on_command_uncertain(&mut self, command: &Command, reason: &str) -> Disposition {
+        let Op::Recognize {
+            initial_silence_timeout_secs,
+            max_tones,
+            operation_context,
+            ..
+        } = &command.op
+        else {
+            return self.ignore(format!(
+                "{} outcome unknown ({reason}): not sent again; its callbacks tell",
+                command.op.name()
+            ));
+        };
+        let Some(OpCtx::Ivr { try_no }) = OpCtx::parse(operation_context) else {
+            return self.ignore(format!("recognize outcome unknown ({reason})"));
+        };
+        if self.s.phase != (Phase::Triage { try_no }) {
+            return self.stale(format!("recognize of menu try {try_no} outcome unknown: moved on"));
+        }
+        // Time for the prompt, the caller's silence and their tones, then some.
+        let patience = Duration::from_secs(
+            u64::from(*initial_silence_timeout_secs)
+                + 5 * u64::from(*max_tones)
+                + RECOGNIZE_PROMPT_ALLOWANCE_SECS,
+        );
+        self.decide(format!(
+            "recognize of menu try {try_no} outcome unknown ({reason}): not sent again;              waiting up to {} s for its callbacks",
+            patience.as_secs()
+        ));
+        let at = self.now + patience;
+        self.schedule(
+            &format!("recognize-overdue:{try_no}"),
+            Internal::RecognizeOverdue { try_no },
+            at,
+        );
+        Disposition::Applied
     }
 
     pub(super) fn on_command_failed(
