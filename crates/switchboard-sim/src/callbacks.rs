@@ -147,11 +147,9 @@ fn backdate(body: &[u8], by: std::time::Duration) -> Vec<u8> {
         return body.to_vec();
     };
     for e in &mut events {
-        let Some(t) = e
-            .get("time")
-            .and_then(|t| t.as_str())
-            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-        else {
+        let Some(t) = e.get("time").and_then(|t| t.as_str()).and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        }) else {
             continue;
         };
         if let Ok(older) = (t - by).format(&time::format_description::well_known::Rfc3339) {
@@ -159,4 +157,19 @@ fn backdate(body: &[u8], by: std::time::Duration) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&events).unwrap_or_else(|_| body.to_vec())
+}
+
+#[cfg(test)]
+mod backlog_tests {
+    use super::*;
+
+    #[test]
+    fn backdate_moves_every_event_time() {
+        let body = br#"[{"id":"a","time":"2026-12-07T10:00:00Z","type":"x"},{"id":"b","time":"2026-12-07T10:00:05.5+00:00"}]"#;
+        let out = backdate(body, std::time::Duration::from_secs(600));
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0]["time"], "2026-12-07T09:50:00Z");
+        assert_eq!(v[1]["time"], "2026-12-07T09:50:05.5Z");
+        assert_eq!(v[0]["id"], "a");
+    }
 }

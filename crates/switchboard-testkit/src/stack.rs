@@ -93,7 +93,7 @@ pub struct StackOptions {
     pub max_delivery_count: u32,
     /// Queue duplicate detection (a Service Bus feature). Off lets duplicates reach workers.
     pub dedupe: bool,
-    /// The flow's ring grace; `None`: the configuration's.
+    /// The flow's ring grace (also its media grace); `None`: the configuration's.
     pub ring_grace: Option<Duration>,
     /// How every worker runs (concurrency, polling, sweeps).
     pub runner: RunnerOptions,
@@ -337,6 +337,7 @@ impl Stack {
             Some(grace) => {
                 let mut flow = FlowConfig::from_config(&self.config, routing_config(&self.config)?);
                 flow.ring_grace = grace;
+                flow.media_grace = grace;
                 Some(flow)
             }
             None => None,

@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::{fault_answer, lose_answer, record, roll_faults, AppState, Surface};
-use crate::faults::RequestFault;
 use crate::auth::{self, SignedRequest};
 use crate::engine::guard::Reply;
 use crate::error::ApiError;
+use crate::faults::RequestFault;
 use crate::ledger::TimelineKind;
 use crate::net::ConnMeta;
 use crate::repeatability::{Check, StoredResponse, RESULT_HEADER};

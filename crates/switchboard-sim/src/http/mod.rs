@@ -176,7 +176,11 @@ pub(crate) async fn lose_answer(lost: Lost, surface: Surface, conn: &ConnMeta) -
 }
 
 /// The answer a fault gives instead of the request's own.
-pub(crate) async fn fault_answer(fault: RequestFault, surface: Surface, conn: &ConnMeta) -> Response {
+pub(crate) async fn fault_answer(
+    fault: RequestFault,
+    surface: Surface,
+    conn: &ConnMeta,
+) -> Response {
     match (fault, surface) {
         (RequestFault::Lost(lost), surface) => Box::pin(lose_answer(lost, surface, conn)).await,
         (RequestFault::Respond(canned), _) => fault_answers::canned(canned).await,

@@ -78,10 +78,12 @@ impl Calls {
                         cmd.op.name()
                     ))));
                 };
-                Some(match self.client.get_call(cc, RequestOptions::default()).await {
-                    Ok(_) => Ok(Effect::Done("reconciled: the call was answered".into())),
-                    Err(e) => Err(e.into()),
-                })
+                Some(
+                    match self.client.get_call(cc, RequestOptions::default()).await {
+                        Ok(_) => Ok(Effect::Done("reconciled: the call was answered".into())),
+                        Err(e) => Err(e.into()),
+                    },
+                )
             }
             Op::AddParticipant { agent, .. } => {
                 let who = CommunicationIdentifier::teams_user(agent.as_str());
@@ -93,13 +95,15 @@ impl Calls {
                     Err(e) => Some(Err(e)),
                 }
             }
-            Op::RemoveParticipant { participant, .. } => match self.present(state, participant).await {
-                Ok(false) => Some(Ok(Effect::Done(
-                    "reconciled: the participant already left".into(),
-                ))),
-                Ok(true) => None,
-                Err(e) => Some(Err(e)),
-            },
+            Op::RemoveParticipant { participant, .. } => {
+                match self.present(state, participant).await {
+                    Ok(false) => Some(Ok(Effect::Done(
+                        "reconciled: the participant already left".into(),
+                    ))),
+                    Ok(true) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
             Op::Transfer { .. } | Op::HangUp { .. } => {
                 let cc = match self.connection(state) {
                     Ok(cc) => cc,

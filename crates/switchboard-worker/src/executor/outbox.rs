@@ -43,8 +43,10 @@ impl Executor {
             let (outcome, feedback) = match result {
                 Ok(Effect::Done(detail)) => (CommandOutcome::Done { detail }, None),
                 Ok(Effect::Uncertain(reason)) => {
-                    self.metrics
-                        .inc("switchboard_commands_uncertain_total", &[("op", cmd.op.name())]);
+                    self.metrics.inc(
+                        "switchboard_commands_uncertain_total",
+                        &[("op", cmd.op.name())],
+                    );
                     tracing::warn!(%reason, "media command outcome unknown; not sent again");
                     let input = FlowInput::internal(
                         cmd.key.derived_id("uncertain"),

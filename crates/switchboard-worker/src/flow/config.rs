@@ -69,6 +69,10 @@ pub struct FlowConfig {
     /// call context expires (30 s on ACS; see the simulator's `ringingTimeout`). An
     /// `IncomingCall` delivered later than this after it was raised is not answered.
     pub ringing_window: Duration,
+    /// How long past a recognize's own timeouts (plus time for its prompt) the flow waits
+    /// for the outcome of a recognize whose request may not have reached the service before
+    /// it ends that menu try as if the caller pressed nothing.
+    pub media_grace: Duration,
 }
 
 impl FlowConfig {
@@ -100,6 +104,7 @@ impl FlowConfig {
             applied_limit: 256,
             history_limit: 200,
             ringing_window: Duration::from_secs(30),
+            media_grace: Duration::from_secs(60),
         }
     }
 

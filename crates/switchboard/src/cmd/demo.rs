@@ -345,7 +345,9 @@ impl Observer for Timeline {
         let result = match outcome {
             CommandOutcome::Done { detail } => format!("ok {}", self.readable(detail)),
             CommandOutcome::AlreadyDone => "already done (skipped)".to_string(),
-            CommandOutcome::Uncertain { reason } => format!("outcome unknown, not re-sent: {reason}"),
+            CommandOutcome::Uncertain { reason } => {
+                format!("outcome unknown, not re-sent: {reason}")
+            }
             CommandOutcome::Failed { reason, gone } => {
                 format!("{} {reason}", if *gone { "gone:" } else { "failed:" })
             }

@@ -4,9 +4,6 @@
 
 use super::*;
 
-/// Seconds allowed for a menu prompt to play before the caller's silence timeout starts.
-const RECOGNIZE_PROMPT_ALLOWANCE_SECS: u64 = 60;
-
 impl Cx<'_> {
     pub(super) fn on_internal(&mut self, i: &Internal) -> Disposition {
         match i {
@@ -205,14 +202,14 @@ impl Cx<'_> {
             return self.ignore(format!("recognize outcome unknown ({reason})"));
         };
         if self.s.phase != (Phase::Triage { try_no }) {
-            return self.stale(format!("recognize of menu try {try_no} outcome unknown: moved on"));
+            return self.stale(format!(
+                "recognize of menu try {try_no} outcome unknown: moved on"
+            ));
         }
-        // Time for the prompt, the caller's silence and their tones, then some.
+        // The caller's silence and their tones (5 s apart at most), then time for the prompt.
         let patience = Duration::from_secs(
-            u64::from(*initial_silence_timeout_secs)
-                + 5 * u64::from(*max_tones)
-                + RECOGNIZE_PROMPT_ALLOWANCE_SECS,
-        );
+            u64::from(*initial_silence_timeout_secs) + 5 * u64::from(*max_tones),
+        ) + self.cfg.media_grace;
         self.decide(format!(
             "recognize of menu try {try_no} outcome unknown ({reason}): not sent again;              waiting up to {} s for its callbacks",
             patience.as_secs()
