@@ -364,10 +364,13 @@ def consistency() -> list[str]:
             problems.append(
                 f"config [queue] {key} = {queue_cfg.get(key)!r} but servicebus.bicep {param} defaults to {_param_default(servicebus, param)!r}"
             )
-    for queue in ("incomingQueue", "eventsQueue"):
+    for queue, lock_key in (
+        ("incomingQueue", "incoming_lock_duration_secs"),
+        ("eventsQueue", "lock_duration_secs"),
+    ):
         props = _resource(servicebus, queue)["properties"]
-        if props.get("lockDuration") != f"PT{queue_cfg.get('lock_duration_secs')}S":
-            problems.append(f"{queue} lockDuration {props.get('lockDuration')} != config lock_duration_secs {queue_cfg.get('lock_duration_secs')}")
+        if props.get("lockDuration") != f"PT{queue_cfg.get(lock_key)}S":
+            problems.append(f"{queue} lockDuration {props.get('lockDuration')} != config {lock_key} {queue_cfg.get(lock_key)}")
         if props.get("maxDeliveryCount") != queue_cfg.get("max_delivery_count"):
             problems.append(f"{queue} maxDeliveryCount {props.get('maxDeliveryCount')} != config max_delivery_count {queue_cfg.get('max_delivery_count')}")
     if _resource(servicebus, "incomingQueue")["properties"].get("requiresSession") is not False:

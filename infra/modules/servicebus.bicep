@@ -95,7 +95,10 @@ resource incomingQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     requiresSession: false
     requiresDuplicateDetection: true
     duplicateDetectionHistoryTimeWindow: 'PT10M'
-    lockDuration: 'PT30S'
+    // An IncomingCall rings for 30 s: a worker that crashes holding one must give it back in
+    // time for another replica to answer (the worker renews the lock while it works).
+    // The shortest lock Service Bus allows. Matches queue.incoming_lock_duration_secs.
+    lockDuration: 'PT5S'
     maxDeliveryCount: 10
     defaultMessageTimeToLive: incomingCallsTtl
     deadLetteringOnMessageExpiration: true

@@ -324,3 +324,52 @@ async fn two_hundred_calls_on_service_bus_and_redis_survive_a_killed_worker() {
 async fn two_hundred_calls_on_sqlite_survive_a_killed_worker() {
     two_hundred_calls_survive_a_killed_worker(Engines::Sqlite).await;
 }
+
+/// Issue 15 §7: a worker SIGKILLed while it holds ringing `IncomingCall`s. The incoming queue's
+/// lock is short (5 s, renewed while a handler works) and the call-events queue's is long
+/// (30 s, as deployed): with one lock of 30 s for both, the killed worker's calls would come
+/// back only after they stopped ringing (30 s) and never be answered. Answers are slowed
+/// down so the worker is killed with answers in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_holding_ringing_calls_loses_none_of_them() {
+    const CALLS: usize = 10;
+    let mut world = World::start(WorldOptions {
+        workers: 2,
+        agents: vec![(harness::accepts(), "support", 3); CALLS],
+        talk_time: Duration::from_millis(500),
+        lock_duration_secs: 30,
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .faults(json!({"operations": {"AnswerCall": {"latency": {"type": "fixed", "ms": 2500}}}}))
+        .await;
+    let calls: Vec<String> = futures::future::join_all(
+        (0..CALLS).map(|i| world.place_call_to_line(format!("+1425557{:04}", i), false)),
+    )
+    .await;
+    // Both workers have taken IncomingCalls and are waiting for their answers.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let answered_before_kill = world.ledger().await["total"]["answers"]
+        .as_u64()
+        .unwrap_or(0);
+    world.kill_worker(0);
+    let started = std::time::Instant::now();
+    let ended = world.wait_archived(&calls, Duration::from_secs(90)).await;
+    let ledger = world.ledger().await;
+    for c in &calls {
+        let effects = &ledger["calls"][c]["effects"];
+        assert!(
+            ended.contains_key(c) && effects["answers"] == 1 && effects["adds"] == 1,
+            "call {c} answered once and given an agent: {effects}\ntimeline: {}\nworker logs:\n{}",
+            world.timeline(c).await,
+            world.worker_logs_mentioning(c)
+        );
+    }
+    eprintln!(
+        "{CALLS} calls, a worker killed with {} answered: all answered and ended {:?} later",
+        answered_before_kill,
+        started.elapsed()
+    );
+    world.shutdown().await;
+}

@@ -107,6 +107,12 @@ impl DeploymentConfig {
         let mut queue = Table::new();
         queue.insert("sqlite_path".into(), path(&self.queue_path));
         queue.insert("lock_duration_secs".into(), int(self.lock_duration_secs));
+        // Tests that shorten the lock to see redeliveries soon want it on both queues; the
+        // incoming queue's own default (5 s) is the longest it gets.
+        queue.insert(
+            "incoming_lock_duration_secs".into(),
+            int(self.lock_duration_secs.min(5)),
+        );
         if let Some(n) = self.max_delivery_count {
             queue.insert("max_delivery_count".into(), int(n.into()));
         }

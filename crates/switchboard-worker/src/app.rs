@@ -268,6 +268,7 @@ pub async fn build_worker(cfg: &Config, hooks: WorkerHooks) -> Result<WorkerApp,
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let options = ExecutorOptions {
         outbox_lease: Duration::from_secs(cfg.queue.lock_duration_secs),
+        incoming_lease: Duration::from_secs(cfg.queue.incoming_lock_duration_secs),
         ..ExecutorOptions::from_config(cfg)?
     };
     let seal = Seal::load_or_create(cfg.worker.internal_key.as_ref(), backends.store.as_ref())

@@ -11,10 +11,10 @@ use switchboard_store::Store;
 use crate::config::{Config, ConfigError, Key};
 use crate::error::AppError;
 
-/// The queue settings the port needs, for the plain and the session queue.
+/// The queue settings the port needs, for the plain (incoming-call) and the session queue.
 pub fn queue_configs(cfg: &Config) -> (PortQueueConfig, PortQueueConfig) {
     let plain = PortQueueConfig {
-        lock_duration: Duration::from_secs(cfg.queue.lock_duration_secs),
+        lock_duration: Duration::from_secs(cfg.queue.incoming_lock_duration_secs),
         max_delivery_count: cfg.queue.max_delivery_count,
         // Message ids are event ids: a retried publish or a redelivered Event Grid event is
         // absorbed here, as Service Bus duplicate detection does in the cloud.
@@ -23,6 +23,7 @@ pub fn queue_configs(cfg: &Config) -> (PortQueueConfig, PortQueueConfig) {
     };
     let sessions = PortQueueConfig {
         requires_session: true,
+        lock_duration: Duration::from_secs(cfg.queue.lock_duration_secs),
         ..plain.clone()
     };
     (plain, sessions)

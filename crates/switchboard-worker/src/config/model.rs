@@ -139,8 +139,14 @@ pub struct QueueSection {
     /// Plain queue only the ingress uses: events it refuses are dead letters here, with the
     /// reason (`switchboard dlq` lists them).
     pub rejects_queue: String,
-    /// Peek-lock duration of both queues.
+    /// Peek-lock duration of the call-events (session) queue: how long a crashed worker's
+    /// call waits before another replica takes it over.
     pub lock_duration_secs: u64,
+    /// Peek-lock duration of the incoming-call queue. Short, because an `IncomingCall` rings
+    /// for only 30 s: a worker that crashes holding one must give it back in time for another
+    /// replica to answer. Handlers renew the lock while they work, so a short lock costs a
+    /// renewal every third of it, not a redelivery. Service Bus allows 5 s to 5 min.
+    pub incoming_lock_duration_secs: u64,
     /// Deliveries before a message is dead-lettered.
     pub max_delivery_count: u32,
     /// Every other key (`sqlite_path`, `servicebus_namespace`, …): the backends own them, and
@@ -161,6 +167,7 @@ impl Default for QueueSection {
             events_queue: "call-events".into(),
             rejects_queue: "ingress-rejects".into(),
             lock_duration_secs: 30,
+            incoming_lock_duration_secs: 5,
             max_delivery_count: 10,
             settings: Settings::default(),
             kind_key: KindKey::default(),

@@ -188,3 +188,17 @@ fn example_config_parses_and_validates() {
     cfg.validate(Role::Worker).unwrap();
     cfg.validate(Role::Ingress).unwrap();
 }
+
+#[test]
+fn the_incoming_lock_is_short_by_default_and_checked() {
+    let c = Config::from_toml_str("").unwrap();
+    assert_eq!(c.queue.incoming_lock_duration_secs, 5);
+    assert_eq!(c.queue.lock_duration_secs, 30);
+    let (plain, sessions) = crate::backend::queue_configs(&c);
+    assert_eq!(plain.lock_duration, std::time::Duration::from_secs(5));
+    assert_eq!(sessions.lock_duration, std::time::Duration::from_secs(30));
+    let err = Config::from_toml_str("[queue]\nincoming_lock_duration_secs = 0\n")
+        .and_then(|c| c.validate(Role::QueueTool).map(|_| c))
+        .unwrap_err();
+    assert_eq!(err.key, "queue.incoming_lock_duration_secs", "{err:?}");
+}

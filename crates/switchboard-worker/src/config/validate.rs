@@ -21,6 +21,22 @@ impl Config {
                 "must be between 1 and 300 (Service Bus allows at most 5 minutes)",
             ));
         }
+        if self.queue.incoming_lock_duration_secs == 0
+            || self.queue.incoming_lock_duration_secs > 300
+        {
+            return Err(ConfigError::new(
+                "queue.incoming_lock_duration_secs",
+                "must be between 1 and 300 (Service Bus allows 5 s to 5 minutes)",
+            ));
+        }
+        if self.queue.incoming_lock_duration_secs >= 30 {
+            tracing::warn!(
+                incoming_lock_duration_secs = self.queue.incoming_lock_duration_secs,
+                "queue.incoming_lock_duration_secs is not shorter than the 30 s an IncomingCall \
+                 rings: a call held by a worker that crashes will stop ringing before another \
+                 replica can answer it"
+            );
+        }
         if self.queue.max_delivery_count == 0 {
             return Err(ConfigError::new(
                 "queue.max_delivery_count",

@@ -231,6 +231,12 @@ impl Executor {
         // attempt, not a decision).
         let holder = Uuid::new_v4().to_string();
         let mut lease_wait_until: Option<Instant> = None;
+        let lease_len = match &input.kind {
+            InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_)) => {
+                self.options.incoming_lease
+            }
+            _ => self.options.outbox_lease,
+        };
         let mut attempt = 0;
         while attempt < self.options.max_cas_attempts.max(1) {
             attempt += 1;
@@ -272,7 +278,7 @@ impl Executor {
                     self.metrics.inc("switchboard_outbox_resumed_total", &[]);
                     s.lease = Some(Lease {
                         holder: holder.clone(),
-                        until: now + self.options.outbox_lease,
+                        until: now + lease_len,
                     });
                     let v = match self.save(key, Some(v), s).await? {
                         Some(v) => v,
@@ -332,7 +338,7 @@ impl Executor {
             // Durable before any effect.
             next.lease = (!next.outbox.is_empty()).then(|| Lease {
                 holder: holder.clone(),
-                until: now + self.options.outbox_lease,
+                until: now + lease_len,
             });
             let v = match self.save(key, version, &next).await? {
                 Some(v) => v,

@@ -35,6 +35,10 @@ pub struct ExecutorOptions {
     /// long the owner is presumed dead and the outbox is taken over. Set it to about the
     /// queue's lock duration.
     pub outbox_lease: Duration,
+    /// The lease of an outbox an `IncomingCall` decided (the answer): about the incoming
+    /// queue's lock, which is short so a crashed worker's ringing call is answered by another
+    /// replica in time — a longer lease would make that replica wait it out.
+    pub incoming_lease: Duration,
 }
 
 impl ExecutorOptions {
@@ -60,6 +64,7 @@ impl ExecutorOptions {
             max_cas_attempts: 8,
             max_feedback_steps: 64,
             outbox_lease: Duration::from_secs(30),
+            incoming_lease: Duration::from_secs(5),
         }
     }
 }
