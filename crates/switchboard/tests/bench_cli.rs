@@ -48,3 +48,49 @@ fn bench_reports_consistent_figures() {
     assert!(f("/peakRssMiB") > 1.0, "{r}");
     assert!(f("/startToFirstMessageMs") > 0.0, "{r}");
 }
+
+/// The chaos run CI can afford (issue 15 §6): 40 calls under injected 429/503/resets/lost
+/// answers, duplicated and reordered callbacks, duplicated IncomingCalls and two killed
+/// workers; every invariant holds and the counts show the faults really happened.
+#[test]
+fn chaos_keeps_every_invariant() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "bench",
+            "--chaos",
+            "--calls",
+            "40",
+            "--concurrency",
+            "15",
+            "--workers",
+            "2",
+            "--seed",
+            "11",
+            "--timeout",
+            "240",
+            "--json",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run switchboard bench --chaos");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(r["completed"], 40, "{r}");
+    assert_eq!(r["broken"], serde_json::json!({}), "{r}");
+    let c = &r["counts"];
+    assert_eq!(c["answers"], 40, "{r}");
+    assert_eq!(c["workersKilled"], 2, "{r}");
+    assert_eq!(c["deadLetters"], 0, "{r}");
+    let injected: u64 = c["faultsInjected"]
+        .as_object()
+        .expect("faults")
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    assert!(injected > 0, "faults were injected: {r}");
+    assert!(
+        c["duplicateInputs"].as_u64().unwrap_or(0) > 0,
+        "duplicates reached the flow: {r}"
+    );
+}

@@ -114,6 +114,8 @@ pub struct AgentSnapshot {
     pub spec: AgentSpec,
     /// Simulated calls the agent is in now.
     pub in_calls: u32,
+    /// The most calls the agent was in at once since the simulator started (or was reset).
+    pub peak_in_calls: u32,
     /// What Graph serves now: `Busy` while in a call, else the configured availability.
     pub availability: String,
     /// What Graph serves now: `InACall` while in a call, else the configured activity.
@@ -638,6 +640,7 @@ fn agent_snapshot(a: &Agent) -> AgentSnapshot {
     AgentSnapshot {
         spec: a.spec.clone(),
         in_calls: a.in_calls,
+        peak_in_calls: a.peak_in_calls,
         availability,
         activity,
     }

@@ -268,6 +268,7 @@ impl Engine {
             MediaOp::Play(_) => "play queued",
             MediaOp::Recognize(_) => "recognize queued",
         };
+        let operation_context = op.operation_context().cloned();
         if interrupt {
             conn.media.queue.push_front(op);
             if let Some(active) = conn.media.active.take() {
@@ -294,7 +295,7 @@ impl Engine {
             Some(ccid),
             TimelineKind::Call,
             kind,
-            json!({"interrupt": interrupt}),
+            json!({"interrupt": interrupt, "operationContext": operation_context}),
         );
         self.schedule_media(ccid, start);
         Ok(())

@@ -236,6 +236,7 @@ impl Engine {
         st.order.clear();
         for a in st.agents.values_mut() {
             a.in_calls = 0;
+            a.peak_in_calls = 0;
         }
         drop(st);
         self.timelines

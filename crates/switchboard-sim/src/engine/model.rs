@@ -451,11 +451,23 @@ pub(crate) struct Agent {
     pub spec: AgentSpec,
     /// Simulated calls the agent is in right now.
     pub in_calls: u32,
+    /// The most calls the agent was ever in at once (a contact centre books an agent for one).
+    pub peak_in_calls: u32,
 }
 
 impl Agent {
     pub fn new(spec: AgentSpec) -> Self {
-        Self { spec, in_calls: 0 }
+        Self {
+            spec,
+            in_calls: 0,
+            peak_in_calls: 0,
+        }
+    }
+
+    /// The agent joins one more call.
+    pub fn join(&mut self) {
+        self.in_calls += 1;
+        self.peak_in_calls = self.peak_in_calls.max(self.in_calls);
     }
 
     /// Presence as Graph reports it: in a simulated call means Busy/InACall.

@@ -386,7 +386,7 @@ impl Engine {
             bot.is_bot = true;
             let mut target = Participant::new(call.to.clone());
             if let Some(a) = agent.as_ref().and_then(|a| agents.get_mut(a)) {
-                a.in_calls += 1;
+                a.join();
                 target.agent = Some(a.spec.id.clone());
                 target.join = ids.next_u64();
             }
@@ -692,7 +692,7 @@ impl Engine {
             if conn.find(&inv.target.raw).is_none() {
                 let mut p = Participant::new(inv.target.clone());
                 if let Some(a) = inv.agent.as_ref().and_then(|a| agents.get_mut(a)) {
-                    a.in_calls += 1;
+                    a.join();
                     p.agent = Some(a.spec.id.clone());
                     p.join = ids.next_u64();
                     talk = a.spec.talk_time.map(|t| (t, a.spec.id.clone(), p.join));
@@ -813,7 +813,7 @@ impl Engine {
         let Some(a) = agents.get_mut(agent) else {
             return;
         };
-        a.in_calls += 1;
+        a.join();
         let join = ids.next_u64();
         call.external_agents.push((agent.to_owned(), join));
         let talk = a.spec.talk_time;

@@ -55,6 +55,15 @@ pub struct Args {
     /// Machine-readable report.
     #[arg(long)]
     pub json: bool,
+    /// Run under chaos instead (see `switchboard bench --help`): injected Call Automation
+    /// faults (429, 503, resets, lost answers), duplicated and reordered callbacks,
+    /// duplicated IncomingCalls, two workers killed mid-run; then check the invariants
+    /// against the simulator's ledger. Exits non-zero when one is broken.
+    #[arg(long)]
+    pub chaos: bool,
+    /// Seed of the simulator's dice (`--chaos`).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
     /// The side-by-side comparison (`--against`).
     #[command(flatten)]
     pub side: crate::cmd::sidebyside::SideArgs,
@@ -137,6 +146,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             json: args.json,
         };
         return crate::cmd::sidebyside::run(common, args.side, against).await;
+    }
+    if args.chaos {
+        let concurrency = args.concurrency.max(1);
+        return crate::cmd::chaos::run(crate::cmd::chaos::ChaosArgs {
+            calls: args.calls,
+            concurrency,
+            workers: args.workers.max(1),
+            agents: args.agents.unwrap_or(concurrency + 5),
+            talk_ms: args.talk_ms,
+            timeout: args.timeout,
+            seed: args.seed,
+            json: args.json,
+        })
+        .await;
     }
     let started = Instant::now();
     anyhow::ensure!(args.calls > 0, "--calls must be at least 1");

@@ -2,6 +2,7 @@
 pub mod agents;
 pub mod bench;
 pub mod call;
+pub mod chaos;
 pub mod common;
 pub mod demo;
 pub mod dlq;
