@@ -214,6 +214,8 @@ impl Pipeline {
         };
 
         let mut attempt: u32 = 0;
+        // An earlier attempt may have taken effect although its answer was lost.
+        let mut earlier_maybe_applied = false;
         loop {
             attempt += 1;
             let span = tracing::info_span!(
@@ -267,6 +269,20 @@ impl Pipeline {
                     if op.is_success(status) {
                         return Ok(RawResponse { status, body });
                     }
+                    if status == 404 && method == Method::DELETE && earlier_maybe_applied {
+                        // A delete whose answer was lost, asked again: "not found" is the
+                        // state it was sent to reach (RFC 9110 §9.3.5, idempotent).
+                        tracing::info!(
+                            operation = name,
+                            attempt,
+                            "already deleted by an earlier attempt whose answer was lost"
+                        );
+                        let status = op.success_statuses().first().copied().unwrap_or(204);
+                        return Ok(RawResponse {
+                            status,
+                            body: Bytes::new(),
+                        });
+                    }
                     let retry_after = retry_after(&headers, SystemTime::now());
                     // A server error may come after the effect; a 503 with Retry-After is the
                     // service declining the request (ADR 0009 of the simulator).
@@ -278,6 +294,7 @@ impl Pipeline {
                 Outcome::Failed(e) => (e, None),
             };
             let error = error.with_attempts(attempt);
+            earlier_maybe_applied |= error.may_have_been_applied();
             if !error.is_retryable() || attempt >= max_attempts {
                 return Err(error);
             }

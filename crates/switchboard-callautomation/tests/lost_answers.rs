@@ -153,3 +153,91 @@ async fn a_repeatable_operation_whose_answer_is_lost_is_repeated_and_replayed() 
         assert_eq!(adds, 1, "{answer:?}: one invitation");
     }
 }
+
+/// Every operation without repeatability headers that changes something (the POSTs the
+/// client has): a lost answer is never sent again, and its one effect happened.
+#[tokio::test]
+async fn no_operation_without_repeatability_is_sent_again_after_a_lost_answer() {
+    let acs = Acs::hmac().await;
+    let client = client(&acs);
+    let caller = || CommunicationIdentifier::from_raw_id(&format!("4:{}", common::CALLER));
+    let ops = [
+        "CallMedia_Play",
+        "CallMedia_Recognize",
+        "CallMedia_CancelAllMediaOperations",
+        "CallMedia_Hold",
+        "CallMedia_Unhold",
+        "CallRecording_PauseRecording",
+        "CallRecording_ResumeRecording",
+    ];
+    for op in ops {
+        let contract = switchboard_contract::operation(op).expect(op);
+        assert!(
+            !contract.repeatable && contract.method == "POST",
+            "{op} is a non-repeatable POST"
+        );
+        let call = acs.connected_call().await.id;
+        let recording = client
+            .start_recording(
+                &StartCallRecordingRequest::for_call_connection(call.clone()),
+                RequestOptions::default(),
+            )
+            .await
+            .unwrap()
+            .recording_id
+            .expect("recording id");
+        if op == "CallRecording_ResumeRecording" {
+            // Only a paused recording has something to resume.
+            client
+                .pause_recording(&recording, RequestOptions::default())
+                .await
+                .unwrap();
+        }
+        let before = effects(&acs, &call);
+        acs.take_requests();
+        once(&acs, op, lost(LostAnswer::Status));
+        let o = RequestOptions::default;
+        let result = match op {
+            "CallMedia_Play" => client.play(&call, &play(), o()).await,
+            "CallMedia_Recognize" => {
+                let r = RecognizeRequest::dtmf(
+                    caller(),
+                    Some(PlaySource::file("https://x.example/menu.wav")),
+                    1,
+                );
+                client.recognize(&call, &r, o()).await
+            }
+            "CallMedia_CancelAllMediaOperations" => {
+                client.cancel_all_media_operations(&call, o()).await
+            }
+            "CallMedia_Hold" => {
+                client
+                    .hold(&call, &HoldRequest::new(caller(), None), o())
+                    .await
+            }
+            "CallMedia_Unhold" => {
+                client
+                    .unhold(&call, &UnholdRequest::new(caller()), o())
+                    .await
+            }
+            "CallRecording_PauseRecording" => client.pause_recording(&recording, o()).await,
+            "CallRecording_ResumeRecording" => client.resume_recording(&recording, o()).await,
+            _ => unreachable!(),
+        };
+        let err = result.expect_err(op);
+        assert!(err.may_have_been_applied(), "{op}: {err}");
+        assert_eq!(attempts(&acs, op), 1, "{op}: sent once");
+        let after = effects(&acs, &call);
+        assert_ne!(before, after, "{op}: the effect happened");
+    }
+}
+
+fn effects(acs: &Acs, call: &CallConnectionId) -> switchboard_sim::Effects {
+    acs.sim
+        .ledger()
+        .calls
+        .values()
+        .find(|c| c.call_connection_id.as_deref() == Some(call.as_str()))
+        .map(|c| c.effects)
+        .unwrap_or_default()
+}

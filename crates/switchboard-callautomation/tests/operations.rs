@@ -41,9 +41,11 @@ struct World {
 
 /// Calls every operation the client has once, with representative inputs, on calls the
 /// simulator has connected (set up first, so the request log holds only these requests).
+/// `arm` runs after the setup, just before the sequence (to set faults for it alone).
 async fn call_everything(
     acs: &Acs,
     client: &CallAutomationClient,
+    arm: impl FnOnce(),
 ) -> (BTreeMap<&'static str, String>, World) {
     let main = acs.connected_call().await.id;
     let hang_up = acs.connected_call().await.id;
@@ -58,6 +60,7 @@ async fn call_everything(
         acs.incoming_context(),
         acs.incoming_context(),
     );
+    arm();
     let call = || main.clone();
     let mut out = BTreeMap::new();
     let o = RequestOptions::default;
@@ -232,7 +235,7 @@ async fn call_everything(
 async fn every_operation_is_signed_routed_and_schema_valid() {
     let acs = Acs::hmac().await;
     let client = acs.client();
-    let (results, world) = call_everything(&acs, &client).await;
+    let (results, world) = call_everything(&acs, &client, || {}).await;
     let requests = acs.requests();
     assert_eq!(requests.len(), results.len());
 
@@ -311,6 +314,83 @@ async fn every_operation_is_signed_routed_and_schema_valid() {
         results["CallRecording_GetRecordingProperties"],
         "Some(Active)"
     );
+}
+
+/// Issue 15 §3 on every operation the client has: the first request of each operation that
+/// may safely be sent again (repeatable ones, reads, deletes) loses its answer after the
+/// effect (`lost`, ADR 0009 of the simulator). Each is sent twice and the second answer is the
+/// first result replayed (repeatable) or a harmless repeat (read, delete); the rest of the
+/// sequence is unaffected. Operations that may not be repeated are covered one by one in
+/// `lost_answers.rs`.
+#[tokio::test]
+async fn every_safe_operation_survives_a_lost_answer_with_one_effect() {
+    let acs = Acs::hmac().await;
+    let client = acs.client();
+    let safe: Vec<&str> = switchboard_contract::operations()
+        .iter()
+        .filter(|o| o.repeatable || o.method == "GET" || o.method == "DELETE")
+        .map(|o| o.operation_id.as_str())
+        .collect();
+    let mut faults = acs.sim.faults();
+    for op in &safe {
+        faults.operations.insert(
+            (*op).to_string(),
+            switchboard_sim::FaultSpec {
+                latency: None,
+                rules: vec![switchboard_sim::FaultRule::times(
+                    switchboard_sim::FaultKind::Lost {
+                        answer: switchboard_sim::LostAnswer::Status,
+                        status: Some(500),
+                        hang_ms: None,
+                    },
+                    1,
+                )],
+            },
+        );
+    }
+    let replayed_before = acs.sim.ledger().replayed_requests;
+    let (results, _world) =
+        call_everything(&acs, &client, || acs.sim.set_faults(faults).unwrap()).await;
+    let requests = acs.requests();
+    let mut repeatable_called = 0;
+    for (op, _) in &results {
+        let attempts: Vec<_> = requests
+            .iter()
+            .filter(|r| r.operation.as_deref() == Some(*op))
+            .collect();
+        if safe.contains(op) {
+            assert_eq!(attempts.len(), 2, "{op}: the lost answer is asked again");
+            assert!(
+                attempts[0]
+                    .fault
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with("lost")),
+                "{op}"
+            );
+            assert!(attempts[1].fault.is_none(), "{op}");
+            if switchboard_contract::operation(op).is_some_and(|o| o.repeatable) {
+                repeatable_called += 1;
+                assert_eq!(
+                    attempts[0].header("repeatability-request-id"),
+                    attempts[1].header("repeatability-request-id"),
+                    "{op}: the same request repeated"
+                );
+            }
+        } else {
+            assert_eq!(attempts.len(), 1, "{op}");
+        }
+    }
+    assert!(repeatable_called >= 10, "{results:?}");
+    // Every repeat of a repeatable operation was answered from the first result.
+    assert!(
+        acs.sim.ledger().replayed_requests - replayed_before >= repeatable_called,
+        "{:?}",
+        acs.sim.ledger()
+    );
+    // One effect each, as without the faults: one add, one transfer, one recording…
+    let total = acs.sim.ledger().total;
+    assert_eq!(total.transfers, 1, "{total:?}");
+    assert_eq!(total.recordings, 1, "{total:?}");
 }
 
 #[tokio::test]

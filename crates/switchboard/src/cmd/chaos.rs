@@ -277,11 +277,7 @@ async fn check(stack: &Stack, placed: &[String], kills: usize) -> anyhow::Result
     let (mut answers, mut adds, mut plays, mut recognizes, mut offers) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     for c in placed {
-        let effects = ledger
-            .calls
-            .get(c)
-            .map(|e| e.effects)
-            .unwrap_or_default();
+        let effects = ledger.calls.get(c).map(|e| e.effects).unwrap_or_default();
         answers += u64::from(effects.answers);
         adds += u64::from(effects.adds);
         plays += u64::from(effects.plays);
