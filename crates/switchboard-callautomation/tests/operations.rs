@@ -353,7 +353,7 @@ async fn every_safe_operation_survives_a_lost_answer_with_one_effect() {
         call_everything(&acs, &client, || acs.sim.set_faults(faults).unwrap()).await;
     let requests = acs.requests();
     let mut repeatable_called = 0;
-    for (op, _) in &results {
+    for op in results.keys() {
         let attempts: Vec<_> = requests
             .iter()
             .filter(|r| r.operation.as_deref() == Some(*op))
