@@ -285,7 +285,7 @@ impl Pipeline {
                     }
                     let retry_after = retry_after(&headers, SystemTime::now());
                     // A server error may come after the effect; a 503 with Retry-After is the
-                    // service declining the request (ADR 0009 of the simulator).
+                    // service declining the request (ADR 0011 of the simulator).
                     let maybe_applied = status >= 500 && !(status == 503 && retry_after.is_some());
                     let error =
                         status_error(op, status, &headers, &body).maybe_applied(maybe_applied);

@@ -1,4 +1,4 @@
-//! Answers lost after the effect (the simulator's `lost` fault, ADR 0009): an operation
+//! Answers lost after the effect (the simulator's `lost` fault, ADR 0011): an operation
 //! without repeatability headers is not sent again once it may have taken effect, and is
 //! retried only when it certainly did not reach the service; a repeatable operation is
 //! repeated with the same pair and the service replays the first result.

@@ -318,7 +318,7 @@ async fn every_operation_is_signed_routed_and_schema_valid() {
 
 /// Issue 15 §3 on every operation the client has: the first request of each operation that
 /// may safely be sent again (repeatable ones, reads, deletes) loses its answer after the
-/// effect (`lost`, ADR 0009 of the simulator). Each is sent twice and the second answer is the
+/// effect (`lost`, ADR 0011 of the simulator). Each is sent twice and the second answer is the
 /// first result replayed (repeatable) or a harmless repeat (read, delete); the rest of the
 /// sequence is unaffected. Operations that may not be repeated are covered one by one in
 /// `lost_answers.rs`.

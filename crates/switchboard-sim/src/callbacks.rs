@@ -141,7 +141,7 @@ async fn deliver(engine: &Arc<Engine>, item: &Outgoing, label: &str) {
 }
 
 /// The callback batch with every event's `time` moved `by` into the past: a simulated
-/// backlog (ADR 0009). A body that is not a JSON array of events is left as it is.
+/// backlog (ADR 0011). A body that is not a JSON array of events is left as it is.
 fn backdate(body: &[u8], by: std::time::Duration) -> Vec<u8> {
     let Ok(mut events) = serde_json::from_slice::<Vec<serde_json::Value>>(body) else {
         return body.to_vec();

@@ -126,7 +126,7 @@ pub enum FaultKind {
     Respond(CannedResponse),
     /// The request is handled — its effect happens, and a repeatable request's result is
     /// kept for replay — but the answer is lost on the way back: the client sees a reset, an
-    /// error status, or nothing until it times out (ADR 0009).
+    /// error status, or nothing until it times out (ADR 0011).
     #[serde(rename_all = "camelCase")]
     Lost {
         /// What the client sees instead of the real answer.

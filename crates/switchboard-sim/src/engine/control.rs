@@ -290,7 +290,7 @@ impl Engine {
             &event_id,
             &eg.topic,
             &eg.subscription_name,
-            // A simulated backlog makes the event look raised that long ago (ADR 0009).
+            // A simulated backlog makes the event look raised that long ago (ADR 0011).
             time::OffsetDateTime::now_utc() - self.faults.event_grid_backlog(),
             &data,
         );

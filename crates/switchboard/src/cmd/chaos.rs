@@ -6,7 +6,7 @@
 //! dial an IVR line, press 1, wait in a queue with hold music and talk to an agent. On every
 //! Call Automation operation the simulator injects: 3% throttling (429 with `Retry-After`), 2%
 //! 503, 1% connection resets before the request is handled, 1% answers lost after the effect
-//! (`lost`, ADR 0009: a third each reset, 500 and timeout). Callbacks are duplicated 10% and
+//! (`lost`, ADR 0011: a third each reset, 500 and timeout). Callbacks are duplicated 10% and
 //! reordered 10%; `IncomingCall` is duplicated 5% (queue-level duplicate detection off, so the
 //! duplicates reach the workers). Two workers are killed mid-run (tasks aborted wherever they
 //! are, locks left to expire) and replaced.
