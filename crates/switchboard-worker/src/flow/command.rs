@@ -1,7 +1,7 @@
 //! What the flow asks the executor to do.
 //!
 //! A [`Command`] is data: an [`Op`] plus the [`RepeatKey`] it was derived from (the id of the
-//! input that caused it, an action name unique within that input, and the input's time). The
+//! input that caused it, an action name unique within that input, and when it was decided). The
 //! executor turns the key into the `Repeatability-Request-ID` / `Repeatability-First-Sent`
 //! pair of Call Automation requests and into message ids for scheduled timers, so executing
 //! the same command twice — after a redelivery, or by a second replica finishing a crashed
@@ -25,7 +25,8 @@ pub struct RepeatKey {
     pub event_id: String,
     /// Unique among the commands of that input (`answer`, `add:3`, `play:hold:2`).
     pub action: String,
-    /// The input's time: `Repeatability-First-Sent`.
+    /// When the command was decided (saved with it before its first attempt):
+    /// `Repeatability-First-Sent`.
     #[serde(with = "time::serde::rfc3339")]
     pub first_sent: OffsetDateTime,
 }

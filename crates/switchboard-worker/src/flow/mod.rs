@@ -46,9 +46,11 @@
 //!   [`Disposition::Duplicate`] with no commands.
 //! - Results carry the operation context of the request that caused them, so results of
 //!   older attempts, superseded timers and older participant lists are [`Disposition::Stale`].
-//! - Every command carries a [`RepeatKey`] (input id + action + input time) from which the
-//!   executor derives `Repeatability-Request-ID`/`First-Sent`, so re-running a command after a
-//!   redelivery or a crash has one effect at ACS.
+//! - Every command carries a [`RepeatKey`] (input id + action + the time it was decided) from
+//!   which the executor derives `Repeatability-Request-ID`/`First-Sent`, so re-running a
+//!   command after a redelivery or a crash has one effect at ACS, and an input that arrives
+//!   late (a backlog) is not refused for its age. An `IncomingCall` older than the ringing
+//!   window is [`Disposition::Expired`]: the caller is gone and it is not answered.
 //! - **Reordering before the state exists**: the state is written before the answer is sent,
 //!   and Call Automation only sends callbacks after the answer, so a callback can only find no
 //!   state when the call has already ended and been archived (or is not ours). Such inputs are
