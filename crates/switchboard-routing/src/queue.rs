@@ -42,6 +42,15 @@ pub enum PlaySource {
     },
 }
 
+impl PlaySource {
+    /// Text and SSML are spoken by Azure AI Speech, so they only play on a call answered (or
+    /// created) with `callIntelligenceOptions.cognitiveServicesEndpoint`; audio files need
+    /// nothing.
+    pub fn needs_ai(&self) -> bool {
+        matches!(self, Self::Text { .. } | Self::Ssml { .. })
+    }
+}
+
 /// Audio with an optional loop flag (hold music loops; announcements usually do not).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
@@ -161,6 +170,36 @@ pub struct CallQueueConfig {
 }
 
 impl CallQueueConfig {
+    /// Configuration keys (`queues.<name>.ivr.prompt`, …) of this queue's prompts that are
+    /// text or SSML, i.e. that need Azure AI services on the call ([`PlaySource::needs_ai`]).
+    pub fn ai_prompt_keys(&self) -> Vec<String> {
+        let key = format!("queues.{}", self.name);
+        let mut sources: Vec<(String, &PlaySource)> = Vec::new();
+        if let Some(ivr) = &self.ivr {
+            sources.push((format!("{key}.ivr.prompt"), &ivr.prompt));
+        }
+        if let Some(m) = &self.announcement {
+            sources.push((format!("{key}.announcement"), &m.source));
+        }
+        if let Some(m) = &self.hold_music {
+            sources.push((format!("{key}.hold_music"), &m.source));
+        }
+        match &self.overflow {
+            OverflowTarget::Voicemail { greeting, .. } => {
+                sources.push((format!("{key}.overflow.voicemail.greeting"), greeting));
+            }
+            OverflowTarget::Announcement { source } => {
+                sources.push((format!("{key}.overflow.announcement"), source));
+            }
+            _ => {}
+        }
+        sources
+            .into_iter()
+            .filter(|(_, s)| s.needs_ai())
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// A queue with the defaults the configuration uses: longest-idle, priority 0, 300 s
     /// max wait, 3 attempts, 20 s ring timeout, 5 s wait retry, hang up on overflow.
     pub fn new(name: impl Into<QueueName>) -> Self {

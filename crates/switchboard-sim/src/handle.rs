@@ -116,6 +116,7 @@ impl Simulator {
             callback_issuer: cfg.jwt.issuer.clone(),
             graph_base_url: base_url.clone(),
             control_url: format!("{base_url}/__sim"),
+            cognitive_services_endpoint: crate::SIM_COGNITIVE_SERVICES_ENDPOINT.to_owned(),
         };
         let requests = Arc::new(crate::request_log::RequestLog::new(
             cfg.request_log_capacity,
@@ -239,6 +240,12 @@ impl SimHandle {
     /// Base URL for Graph requests (`{this}/v1.0/users/...`).
     pub fn graph_base_url(&self) -> &str {
         &self.inner.info.graph_base_url
+    }
+
+    /// The Azure AI services endpoint a deployment answers calls with, so text prompts play
+    /// (`callIntelligenceOptions.cognitiveServicesEndpoint`; ADR 0009).
+    pub fn cognitive_services_endpoint(&self) -> &str {
+        &self.inner.info.cognitive_services_endpoint
     }
 
     /// Base URL of the HTTP control API (`/__sim`): what the methods of this handle do, for

@@ -101,3 +101,9 @@ pub use http::SimInfo;
 pub use ledger::{CallEffects, Effects, Ledger, TimelineEntry, TimelineKind};
 pub use request_log::{AuthCheck, RecordedRequest, RequestSurface, SchemaCheck};
 pub use secret::Secret;
+
+/// The Azure AI services endpoint [`SimInfo::cognitive_services_endpoint`] hands out. The
+/// simulator speaks no text itself, so any endpoint set at answer / create enables text and
+/// SSML; this one has the shape of a real custom-subdomain endpoint.
+pub const SIM_COGNITIVE_SERVICES_ENDPOINT: &str =
+    "https://switchboard-sim.cognitiveservices.azure.com/";

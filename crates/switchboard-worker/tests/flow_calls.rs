@@ -197,7 +197,20 @@ async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_pla
     assert_eq!(state.queue.as_str(), "support");
     assert_eq!(state.answered_by.as_ref().map(|a| a.as_str()), Some(CARMEN));
     let fx = world.effects(&corr);
+    // The menu is a text prompt: it only plays because the worker answered with its Azure AI
+    // services endpoint (the simulator refuses text on a call without one, 405 / 8522).
     assert_eq!(fx.recognizes, 1, "{fx:?}");
+    let answer = world
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("callConnections:answer"))
+        .expect("answer request");
+    let body: serde_json::Value = serde_json::from_slice(answer.body()).unwrap();
+    assert_eq!(
+        body["callIntelligenceOptions"]["cognitiveServicesEndpoint"],
+        world.sim.cognitive_services_endpoint()
+    );
     // Support records: one recording, and the caller was told.
     assert_eq!(fx.recordings, 1, "{fx:?}");
     assert!(state.recording.notices >= 1);

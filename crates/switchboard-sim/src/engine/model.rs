@@ -291,6 +291,13 @@ pub(crate) enum PlaySourceSpec {
     Ssml,
 }
 
+impl PlaySourceSpec {
+    /// Text and SSML are synthesised by Azure AI Speech; files are not.
+    pub fn needs_ai(&self) -> bool {
+        matches!(self, Self::Text | Self::Ssml)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) enum RecognizeMode {
     Dtmf {
@@ -367,6 +374,9 @@ pub(crate) struct Connection {
     pub media: Media,
     pub recording: Option<String>,
     pub answer_context: Option<String>,
+    /// `callIntelligenceOptions.cognitiveServicesEndpoint` of the answer / create: without it
+    /// text-to-speech and speech recognition are refused (ADR 0009).
+    pub cognitive_services_endpoint: Option<String>,
     /// Callback queue; `None` once the leg is disconnected (delivery drains and stops).
     pub tx: Option<UnboundedSender<Outgoing>>,
 }

@@ -96,6 +96,7 @@ impl Engine {
             media: Default::default(),
             recording: None,
             answer_context: None,
+            cognitive_services_endpoint: None,
             tx: Some(tx),
         }
     }
@@ -155,6 +156,8 @@ impl Engine {
             conn.answered_for = Some(value.clone());
         }
         conn.answer_context = req.operation_context.clone();
+        conn.cognitive_services_endpoint =
+            CallIntelligenceOptionsModel::endpoint(req.call_intelligence_options.as_ref());
         call.conn = Some(conn);
         call.phase = Phase::Answered;
         let corr = call.correlation_id.clone();
@@ -328,6 +331,8 @@ impl Engine {
             .as_ref()
             .map(|p| p.value.clone());
         conn.answer_context = req.operation_context.clone();
+        conn.cognitive_services_endpoint =
+            CallIntelligenceOptionsModel::endpoint(req.call_intelligence_options.as_ref());
         let call = SimCall {
             correlation_id: corr.clone(),
             server_call_id: server_call_id.clone(),

@@ -65,6 +65,10 @@ pub enum Op {
         incoming_call_context: IncomingCallContext,
         /// Echoed on the call's callbacks (an `sb1:` string).
         operation_context: String,
+        /// `callIntelligenceOptions.cognitiveServicesEndpoint`: the Azure AI services resource
+        /// text-to-speech and speech recognition use on this call (none: audio files only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cognitive_services_endpoint: Option<String>,
     },
     /// Redirect the unanswered call (direct mode).
     #[serde(rename_all = "camelCase")]

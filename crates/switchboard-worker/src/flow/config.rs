@@ -51,6 +51,9 @@ pub struct FlowConfig {
     /// Extra wait after an offer's invitation timeout before we treat a missing outcome as
     /// ring-no-answer and withdraw the invitation ourselves.
     pub ring_grace: Duration,
+    /// Sent on answer as `callIntelligenceOptions.cognitiveServicesEndpoint`
+    /// (`acs.cognitive_services_endpoint`): text and SSML prompts need it.
+    pub cognitive_services_endpoint: Option<String>,
     /// Played to everyone when recording becomes active.
     pub recording_notice: PlaySource,
     /// How long an agent is not offered again after each kind of failed offer.
@@ -84,6 +87,7 @@ impl FlowConfig {
                 .collect(),
             source_display_name: "Contoso Support".into(),
             ring_grace: Duration::from_secs(5),
+            cognitive_services_endpoint: None,
             recording_notice: PlaySource::Text {
                 text: DEFAULT_RECORDING_NOTICE.into(),
                 voice: None,
@@ -103,6 +107,7 @@ impl FlowConfig {
     pub fn from_config(cfg: &crate::config::Config, routing: RoutingConfig) -> Self {
         let mut flow = Self::new(routing, cfg.acs.numbers.iter());
         flow.source_display_name = cfg.acs.source_display_name.clone();
+        flow.cognitive_services_endpoint = cfg.acs.cognitive_services_endpoint.clone();
         flow
     }
 
@@ -161,10 +166,12 @@ mod tests {
 
     #[test]
     fn built_from_the_worker_configuration_and_roster() {
-        let worker = crate::config::Config::from_toml_str(include_str!(
+        let mut worker = crate::config::Config::from_toml_str(include_str!(
             "../../config/switchboard.example.toml"
         ))
         .unwrap();
+        worker.acs.cognitive_services_endpoint =
+            Some("https://ai.cognitiveservices.azure.com/".into());
         let routing = RoutingConfig::from_toml_str(
             "[[agents]]\noid = \"6e1c2f1a-3b7d-4c55-9a0e-2f8d7c1b4a10\"\nwrap_up_secs = 42\n",
         )
@@ -172,6 +179,11 @@ mod tests {
         let mut flow = FlowConfig::from_config(&worker, routing.clone());
         assert!(flow.serves("+14255550100"));
         assert_eq!(flow.source_display_name, worker.acs.source_display_name);
+        // Sent on answer, so text prompts can play (ADR 0009 of switchboard-sim).
+        assert_eq!(
+            flow.cognitive_services_endpoint.as_deref(),
+            Some("https://ai.cognitiveservices.azure.com/")
+        );
         flow.wrap_up.clear();
         flow.apply_roster(&Roster::offline(&routing).unwrap());
         assert_eq!(

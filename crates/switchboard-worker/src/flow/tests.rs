@@ -312,9 +312,11 @@ fn incoming_call_is_answered_once() {
         Op::Answer {
             incoming_call_context,
             operation_context,
+            cognitive_services_endpoint,
         } => {
             assert_eq!(incoming_call_context.expose(), "ctx-token");
             assert_eq!(operation_context, "sb1:answer");
+            assert_eq!(cognitive_services_endpoint, &None);
         }
         other => panic!("{other:?}"),
     }

@@ -16,6 +16,7 @@ impl Cx<'_> {
             Op::Answer {
                 incoming_call_context: context,
                 operation_context: OpCtx::Answer.to_string(),
+                cognitive_services_endpoint: self.cfg.cognitive_services_endpoint.clone(),
             },
         );
     }
