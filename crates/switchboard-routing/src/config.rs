@@ -22,7 +22,10 @@ use switchboard_events::{normalize_e164, TeamsUserId};
 
 use crate::model::{QueueName, SkillRequirement, Skills};
 use crate::presence::{Availability, PresenceFallback, PresencePolicy};
-use crate::queue::{CallQueueConfig, IvrMenu, Media, OverflowTarget, PlaySource, Strategy};
+use crate::queue::{
+    CallQueueConfig, IvrMenu, Media, NoticeFallback, OverflowTarget, PlaySource, RecordingNotice,
+    Strategy,
+};
 use crate::rule::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
 
 /// Name of the queue created when the configuration defines none.
@@ -300,6 +303,7 @@ struct RawQueue {
     ivr: Option<RawIvr>,
     #[serde(default)]
     recording: bool,
+    recording_notice: Option<RawNotice>,
     #[serde(default)]
     direct: bool,
     presence: Option<RawPresence>,
@@ -333,6 +337,19 @@ struct RawPlay {
     ssml: Option<String>,
     #[serde(default, rename = "loop")]
     loop_playback: Option<bool>,
+}
+
+/// `recording_notice`: a play source plus what to do when it cannot be played.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotice {
+    text: Option<String>,
+    voice: Option<String>,
+    locale: Option<String>,
+    url: Option<String>,
+    ssml: Option<String>,
+    fallback: Option<NoticeFallback>,
+    max_tries: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -842,6 +859,30 @@ fn validate_queue(
         });
     }
     out.recording = q.recording;
+    if let Some(n) = &q.recording_notice {
+        let k = format!("{key}.recording_notice");
+        let play = RawPlay {
+            text: n.text.clone(),
+            voice: n.voice.clone(),
+            locale: n.locale.clone(),
+            url: n.url.clone(),
+            ssml: n.ssml.clone(),
+            loop_playback: None,
+        };
+        let max_tries = n.max_tries.unwrap_or(3);
+        if max_tries == 0 {
+            return Err(ConfigError::new(
+                format!("{k}.max_tries"),
+                "must be at least 1",
+            ));
+        }
+        out.recording_notice = RecordingNotice {
+            source: play_source(&k, &play)?,
+            fallback: n.fallback.unwrap_or_default(),
+            max_tries,
+        };
+        out.recording_notice_configured = true;
+    }
     out.direct = q.direct;
     if out.direct {
         // A redirected call is never answered by us, so nothing can be played or recorded.

@@ -51,6 +51,62 @@ impl PlaySource {
     }
 }
 
+/// The notice played when recording or transcription starts, if no queue configures one.
+pub const DEFAULT_RECORDING_NOTICE: &str =
+    "This call is being recorded for quality and training purposes.";
+
+/// What happens when the recording notice cannot be played (the play fails or is cancelled
+/// `max_tries` times in a row).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeFallback {
+    /// Recording stays paused until the notice has played (it is never resumed without
+    /// it); transcription, which cannot be paused, is stopped.
+    #[default]
+    Pause,
+    /// Recording and transcription are stopped for the rest of the call.
+    Stop,
+    /// The call is ended.
+    HangUp,
+}
+
+impl NoticeFallback {
+    /// The configuration spelling (`pause`, `stop`, `hang_up`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Stop => "stop",
+            Self::HangUp => "hang_up",
+        }
+    }
+}
+
+/// Telling participants that the call is recorded or transcribed (the application's duty):
+/// played when recording starts and when transcription starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingNotice {
+    /// Text (with locale and voice), SSML, or an audio file (which needs no AI services).
+    pub source: PlaySource,
+    /// When it cannot be played.
+    pub fallback: NoticeFallback,
+    /// Plays attempted (the first included) before the fallback applies.
+    pub max_tries: u32,
+}
+
+impl Default for RecordingNotice {
+    fn default() -> Self {
+        Self {
+            source: PlaySource::Text {
+                text: DEFAULT_RECORDING_NOTICE.into(),
+                voice: None,
+                locale: None,
+            },
+            fallback: NoticeFallback::Pause,
+            max_tries: 3,
+        }
+    }
+}
+
 /// Audio with an optional loop flag (hold music loops; announcements usually do not).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
@@ -162,6 +218,11 @@ pub struct CallQueueConfig {
     pub ivr: Option<IvrMenu>,
     /// Record calls in this queue.
     pub recording: bool,
+    /// Played when recording or transcription starts while the call is in this queue.
+    pub recording_notice: RecordingNotice,
+    /// True when the configuration sets `recording_notice` (the default one is text, so it
+    /// only needs AI services when this queue records).
+    pub recording_notice_configured: bool,
     /// Direct mode: redirect the incoming call to the agent instead of answering it. No IVR,
     /// hold music or recording is possible then (the call is never ours).
     pub direct: bool,
@@ -183,6 +244,12 @@ impl CallQueueConfig {
         }
         if let Some(m) = &self.hold_music {
             sources.push((format!("{key}.hold_music"), &m.source));
+        }
+        if self.recording || self.recording_notice_configured {
+            sources.push((
+                format!("{key}.recording_notice"),
+                &self.recording_notice.source,
+            ));
         }
         match &self.overflow {
             OverflowTarget::Voicemail { greeting, .. } => {
@@ -218,6 +285,8 @@ impl CallQueueConfig {
             announcement: None,
             ivr: None,
             recording: false,
+            recording_notice: RecordingNotice::default(),
+            recording_notice_configured: false,
             direct: false,
             presence: PresencePolicy::default(),
         }

@@ -222,6 +222,18 @@ async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_pla
         .filter(|c| c.starts_with("sb1:notice:"))
         .collect();
     assert_eq!(notices, vec!["sb1:notice:1".to_string()]);
+    // Recording started paused and was resumed only after the notice (issue 15 §4).
+    let requests = world.sim.requests();
+    let start = requests
+        .iter()
+        .find(|r| r.path.ends_with("/recordings"))
+        .expect("start recording request");
+    let body: serde_json::Value = serde_json::from_slice(start.body()).unwrap();
+    assert_eq!(body["pauseOnStart"], true);
+    assert!(
+        requests.iter().any(|r| r.path.ends_with(":resume")),
+        "recording resumed after the notice"
+    );
     let timeline = world.sim.timeline(&corr);
     assert!(
         timeline

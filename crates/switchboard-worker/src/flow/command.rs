@@ -11,7 +11,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use switchboard_events::{CommunicationIdentifier, IncomingCallContext, InvitationId, TeamsUserId};
+use switchboard_events::{
+    CommunicationIdentifier, IncomingCallContext, InvitationId, RecordingId, TeamsUserId,
+};
 use switchboard_routing::queue::PlaySource;
 use switchboard_routing::{CallRequirements, OverflowTarget};
 use switchboard_store::Reservation;
@@ -143,9 +145,29 @@ pub enum Op {
         /// Echoed on `RecognizeCompleted` / `RecognizeFailed`.
         operation_context: String,
     },
-    /// Start recording the call (audio, mixed); state changes arrive as
-    /// `RecordingStateChanged` on the callback URI.
+    /// Start recording the call (audio, mixed), paused until the participants have heard
+    /// the notice; state changes arrive as `RecordingStateChanged` on the callback URI.
     StartRecording,
+    /// Pause a recording (it ran before the notice had played).
+    #[serde(rename_all = "camelCase")]
+    PauseRecording {
+        /// The recording.
+        recording_id: RecordingId,
+    },
+    /// Resume a recording held paused for the notice, once the notice has played.
+    #[serde(rename_all = "camelCase")]
+    ResumeRecording {
+        /// The recording.
+        recording_id: RecordingId,
+    },
+    /// Stop a recording (notice fallback `stop`).
+    #[serde(rename_all = "camelCase")]
+    StopRecording {
+        /// The recording.
+        recording_id: RecordingId,
+    },
+    /// Stop transcription (it cannot be paused; notice fallbacks `pause` and `stop`).
+    StopTranscription,
     /// Transfer the caller (overflow).
     #[serde(rename_all = "camelCase")]
     Transfer {
@@ -225,6 +247,10 @@ impl Op {
             Self::CancelMedia => "cancel_media",
             Self::Recognize { .. } => "recognize",
             Self::StartRecording => "start_recording",
+            Self::PauseRecording { .. } => "pause_recording",
+            Self::ResumeRecording { .. } => "resume_recording",
+            Self::StopRecording { .. } => "stop_recording",
+            Self::StopTranscription => "stop_transcription",
             Self::Transfer { .. } => "transfer",
             Self::HangUp { .. } => "hang_up",
             Self::Route { .. } => "route",
@@ -250,6 +276,10 @@ impl Op {
                 | Self::CancelMedia
                 | Self::Recognize { .. }
                 | Self::StartRecording
+                | Self::PauseRecording { .. }
+                | Self::ResumeRecording { .. }
+                | Self::StopRecording { .. }
+                | Self::StopTranscription
                 | Self::Transfer { .. }
                 | Self::HangUp { .. }
         )
@@ -314,7 +344,11 @@ impl fmt::Display for Op {
             Self::Recognize {
                 operation_context, ..
             } => write!(f, "recognize DTMF {operation_context}"),
-            Self::StartRecording => f.write_str("start recording"),
+            Self::StartRecording => f.write_str("start recording (paused until the notice)"),
+            Self::PauseRecording { recording_id } => write!(f, "pause recording {recording_id}"),
+            Self::ResumeRecording { recording_id } => write!(f, "resume recording {recording_id}"),
+            Self::StopRecording { recording_id } => write!(f, "stop recording {recording_id}"),
+            Self::StopTranscription => f.write_str("stop transcription"),
             Self::Transfer { target, .. } => write!(f, "transfer to {target}"),
             Self::HangUp { for_everyone } => f.write_str(if *for_everyone {
                 "terminate call"

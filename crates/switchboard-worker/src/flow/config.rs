@@ -5,12 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use switchboard_events::{normalize_e164, TeamsUserId};
-use switchboard_routing::queue::PlaySource;
 use switchboard_routing::{CallQueueConfig, Roster, RoutingConfig};
-
-/// Default recording notice (the app must tell callers about recording).
-pub(crate) const DEFAULT_RECORDING_NOTICE: &str =
-    "This call is being recorded for quality and training purposes.";
 
 /// How long an agent is held back from new offers after they failed one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,8 +49,6 @@ pub struct FlowConfig {
     /// Sent on answer as `callIntelligenceOptions.cognitiveServicesEndpoint`
     /// (`acs.cognitive_services_endpoint`): text and SSML prompts need it.
     pub cognitive_services_endpoint: Option<String>,
-    /// Played to everyone when recording becomes active.
-    pub recording_notice: PlaySource,
     /// How long an agent is not offered again after each kind of failed offer.
     pub cooldowns: Cooldowns,
     /// Extra attempts of a failed overflow transfer before hanging up.
@@ -88,11 +81,6 @@ impl FlowConfig {
             source_display_name: "Contoso Support".into(),
             ring_grace: Duration::from_secs(5),
             cognitive_services_endpoint: None,
-            recording_notice: PlaySource::Text {
-                text: DEFAULT_RECORDING_NOTICE.into(),
-                voice: None,
-                locale: None,
-            },
             cooldowns: Cooldowns::default(),
             transfer_retries: 1,
             wrap_up,

@@ -35,8 +35,13 @@
 //!    agent who joins after their offer was withdrawn is removed again.
 //! 6. **CallTransferAccepted**: our leg is done. **CallTransferFailed**: retry
 //!    (`transfer_retries`), then hang up.
-//! 7. **RecordingStateChanged** (active): play the recording notice (once per recording),
-//!    interrupting hold music and restarting it afterwards.
+//! 7. **The recording notice** (`machine/notice.rs`): recording starts paused; its
+//!    **RecordingStateChanged** plays the queue's notice (text + locale + voice, SSML or an
+//!    audio file), interrupting hold music and restarting it afterwards, and the recording is
+//!    resumed only once the notice has played (a recording found running untold is paused
+//!    first). **TranscriptionStarted** plays it too. A notice that fails or is cancelled is
+//!    tried again up to the queue's `max_tries`, then its fallback applies: `pause` (default:
+//!    recording stays paused, transcription is stopped), `stop` or `hang_up`.
 //! 8. **CallDisconnected**, caller gone from the participants, or the agent gone: release the
 //!    reservation (with the agent's wrap-up after a conversation), withdraw a pending
 //!    invitation, terminate the call if it is still up, archive the state (short audit record).

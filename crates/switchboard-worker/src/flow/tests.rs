@@ -1031,77 +1031,8 @@ fn no_recognize_while_a_teams_user_is_in_the_call() {
 }
 
 // ------------------------------------------------------------------ step 7: recording notice
-
-#[test]
-fn recording_active_plays_the_notice_once_and_restarts_hold_music() {
-    let mut d = Driver::new();
-    d.connect(SALES);
-    let active = |id: &str| {
-        cb!(RecordingStateChanged {
-            recording_id: Some(RecordingId::from(id)),
-            state: Some(RecordingState::Active),
-        })
-    };
-    let t = d.acs(active("rec-1"));
-    match find(&t, "play") {
-        Op::Play {
-            interrupt,
-            play_to,
-            operation_context,
-            source,
-            ..
-        } => {
-            assert!(interrupt, "hold music loops: the notice must interrupt it");
-            assert!(play_to.is_none(), "everyone hears it");
-            assert_eq!(operation_context, "sb1:notice:1");
-            assert!(matches!(source, PlaySource::Text { text, .. } if text.contains("recorded")));
-        }
-        other => panic!("{other:?}"),
-    }
-    // Redelivered with another id: the caller was told already.
-    let t = d.acs(active("rec-1"));
-    assert_eq!(t.disposition, Disposition::Stale);
-    // The notice ends: hold music again.
-    let t = d.acs(cb!(PlayCompleted {
-        operation_context: ctx("sb1:notice:1".into())
-    }));
-    assert_eq!(ops(&t), ["play"]);
-    match find(&t, "play") {
-        Op::Play {
-            operation_context,
-            loop_playback,
-            ..
-        } => {
-            assert!(operation_context.starts_with("sb1:hold:"));
-            assert!(loop_playback);
-        }
-        other => panic!("{other:?}"),
-    }
-    // The interrupted hold music's PlayCanceled (older playback) changes nothing.
-    let t = d.acs(cb!(PlayCanceled {
-        operation_context: ctx("sb1:hold:2".into())
-    }));
-    assert_eq!(t.disposition, Disposition::Stale);
-}
-
-#[test]
-fn recording_notice_while_talking_does_not_restart_hold_music() {
-    let mut d = Driver::new();
-    d.ringing_a1();
-    d.acs(participants(3, &[caller(), teams(A1)]));
-    let t = d.acs(cb!(RecordingStateChanged {
-        recording_id: Some(RecordingId::from("r")),
-        state: Some(RecordingState::Active),
-    }));
-    match find(&t, "play") {
-        Op::Play { interrupt, .. } => assert!(!interrupt),
-        other => panic!("{other:?}"),
-    }
-    let t = d.acs(cb!(PlayCompleted {
-        operation_context: ctx("sb1:notice:1".into())
-    }));
-    assert!(t.commands.is_empty());
-}
+// In `tests/notice.rs` (declared after `cb!`, which it uses).
+mod notice;
 
 // ------------------------------------------------------------------ step 8: the end
 

@@ -231,7 +231,7 @@ impl Cx<'_> {
                 _ => self.stale(format!("add of agent {agent} failed for an older offer")),
             },
             Op::Recognize { .. } => self.on_recognize_failed(ctx, &format!("failed ({reason})")),
-            Op::Play { .. } => self.on_play_ended(ctx, &format!("failed ({reason})")),
+            Op::Play { .. } => self.on_play_ended(ctx, &format!("failed ({reason})"), false),
             Op::StartRecording => {
                 self.s.recording.requested = false;
                 self.decide(format!("recording could not start: {reason}"));

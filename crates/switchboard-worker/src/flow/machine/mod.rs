@@ -5,7 +5,8 @@
 //! - `queue`: answer, enter a queue, route, offer, overflow;
 //! - `ivr`: the connected call's IVR menu;
 //! - `agent`: participants and offer outcomes;
-//! - `media`: play, recording and transfer results;
+//! - `media`: play and transfer results;
+//! - `notice`: the recording / transcription notice and its fallback;
 //! - `internal`: our own inputs (routing results, timers, failed commands);
 //! - `teardown`: releasing the agent, hanging up, ending the call.
 
@@ -13,6 +14,7 @@ mod agent;
 mod internal;
 mod ivr;
 mod media;
+mod notice;
 mod queue;
 mod teardown;
 
@@ -338,13 +340,14 @@ impl<'a> Cx<'a> {
                 self.on_recognize_failed(ctx_of(e), &why)
             }
             AcsEvent::RecognizeCanceled(_) => self.on_recognize_failed(ctx_of(e), "canceled"),
-            AcsEvent::PlayCompleted(_) => self.on_play_ended(ctx_of(e), "completed"),
+            AcsEvent::PlayCompleted(_) => self.on_play_ended(ctx_of(e), "completed", true),
             AcsEvent::PlayFailed(p) => {
                 let why = format!("failed: {}", describe_result(p.result_information.as_ref()));
-                self.on_play_ended(ctx_of(e), &why)
+                self.on_play_ended(ctx_of(e), &why, false)
             }
-            AcsEvent::PlayCanceled(_) => self.on_play_ended(ctx_of(e), "canceled"),
+            AcsEvent::PlayCanceled(_) => self.on_play_ended(ctx_of(e), "canceled", false),
             AcsEvent::RecordingStateChanged(r) => self.on_recording(r),
+            AcsEvent::TranscriptionStarted(_) => self.on_transcription_started(),
             AcsEvent::StartRecordingFailed(r) => {
                 self.s.recording.requested = false;
                 let why = describe_result(r.result_information.as_ref());
