@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::presence::Availability;
-use crate::queue::{NoticeFallback, RecordingNotice};
+use crate::queue::{NoticeFallback, RecordingNotice, TransferTarget};
 
 fn err(toml: &str) -> ConfigError {
     match RoutingConfig::from_toml_str(toml) {
@@ -554,4 +554,42 @@ fn recording_notice_per_queue_text_or_audio_with_a_fallback() {
     assert_eq!(e.key, "queues.q.recording_notice.max_tries");
     let e = err("[queues.q.recording_notice]\nurl = \"https://x/a.wav\"\nlocale = \"de-DE\"\n");
     assert_eq!(e.key, "queues.q.recording_notice");
+}
+
+#[test]
+fn teams_transfer_targets_for_routing_and_overflow() {
+    let cfg = RoutingConfig::from_toml_str(
+        r#"
+        default_queue = "billing"
+        [queues.billing]
+        transfer_to = { teams_app = "8A3D1F0E-5B7C-4E2A-9C6D-1F0E2D3C4B5A" }
+        [queues.vip]
+        transfer_to = { teams_user = "11111111-1111-1111-1111-111111111111" }
+        [queues.sales]
+        overflow = { teams_app = "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a" }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.queue("billing").unwrap().transfer_to,
+        Some(TransferTarget::TeamsApp {
+            app_id: "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a".into()
+        })
+    );
+    assert_eq!(
+        cfg.queue("vip").unwrap().transfer_to,
+        Some(TransferTarget::TeamsUser { oid: OID_A.into() })
+    );
+    assert_eq!(
+        cfg.queue("sales").unwrap().overflow,
+        OverflowTarget::TeamsApp {
+            app_id: "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a".into()
+        }
+    );
+    let e = err("[queues.q]\ntransfer_to = { teams_app = \"cq@contoso.com\" }\n");
+    assert_eq!(e.key, "queues.q.transfer_to.teams_app", "{e}");
+    let e = err("[queues.q]\noverflow = { teams_app = \"x\" }\n");
+    assert_eq!(e.key, "queues.q.overflow.teams_app", "{e}");
+    let e = err("[queues.q]\ndirect = true\ntransfer_to = { phone = \"+14255550100\" }\n");
+    assert_eq!(e.key, "queues.q.transfer_to", "{e}");
 }

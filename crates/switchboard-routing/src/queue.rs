@@ -130,6 +130,12 @@ pub enum OverflowTarget {
         /// The user's Entra object id.
         oid: TeamsUserId,
     },
+    /// Transfer to a Teams voice application (call queue / auto attendant) through its
+    /// resource account.
+    TeamsApp {
+        /// The resource account's object id (`28:orgid:<appId>` as a raw id).
+        app_id: String,
+    },
     /// Move the call into another queue (its own max wait and overflow then apply).
     Queue {
         /// Another configured queue; never the overflowing queue itself (the configuration
@@ -160,10 +166,43 @@ impl OverflowTarget {
         match self {
             Self::Phone { number } => format!("phone {number}"),
             Self::TeamsUser { oid } => format!("teams user {oid}"),
+            Self::TeamsApp { app_id } => format!("teams voice app {app_id}"),
             Self::Queue { queue } => format!("queue {queue}"),
             Self::Voicemail { .. } => "voicemail".into(),
             Self::Announcement { .. } => "announcement then hangup".into(),
             Self::Hangup => "hangup".into(),
+        }
+    }
+}
+
+/// Where a queue blind-transfers all its calls (a routing target that is not a roster
+/// agent): a phone number, a Teams user or a Teams voice application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum TransferTarget {
+    /// A phone number (E.164).
+    Phone {
+        /// E.164.
+        number: String,
+    },
+    /// A Teams user, 1:1.
+    TeamsUser {
+        /// The user's Entra object id.
+        oid: TeamsUserId,
+    },
+    /// A Teams call queue or auto attendant (its resource account).
+    TeamsApp {
+        /// The resource account's object id.
+        app_id: String,
+    },
+}
+
+impl From<TransferTarget> for OverflowTarget {
+    fn from(t: TransferTarget) -> Self {
+        match t {
+            TransferTarget::Phone { number } => Self::Phone { number },
+            TransferTarget::TeamsUser { oid } => Self::TeamsUser { oid },
+            TransferTarget::TeamsApp { app_id } => Self::TeamsApp { app_id },
         }
     }
 }
@@ -210,6 +249,8 @@ pub struct CallQueueConfig {
     pub wait_retry: Duration,
     /// Where calls go on max wait, max attempts, no eligible agent or everyone tried.
     pub overflow: OverflowTarget,
+    /// Blind-transfer every call in this queue here instead of offering it to agents.
+    pub transfer_to: Option<TransferTarget>,
     /// Played (looped) while the caller waits.
     pub hold_music: Option<Media>,
     /// Played once when the call enters the queue.
@@ -281,6 +322,7 @@ impl CallQueueConfig {
             ring_timeout: Duration::from_secs(20),
             wait_retry: Duration::from_secs(5),
             overflow: OverflowTarget::Hangup,
+            transfer_to: None,
             hold_music: None,
             announcement: None,
             ivr: None,

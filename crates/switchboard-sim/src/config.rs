@@ -292,6 +292,9 @@ pub struct Seed {
     pub faults: Option<Faults>,
     /// Replace the timing when given.
     pub timing: Option<Timing>,
+    /// The Teams tenant's interop settings (the policy table): Teams users it does not allow
+    /// our resource to reach fail invitations and transfers (ADR 0010).
+    pub tenant: Option<crate::tenant::TenantPolicy>,
 }
 
 impl Seed {

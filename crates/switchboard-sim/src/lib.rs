@@ -65,6 +65,7 @@ pub mod faults;
 pub mod ledger;
 pub mod request_log;
 pub mod secret;
+pub mod tenant;
 pub mod wire;
 
 mod auth;
@@ -101,6 +102,7 @@ pub use http::SimInfo;
 pub use ledger::{CallEffects, Effects, Ledger, TimelineEntry, TimelineKind};
 pub use request_log::{AuthCheck, RecordedRequest, RequestSurface, SchemaCheck};
 pub use secret::Secret;
+pub use tenant::TenantPolicy;
 
 /// The Azure AI services endpoint [`SimInfo::cognitive_services_endpoint`] hands out. The
 /// simulator speaks no text itself, so any endpoint set at answer / create enables text and

@@ -89,6 +89,8 @@ pub struct TransferToParticipantRequest {
     pub transferee: Option<CommunicationIdentifier>,
     #[serde(default)]
     pub operation_callback_uri: Option<String>,
+    #[serde(default)]
+    pub source_caller_id_number: Option<PhoneNumberModel>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -389,3 +389,46 @@ async fn a_teams_caller_skips_the_ivr_menu() {
     worker.stop().await;
     world.shutdown().await;
 }
+
+/// Issue 15 §5: a queue whose calls go to a Teams call queue (its resource account) by blind
+/// transfer, with the PSTN caller named as transferee; the simulator accepts it and our leg
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_hands_its_calls_to_a_teams_call_queue() {
+    const CQ_LINE: &str = "+18005550109";
+    const CQ_APP: &str = "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a";
+    let mut opts = StackOptions::default();
+    opts.routing = format!(
+        "{FLOW}\n[queues.teamscq]\ntransfer_to = {{ teams_app = \"{CQ_APP}\" }}\n\n[[rules]]\ndialed = [\"{CQ_LINE}\"]\nqueue = \"teamscq\"\n"
+    );
+    opts.numbers.push(CQ_LINE.into());
+    let world = Stack::start_with(opts).await;
+    let worker = world.worker().await;
+    let call = world.sim.start_call(call_to(CQ_LINE)).unwrap();
+    let corr = call.correlation_id.clone();
+    let state = archived_state(&world.ended(&corr, 30).await);
+    assert!(
+        matches!(&state.phase, Phase::Ended { reason } if reason.contains(CQ_APP)),
+        "{:?}\n{}",
+        state.phase,
+        world.recorder.dump(&corr)
+    );
+    let fx = world.effects(&corr);
+    assert_eq!(fx.transfers, 1, "{fx:?}");
+    assert_eq!(fx.adds, 0, "no agent of ours was offered");
+    let transfer = world
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with(":transferToParticipant"))
+        .expect("transfer request");
+    let body: serde_json::Value = serde_json::from_slice(transfer.body()).unwrap();
+    assert_eq!(
+        body["targetParticipant"]["rawId"],
+        format!("28:orgid:{CQ_APP}")
+    );
+    assert_eq!(body["transferee"]["rawId"], "4:+14255550123");
+    assert!(body.get("sourceCallerIdNumber").is_none());
+    worker.stop().await;
+    world.shutdown().await;
+}

@@ -30,6 +30,8 @@ pub(crate) struct State {
     pub numbers: BTreeMap<String, NumberSpec>,
     /// Correlation ids in creation order (for retention).
     pub order: VecDeque<String>,
+    /// The Teams tenant's interop settings and our resource id (ADR 0010).
+    pub tenant: Option<(crate::tenant::TenantPolicy, String)>,
 }
 
 impl State {
@@ -44,6 +46,7 @@ impl State {
             agents: BTreeMap::new(),
             numbers: BTreeMap::new(),
             order: VecDeque::new(),
+            tenant: None,
         }
     }
 
@@ -208,6 +211,8 @@ pub(crate) enum Outcome {
     Declined,
     Busy,
     TimedOut,
+    /// The Teams tenant's interop policy does not let our resource reach the user.
+    Forbidden,
 }
 
 /// Status of an add-participant invitation.

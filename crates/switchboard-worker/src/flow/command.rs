@@ -168,13 +168,20 @@ pub enum Op {
     },
     /// Stop transcription (it cannot be paused; notice fallbacks `pause` and `stop`).
     StopTranscription,
-    /// Transfer the caller (overflow).
+    /// Blind-transfer the caller (overflow, or a queue's `transfer_to`).
     #[serde(rename_all = "camelCase")]
     Transfer {
-        /// Where the caller goes (a phone number or a Teams user).
+        /// Where the caller goes (a phone number, a Teams user or a Teams voice app).
         target: CommunicationIdentifier,
         /// Echoed on `CallTransferAccepted` / `CallTransferFailed`.
         operation_context: String,
+        /// The participant transferred: the PSTN caller, named explicitly.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transferee: Option<CommunicationIdentifier>,
+        /// `sourceCallerIdNumber`: the caller id a PSTN target sees — one of our numbers
+        /// (the one the caller dialled); required by Call Automation for phone targets.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_caller_id: Option<String>,
     },
     /// End the call: for everyone (terminate), or just drop our leg.
     #[serde(rename_all = "camelCase")]
@@ -217,6 +224,9 @@ pub enum Op {
         reservation: Reservation,
         /// Seconds before the agent is offered again.
         wrap_up_secs: u64,
+        /// Why, when the offer failed for a reason worth counting ([`RELEASE_TENANT_POLICY`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Deliver `input` back to this call at `at` (a scheduled queue message).
     #[serde(rename_all = "camelCase")]
@@ -232,6 +242,10 @@ pub enum Op {
     /// The call is over: move its state to the short-lived audit record. Always last.
     Archive,
 }
+
+/// [`Op::Release`] reason: the Teams tenant's interop policy does not let our resource call
+/// the agent (counted as `switchboard_agents_refused_by_policy_total`).
+pub const RELEASE_TENANT_POLICY: &str = "tenant_policy";
 
 impl Op {
     /// Stable name for metrics and logs.
@@ -374,6 +388,7 @@ impl fmt::Display for Op {
             Self::Release {
                 reservation,
                 wrap_up_secs,
+                ..
             } => write!(
                 f,
                 "release agent {} (wrap-up {wrap_up_secs}s)",

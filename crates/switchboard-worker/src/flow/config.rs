@@ -18,6 +18,9 @@ pub struct Cooldowns {
     pub busy: Duration,
     /// Any other failure (not the agent's doing).
     pub other: Duration,
+    /// Refused by the Teams tenant's interop policy (403): an admin has to change a setting,
+    /// so the agent is kept out of routing for a long while.
+    pub policy: Duration,
 }
 
 impl Default for Cooldowns {
@@ -29,6 +32,7 @@ impl Default for Cooldowns {
             declined: Duration::from_secs(10),
             busy: Duration::from_secs(5),
             other: Duration::ZERO,
+            policy: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -564,6 +564,7 @@ fn ring_no_answer_releases_with_cool_down_and_tries_the_next_agent() {
         Op::Release {
             reservation,
             wrap_up_secs,
+            ..
         } => {
             assert_eq!(reservation.agent, A1);
             assert_eq!(*wrap_up_secs, 60, "no-answer cool-down");
@@ -804,9 +805,14 @@ fn max_attempts_overflow_transfers_to_the_overflow_number() {
         Op::Transfer {
             target,
             operation_context,
+            transferee,
+            source_caller_id,
         } => {
             assert_eq!(target, &CommunicationIdentifier::phone("+14255550199"));
             assert_eq!(operation_context, "sb1:transfer:1");
+            // The PSTN caller is the transferee; the PSTN target sees our dialled number.
+            assert_eq!(transferee.as_ref(), Some(&caller()));
+            assert_eq!(source_caller_id.as_deref(), Some(SALES));
         }
         other => panic!("{other:?}"),
     }
@@ -1033,6 +1039,7 @@ fn no_recognize_while_a_teams_user_is_in_the_call() {
 // ------------------------------------------------------------------ step 7: recording notice
 // In `tests/notice.rs` (declared after `cb!`, which it uses).
 mod notice;
+mod teams;
 
 // ------------------------------------------------------------------ step 8: the end
 

@@ -40,6 +40,7 @@ impl Cx<'_> {
                         Op::Release {
                             reservation: reservation.clone(),
                             wrap_up_secs: 0,
+                            reason: None,
                         },
                     );
                     Disposition::Applied
@@ -237,7 +238,7 @@ impl Cx<'_> {
                 self.decide(format!("recording could not start: {reason}"));
                 Disposition::Applied
             }
-            Op::Transfer { .. } => self.on_transfer_failed(ctx, reason),
+            Op::Transfer { .. } => self.on_transfer_failed(ctx, reason, true),
             Op::HangUp { .. } => {
                 self.decide(format!("hang up failed: {reason}"));
                 self.end_now(format!("hang up failed: {reason}"));

@@ -68,7 +68,13 @@ impl Cx<'_> {
         Disposition::Applied
     }
 
-    pub(super) fn on_transfer_failed(&mut self, ctx: Option<OpCtx>, why: &str) -> Disposition {
+    /// A transfer failed; `retry` is false when trying the same target again cannot help.
+    pub(super) fn on_transfer_failed(
+        &mut self,
+        ctx: Option<OpCtx>,
+        why: &str,
+        retry: bool,
+    ) -> Disposition {
         let Phase::Transferring { attempt, target } = self.s.phase.clone() else {
             return self.ignore("CallTransferFailed for a transfer we did not start");
         };
@@ -77,7 +83,7 @@ impl Cx<'_> {
                 return self.stale(format!("CallTransferFailed for attempt {n}, now {attempt}"));
             }
         }
-        if attempt <= self.cfg.transfer_retries {
+        if retry && attempt <= self.cfg.transfer_retries {
             self.decide(format!("transfer to {target} failed ({why}): trying again"));
             self.transfer(target);
         } else {

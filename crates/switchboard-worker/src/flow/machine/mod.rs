@@ -357,7 +357,12 @@ impl<'a> Cx<'a> {
             AcsEvent::CallTransferAccepted(_) => self.on_transfer_accepted(),
             AcsEvent::CallTransferFailed(t) => {
                 let why = describe_result(t.result_information.as_ref());
-                self.on_transfer_failed(ctx_of(e), &why)
+                // Refused by the tenant's interop policy: the same target refuses again.
+                let futile = t
+                    .result_information
+                    .as_ref()
+                    .is_some_and(|i| i.is_forbidden());
+                self.on_transfer_failed(ctx_of(e), &why, !futile)
             }
             other => self.ignore(format!("{} needs no action", other.short_type())),
         }
