@@ -522,6 +522,13 @@ pub(crate) mod opt_ms {
     }
 }
 
+/// The Azure AI services endpoint
+/// [`SimInfo::cognitive_services_endpoint`](crate::SimInfo::cognitive_services_endpoint) hands
+/// out. The simulator speaks no text itself, so any endpoint set at answer / create enables text and
+/// SSML; this one has the shape of a real custom-subdomain endpoint.
+pub const SIM_COGNITIVE_SERVICES_ENDPOINT: &str =
+    "https://switchboard-sim.cognitiveservices.azure.com/";
+
 #[cfg(test)]
 mod tests {
     use super::*;

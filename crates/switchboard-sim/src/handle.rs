@@ -120,7 +120,7 @@ impl Simulator {
             callback_issuer: cfg.jwt.issuer.clone(),
             graph_base_url: base_url.clone(),
             control_url: format!("{base_url}/__sim"),
-            cognitive_services_endpoint: crate::SIM_COGNITIVE_SERVICES_ENDPOINT.to_owned(),
+            cognitive_services_endpoint: crate::config::SIM_COGNITIVE_SERVICES_ENDPOINT.to_owned(),
         };
         let requests = Arc::new(crate::request_log::RequestLog::new(
             cfg.request_log_capacity,

@@ -82,7 +82,7 @@ mod validate;
 
 pub use config::{
     AgentSpec, Behaviour, EventGridConfig, EventSchema, JwtConfig, NumberSpec, PresenceSpec,
-    RetryPolicy, Seed, SimConfig, StartCall, Timing,
+    RetryPolicy, Seed, SimConfig, StartCall, Timing, SIM_COGNITIVE_SERVICES_ENDPOINT,
 };
 pub use engine::control::{
     AgentSnapshot, CallHandle, CallSnapshot, InvitationSnapshot, ParticipantSnapshot,
@@ -103,9 +103,3 @@ pub use ledger::{CallEffects, Effects, Ledger, TimelineEntry, TimelineKind};
 pub use request_log::{AuthCheck, RecordedRequest, RequestSurface, SchemaCheck};
 pub use secret::Secret;
 pub use tenant::TenantPolicy;
-
-/// The Azure AI services endpoint [`SimInfo::cognitive_services_endpoint`] hands out. The
-/// simulator speaks no text itself, so any endpoint set at answer / create enables text and
-/// SSML; this one has the shape of a real custom-subdomain endpoint.
-pub const SIM_COGNITIVE_SERVICES_ENDPOINT: &str =
-    "https://switchboard-sim.cognitiveservices.azure.com/";

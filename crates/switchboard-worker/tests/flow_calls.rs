@@ -397,10 +397,12 @@ async fn a_teams_caller_skips_the_ivr_menu() {
 async fn a_queue_hands_its_calls_to_a_teams_call_queue() {
     const CQ_LINE: &str = "+18005550109";
     const CQ_APP: &str = "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a";
-    let mut opts = StackOptions::default();
-    opts.routing = format!(
-        "{FLOW}\n[queues.teamscq]\ntransfer_to = {{ teams_app = \"{CQ_APP}\" }}\n\n[[rules]]\ndialed = [\"{CQ_LINE}\"]\nqueue = \"teamscq\"\n"
-    );
+    let mut opts = StackOptions {
+        routing: format!(
+            "{FLOW}\n[queues.teamscq]\ntransfer_to = {{ teams_app = \"{CQ_APP}\" }}\n\n[[rules]]\ndialed = [\"{CQ_LINE}\"]\nqueue = \"teamscq\"\n"
+        ),
+        ..StackOptions::default()
+    };
     opts.numbers.push(CQ_LINE.into());
     let world = Stack::start_with(opts).await;
     let worker = world.worker().await;
