@@ -76,10 +76,11 @@ pub enum Phase {
         #[serde(with = "time::serde::rfc3339")]
         since: OffsetDateTime,
     },
-    /// Overflow transfer attempt `attempt` to `target` in progress.
+    /// Transfer attempt `attempt` to `target` in progress (overflow, or the queue's
+    /// `transfer_to`).
     #[serde(rename_all = "camelCase")]
     Transferring {
-        /// Transfer attempt (1-based) across the queue's overflow targets.
+        /// Transfer attempt (1-based) across the call's transfers.
         attempt: u32,
         /// Where the caller is being transferred.
         target: CommunicationIdentifier,
