@@ -227,6 +227,7 @@ impl World {
             openid_config_url: s("openidConfigurationUrl"),
             callback_issuer: s("callbackIssuer"),
             graph_base_url: s("graphBaseUrl"),
+            cognitive_services_endpoint: s("cognitiveServicesEndpoint"),
         };
 
         // The roster: the routing table names the agents the simulator plays.

@@ -452,6 +452,25 @@ impl CallAutomationClient {
         .await
     }
 
+    // ---- transcription ----------------------------------------------------------------------
+
+    /// Stops transcription (`CallMedia_StopTranscription`, 202; `TranscriptionStopped`
+    /// follows).
+    pub async fn stop_transcription(
+        &self,
+        call_connection_id: &CallConnectionId,
+        request: &StopTranscriptionRequest,
+        options: RequestOptions,
+    ) -> Result<(), Error> {
+        self.empty(
+            "CallMedia_StopTranscription",
+            &[("callConnectionId", call_connection_id.as_str())],
+            Some(request),
+            options,
+        )
+        .await
+    }
+
     // ---- plumbing -------------------------------------------------------------------------
 
     async fn send<B: Serialize + Validate>(

@@ -131,6 +131,14 @@ impl ResultInformation {
         self.code_is(487) || self.sub_code_in(&[8508, 8542])
     }
 
+    /// 403 Forbidden: the target may not be called at all — for a Teams user, the tenant's
+    /// interop settings do not let this ACS resource reach them (403 / 10124 "Permission
+    /// check for callee to interact with caller is not allowed", or 7604 "Unauthorized Teams
+    /// Interop Scenario"). Trying again will not help.
+    pub fn is_forbidden(&self) -> bool {
+        self.code_is(403) || self.sub_code_in(&[7604, 10124])
+    }
+
     /// 404, or sub-codes 8522/8543: the call or participant is gone.
     pub fn is_not_found(&self) -> bool {
         self.code_is(404) || self.sub_code_in(&[8522, 8543])

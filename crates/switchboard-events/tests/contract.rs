@@ -98,3 +98,46 @@ fn serialized_fixture_events_validate_as_their_definitions() {
     assert!(checked > 70, "{checked}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A `TranscriptionStarted` callback as the 2026-03-12 spec defines it (the recording notice
+/// is owed when transcription starts, issue 15 §4): valid against the spec, decoded to the
+/// typed event with its call and status.
+#[test]
+fn transcription_started_callbacks_decode() {
+    let data = serde_json::json!({
+        "callConnectionId": "401f3500-62bd-46a2-aad9-8b1b4b3ab2d1",
+        "serverCallId": "aHR0cHM6Ly9hcGk",
+        "correlationId": "b9b4e1c1-9b0e-4c7f-9a4c-3f2e1d0c9b8a",
+        "operationContext": "sb1:answer",
+        "resultInformation": {"code": 200, "subCode": 0, "message": "Action completed successfully."},
+        "transcriptionUpdate": {"transcriptionStatus": "transcriptionStarted", "transcriptionStatusDetails": "subscriptionStarted"}
+    });
+    if let Err(errs) = validate_as("TranscriptionStarted", &data, Direction::Response) {
+        panic!("not valid against the spec: {errs:?}");
+    }
+    let body = serde_json::json!([{
+        "id": "7dec6eed-129c-43f3-a2bf-37ad2c0a1c09",
+        "source": "calling/callConnections/401f3500-62bd-46a2-aad9-8b1b4b3ab2d1",
+        "type": "Microsoft.Communication.TranscriptionStarted",
+        "data": data,
+        "time": "2026-03-12T10:00:00.0000000+00:00",
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+        "subject": "calling/callConnections/401f3500-62bd-46a2-aad9-8b1b4b3ab2d1"
+    }]);
+    let decoded = decode(body.to_string().as_bytes()).unwrap();
+    assert!(decoded.errors.is_empty());
+    let AcsEvent::TranscriptionStarted(t) = &decoded.events[0].payload else {
+        panic!("{:?}", decoded.events[0].payload);
+    };
+    assert_eq!(
+        t.call_connection_id.as_ref().map(|c| c.as_str()),
+        Some("401f3500-62bd-46a2-aad9-8b1b4b3ab2d1")
+    );
+    assert_eq!(
+        t.transcription_update
+            .as_ref()
+            .and_then(|u| u.transcription_status.as_deref()),
+        Some("transcriptionStarted")
+    );
+}

@@ -22,7 +22,10 @@ use switchboard_events::{normalize_e164, TeamsUserId};
 
 use crate::model::{QueueName, SkillRequirement, Skills};
 use crate::presence::{Availability, PresenceFallback, PresencePolicy};
-use crate::queue::{CallQueueConfig, IvrMenu, Media, OverflowTarget, PlaySource, Strategy};
+use crate::queue::{
+    CallQueueConfig, IvrMenu, Media, NoticeFallback, OverflowTarget, PlaySource, RecordingNotice,
+    Strategy, TransferTarget,
+};
 use crate::rule::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
 
 /// Name of the queue created when the configuration defines none.
@@ -295,11 +298,13 @@ struct RawQueue {
     ring_timeout_secs: Option<u64>,
     wait_retry_secs: Option<u64>,
     overflow: Option<RawOverflow>,
+    transfer_to: Option<RawTransfer>,
     hold_music: Option<RawPlay>,
     announcement: Option<RawPlay>,
     ivr: Option<RawIvr>,
     #[serde(default)]
     recording: bool,
+    recording_notice: Option<RawNotice>,
     #[serde(default)]
     direct: bool,
     presence: Option<RawPresence>,
@@ -310,10 +315,20 @@ struct RawQueue {
 enum RawOverflow {
     Phone(String),
     TeamsUser(String),
+    TeamsApp(String),
     Queue(String),
     Voicemail(RawVoicemail),
     Announcement(RawPlay),
     Hangup,
+}
+
+/// `transfer_to`: where a queue blind-transfers its calls.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum RawTransfer {
+    Phone(String),
+    TeamsUser(String),
+    TeamsApp(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,6 +348,19 @@ struct RawPlay {
     ssml: Option<String>,
     #[serde(default, rename = "loop")]
     loop_playback: Option<bool>,
+}
+
+/// `recording_notice`: a play source plus what to do when it cannot be played.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotice {
+    text: Option<String>,
+    voice: Option<String>,
+    locale: Option<String>,
+    url: Option<String>,
+    ssml: Option<String>,
+    fallback: Option<NoticeFallback>,
+    max_tries: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -736,19 +764,12 @@ fn validate_queue(
     if let Some(o) = &q.overflow {
         let k = format!("{key}.overflow");
         out.overflow = match o {
-            RawOverflow::Phone(n) => OverflowTarget::Phone {
-                number: e164(&format!("{k}.phone"), n)?,
-            },
-            RawOverflow::TeamsUser(oid) => {
-                if !is_guid(oid.trim()) {
-                    return Err(ConfigError::new(
-                        format!("{k}.teams_user"),
-                        format!("{oid:?} is not an Entra object id; find it with `switchboard agents resolve NAME`"),
-                    ));
-                }
-                OverflowTarget::TeamsUser {
-                    oid: TeamsUserId::from(oid.trim().to_ascii_lowercase()),
-                }
+            RawOverflow::Phone(n) => transfer_target(&k, &RawTransfer::Phone(n.clone()))?.into(),
+            RawOverflow::TeamsUser(o) => {
+                transfer_target(&k, &RawTransfer::TeamsUser(o.clone()))?.into()
+            }
+            RawOverflow::TeamsApp(a) => {
+                transfer_target(&k, &RawTransfer::TeamsApp(a.clone()))?.into()
             }
             RawOverflow::Queue(target) => {
                 let target = queue_ref(&format!("{k}.queue"), target)?;
@@ -779,6 +800,11 @@ fn validate_queue(
             RawOverflow::Hangup => OverflowTarget::Hangup,
         };
     }
+    out.transfer_to = q
+        .transfer_to
+        .as_ref()
+        .map(|t| transfer_target(&format!("{key}.transfer_to"), t))
+        .transpose()?;
     out.hold_music = q
         .hold_music
         .as_ref()
@@ -842,6 +868,30 @@ fn validate_queue(
         });
     }
     out.recording = q.recording;
+    if let Some(n) = &q.recording_notice {
+        let k = format!("{key}.recording_notice");
+        let play = RawPlay {
+            text: n.text.clone(),
+            voice: n.voice.clone(),
+            locale: n.locale.clone(),
+            url: n.url.clone(),
+            ssml: n.ssml.clone(),
+            loop_playback: None,
+        };
+        let max_tries = n.max_tries.unwrap_or(3);
+        if max_tries == 0 {
+            return Err(ConfigError::new(
+                format!("{k}.max_tries"),
+                "must be at least 1",
+            ));
+        }
+        out.recording_notice = RecordingNotice {
+            source: play_source(&k, &play)?,
+            fallback: n.fallback.unwrap_or_default(),
+            max_tries,
+        };
+        out.recording_notice_configured = true;
+    }
     out.direct = q.direct;
     if out.direct {
         // A redirected call is never answered by us, so nothing can be played or recorded.
@@ -850,6 +900,7 @@ fn validate_queue(
             ("hold_music", out.hold_music.is_some()),
             ("announcement", out.announcement.is_some()),
             ("recording", out.recording),
+            ("transfer_to", out.transfer_to.is_some()),
         ];
         if let Some((what, _)) = conflicts.iter().find(|(_, set)| *set) {
             return Err(ConfigError::new(
@@ -863,6 +914,40 @@ fn validate_queue(
         None => global_presence.clone(),
     };
     Ok(out)
+}
+
+/// A blind-transfer target under `key` (`….overflow`, `….transfer_to`).
+fn transfer_target(key: &str, raw: &RawTransfer) -> Result<TransferTarget> {
+    let object_id = |field: &str, id: &str, what: &str| -> Result<String> {
+        let id = id.trim();
+        if is_guid(id) {
+            Ok(id.to_ascii_lowercase())
+        } else {
+            Err(ConfigError::new(
+                format!("{key}.{field}"),
+                format!("{id:?} is not an Entra object id; {what}"),
+            ))
+        }
+    };
+    Ok(match raw {
+        RawTransfer::Phone(n) => TransferTarget::Phone {
+            number: e164(&format!("{key}.phone"), n)?,
+        },
+        RawTransfer::TeamsUser(oid) => TransferTarget::TeamsUser {
+            oid: TeamsUserId::from(object_id(
+                "teams_user",
+                oid,
+                "find it with `switchboard agents resolve NAME`",
+            )?),
+        },
+        RawTransfer::TeamsApp(app) => TransferTarget::TeamsApp {
+            app_id: object_id(
+                "teams_app",
+                app,
+                "use the object id of the call queue's or auto attendant's resource account (Get-CsOnlineApplicationInstance)",
+            )?,
+        },
+    })
 }
 
 /// Overflow into another queue must end somewhere: `a → b → a` would bounce a caller

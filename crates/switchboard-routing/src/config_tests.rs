@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::presence::Availability;
+use crate::queue::{NoticeFallback, RecordingNotice, TransferTarget};
 
 fn err(toml: &str) -> ConfigError {
     match RoutingConfig::from_toml_str(toml) {
@@ -500,4 +501,95 @@ mod properties {
             prop_assert_eq!(crate::classify(&call, None, &cfg), expected.into());
         }
     }
+}
+
+#[test]
+fn recording_notice_per_queue_text_or_audio_with_a_fallback() {
+    let cfg = RoutingConfig::from_toml_str(
+        r#"
+        default_queue = "fr"
+        [queues.fr]
+        recording = true
+        recording_notice = { text = "Cet appel est enregistré.", locale = "fr-FR", voice = "fr-FR-DeniseNeural", fallback = "hang_up", max_tries = 2 }
+        [queues.de]
+        recording = true
+        recording_notice = { url = "https://example.com/hinweis.wav" }
+        [queues.plain]
+        recording = true
+        "#,
+    )
+    .unwrap();
+    let fr = cfg.queue("fr").unwrap();
+    assert_eq!(
+        fr.recording_notice.source,
+        PlaySource::Text {
+            text: "Cet appel est enregistré.".into(),
+            voice: Some("fr-FR-DeniseNeural".into()),
+            locale: Some("fr-FR".into()),
+        }
+    );
+    assert_eq!(fr.recording_notice.fallback, NoticeFallback::HangUp);
+    assert_eq!(fr.recording_notice.max_tries, 2);
+    assert_eq!(fr.ai_prompt_keys(), ["queues.fr.recording_notice"]);
+    let de = cfg.queue("de").unwrap();
+    assert_eq!(
+        de.recording_notice.source,
+        PlaySource::File {
+            url: "https://example.com/hinweis.wav".into()
+        }
+    );
+    assert_eq!(de.recording_notice.fallback, NoticeFallback::Pause);
+    assert!(
+        de.ai_prompt_keys().is_empty(),
+        "an audio notice needs no AI"
+    );
+    // Recording with no notice configured: the default English text (which needs AI).
+    let plain = cfg.queue("plain").unwrap();
+    assert_eq!(plain.recording_notice, RecordingNotice::default());
+    assert_eq!(plain.ai_prompt_keys(), ["queues.plain.recording_notice"]);
+
+    let e = err("[queues.q.recording_notice]\ntext = \"x\"\nfallback = \"ignore\"\n");
+    assert_eq!(e.key, "queues.q.recording_notice.fallback", "{e}");
+    let e = err("[queues.q.recording_notice]\nurl = \"https://x/a.wav\"\nmax_tries = 0\n");
+    assert_eq!(e.key, "queues.q.recording_notice.max_tries");
+    let e = err("[queues.q.recording_notice]\nurl = \"https://x/a.wav\"\nlocale = \"de-DE\"\n");
+    assert_eq!(e.key, "queues.q.recording_notice");
+}
+
+#[test]
+fn teams_transfer_targets_for_routing_and_overflow() {
+    let cfg = RoutingConfig::from_toml_str(
+        r#"
+        default_queue = "billing"
+        [queues.billing]
+        transfer_to = { teams_app = "8A3D1F0E-5B7C-4E2A-9C6D-1F0E2D3C4B5A" }
+        [queues.vip]
+        transfer_to = { teams_user = "11111111-1111-1111-1111-111111111111" }
+        [queues.sales]
+        overflow = { teams_app = "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a" }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.queue("billing").unwrap().transfer_to,
+        Some(TransferTarget::TeamsApp {
+            app_id: "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a".into()
+        })
+    );
+    assert_eq!(
+        cfg.queue("vip").unwrap().transfer_to,
+        Some(TransferTarget::TeamsUser { oid: OID_A.into() })
+    );
+    assert_eq!(
+        cfg.queue("sales").unwrap().overflow,
+        OverflowTarget::TeamsApp {
+            app_id: "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a".into()
+        }
+    );
+    let e = err("[queues.q]\ntransfer_to = { teams_app = \"cq@contoso.com\" }\n");
+    assert_eq!(e.key, "queues.q.transfer_to.teams_app", "{e}");
+    let e = err("[queues.q]\noverflow = { teams_app = \"x\" }\n");
+    assert_eq!(e.key, "queues.q.overflow.teams_app", "{e}");
+    let e = err("[queues.q]\ndirect = true\ntransfer_to = { phone = \"+14255550100\" }\n");
+    assert_eq!(e.key, "queues.q.transfer_to", "{e}");
 }

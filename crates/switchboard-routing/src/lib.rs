@@ -70,7 +70,9 @@ pub use interop::{eligibility, Eligibility, TenantSettings, UserPolicy};
 pub use model::{AgentLiveState, AgentSnapshot, CallRequirements, QueueName, SkillRequirement};
 pub use presence::{Availability, PresenceFallback, PresencePolicy, PresenceView};
 pub use presence_cache::PresenceCache;
-pub use queue::{CallQueueConfig, OverflowTarget, Strategy};
+pub use queue::{
+    CallQueueConfig, NoticeFallback, OverflowTarget, RecordingNotice, Strategy, TransferTarget,
+};
 pub use roster::{Roster, RosterError};
 
 /// The wall clock, for the I/O shell around the engine (the engine itself never reads a

@@ -42,6 +42,71 @@ pub enum PlaySource {
     },
 }
 
+impl PlaySource {
+    /// Text and SSML are spoken by Azure AI Speech, so they only play on a call answered (or
+    /// created) with `callIntelligenceOptions.cognitiveServicesEndpoint`; audio files need
+    /// nothing.
+    pub fn needs_ai(&self) -> bool {
+        matches!(self, Self::Text { .. } | Self::Ssml { .. })
+    }
+}
+
+/// The notice played when recording or transcription starts, if no queue configures one.
+pub const DEFAULT_RECORDING_NOTICE: &str =
+    "This call is being recorded for quality and training purposes.";
+
+/// What happens when the recording notice cannot be played (the play fails or is cancelled
+/// `max_tries` times in a row).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeFallback {
+    /// Recording stays paused until the notice has played (it is never resumed without
+    /// it); transcription, which cannot be paused, is stopped.
+    #[default]
+    Pause,
+    /// Recording and transcription are stopped for the rest of the call.
+    Stop,
+    /// The call is ended.
+    HangUp,
+}
+
+impl NoticeFallback {
+    /// The configuration spelling (`pause`, `stop`, `hang_up`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Stop => "stop",
+            Self::HangUp => "hang_up",
+        }
+    }
+}
+
+/// Telling participants that the call is recorded or transcribed (the application's duty):
+/// played when recording starts and when transcription starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingNotice {
+    /// Text (with locale and voice), SSML, or an audio file (which needs no AI services).
+    pub source: PlaySource,
+    /// When it cannot be played.
+    pub fallback: NoticeFallback,
+    /// Plays attempted (the first included) before the fallback applies.
+    pub max_tries: u32,
+}
+
+impl Default for RecordingNotice {
+    fn default() -> Self {
+        Self {
+            source: PlaySource::Text {
+                text: DEFAULT_RECORDING_NOTICE.into(),
+                voice: None,
+                locale: None,
+            },
+            fallback: NoticeFallback::Pause,
+            max_tries: 3,
+        }
+    }
+}
+
 /// Audio with an optional loop flag (hold music loops; announcements usually do not).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
@@ -64,6 +129,12 @@ pub enum OverflowTarget {
     TeamsUser {
         /// The user's Entra object id.
         oid: TeamsUserId,
+    },
+    /// Transfer to a Teams voice application (call queue / auto attendant) through its
+    /// resource account.
+    TeamsApp {
+        /// The resource account's object id (`28:orgid:<appId>` as a raw id).
+        app_id: String,
     },
     /// Move the call into another queue (its own max wait and overflow then apply).
     Queue {
@@ -95,10 +166,43 @@ impl OverflowTarget {
         match self {
             Self::Phone { number } => format!("phone {number}"),
             Self::TeamsUser { oid } => format!("teams user {oid}"),
+            Self::TeamsApp { app_id } => format!("teams voice app {app_id}"),
             Self::Queue { queue } => format!("queue {queue}"),
             Self::Voicemail { .. } => "voicemail".into(),
             Self::Announcement { .. } => "announcement then hangup".into(),
             Self::Hangup => "hangup".into(),
+        }
+    }
+}
+
+/// Where a queue blind-transfers all its calls (a routing target that is not a roster
+/// agent): a phone number, a Teams user or a Teams voice application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum TransferTarget {
+    /// A phone number (E.164).
+    Phone {
+        /// E.164.
+        number: String,
+    },
+    /// A Teams user, 1:1.
+    TeamsUser {
+        /// The user's Entra object id.
+        oid: TeamsUserId,
+    },
+    /// A Teams call queue or auto attendant (its resource account).
+    TeamsApp {
+        /// The resource account's object id.
+        app_id: String,
+    },
+}
+
+impl From<TransferTarget> for OverflowTarget {
+    fn from(t: TransferTarget) -> Self {
+        match t {
+            TransferTarget::Phone { number } => Self::Phone { number },
+            TransferTarget::TeamsUser { oid } => Self::TeamsUser { oid },
+            TransferTarget::TeamsApp { app_id } => Self::TeamsApp { app_id },
         }
     }
 }
@@ -145,6 +249,8 @@ pub struct CallQueueConfig {
     pub wait_retry: Duration,
     /// Where calls go on max wait, max attempts, no eligible agent or everyone tried.
     pub overflow: OverflowTarget,
+    /// Blind-transfer every call in this queue here instead of offering it to agents.
+    pub transfer_to: Option<TransferTarget>,
     /// Played (looped) while the caller waits.
     pub hold_music: Option<Media>,
     /// Played once when the call enters the queue.
@@ -153,6 +259,11 @@ pub struct CallQueueConfig {
     pub ivr: Option<IvrMenu>,
     /// Record calls in this queue.
     pub recording: bool,
+    /// Played when recording or transcription starts while the call is in this queue.
+    pub recording_notice: RecordingNotice,
+    /// True when the configuration sets `recording_notice` (the default one is text, so it
+    /// only needs AI services when this queue records).
+    pub recording_notice_configured: bool,
     /// Direct mode: redirect the incoming call to the agent instead of answering it. No IVR,
     /// hold music or recording is possible then (the call is never ours).
     pub direct: bool,
@@ -161,6 +272,42 @@ pub struct CallQueueConfig {
 }
 
 impl CallQueueConfig {
+    /// Configuration keys (`queues.<name>.ivr.prompt`, …) of this queue's prompts that are
+    /// text or SSML, i.e. that need Azure AI services on the call ([`PlaySource::needs_ai`]).
+    pub fn ai_prompt_keys(&self) -> Vec<String> {
+        let key = format!("queues.{}", self.name);
+        let mut sources: Vec<(String, &PlaySource)> = Vec::new();
+        if let Some(ivr) = &self.ivr {
+            sources.push((format!("{key}.ivr.prompt"), &ivr.prompt));
+        }
+        if let Some(m) = &self.announcement {
+            sources.push((format!("{key}.announcement"), &m.source));
+        }
+        if let Some(m) = &self.hold_music {
+            sources.push((format!("{key}.hold_music"), &m.source));
+        }
+        if self.recording || self.recording_notice_configured {
+            sources.push((
+                format!("{key}.recording_notice"),
+                &self.recording_notice.source,
+            ));
+        }
+        match &self.overflow {
+            OverflowTarget::Voicemail { greeting, .. } => {
+                sources.push((format!("{key}.overflow.voicemail.greeting"), greeting));
+            }
+            OverflowTarget::Announcement { source } => {
+                sources.push((format!("{key}.overflow.announcement"), source));
+            }
+            _ => {}
+        }
+        sources
+            .into_iter()
+            .filter(|(_, s)| s.needs_ai())
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// A queue with the defaults the configuration uses: longest-idle, priority 0, 300 s
     /// max wait, 3 attempts, 20 s ring timeout, 5 s wait retry, hang up on overflow.
     pub fn new(name: impl Into<QueueName>) -> Self {
@@ -175,10 +322,13 @@ impl CallQueueConfig {
             ring_timeout: Duration::from_secs(20),
             wait_retry: Duration::from_secs(5),
             overflow: OverflowTarget::Hangup,
+            transfer_to: None,
             hold_music: None,
             announcement: None,
             ivr: None,
             recording: false,
+            recording_notice: RecordingNotice::default(),
+            recording_notice_configured: false,
             direct: false,
             presence: PresencePolicy::default(),
         }

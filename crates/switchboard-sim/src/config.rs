@@ -292,6 +292,9 @@ pub struct Seed {
     pub faults: Option<Faults>,
     /// Replace the timing when given.
     pub timing: Option<Timing>,
+    /// The Teams tenant's interop settings (the policy table): Teams users it does not allow
+    /// our resource to reach fail invitations and transfers (ADR 0010).
+    pub tenant: Option<crate::tenant::TenantPolicy>,
 }
 
 impl Seed {
@@ -518,6 +521,13 @@ pub(crate) mod opt_ms {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
 }
+
+/// The Azure AI services endpoint
+/// [`SimInfo::cognitive_services_endpoint`](crate::SimInfo::cognitive_services_endpoint) hands
+/// out. The simulator speaks no text itself, so any endpoint set at answer / create enables text and
+/// SSML; this one has the shape of a real custom-subdomain endpoint.
+pub const SIM_COGNITIVE_SERVICES_ENDPOINT: &str =
+    "https://switchboard-sim.cognitiveservices.azure.com/";
 
 #[cfg(test)]
 mod tests {

@@ -102,6 +102,16 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "8520", message)
     }
 
+    /// 405 / 8522: text-to-speech or speech recognition on a call answered / created
+    /// without `callIntelligenceOptions.cognitiveServicesEndpoint` (ADR 0009).
+    pub fn cognitive_services_not_configured() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "8522",
+            "Request not allowed when Cognitive Service Configuration not set during call setup.",
+        )
+    }
+
     /// 409 / 8519: conflicting operation.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "8519", message)

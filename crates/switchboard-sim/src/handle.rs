@@ -90,6 +90,7 @@ impl Simulator {
                 max_retained_calls: cfg.max_retained_calls.max(1),
                 bot_id,
                 base_url: base_url.clone(),
+                resource_id: resource_id.clone(),
             },
             timing,
             ids,
@@ -101,6 +102,9 @@ impl Simulator {
         if let Some(seed) = cfg.seed.clone() {
             engine.upsert_agents(seed.agents)?;
             engine.add_numbers(seed.numbers)?;
+            if let Some(t) = seed.tenant {
+                engine.set_tenant(Some(t));
+            }
         }
 
         let info = SimInfo {
@@ -116,6 +120,7 @@ impl Simulator {
             callback_issuer: cfg.jwt.issuer.clone(),
             graph_base_url: base_url.clone(),
             control_url: format!("{base_url}/__sim"),
+            cognitive_services_endpoint: crate::config::SIM_COGNITIVE_SERVICES_ENDPOINT.to_owned(),
         };
         let requests = Arc::new(crate::request_log::RequestLog::new(
             cfg.request_log_capacity,
@@ -241,6 +246,12 @@ impl SimHandle {
         &self.inner.info.graph_base_url
     }
 
+    /// The Azure AI services endpoint a deployment answers calls with, so text prompts play
+    /// (`callIntelligenceOptions.cognitiveServicesEndpoint`; ADR 0009).
+    pub fn cognitive_services_endpoint(&self) -> &str {
+        &self.inner.info.cognitive_services_endpoint
+    }
+
     /// Base URL of the HTTP control API (`/__sim`): what the methods of this handle do, for
     /// tests and tools in another process.
     pub fn control_url(&self) -> &str {
@@ -280,6 +291,12 @@ impl SimHandle {
     /// Apply a whole seed (agents, numbers, faults, timing).
     pub fn apply_seed(&self, seed: crate::config::Seed) -> Result<(), SimError> {
         crate::engine::control::apply_seed(&self.inner.engine, seed)
+    }
+
+    /// Set (or, with `None`, clear) the Teams tenant's interop settings: Teams users they do
+    /// not let this resource reach fail invitations and transfers with 403 / 10124 (ADR 0010).
+    pub fn set_tenant_policy(&self, tenant: Option<crate::tenant::TenantPolicy>) {
+        self.inner.engine.set_tenant(tenant);
     }
 
     /// Change what an agent does when invited (takes effect for the next invitation).

@@ -65,6 +65,7 @@ pub mod faults;
 pub mod ledger;
 pub mod request_log;
 pub mod secret;
+pub mod tenant;
 pub mod wire;
 
 mod auth;
@@ -81,7 +82,7 @@ mod validate;
 
 pub use config::{
     AgentSpec, Behaviour, EventGridConfig, EventSchema, JwtConfig, NumberSpec, PresenceSpec,
-    RetryPolicy, Seed, SimConfig, StartCall, Timing,
+    RetryPolicy, Seed, SimConfig, StartCall, Timing, SIM_COGNITIVE_SERVICES_ENDPOINT,
 };
 pub use engine::control::{
     AgentSnapshot, CallHandle, CallSnapshot, InvitationSnapshot, ParticipantSnapshot,
@@ -101,3 +102,4 @@ pub use http::SimInfo;
 pub use ledger::{CallEffects, Effects, Ledger, TimelineEntry, TimelineKind};
 pub use request_log::{AuthCheck, RecordedRequest, RequestSurface, SchemaCheck};
 pub use secret::Secret;
+pub use tenant::TenantPolicy;

@@ -24,6 +24,27 @@ pub struct AnswerCallRequest {
     pub operation_context: Option<String>,
     #[serde(default)]
     pub answered_by: Option<CommunicationUserModel>,
+    #[serde(default)]
+    pub call_intelligence_options: Option<CallIntelligenceOptionsModel>,
+}
+
+/// `callIntelligenceOptions` of answer / create: the Azure AI services resource that text to
+/// speech and speech recognition on the call use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallIntelligenceOptionsModel {
+    #[serde(default)]
+    pub cognitive_services_endpoint: Option<String>,
+}
+
+impl CallIntelligenceOptionsModel {
+    /// The endpoint, if one was given (blank counts as none).
+    pub fn endpoint(opts: Option<&Self>) -> Option<String> {
+        opts.and_then(|o| o.cognitive_services_endpoint.as_deref())
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +60,8 @@ pub struct CreateCallRequest {
     #[serde(default)]
     pub operation_context: Option<String>,
     pub callback_uri: String,
+    #[serde(default)]
+    pub call_intelligence_options: Option<CallIntelligenceOptionsModel>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +89,8 @@ pub struct TransferToParticipantRequest {
     pub transferee: Option<CommunicationIdentifier>,
     #[serde(default)]
     pub operation_callback_uri: Option<String>,
+    #[serde(default)]
+    pub source_caller_id_number: Option<PhoneNumberModel>,
 }
 
 #[derive(Debug, Deserialize)]

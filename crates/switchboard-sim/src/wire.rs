@@ -75,6 +75,15 @@ pub mod codes {
             format!("addParticipants failed for participant {raw_id}. Underlying reason: Callee is busy. DiagCode: 486#8539.@"),
         )
     }
+    /// A Teams user the tenant's interop policy does not let our resource reach (403, subcode
+    /// 10124, ADR 0010).
+    pub fn add_forbidden(raw_id: &str) -> ResultInfo {
+        ResultInfo::new(
+            403,
+            10124,
+            format!("addParticipants failed for participant {raw_id}. Underlying reason: Permission check for callee to interact with caller is not allowed. DiagCode: 403#10124.@"),
+        )
+    }
     /// (live) CancelAddParticipantSucceeded.
     pub fn add_cancelled(raw_id: &str) -> ResultInfo {
         ResultInfo::new(

@@ -10,9 +10,10 @@ use std::time::Duration;
 use common::*;
 use switchboard_callautomation::{
     AddParticipantRequest, AnswerCallRequest, CallAutomationClient, CallConnectionState,
-    ClientOptions, HoldRequest, MuteParticipantsRequest, PlayRequest, PlaySource, RecognizeRequest,
-    RecordingState, RemoveParticipantRequest, Repeatability, RequestOptions, RetryOptions,
-    StartCallRecordingRequest, TransferToParticipantRequest, UnholdRequest,
+    CallIntelligenceOptions, ClientOptions, HoldRequest, MuteParticipantsRequest, PlayRequest,
+    PlaySource, RecognizeRequest, RecordingState, RemoveParticipantRequest, Repeatability,
+    RequestOptions, RetryOptions, StartCallRecordingRequest, TransferToParticipantRequest,
+    UnholdRequest,
 };
 use switchboard_events::{CallConnectionId, CommunicationIdentifier, ServerCallId};
 use switchboard_sim::{FaultKind, FaultRule, FaultSpec, Faults, SimConfig, StartCall};
@@ -44,13 +45,12 @@ async fn answered(
     req: StartCall,
 ) -> (switchboard_sim::CallHandle, CallConnectionId) {
     let call = h.sim.start_call(req).unwrap();
-    let props = c
-        .answer_call(
-            &AnswerCallRequest::new(call.incoming_call_context.clone(), h.callback_uri()),
-            none(),
-        )
-        .await
-        .expect("answer");
+    let mut answer = AnswerCallRequest::new(call.incoming_call_context.clone(), h.callback_uri());
+    // Text prompts below need Azure AI services on the call (ADR 0009).
+    answer.call_intelligence_options = Some(CallIntelligenceOptions {
+        cognitive_services_endpoint: Some(h.sim.cognitive_services_endpoint().to_owned()),
+    });
+    let props = c.answer_call(&answer, none()).await.expect("answer");
     assert_eq!(
         props.call_connection_state,
         Some(CallConnectionState::Connecting)

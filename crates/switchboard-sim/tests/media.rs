@@ -318,3 +318,56 @@ async fn hold_unhold_and_mute_show_in_participants_updated() {
     let fx = h.sim.call_effects(&ccid).unwrap().effects;
     assert_eq!((fx.holds, fx.unholds, fx.mutes), (1, 1, 1));
 }
+
+/// ADR 0009: text and SSML need Azure AI services named at answer; without them the service
+/// refuses play and recognize-with-a-text-prompt synchronously (405 / 8522), while audio
+/// files still play.
+#[tokio::test]
+async fn text_to_speech_needs_cognitive_services_on_the_call() {
+    let h = start().await;
+    let (call, ccid) = h.connected_call_ai(StartCall::default(), None).await;
+    let play = format!("/calling/callConnections/{ccid}:play");
+    let text = json!({"kind": "text", "text": {"text": "Welcome", "sourceLocale": "en-US", "voiceName": "en-US-JennyNeural"}});
+    let ssml = json!({"kind": "ssml", "ssml": {"ssmlText": "<speak version=\"1.0\" xml:lang=\"en-US\"><voice name=\"en-US-JennyNeural\">Hi</voice></speak>"}});
+    for source in [text.clone(), ssml] {
+        let r = h
+            .post(
+                &play,
+                json!({"playSources": [source], "operationContext": "tts"}),
+            )
+            .await;
+        assert_eq!(r.status, 405, "{:?}", r.body);
+        assert_eq!(r.body["error"]["code"], "8522");
+        assert_eq!(
+            r.body["error"]["message"],
+            "Request not allowed when Cognitive Service Configuration not set during call setup."
+        );
+    }
+    // A text prompt before recognizing tones: refused the same way.
+    let r = h
+        .post(
+            &format!("/calling/callConnections/{ccid}:recognize"),
+            recognize_dtmf(&call.from, 1, &[]),
+        )
+        .await;
+    assert_eq!(r.status, 405, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "8522");
+    // Audio files need no AI services.
+    let r = h
+        .post(&play, json!({"playSources": [file("https://example.com/hello.wav")], "operationContext": "file"}))
+        .await;
+    assert_eq!(r.status, 202);
+    h.cb.expect(&ccid, "PlayCompleted").await;
+    assert_eq!(h.sim.call_effects(&ccid).unwrap().effects.plays, 1);
+
+    // The same text on a call answered with the endpoint plays.
+    let (_, ccid2) = h.connected_call().await;
+    let r = h
+        .post(
+            &format!("/calling/callConnections/{ccid2}:play"),
+            json!({"playSources": [text], "operationContext": "tts"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    h.cb.expect(&ccid2, "PlayCompleted").await;
+}

@@ -18,6 +18,8 @@ pub struct SimEndpoints {
     pub openid_config_url: String,
     pub callback_issuer: String,
     pub graph_base_url: String,
+    /// `acs.cognitive_services_endpoint`: text prompts only play on calls answered with it.
+    pub cognitive_services_endpoint: String,
 }
 
 impl SimEndpoints {
@@ -29,6 +31,7 @@ impl SimEndpoints {
             openid_config_url: sim.openid_config_url().to_string(),
             callback_issuer: sim.callback_issuer().to_string(),
             graph_base_url: sim.graph_base_url().to_string(),
+            cognitive_services_endpoint: sim.cognitive_services_endpoint().to_string(),
         }
     }
 }
@@ -103,6 +106,12 @@ impl DeploymentConfig {
             Value::Array(self.numbers.iter().map(|n| s(n)).collect()),
         );
         acs.insert("command_deadline_ms".into(), int(self.command_deadline_ms));
+        if !self.sim.cognitive_services_endpoint.is_empty() {
+            acs.insert(
+                "cognitive_services_endpoint".into(),
+                s(&self.sim.cognitive_services_endpoint),
+            );
+        }
 
         let mut queue = Table::new();
         queue.insert("sqlite_path".into(), path(&self.queue_path));

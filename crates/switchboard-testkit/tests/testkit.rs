@@ -15,6 +15,7 @@ fn deployment() -> DeploymentConfig {
         openid_config_url: "http://127.0.0.1:1/.well-known/openid-configuration".into(),
         callback_issuer: "iss".into(),
         graph_base_url: "http://127.0.0.1:1/graph".into(),
+        cognitive_services_endpoint: "https://ai.example.cognitiveservices.azure.com/".into(),
     };
     let addr: SocketAddr = "127.0.0.1:8089".parse().unwrap();
     DeploymentConfig::new(sim, addr, PathBuf::from("/data/q.db"))

@@ -62,8 +62,34 @@ pub fn preflight(cfg: &Config, role: Role) -> Result<Prepared, ConfigError> {
     if role == Role::Worker {
         // Constructing the client checks the endpoint / connection string without I/O.
         call_automation_client(cfg)?;
+        check_ai_prompts(cfg, &routing)?;
     }
     Ok(Prepared { routing })
+}
+
+/// Text and SSML prompts are spoken by Azure AI services, which Call Automation only uses on
+/// a call answered with `callIntelligenceOptions.cognitiveServicesEndpoint`; without it every
+/// such prompt would be refused on Azure (405 / 8522), so the configuration is refused here.
+pub fn check_ai_prompts(cfg: &Config, routing: &RoutingConfig) -> Result<(), ConfigError> {
+    if cfg.acs.cognitive_services_endpoint.is_some() {
+        return Ok(());
+    }
+    let keys: Vec<String> = routing
+        .queues
+        .values()
+        .flat_map(|q| q.ai_prompt_keys())
+        .map(|k| format!("routing.{k}"))
+        .collect();
+    match keys.first() {
+        None => Ok(()),
+        Some(_) => Err(ConfigError::new(
+            "acs.cognitive_services_endpoint",
+            format!(
+                "required: text/SSML prompts need Azure AI services on the call ({}); set it (or SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT) to the AI services resource connected to the ACS resource, or use audio-file prompts (`url`)",
+                keys.join(", ")
+            ),
+        )),
+    }
 }
 
 /// [`preflight`], and the backends' keys against the registered `engines`.

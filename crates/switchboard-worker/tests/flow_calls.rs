@@ -197,7 +197,20 @@ async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_pla
     assert_eq!(state.queue.as_str(), "support");
     assert_eq!(state.answered_by.as_ref().map(|a| a.as_str()), Some(CARMEN));
     let fx = world.effects(&corr);
+    // The menu is a text prompt: it only plays because the worker answered with its Azure AI
+    // services endpoint (the simulator refuses text on a call without one, 405 / 8522).
     assert_eq!(fx.recognizes, 1, "{fx:?}");
+    let answer = world
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("callConnections:answer"))
+        .expect("answer request");
+    let body: serde_json::Value = serde_json::from_slice(answer.body()).unwrap();
+    assert_eq!(
+        body["callIntelligenceOptions"]["cognitiveServicesEndpoint"],
+        world.sim.cognitive_services_endpoint()
+    );
     // Support records: one recording, and the caller was told.
     assert_eq!(fx.recordings, 1, "{fx:?}");
     assert!(state.recording.notices >= 1);
@@ -209,6 +222,18 @@ async fn ivr_choice_routes_the_call_to_the_chosen_queue_and_recording_notice_pla
         .filter(|c| c.starts_with("sb1:notice:"))
         .collect();
     assert_eq!(notices, vec!["sb1:notice:1".to_string()]);
+    // Recording started paused and was resumed only after the notice (issue 15 §4).
+    let requests = world.sim.requests();
+    let start = requests
+        .iter()
+        .find(|r| r.path.ends_with("/recordings"))
+        .expect("start recording request");
+    let body: serde_json::Value = serde_json::from_slice(start.body()).unwrap();
+    assert_eq!(body["pauseOnStart"], true);
+    assert!(
+        requests.iter().any(|r| r.path.ends_with(":resume")),
+        "recording resumed after the notice"
+    );
     let timeline = world.sim.timeline(&corr);
     assert!(
         timeline
@@ -361,6 +386,51 @@ async fn a_teams_caller_skips_the_ivr_menu() {
     assert!(state.ivr.skipped.is_some());
     assert_eq!(state.queue.as_str(), "support", "the menu's fallback");
     assert_eq!(state.answered_by.as_ref().map(|a| a.as_str()), Some(CARMEN));
+    worker.stop().await;
+    world.shutdown().await;
+}
+
+/// Issue 15 §5: a queue whose calls go to a Teams call queue (its resource account) by blind
+/// transfer, with the PSTN caller named as transferee; the simulator accepts it and our leg
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_hands_its_calls_to_a_teams_call_queue() {
+    const CQ_LINE: &str = "+18005550109";
+    const CQ_APP: &str = "8a3d1f0e-5b7c-4e2a-9c6d-1f0e2d3c4b5a";
+    let mut opts = StackOptions {
+        routing: format!(
+            "{FLOW}\n[queues.teamscq]\ntransfer_to = {{ teams_app = \"{CQ_APP}\" }}\n\n[[rules]]\ndialed = [\"{CQ_LINE}\"]\nqueue = \"teamscq\"\n"
+        ),
+        ..StackOptions::default()
+    };
+    opts.numbers.push(CQ_LINE.into());
+    let world = Stack::start_with(opts).await;
+    let worker = world.worker().await;
+    let call = world.sim.start_call(call_to(CQ_LINE)).unwrap();
+    let corr = call.correlation_id.clone();
+    let state = archived_state(&world.ended(&corr, 30).await);
+    assert!(
+        matches!(&state.phase, Phase::Ended { reason } if reason.contains(CQ_APP)),
+        "{:?}\n{}",
+        state.phase,
+        world.recorder.dump(&corr)
+    );
+    let fx = world.effects(&corr);
+    assert_eq!(fx.transfers, 1, "{fx:?}");
+    assert_eq!(fx.adds, 0, "no agent of ours was offered");
+    let transfer = world
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with(":transferToParticipant"))
+        .expect("transfer request");
+    let body: serde_json::Value = serde_json::from_slice(transfer.body()).unwrap();
+    assert_eq!(
+        body["targetParticipant"]["rawId"],
+        format!("28:orgid:{CQ_APP}")
+    );
+    assert_eq!(body["transferee"]["rawId"], "4:+14255550123");
+    assert!(body.get("sourceCallerIdNumber").is_none());
     worker.stop().await;
     world.shutdown().await;
 }

@@ -117,6 +117,11 @@ fn ready_line_serves_and_stops_on_sigterm() {
     );
     assert_eq!(r["graphBaseUrl"], format!("http://{addr}"));
     assert_eq!(r["controlUrl"], format!("http://{addr}/__sim"));
+    // Text prompts need it on answer (ADR 0009): the ready line hands one out.
+    assert_eq!(
+        r["cognitiveServicesEndpoint"],
+        "https://switchboard-sim.cognitiveservices.azure.com/"
+    );
 
     let (status, body) = http_get(&addr, "/__sim/health");
     assert_eq!(status, 200, "{body}");

@@ -1,7 +1,9 @@
 //! Recording models.
 
 use serde::{Deserialize, Serialize};
-use switchboard_events::{CallConnectionId, CommunicationIdentifier, RecordingId, ServerCallId};
+use switchboard_events::{
+    CallConnectionId, CommunicationIdentifier, OperationContext, RecordingId, ServerCallId,
+};
 
 use super::enums::{
     CallLocatorKind, RecordingChannelType, RecordingContentType, RecordingFormatType,
@@ -157,6 +159,24 @@ impl StartCallRecordingRequest {
             call_locator: Some(locator),
             ..Self::empty()
         }
+    }
+}
+
+/// `StopTranscriptionRequest`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTranscriptionRequest {
+    /// Echoed on `TranscriptionStopped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_context: Option<OperationContext>,
+    /// Overrides the call's callback URI for this operation's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_callback_uri: Option<String>,
+}
+
+impl Validate for StopTranscriptionRequest {
+    fn validate(&self) -> Result<(), String> {
+        check_opt_uri("operationCallbackUri", &self.operation_callback_uri)
     }
 }
 

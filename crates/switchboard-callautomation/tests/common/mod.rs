@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard_callautomation::{
-    AnswerCallRequest, CallAutomationClient, ClientOptions, Credential, RequestOptions,
-    RetryOptions,
+    AnswerCallRequest, CallAutomationClient, CallIntelligenceOptions, ClientOptions, Credential,
+    RequestOptions, RetryOptions,
 };
 use switchboard_events::CallConnectionId;
 use switchboard_sim::{
@@ -146,7 +146,16 @@ impl Acs {
         )
         .unwrap()
         .answer_call(
-            &AnswerCallRequest::new(incoming.incoming_call_context, CALLBACK),
+            &{
+                // Text prompts need Azure AI services on the call (simulator ADR 0009).
+                let mut answer = AnswerCallRequest::new(incoming.incoming_call_context, CALLBACK);
+                answer.call_intelligence_options = Some(CallIntelligenceOptions {
+                    cognitive_services_endpoint: Some(
+                        self.sim.cognitive_services_endpoint().to_owned(),
+                    ),
+                });
+                answer
+            },
             RequestOptions::default(),
         )
         .await

@@ -674,6 +674,13 @@ fn incoming_context(
     format!("{header}.{payload}.")
 }
 
+impl Engine {
+    /// Set (or clear) the Teams tenant's interop settings (ADR 0010).
+    pub fn set_tenant(&self, tenant: Option<crate::tenant::TenantPolicy>) {
+        self.lock().tenant = tenant.map(|t| (t, self.cfg.resource_id.clone()));
+    }
+}
+
 /// Apply a seed to a running engine: agents, numbers, then faults and timing if given.
 pub(crate) fn apply_seed(engine: &Engine, seed: Seed) -> Result<(), SimError> {
     if let Some(f) = &seed.faults {
@@ -681,6 +688,9 @@ pub(crate) fn apply_seed(engine: &Engine, seed: Seed) -> Result<(), SimError> {
     }
     engine.upsert_agents(seed.agents)?;
     engine.add_numbers(seed.numbers)?;
+    if let Some(t) = seed.tenant {
+        engine.set_tenant(Some(t));
+    }
     if let Some(f) = seed.faults {
         engine.faults.set(f);
     }

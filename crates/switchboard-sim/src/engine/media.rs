@@ -264,6 +264,15 @@ impl Engine {
                 )));
             }
         }
+        // Text and SSML need the Azure AI services resource named when the call was set up;
+        // the service refuses the request itself, before queueing anything (ADR 0009).
+        let needs_ai = match &op {
+            MediaOp::Play(p) => p.sources.iter().any(PlaySourceSpec::needs_ai),
+            MediaOp::Recognize(r) => r.prompts.iter().any(PlaySourceSpec::needs_ai),
+        };
+        if needs_ai && conn.cognitive_services_endpoint.is_none() {
+            return Err(ApiError::cognitive_services_not_configured());
+        }
         let kind = match &op {
             MediaOp::Play(_) => "play queued",
             MediaOp::Recognize(_) => "recognize queued",

@@ -48,6 +48,8 @@ pub(crate) struct EngineConfig {
     /// The ACS identity our leg uses when the call gives none (`8:acs:<resource>_<uuid>`).
     pub bot_id: String,
     pub base_url: String,
+    /// Our ACS resource's immutable id (what a tenant's `AllowedAcsResources` lists).
+    pub resource_id: String,
 }
 
 /// The simulator's world and machinery.

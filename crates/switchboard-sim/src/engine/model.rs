@@ -30,6 +30,8 @@ pub(crate) struct State {
     pub numbers: BTreeMap<String, NumberSpec>,
     /// Correlation ids in creation order (for retention).
     pub order: VecDeque<String>,
+    /// The Teams tenant's interop settings and our resource id (ADR 0010).
+    pub tenant: Option<(crate::tenant::TenantPolicy, String)>,
 }
 
 impl State {
@@ -44,6 +46,7 @@ impl State {
             agents: BTreeMap::new(),
             numbers: BTreeMap::new(),
             order: VecDeque::new(),
+            tenant: None,
         }
     }
 
@@ -208,6 +211,8 @@ pub(crate) enum Outcome {
     Declined,
     Busy,
     TimedOut,
+    /// The Teams tenant's interop policy does not let our resource reach the user.
+    Forbidden,
 }
 
 /// Status of an add-participant invitation.
@@ -291,6 +296,13 @@ pub(crate) enum PlaySourceSpec {
     Ssml,
 }
 
+impl PlaySourceSpec {
+    /// Text and SSML are synthesised by Azure AI Speech; files are not.
+    pub fn needs_ai(&self) -> bool {
+        matches!(self, Self::Text | Self::Ssml)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) enum RecognizeMode {
     Dtmf {
@@ -367,6 +379,9 @@ pub(crate) struct Connection {
     pub media: Media,
     pub recording: Option<String>,
     pub answer_context: Option<String>,
+    /// `callIntelligenceOptions.cognitiveServicesEndpoint` of the answer / create: without it
+    /// text-to-speech and speech recognition are refused (ADR 0009).
+    pub cognitive_services_endpoint: Option<String>,
     /// Callback queue; `None` once the leg is disconnected (delivery drains and stops).
     pub tx: Option<UnboundedSender<Outgoing>>,
 }

@@ -96,6 +96,7 @@ impl Engine {
             media: Default::default(),
             recording: None,
             answer_context: None,
+            cognitive_services_endpoint: None,
             tx: Some(tx),
         }
     }
@@ -155,6 +156,8 @@ impl Engine {
             conn.answered_for = Some(value.clone());
         }
         conn.answer_context = req.operation_context.clone();
+        conn.cognitive_services_endpoint =
+            CallIntelligenceOptionsModel::endpoint(req.call_intelligence_options.as_ref());
         call.conn = Some(conn);
         call.phase = Phase::Answered;
         let corr = call.correlation_id.clone();
@@ -309,7 +312,7 @@ impl Engine {
         let mut guard = self.lock();
         let st = &mut *guard;
         let agent = agent_of(st, &target);
-        let (outcome, delay) = self.plan(st, agent.as_deref(), timeout);
+        let (outcome, delay) = self.plan_for(st, &target, agent.as_deref(), timeout);
         let corr = st.ids.uuid();
         let server_call_id = st.ids.server_call_id();
         let ccid = st.ids.call_connection_id();
@@ -328,6 +331,8 @@ impl Engine {
             .as_ref()
             .map(|p| p.value.clone());
         conn.answer_context = req.operation_context.clone();
+        conn.cognitive_services_endpoint =
+            CallIntelligenceOptionsModel::endpoint(req.call_intelligence_options.as_ref());
         let call = SimCall {
             correlation_id: corr.clone(),
             server_call_id: server_call_id.clone(),
@@ -594,6 +599,22 @@ impl Engine {
         }
     }
 
+    /// [`plan`](Self::plan) for `target`: a Teams user the tenant's interop settings do not
+    /// let us reach is refused (ADR 0010) before any agent behaviour applies.
+    pub(crate) fn plan_for(
+        &self,
+        st: &State,
+        target: &Party,
+        agent: Option<&str>,
+        timeout: Duration,
+    ) -> (Outcome, Duration) {
+        if refused_by_tenant(st, target) {
+            let timing = self.timing();
+            return (Outcome::Forbidden, timing.scaled(timing.busy_delay));
+        }
+        self.plan(st, agent, timeout)
+    }
+
     /// `POST …/participants:add`.
     pub fn add_participant(
         self: &Arc<Self>,
@@ -616,7 +637,7 @@ impl Engine {
         let mut guard = self.lock();
         let st = &mut *guard;
         let agent = agent_of(st, &target);
-        let (outcome, delay) = self.plan(st, agent.as_deref(), timeout);
+        let (outcome, delay) = self.plan_for(st, &target, agent.as_deref(), timeout);
         let invitation_id = st.ids.uuid();
         let State {
             calls,
@@ -1012,13 +1033,23 @@ impl Engine {
         req: TransferToParticipantRequest,
     ) -> Result<Reply, ApiError> {
         opt_callback(&req.operation_callback_uri)?;
+        // A PSTN target sees a caller id, which must be one of our numbers (ADR 0010).
+        if matches!(
+            req.target_participant,
+            CommunicationIdentifier::PhoneNumber { .. }
+        ) && req.source_caller_id_number.is_none()
+        {
+            return Err(ApiError::invalid(
+                "Invalid request, SourceCallerIdNumber is required to transfer to a phone number.",
+            ));
+        }
         let timing = self.timing();
         let timeout = timing.scaled(timing.default_invitation_timeout);
         let target = Party::new(req.target_participant);
         let mut guard = self.lock();
         let st = &mut *guard;
         let agent = agent_of(st, &target);
-        let (outcome, delay) = self.plan(st, agent.as_deref(), timeout);
+        let (outcome, delay) = self.plan_for(st, &target, agent.as_deref(), timeout);
         let gen = st.ids.next_u64();
         let State {
             calls,
@@ -1569,8 +1600,24 @@ pub(crate) fn agent_of(st: &State, party: &Party) -> Option<String> {
         .then(|| oid.to_string())
 }
 
+/// True when `target` is a Teams user the tenant's interop settings do not let our resource
+/// reach (looked up by OID, and UPN for roster agents). ADR 0010.
+pub(crate) fn refused_by_tenant(st: &State, target: &Party) -> bool {
+    let (Some((tenant, resource_id)), Some(oid)) = (&st.tenant, target.id.teams_user_id()) else {
+        return false;
+    };
+    let oid = oid.to_string();
+    let upn = st
+        .agents
+        .get(&oid)
+        .map(|a| a.spec.user_principal_name.clone())
+        .unwrap_or_default();
+    !tenant.allows(resource_id, &[oid.as_str(), upn.as_str()])
+}
+
 pub(crate) fn failure_result(outcome: Outcome, raw: &str) -> ResultInfo {
     match outcome {
+        Outcome::Forbidden => codes::add_forbidden(raw),
         Outcome::Declined => codes::add_declined(raw),
         Outcome::Busy => codes::add_busy(raw),
         Outcome::TimedOut | Outcome::Joined => codes::add_timeout(raw),
@@ -1582,6 +1629,11 @@ pub(crate) fn outcome_code(o: Outcome) -> (u16, u32, &'static str) {
     match o {
         Outcome::Declined => (603, 8538, "Callee declined the call"),
         Outcome::Busy => (486, 8539, "Callee is busy"),
+        Outcome::Forbidden => (
+            403,
+            10124,
+            "Permission check for callee to interact with caller is not allowed",
+        ),
         Outcome::TimedOut | Outcome::Joined => (408, 10004, "Call timed out"),
     }
 }
@@ -1592,6 +1644,7 @@ pub(crate) fn outcome_name(o: Outcome) -> &'static str {
         Outcome::Declined => "declined",
         Outcome::Busy => "busy",
         Outcome::TimedOut => "no answer",
+        Outcome::Forbidden => "refused by tenant policy",
     }
 }
 

@@ -57,6 +57,10 @@ pub struct SimInfo {
     pub graph_base_url: String,
     /// Base URL of the control API.
     pub control_url: String,
+    /// An Azure AI services endpoint to answer / create calls with
+    /// (`callIntelligenceOptions.cognitiveServicesEndpoint`): text-to-speech and speech
+    /// recognition are refused on calls set up without one (ADR 0009).
+    pub cognitive_services_endpoint: String,
 }
 
 /// Shared state of all handlers.

@@ -371,7 +371,19 @@ impl Harness {
         self.connected_call_with(StartCall::default()).await
     }
 
+    /// Answered with the simulator's Azure AI services endpoint, so text prompts play.
     pub async fn connected_call_with(&self, req: StartCall) -> (CallHandle, String) {
+        self.connected_call_ai(req, Some(self.sim.cognitive_services_endpoint().to_owned()))
+            .await
+    }
+
+    /// Answered with `callIntelligenceOptions.cognitiveServicesEndpoint` = `ai` (none: no
+    /// AI services on the call, so text-to-speech is refused).
+    pub async fn connected_call_ai(
+        &self,
+        req: StartCall,
+        ai: Option<String>,
+    ) -> (CallHandle, String) {
         let handle = self.sim.start_call(req).unwrap();
         let msg = self.next_incoming().await;
         let ev: Value = serde_json::from_slice(&msg.body).unwrap();
@@ -380,12 +392,11 @@ impl Harness {
             .unwrap()
             .to_owned();
         assert_eq!(ctx, handle.incoming_call_context);
-        let r = self
-            .post(
-                "/calling/callConnections:answer",
-                json!({"incomingCallContext": ctx, "callbackUri": self.callback_uri(), "operationContext": "answer-1"}),
-            )
-            .await;
+        let mut body = json!({"incomingCallContext": ctx, "callbackUri": self.callback_uri(), "operationContext": "answer-1"});
+        if let Some(endpoint) = ai {
+            body["callIntelligenceOptions"] = json!({"cognitiveServicesEndpoint": endpoint});
+        }
+        let r = self.post("/calling/callConnections:answer", body).await;
         assert_eq!(r.status, 200, "answer: {:?}", r.body);
         let ccid = r.body["callConnectionId"].as_str().unwrap().to_owned();
         self.cb.until(Some(&ccid), "ParticipantsUpdated").await;

@@ -1,6 +1,6 @@
 //! The call connection itself: transfer it away, hang up.
 
-use switchboard_callautomation::TransferToParticipantRequest;
+use switchboard_callautomation::{PhoneNumberIdentifier, TransferToParticipantRequest};
 use switchboard_events::CorrelationId;
 
 use super::{not_this_op, Calls, CmdError, Effect};
@@ -16,6 +16,8 @@ impl Calls {
         let Op::Transfer {
             target,
             operation_context,
+            transferee,
+            source_caller_id,
         } = &cmd.op
         else {
             return Err(not_this_op(cmd));
@@ -23,6 +25,8 @@ impl Calls {
         let cc = self.connection(state)?;
         let mut req = TransferToParticipantRequest::new(target.clone());
         req.operation_context = Some(operation_context.as_str().into());
+        req.transferee = transferee.clone();
+        req.source_caller_id_number = source_caller_id.clone().map(PhoneNumberIdentifier::new);
         self.client
             .transfer_to_participant(cc, &req, self.request_options(key, cmd))
             .await?;

@@ -1,6 +1,8 @@
 //! An incoming call that is not answered yet: answer, redirect or reject it (by its incoming call context).
 
-use switchboard_callautomation::{AnswerCallRequest, RedirectCallRequest, RejectCallRequest};
+use switchboard_callautomation::{
+    AnswerCallRequest, CallIntelligenceOptions, RedirectCallRequest, RejectCallRequest,
+};
 use switchboard_events::CorrelationId;
 
 use super::{not_this_op, Calls, CmdError, Effect};
@@ -16,6 +18,7 @@ impl Calls {
         let Op::Answer {
             incoming_call_context,
             operation_context,
+            cognitive_services_endpoint,
         } = &cmd.op
         else {
             return Err(not_this_op(cmd));
@@ -23,6 +26,12 @@ impl Calls {
         let mut req =
             AnswerCallRequest::new(incoming_call_context.expose(), self.callback_url.clone());
         req.operation_context = Some(operation_context.as_str().into());
+        req.call_intelligence_options =
+            cognitive_services_endpoint
+                .as_ref()
+                .map(|e| CallIntelligenceOptions {
+                    cognitive_services_endpoint: Some(e.clone()),
+                });
         let props = self
             .client
             .answer_call(&req, self.request_options(key, cmd))

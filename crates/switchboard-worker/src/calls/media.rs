@@ -3,7 +3,7 @@
 
 use switchboard_callautomation::{
     DtmfOptions, PlayOptions, PlayRequest, RecognizeRequest, RecordingChannelType,
-    RecordingContentType, RecordingFormatType, StartCallRecordingRequest,
+    RecordingContentType, RecordingFormatType, StartCallRecordingRequest, StopTranscriptionRequest,
 };
 use switchboard_events::CorrelationId;
 
@@ -118,6 +118,9 @@ impl Calls {
         req.recording_content_type = Some(RecordingContentType::Audio);
         req.recording_channel_type = Some(RecordingChannelType::Mixed);
         req.recording_format_type = Some(RecordingFormatType::Wav);
+        // Never record before the participants heard the notice: the flow resumes the
+        // recording once the notice has played.
+        req.pause_on_start = Some(true);
         let resp = self
             .client
             .start_recording(&req, self.request_options(key, cmd))
@@ -127,5 +130,50 @@ impl Calls {
                 .map(|r| format!("recording {r}"))
                 .unwrap_or_default(),
         ))
+    }
+
+    /// Pause, resume or stop a recording (the notice's hold and fallback). Not repeatable
+    /// operations: run once through a store marker, like media.
+    pub(super) async fn recording_state(
+        &self,
+        key: &CorrelationId,
+        cmd: &Command,
+    ) -> Result<Effect, CmdError> {
+        let calls = &self.client;
+        let opts = self.request_options(key, cmd);
+        match &cmd.op {
+            Op::PauseRecording { recording_id } => {
+                self.fenced(key, cmd, calls.pause_recording(recording_id, opts))
+                    .await
+            }
+            Op::ResumeRecording { recording_id } => {
+                self.fenced(key, cmd, calls.resume_recording(recording_id, opts))
+                    .await
+            }
+            Op::StopRecording { recording_id } => {
+                self.fenced(key, cmd, calls.stop_recording(recording_id, opts))
+                    .await
+            }
+            _ => Err(not_this_op(cmd)),
+        }
+    }
+
+    pub(super) async fn stop_transcription(
+        &self,
+        key: &CorrelationId,
+        state: &CallState,
+        cmd: &Command,
+    ) -> Result<Effect, CmdError> {
+        let Op::StopTranscription = &cmd.op else {
+            return Err(not_this_op(cmd));
+        };
+        let cc = self.connection(state)?;
+        let calls = &self.client;
+        let opts = self.request_options(key, cmd);
+        let req = StopTranscriptionRequest::default();
+        self.fenced(key, cmd, async move {
+            calls.stop_transcription(cc, &req, opts).await
+        })
+        .await
     }
 }

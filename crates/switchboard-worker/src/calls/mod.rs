@@ -2,7 +2,8 @@
 //! for the command's operation; each lives with its kind of operation:
 //! - [`incoming`]: answer, redirect, reject (a call not answered yet);
 //! - [`participants`]: add (invite an agent), cancel add, remove;
-//! - [`media`]: play, cancel media, recognize (DTMF), start recording;
+//! - [`media`]: play, cancel media, recognize (DTMF), recording (start paused, pause,
+//!   resume, stop), stop transcription;
 //! - [`connection`]: transfer, hang up;
 //! - [`late`]: a repeatable command decided longer ago than the service remembers it is
 //!   reconciled with the call before anything is sent again.
@@ -138,6 +139,10 @@ impl Calls {
             Op::CancelMedia => self.cancel_media(key, state, cmd).await,
             Op::Recognize { .. } => self.recognize(key, state, cmd).await,
             Op::StartRecording => self.start_recording(key, state, cmd).await,
+            Op::PauseRecording { .. } | Op::ResumeRecording { .. } | Op::StopRecording { .. } => {
+                self.recording_state(key, cmd).await
+            }
+            Op::StopTranscription => self.stop_transcription(key, state, cmd).await,
             Op::Transfer { .. } => self.transfer(key, state, cmd).await,
             Op::HangUp { .. } => self.hang_up(key, state, cmd).await,
             _ => Err(not_this_op(cmd)),

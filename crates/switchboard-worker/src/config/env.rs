@@ -20,6 +20,7 @@ pub const ENV_VARS: &[&str] = &[
     "SWITCHBOARD_ACS_CONNECTION_STRING",
     "SWITCHBOARD_ACS_RESOURCE_ID",
     "SWITCHBOARD_CALLBACK_URL",
+    "SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT",
     "SWITCHBOARD_GRAPH_TENANT_ID",
     "SWITCHBOARD_GRAPH_URL",
     "AZURE_CLIENT_ID",
@@ -76,6 +77,9 @@ impl Config {
         }
         if let Some(v) = get("SWITCHBOARD_CALLBACK_URL") {
             self.acs.callback_url = Some(v);
+        }
+        if let Some(v) = get("SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT") {
+            self.acs.cognitive_services_endpoint = Some(v);
         }
         if let Some(v) = get("SWITCHBOARD_GRAPH_TENANT_ID") {
             self.graph.tenant_id = Some(v);

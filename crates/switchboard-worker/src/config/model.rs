@@ -107,6 +107,11 @@ pub struct AcsConfig {
     pub command_deadline_ms: u64,
     /// Attempts per Call Automation operation, the first included.
     pub max_attempts: u32,
+    /// The Azure AI services endpoint (`https://<name>.cognitiveservices.azure.com/`) sent as
+    /// `callIntelligenceOptions.cognitiveServicesEndpoint` when answering or creating a call.
+    /// Text and SSML prompts and recognize with a text prompt only work on such calls, so a
+    /// routing configuration with one requires it; audio-file prompts need nothing.
+    pub cognitive_services_endpoint: Option<String>,
 }
 
 impl Default for AcsConfig {
@@ -121,6 +126,7 @@ impl Default for AcsConfig {
             numbers: Vec::new(),
             command_deadline_ms: 15_000,
             max_attempts: 5,
+            cognitive_services_endpoint: None,
         }
     }
 }

@@ -73,6 +73,9 @@ impl Config {
                     Some(u) => check_url("acs.callback_url", u)?,
                 }
                 non_empty("acs.api_version", &self.acs.api_version)?;
+                if let Some(e) = &self.acs.cognitive_services_endpoint {
+                    check_url("acs.cognitive_services_endpoint", e)?;
+                }
                 if self.worker.concurrency == 0 {
                     return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
                 }

@@ -11,7 +11,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use switchboard_events::{CommunicationIdentifier, IncomingCallContext, InvitationId, TeamsUserId};
+use switchboard_events::{
+    CommunicationIdentifier, IncomingCallContext, InvitationId, RecordingId, TeamsUserId,
+};
 use switchboard_routing::queue::PlaySource;
 use switchboard_routing::{CallRequirements, OverflowTarget};
 use switchboard_store::Reservation;
@@ -66,6 +68,10 @@ pub enum Op {
         incoming_call_context: IncomingCallContext,
         /// Echoed on the call's callbacks (an `sb1:` string).
         operation_context: String,
+        /// `callIntelligenceOptions.cognitiveServicesEndpoint`: the Azure AI services resource
+        /// text-to-speech and speech recognition use on this call (none: audio files only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cognitive_services_endpoint: Option<String>,
     },
     /// Redirect the unanswered call (direct mode).
     #[serde(rename_all = "camelCase")]
@@ -140,16 +146,43 @@ pub enum Op {
         /// Echoed on `RecognizeCompleted` / `RecognizeFailed`.
         operation_context: String,
     },
-    /// Start recording the call (audio, mixed); state changes arrive as
-    /// `RecordingStateChanged` on the callback URI.
+    /// Start recording the call (audio, mixed), paused until the participants have heard
+    /// the notice; state changes arrive as `RecordingStateChanged` on the callback URI.
     StartRecording,
-    /// Transfer the caller (overflow).
+    /// Pause a recording (it ran before the notice had played).
+    #[serde(rename_all = "camelCase")]
+    PauseRecording {
+        /// The recording.
+        recording_id: RecordingId,
+    },
+    /// Resume a recording held paused for the notice, once the notice has played.
+    #[serde(rename_all = "camelCase")]
+    ResumeRecording {
+        /// The recording.
+        recording_id: RecordingId,
+    },
+    /// Stop a recording (notice fallback `stop`).
+    #[serde(rename_all = "camelCase")]
+    StopRecording {
+        /// The recording.
+        recording_id: RecordingId,
+    },
+    /// Stop transcription (it cannot be paused; notice fallbacks `pause` and `stop`).
+    StopTranscription,
+    /// Blind-transfer the caller (overflow, or a queue's `transfer_to`).
     #[serde(rename_all = "camelCase")]
     Transfer {
-        /// Where the caller goes (a phone number or a Teams user).
+        /// Where the caller goes (a phone number, a Teams user or a Teams voice app).
         target: CommunicationIdentifier,
         /// Echoed on `CallTransferAccepted` / `CallTransferFailed`.
         operation_context: String,
+        /// The participant transferred: the PSTN caller, named explicitly.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transferee: Option<CommunicationIdentifier>,
+        /// `sourceCallerIdNumber`: the caller id a PSTN target sees — one of our numbers
+        /// (the one the caller dialled); required by Call Automation for phone targets.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_caller_id: Option<String>,
     },
     /// End the call: for everyone (terminate), or just drop our leg.
     #[serde(rename_all = "camelCase")]
@@ -192,6 +225,9 @@ pub enum Op {
         reservation: Reservation,
         /// Seconds before the agent is offered again.
         wrap_up_secs: u64,
+        /// Why, when the offer failed for a reason worth counting ([`RELEASE_TENANT_POLICY`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Deliver `input` back to this call at `at` (a scheduled queue message).
     #[serde(rename_all = "camelCase")]
@@ -208,6 +244,10 @@ pub enum Op {
     Archive,
 }
 
+/// [`Op::Release`] reason: the Teams tenant's interop policy does not let our resource call
+/// the agent (counted as `switchboard_agents_refused_by_policy_total`).
+pub const RELEASE_TENANT_POLICY: &str = "tenant_policy";
+
 impl Op {
     /// Stable name for metrics and logs.
     pub fn name(&self) -> &'static str {
@@ -222,6 +262,10 @@ impl Op {
             Self::CancelMedia => "cancel_media",
             Self::Recognize { .. } => "recognize",
             Self::StartRecording => "start_recording",
+            Self::PauseRecording { .. } => "pause_recording",
+            Self::ResumeRecording { .. } => "resume_recording",
+            Self::StopRecording { .. } => "stop_recording",
+            Self::StopTranscription => "stop_transcription",
             Self::Transfer { .. } => "transfer",
             Self::HangUp { .. } => "hang_up",
             Self::Route { .. } => "route",
@@ -247,6 +291,10 @@ impl Op {
                 | Self::CancelMedia
                 | Self::Recognize { .. }
                 | Self::StartRecording
+                | Self::PauseRecording { .. }
+                | Self::ResumeRecording { .. }
+                | Self::StopRecording { .. }
+                | Self::StopTranscription
                 | Self::Transfer { .. }
                 | Self::HangUp { .. }
         )
@@ -311,7 +359,11 @@ impl fmt::Display for Op {
             Self::Recognize {
                 operation_context, ..
             } => write!(f, "recognize DTMF {operation_context}"),
-            Self::StartRecording => f.write_str("start recording"),
+            Self::StartRecording => f.write_str("start recording (paused until the notice)"),
+            Self::PauseRecording { recording_id } => write!(f, "pause recording {recording_id}"),
+            Self::ResumeRecording { recording_id } => write!(f, "resume recording {recording_id}"),
+            Self::StopRecording { recording_id } => write!(f, "stop recording {recording_id}"),
+            Self::StopTranscription => f.write_str("stop transcription"),
             Self::Transfer { target, .. } => write!(f, "transfer to {target}"),
             Self::HangUp { for_everyone } => f.write_str(if *for_everyone {
                 "terminate call"
@@ -337,6 +389,7 @@ impl fmt::Display for Op {
             Self::Release {
                 reservation,
                 wrap_up_secs,
+                ..
             } => write!(
                 f,
                 "release agent {} (wrap-up {wrap_up_secs}s)",

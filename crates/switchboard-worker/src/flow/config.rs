@@ -5,12 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use switchboard_events::{normalize_e164, TeamsUserId};
-use switchboard_routing::queue::PlaySource;
 use switchboard_routing::{CallQueueConfig, Roster, RoutingConfig};
-
-/// Default recording notice (the app must tell callers about recording).
-pub(crate) const DEFAULT_RECORDING_NOTICE: &str =
-    "This call is being recorded for quality and training purposes.";
 
 /// How long an agent is held back from new offers after they failed one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +18,9 @@ pub struct Cooldowns {
     pub busy: Duration,
     /// Any other failure (not the agent's doing).
     pub other: Duration,
+    /// Refused by the Teams tenant's interop policy (403): an admin has to change a setting,
+    /// so the agent is kept out of routing for a long while.
+    pub policy: Duration,
 }
 
 impl Default for Cooldowns {
@@ -34,6 +32,7 @@ impl Default for Cooldowns {
             declined: Duration::from_secs(10),
             busy: Duration::from_secs(5),
             other: Duration::ZERO,
+            policy: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -51,8 +50,9 @@ pub struct FlowConfig {
     /// Extra wait after an offer's invitation timeout before we treat a missing outcome as
     /// ring-no-answer and withdraw the invitation ourselves.
     pub ring_grace: Duration,
-    /// Played to everyone when recording becomes active.
-    pub recording_notice: PlaySource,
+    /// Sent on answer as `callIntelligenceOptions.cognitiveServicesEndpoint`
+    /// (`acs.cognitive_services_endpoint`): text and SSML prompts need it.
+    pub cognitive_services_endpoint: Option<String>,
     /// How long an agent is not offered again after each kind of failed offer.
     pub cooldowns: Cooldowns,
     /// Extra attempts of a failed overflow transfer before hanging up.
@@ -92,11 +92,7 @@ impl FlowConfig {
                 .collect(),
             source_display_name: "Contoso Support".into(),
             ring_grace: Duration::from_secs(5),
-            recording_notice: PlaySource::Text {
-                text: DEFAULT_RECORDING_NOTICE.into(),
-                voice: None,
-                locale: None,
-            },
+            cognitive_services_endpoint: None,
             cooldowns: Cooldowns::default(),
             transfer_retries: 1,
             wrap_up,
@@ -113,6 +109,7 @@ impl FlowConfig {
     pub fn from_config(cfg: &crate::config::Config, routing: RoutingConfig) -> Self {
         let mut flow = Self::new(routing, cfg.acs.numbers.iter());
         flow.source_display_name = cfg.acs.source_display_name.clone();
+        flow.cognitive_services_endpoint = cfg.acs.cognitive_services_endpoint.clone();
         flow
     }
 
@@ -171,10 +168,12 @@ mod tests {
 
     #[test]
     fn built_from_the_worker_configuration_and_roster() {
-        let worker = crate::config::Config::from_toml_str(include_str!(
+        let mut worker = crate::config::Config::from_toml_str(include_str!(
             "../../config/switchboard.example.toml"
         ))
         .unwrap();
+        worker.acs.cognitive_services_endpoint =
+            Some("https://ai.cognitiveservices.azure.com/".into());
         let routing = RoutingConfig::from_toml_str(
             "[[agents]]\noid = \"6e1c2f1a-3b7d-4c55-9a0e-2f8d7c1b4a10\"\nwrap_up_secs = 42\n",
         )
@@ -182,6 +181,11 @@ mod tests {
         let mut flow = FlowConfig::from_config(&worker, routing.clone());
         assert!(flow.serves("+14255550100"));
         assert_eq!(flow.source_display_name, worker.acs.source_display_name);
+        // Sent on answer, so text prompts can play (ADR 0009 of switchboard-sim).
+        assert_eq!(
+            flow.cognitive_services_endpoint.as_deref(),
+            Some("https://ai.cognitiveservices.azure.com/")
+        );
         flow.wrap_up.clear();
         flow.apply_roster(&Roster::offline(&routing).unwrap());
         assert_eq!(

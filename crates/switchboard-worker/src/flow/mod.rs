@@ -24,19 +24,28 @@
 //!    ([`Op::JoinWaitlist`]): an agent who frees up pulls the call that should be served next
 //!    (queue priority, then longest wait) at once. Max wait / max attempts / nobody eligible
 //!    → overflow (transfer to a
-//!    phone number or Teams user, another queue, an announcement, voicemail, or hang up).
+//!    phone number, a Teams user or a Teams voice app, another queue, an announcement,
+//!    voicemail, or hang up). A queue with `transfer_to` blind-transfers every call to its
+//!    target (a Teams call queue / auto attendant, a Teams user, a number) instead; transfers
+//!    name a PSTN caller as transferee and give phone targets our dialled number as caller id.
 //! 4. **AddParticipantSucceeded** or a **ParticipantsUpdated** that lists the agent: stop
 //!    hold music, confirm the reservation (agent busy). ParticipantsUpdated is the source of
 //!    truth for who is in the call; updates with an older `sequenceNumber` are ignored.
 //! 5. **AddParticipantFailed** for the current offer: release the agent with a cool-down by
-//!    outcome (no answer / declined / busy), route again excluding the agents tried. No
+//!    outcome (no answer / declined / busy; refused by the Teams tenant's interop policy, 403:
+//!    a long cool-down, counted), route again excluding the agents tried. No
 //!    outcome by the ring timeout: withdraw the invitation (cancel add) and do the same.
 //!    Results of older offers (e.g. the 487 of our own cancel) are stale and ignored; an
 //!    agent who joins after their offer was withdrawn is removed again.
 //! 6. **CallTransferAccepted**: our leg is done. **CallTransferFailed**: retry
-//!    (`transfer_retries`), then hang up.
-//! 7. **RecordingStateChanged** (active): play the recording notice (once per recording),
-//!    interrupting hold music and restarting it afterwards.
+//!    (`transfer_retries`; not when the tenant's policy refused the target), then hang up.
+//! 7. **The recording notice** (`machine/notice.rs`): recording starts paused; its
+//!    **RecordingStateChanged** plays the queue's notice (text + locale + voice, SSML or an
+//!    audio file), interrupting hold music and restarting it afterwards, and the recording is
+//!    resumed only once the notice has played (a recording found running untold is paused
+//!    first). **TranscriptionStarted** plays it too. A notice that fails or is cancelled is
+//!    tried again up to the queue's `max_tries`, then its fallback applies: `pause` (default:
+//!    recording stays paused, transcription is stopped), `stop` or `hang_up`.
 //! 8. **CallDisconnected**, caller gone from the participants, or the agent gone: release the
 //!    reservation (with the agent's wrap-up after a conversation), withdraw a pending
 //!    invitation, terminate the call if it is still up, archive the state (short audit record).

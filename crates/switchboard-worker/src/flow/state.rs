@@ -76,10 +76,11 @@ pub enum Phase {
         #[serde(with = "time::serde::rfc3339")]
         since: OffsetDateTime,
     },
-    /// Overflow transfer attempt `attempt` to `target` in progress.
+    /// Transfer attempt `attempt` to `target` in progress (overflow, or the queue's
+    /// `transfer_to`).
     #[serde(rename_all = "camelCase")]
     Transferring {
-        /// Transfer attempt (1-based) across the queue's overflow targets.
+        /// Transfer attempt (1-based) across the call's transfers.
         attempt: u32,
         /// Where the caller is being transferred.
         target: CommunicationIdentifier,
@@ -201,6 +202,25 @@ pub struct RecordingInfo {
     pub notified: Vec<RecordingId>,
     /// Notice playbacks started.
     pub notices: u32,
+    /// The recording held paused until the notice has played (started paused, or paused
+    /// by us); resumed only once the notice played.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<RecordingId>,
+    /// Transcription started and the participants are owed the notice.
+    #[serde(default)]
+    pub transcription_owed: bool,
+    /// The participants were told about transcription.
+    #[serde(default)]
+    pub transcription_notified: bool,
+    /// Number of the notice playback in flight, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playing: Option<u32>,
+    /// Notice plays that failed (or were cancelled) in a row.
+    #[serde(default)]
+    pub failures: u32,
+    /// The configured fallback was applied (`pause`, `stop`, `hang_up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// Who is executing the outbox, until when. A handler that finds another's live lease does

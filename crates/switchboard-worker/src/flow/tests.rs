@@ -312,9 +312,11 @@ fn incoming_call_is_answered_once() {
         Op::Answer {
             incoming_call_context,
             operation_context,
+            cognitive_services_endpoint,
         } => {
             assert_eq!(incoming_call_context.expose(), "ctx-token");
             assert_eq!(operation_context, "sb1:answer");
+            assert_eq!(cognitive_services_endpoint, &None);
         }
         other => panic!("{other:?}"),
     }
@@ -562,6 +564,7 @@ fn ring_no_answer_releases_with_cool_down_and_tries_the_next_agent() {
         Op::Release {
             reservation,
             wrap_up_secs,
+            ..
         } => {
             assert_eq!(reservation.agent, A1);
             assert_eq!(*wrap_up_secs, 60, "no-answer cool-down");
@@ -802,9 +805,14 @@ fn max_attempts_overflow_transfers_to_the_overflow_number() {
         Op::Transfer {
             target,
             operation_context,
+            transferee,
+            source_caller_id,
         } => {
             assert_eq!(target, &CommunicationIdentifier::phone("+14255550199"));
             assert_eq!(operation_context, "sb1:transfer:1");
+            // The PSTN caller is the transferee; the PSTN target sees our dialled number.
+            assert_eq!(transferee.as_ref(), Some(&caller()));
+            assert_eq!(source_caller_id.as_deref(), Some(SALES));
         }
         other => panic!("{other:?}"),
     }
@@ -1029,77 +1037,9 @@ fn no_recognize_while_a_teams_user_is_in_the_call() {
 }
 
 // ------------------------------------------------------------------ step 7: recording notice
-
-#[test]
-fn recording_active_plays_the_notice_once_and_restarts_hold_music() {
-    let mut d = Driver::new();
-    d.connect(SALES);
-    let active = |id: &str| {
-        cb!(RecordingStateChanged {
-            recording_id: Some(RecordingId::from(id)),
-            state: Some(RecordingState::Active),
-        })
-    };
-    let t = d.acs(active("rec-1"));
-    match find(&t, "play") {
-        Op::Play {
-            interrupt,
-            play_to,
-            operation_context,
-            source,
-            ..
-        } => {
-            assert!(interrupt, "hold music loops: the notice must interrupt it");
-            assert!(play_to.is_none(), "everyone hears it");
-            assert_eq!(operation_context, "sb1:notice:1");
-            assert!(matches!(source, PlaySource::Text { text, .. } if text.contains("recorded")));
-        }
-        other => panic!("{other:?}"),
-    }
-    // Redelivered with another id: the caller was told already.
-    let t = d.acs(active("rec-1"));
-    assert_eq!(t.disposition, Disposition::Stale);
-    // The notice ends: hold music again.
-    let t = d.acs(cb!(PlayCompleted {
-        operation_context: ctx("sb1:notice:1".into())
-    }));
-    assert_eq!(ops(&t), ["play"]);
-    match find(&t, "play") {
-        Op::Play {
-            operation_context,
-            loop_playback,
-            ..
-        } => {
-            assert!(operation_context.starts_with("sb1:hold:"));
-            assert!(loop_playback);
-        }
-        other => panic!("{other:?}"),
-    }
-    // The interrupted hold music's PlayCanceled (older playback) changes nothing.
-    let t = d.acs(cb!(PlayCanceled {
-        operation_context: ctx("sb1:hold:2".into())
-    }));
-    assert_eq!(t.disposition, Disposition::Stale);
-}
-
-#[test]
-fn recording_notice_while_talking_does_not_restart_hold_music() {
-    let mut d = Driver::new();
-    d.ringing_a1();
-    d.acs(participants(3, &[caller(), teams(A1)]));
-    let t = d.acs(cb!(RecordingStateChanged {
-        recording_id: Some(RecordingId::from("r")),
-        state: Some(RecordingState::Active),
-    }));
-    match find(&t, "play") {
-        Op::Play { interrupt, .. } => assert!(!interrupt),
-        other => panic!("{other:?}"),
-    }
-    let t = d.acs(cb!(PlayCompleted {
-        operation_context: ctx("sb1:notice:1".into())
-    }));
-    assert!(t.commands.is_empty());
-}
+// In `tests/notice.rs` (declared after `cb!`, which it uses).
+mod notice;
+mod teams;
 
 // ------------------------------------------------------------------ step 8: the end
 

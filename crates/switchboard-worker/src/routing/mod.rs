@@ -167,12 +167,19 @@ impl Routing {
         let Op::Release {
             reservation,
             wrap_up_secs,
+            reason,
         } = &cmd.op
         else {
             return Err(crate::calls::not_this_op(cmd));
         };
         let wrap_up = Duration::from_secs(*wrap_up_secs);
         let released = self.store.release(reservation, wrap_up).await?;
+        if released && reason.as_deref() == Some(crate::flow::command::RELEASE_TENANT_POLICY) {
+            // Counted once per refused offer: a repeat of this command finds the reservation
+            // already released.
+            self.metrics
+                .inc("switchboard_agents_refused_by_policy_total", &[]);
+        }
         self.refresh_available().await;
         if !released {
             return Ok(Effect::Done("already released".into()));

@@ -15,13 +15,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Serialize;
 use switchboard_callautomation::{
-    AddParticipantRequest, AnswerCallRequest, CallAutomationClient, CallRejectReason,
-    CancelAddParticipantRequest, ClientOptions, CreateCallRequest, CustomCallingContext,
-    DtmfOptions, HoldRequest, MicrosoftTeamsAppIdentifier, MuteParticipantsRequest,
-    PhoneNumberIdentifier, PlayOptions, PlayRequest, PlaySource, RecognizeRequest,
-    RecordingChannelType, RecordingContentType, RecordingFormatType, RedirectCallRequest,
-    RejectCallRequest, RemoveParticipantRequest, Repeatability, RequestOptions,
-    StartCallRecordingRequest, Tone, TransferToParticipantRequest, UnholdRequest,
+    AddParticipantRequest, AnswerCallRequest, CallAutomationClient, CallIntelligenceOptions,
+    CallRejectReason, CancelAddParticipantRequest, ClientOptions, CreateCallRequest,
+    CustomCallingContext, DtmfOptions, HoldRequest, MicrosoftTeamsAppIdentifier,
+    MuteParticipantsRequest, PhoneNumberIdentifier, PlayOptions, PlayRequest, PlaySource,
+    RecognizeRequest, RecordingChannelType, RecordingContentType, RecordingFormatType,
+    RedirectCallRequest, RejectCallRequest, RemoveParticipantRequest, Repeatability,
+    RequestOptions, StartCallRecordingRequest, Tone, TransferToParticipantRequest, UnholdRequest,
 };
 use switchboard_events::{
     CallConnectionId, CommunicationIdentifier, InvitationId, OperationContext, RecordingId,
@@ -117,6 +117,14 @@ enum Op {
         /// Call on behalf of a Teams resource account (`28:orgid:<appId>`).
         #[arg(long, value_name = "RAW_ID", value_parser = parse_teams_app)]
         teams_app_source: Option<MicrosoftTeamsAppIdentifier>,
+        /// Azure AI services endpoint for text-to-speech and speech recognition on the call
+        /// (`callIntelligenceOptions.cognitiveServicesEndpoint`).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT"
+        )]
+        cognitive_services_endpoint: Option<String>,
         /// Operation context.
         #[arg(long)]
         operation_context: Option<String>,
@@ -131,6 +139,14 @@ enum Op {
         /// Where Call Automation posts the call's events.
         #[arg(long, value_name = "URL")]
         callback_uri: String,
+        /// Azure AI services endpoint for text-to-speech and speech recognition on the call
+        /// (`callIntelligenceOptions.cognitiveServicesEndpoint`).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT"
+        )]
+        cognitive_services_endpoint: Option<String>,
         /// Operation context.
         #[arg(long)]
         operation_context: Option<String>,
@@ -492,6 +508,15 @@ fn custom_context(
     (!ctx.is_empty()).then_some(ctx)
 }
 
+/// `callIntelligenceOptions` naming the AI services endpoint, when one is given.
+fn intelligence(endpoint: Option<String>) -> Option<CallIntelligenceOptions> {
+    endpoint
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| CallIntelligenceOptions {
+            cognitive_services_endpoint: Some(e),
+        })
+}
+
 macro_rules! opts {
     ($idem:expr) => {
         match $idem.options() {
@@ -510,6 +535,7 @@ async fn execute(client: &CallAutomationClient, op: Op) -> anyhow::Result<Outcom
             source_display_name,
             source_caller_id,
             teams_app_source,
+            cognitive_services_endpoint,
             operation_context,
             idem,
         } => {
@@ -518,6 +544,7 @@ async fn execute(client: &CallAutomationClient, op: Op) -> anyhow::Result<Outcom
             req.source_display_name = source_display_name;
             req.source_caller_id_number = phone(source_caller_id);
             req.teams_app_source = teams_app_source;
+            req.call_intelligence_options = intelligence(cognitive_services_endpoint);
             req.operation_context = operation_context.map(OperationContext::from);
             to_json(
                 &client
@@ -529,12 +556,14 @@ async fn execute(client: &CallAutomationClient, op: Op) -> anyhow::Result<Outcom
         Op::Answer {
             incoming_call_context,
             callback_uri,
+            cognitive_services_endpoint,
             operation_context,
             idem,
         } => {
             let options = opts!(idem);
             let mut req = AnswerCallRequest::new(incoming_call_context, callback_uri);
             req.operation_context = operation_context.map(OperationContext::from);
+            req.call_intelligence_options = intelligence(cognitive_services_endpoint);
             to_json(
                 &client
                     .answer_call(&req, options)

@@ -444,6 +444,7 @@ async fn start_sim(me: &Path, dir: &Path) -> anyhow::Result<Sim> {
             openid_config_url: s("openidConfigurationUrl"),
             callback_issuer: s("callbackIssuer"),
             graph_base_url: s("graphBaseUrl"),
+            cognitive_services_endpoint: s("cognitiveServicesEndpoint"),
         },
         http: reqwest::Client::new(),
     })

@@ -2,7 +2,7 @@
 //!
 //! Prints exactly one JSON line on stdout once it listens (the "ready" line: address,
 //! endpoint, connectionString, jwksUrl, openidConfigurationUrl, resourceId, callbackIssuer,
-//! graphBaseUrl, controlUrl); everything else goes to stderr. Bad configuration exits 64.
+//! graphBaseUrl, controlUrl, cognitiveServicesEndpoint); everything else goes to stderr. Bad configuration exits 64.
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

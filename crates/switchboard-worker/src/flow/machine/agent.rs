@@ -149,6 +149,18 @@ impl Cx<'_> {
         }
         let info = a.result_information.clone().unwrap_or_default();
         let cooldowns = &self.cfg.cooldowns;
+        if info.is_forbidden() {
+            self.decide(format!(
+                "agent {agent} may not be called: the Teams tenant's interop policy refuses our resource ({}); next agent",
+                describe_result(Some(&info))
+            ));
+            self.release_for(
+                self.cfg.cooldowns.policy,
+                Some(super::super::command::RELEASE_TENANT_POLICY),
+            );
+            self.route(false);
+            return Disposition::Applied;
+        }
         let (what, cooldown) = if info.is_timeout() {
             ("did not answer", cooldowns.no_answer)
         } else if info.is_declined() {

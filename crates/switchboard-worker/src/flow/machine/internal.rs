@@ -41,6 +41,7 @@ impl Cx<'_> {
                         Op::Release {
                             reservation: reservation.clone(),
                             wrap_up_secs: 0,
+                            reason: None,
                         },
                     );
                     Disposition::Applied
@@ -281,13 +282,13 @@ impl Cx<'_> {
                 _ => self.stale(format!("add of agent {agent} failed for an older offer")),
             },
             Op::Recognize { .. } => self.on_recognize_failed(ctx, &format!("failed ({reason})")),
-            Op::Play { .. } => self.on_play_ended(ctx, &format!("failed ({reason})")),
+            Op::Play { .. } => self.on_play_ended(ctx, &format!("failed ({reason})"), false),
             Op::StartRecording => {
                 self.s.recording.requested = false;
                 self.decide(format!("recording could not start: {reason}"));
                 Disposition::Applied
             }
-            Op::Transfer { .. } => self.on_transfer_failed(ctx, reason),
+            Op::Transfer { .. } => self.on_transfer_failed(ctx, reason, true),
             Op::HangUp { .. } => {
                 self.decide(format!("hang up failed: {reason}"));
                 self.end_now(format!("hang up failed: {reason}"));

@@ -1,9 +1,15 @@
-//! Media and transfer results: play ended, recording state, transfer accepted or failed.
+//! Media and transfer results: play ended, transfer accepted or failed.
 
 use super::*;
 
 impl Cx<'_> {
-    pub(super) fn on_play_ended(&mut self, ctx: Option<OpCtx>, how: &str) -> Disposition {
+    /// A play ended: `played` when it completed (not failed or cancelled).
+    pub(super) fn on_play_ended(
+        &mut self,
+        ctx: Option<OpCtx>,
+        how: &str,
+        played: bool,
+    ) -> Disposition {
         match ctx {
             Some(OpCtx::Hold { n }) => {
                 if self.s.media.hold == Some(n) {
@@ -14,14 +20,7 @@ impl Cx<'_> {
                     self.stale(format!("older hold music {how}"))
                 }
             }
-            Some(OpCtx::Notice { .. }) => {
-                self.decide(format!("recording notice {how}"));
-                // The notice interrupted hold music: start it again while the caller waits.
-                if self.s.phase.is_queued() {
-                    self.start_hold_music();
-                }
-                Disposition::Applied
-            }
+            Some(OpCtx::Notice { n }) => self.on_notice_ended(n, played, how),
             Some(OpCtx::OverflowAnnouncement) => {
                 if self.s.phase != Phase::OverflowAnnouncement {
                     return self.stale(format!(
@@ -55,47 +54,6 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn on_recording(&mut self, r: &RecordingStateChanged) -> Disposition {
-        match &r.state {
-            Some(RecordingState::Active) => {
-                self.s.recording.active = true;
-                let id = r.recording_id.clone().unwrap_or_else(|| "unknown".into());
-                if self.s.recording.notified.contains(&id) {
-                    return self.stale("recording active again: caller already told");
-                }
-                self.s.recording.notified.push(id);
-                if self.s.phase.is_over() {
-                    self.decide("recording active while ending: no notice");
-                    return Disposition::Applied;
-                }
-                self.decide("recording active: playing the recording notice");
-                self.s.recording.notices += 1;
-                let n = self.s.recording.notices;
-                let source = self.cfg.recording_notice.clone();
-                // Hold music loops forever, so a queued notice would never play: interrupt it
-                // (and restart the music when the notice ends).
-                let interrupt = self.s.media.hold.take().is_some();
-                self.cmd(
-                    format!("play:notice:{n}"),
-                    Op::Play {
-                        source,
-                        loop_playback: false,
-                        play_to: None,
-                        interrupt,
-                        operation_context: OpCtx::Notice { n }.to_string(),
-                    },
-                );
-                Disposition::Applied
-            }
-            Some(RecordingState::Inactive) => {
-                self.s.recording.active = false;
-                self.decide("recording inactive");
-                Disposition::Applied
-            }
-            _ => self.ignore("recording state unknown"),
-        }
-    }
-
     pub(super) fn on_transfer_accepted(&mut self) -> Disposition {
         let Phase::Transferring { target, .. } = self.s.phase.clone() else {
             return self.ignore("CallTransferAccepted for a transfer we did not start");
@@ -110,7 +68,13 @@ impl Cx<'_> {
         Disposition::Applied
     }
 
-    pub(super) fn on_transfer_failed(&mut self, ctx: Option<OpCtx>, why: &str) -> Disposition {
+    /// A transfer failed; `retry` is false when trying the same target again cannot help.
+    pub(super) fn on_transfer_failed(
+        &mut self,
+        ctx: Option<OpCtx>,
+        why: &str,
+        retry: bool,
+    ) -> Disposition {
         let Phase::Transferring { attempt, target } = self.s.phase.clone() else {
             return self.ignore("CallTransferFailed for a transfer we did not start");
         };
@@ -119,7 +83,7 @@ impl Cx<'_> {
                 return self.stale(format!("CallTransferFailed for attempt {n}, now {attempt}"));
             }
         }
-        if attempt <= self.cfg.transfer_retries {
+        if retry && attempt <= self.cfg.transfer_retries {
             self.decide(format!("transfer to {target} failed ({why}): trying again"));
             self.transfer(target);
         } else {

@@ -5,7 +5,8 @@
 //! - `queue`: answer, enter a queue, route, offer, overflow;
 //! - `ivr`: the connected call's IVR menu;
 //! - `agent`: participants and offer outcomes;
-//! - `media`: play, recording and transfer results;
+//! - `media`: play and transfer results;
+//! - `notice`: the recording / transcription notice and its fallback;
 //! - `internal`: our own inputs (routing results, timers, failed commands);
 //! - `teardown`: releasing the agent, hanging up, ending the call.
 
@@ -13,6 +14,7 @@ mod agent;
 mod internal;
 mod ivr;
 mod media;
+mod notice;
 mod queue;
 mod teardown;
 
@@ -359,13 +361,14 @@ impl<'a> Cx<'a> {
                 self.on_recognize_failed(ctx_of(e), &why)
             }
             AcsEvent::RecognizeCanceled(_) => self.on_recognize_failed(ctx_of(e), "canceled"),
-            AcsEvent::PlayCompleted(_) => self.on_play_ended(ctx_of(e), "completed"),
+            AcsEvent::PlayCompleted(_) => self.on_play_ended(ctx_of(e), "completed", true),
             AcsEvent::PlayFailed(p) => {
                 let why = format!("failed: {}", describe_result(p.result_information.as_ref()));
-                self.on_play_ended(ctx_of(e), &why)
+                self.on_play_ended(ctx_of(e), &why, false)
             }
-            AcsEvent::PlayCanceled(_) => self.on_play_ended(ctx_of(e), "canceled"),
+            AcsEvent::PlayCanceled(_) => self.on_play_ended(ctx_of(e), "canceled", false),
             AcsEvent::RecordingStateChanged(r) => self.on_recording(r),
+            AcsEvent::TranscriptionStarted(_) => self.on_transcription_started(),
             AcsEvent::StartRecordingFailed(r) => {
                 self.s.recording.requested = false;
                 let why = describe_result(r.result_information.as_ref());
@@ -375,7 +378,12 @@ impl<'a> Cx<'a> {
             AcsEvent::CallTransferAccepted(_) => self.on_transfer_accepted(),
             AcsEvent::CallTransferFailed(t) => {
                 let why = describe_result(t.result_information.as_ref());
-                self.on_transfer_failed(ctx_of(e), &why)
+                // Refused by the tenant's interop policy: the same target refuses again.
+                let futile = t
+                    .result_information
+                    .as_ref()
+                    .is_some_and(|i| i.is_forbidden());
+                self.on_transfer_failed(ctx_of(e), &why, !futile)
             }
             other => self.ignore(format!("{} needs no action", other.short_type())),
         }

@@ -16,6 +16,7 @@ impl Cx<'_> {
             Op::Answer {
                 incoming_call_context: context,
                 operation_context: OpCtx::Answer.to_string(),
+                cognitive_services_endpoint: self.cfg.cognitive_services_endpoint.clone(),
             },
         );
     }
@@ -43,6 +44,17 @@ impl Cx<'_> {
             return;
         };
         self.decide(format!("queue {queue}"));
+        if let Some(target) = q.transfer_to.clone() {
+            // A queue that hands its calls to a Teams user / voice app or a number: a blind
+            // transfer, no agents of ours, nothing to play or record.
+            let target = OverflowTarget::from(target);
+            self.decide(format!(
+                "queue {queue} transfers its calls to {}",
+                target.describe()
+            ));
+            self.overflow(target);
+            return;
+        }
         if q.recording && !self.s.recording.requested {
             self.s.recording.requested = true;
             self.cmd("start-recording", Op::StartRecording);
@@ -164,6 +176,7 @@ impl Cx<'_> {
                 Op::Release {
                     reservation,
                     wrap_up_secs: 0,
+                    reason: None,
                 },
             );
             self.end_now("no incoming call context".into());
@@ -190,6 +203,7 @@ impl Cx<'_> {
             Op::Release {
                 reservation,
                 wrap_up_secs: ring.as_secs(),
+                reason: None,
             },
         );
         self.end_now(format!("redirected to agent {agent}"));
@@ -220,6 +234,19 @@ impl Cx<'_> {
                     },
                 );
                 self.end_now(format!("redirected to Teams user {oid}"));
+            }
+            OverflowTarget::TeamsApp { app_id } => {
+                self.cmd(
+                    "redirect",
+                    Op::Redirect {
+                        incoming_call_context: context,
+                        target: CommunicationIdentifier::MicrosoftTeamsApp {
+                            app_id: app_id.clone(),
+                            cloud: Default::default(),
+                        },
+                    },
+                );
+                self.end_now(format!("redirected to Teams voice app {app_id}"));
             }
             OverflowTarget::Hangup => {
                 self.cmd(
@@ -252,6 +279,13 @@ impl Cx<'_> {
             OverflowTarget::TeamsUser { oid } => {
                 self.stop_media();
                 self.transfer(CommunicationIdentifier::teams_user(oid.as_str()));
+            }
+            OverflowTarget::TeamsApp { app_id } => {
+                self.stop_media();
+                self.transfer(CommunicationIdentifier::MicrosoftTeamsApp {
+                    app_id,
+                    cloud: Default::default(),
+                });
             }
             OverflowTarget::Queue { queue } => {
                 if self.s.visited.contains(&queue) {

@@ -17,11 +17,27 @@ impl Cx<'_> {
             target: target.clone(),
         };
         self.decide(format!("transferring to {target}"));
+        // A PSTN caller is named as the transferee; a PSTN target needs a caller id, which
+        // must be a number of ours: the one the caller dialled.
+        let transferee = matches!(
+            self.s.call.from,
+            CommunicationIdentifier::PhoneNumber { .. }
+        )
+        .then(|| self.s.call.from.clone());
+        let source_caller_id = match (&target, &self.s.call.to) {
+            (
+                CommunicationIdentifier::PhoneNumber { .. },
+                CommunicationIdentifier::PhoneNumber { value, .. },
+            ) => Some(value.clone()),
+            _ => None,
+        };
         self.cmd(
             format!("transfer:{n}"),
             Op::Transfer {
                 target,
                 operation_context: OpCtx::Transfer { n }.to_string(),
+                transferee,
+                source_caller_id,
             },
         );
     }
@@ -33,12 +49,18 @@ impl Cx<'_> {
 
     /// Releases the held reservation with `wrap_up` (a failed offer: the cool-down).
     pub(super) fn release(&mut self, wrap_up: Duration) {
+        self.release_for(wrap_up, None);
+    }
+
+    /// [`release`](Self::release), saying why (counted by the executor).
+    pub(super) fn release_for(&mut self, wrap_up: Duration, reason: Option<&str>) {
         if let Some(reservation) = self.s.reservation.take() {
             self.cmd(
                 format!("release:{}", reservation.agent),
                 Op::Release {
                     reservation,
                     wrap_up_secs: wrap_up.as_secs(),
+                    reason: reason.map(str::to_owned),
                 },
             );
         }
