@@ -547,6 +547,30 @@ fn a_late_first_participant_list_does_not_make_the_agent_leave() {
     assert!(matches!(d.phase(), Phase::Talking { .. }));
 }
 
+#[test]
+fn the_list_of_the_agent_joining_delivered_after_the_list_of_their_leaving_ends_the_call() {
+    // Callbacks reordered: AddParticipantSucceeded, then #3 (the agent already gone), then
+    // #2 (the agent there). Together they say the agent came and went.
+    let mut d = Driver::new();
+    d.ringing_a1();
+    d.acs(cb!(AddParticipantSucceeded {
+        operation_context: ctx(format!("sb1:add:1:{A1}")),
+        participant: Some(teams(A1))
+    }));
+    d.acs(participants(1, &[caller()]));
+    let t = d.acs(participants(3, &[caller()]));
+    assert!(t.commands.is_empty(), "{:?}", ops(&t));
+    let t = d.acs(participants(2, &[caller(), teams(A1)]));
+    assert_eq!(t.disposition, Disposition::Applied, "{}", t.decision);
+    assert!(ops(&t).contains(&"hang_up"), "{:?}", ops(&t));
+    // An older list without the agent is still just stale.
+    let mut d = Driver::new();
+    d.ringing_a1();
+    d.acs(participants(5, &[caller(), teams(A1)]));
+    let t = d.acs(participants(4, &[caller(), teams(A1)]));
+    assert_eq!(t.disposition, Disposition::Stale);
+}
+
 // ------------------------------------------------------------------ step 5: offer fails
 
 #[test]

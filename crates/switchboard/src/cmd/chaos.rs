@@ -320,7 +320,23 @@ async fn check(stack: &Stack, placed: &[String], kills: usize) -> anyhow::Result
                     );
                 }
             }
-            None => broken.add("every call ended", format!("{c}: not archived")),
+            None => {
+                broken.add("every call ended", format!("{c}: not archived"));
+                // What happened to it, for whoever investigates (stderr, not the report).
+                let live = stack.store.get_call(c).await.ok().flatten();
+                eprintln!(
+                    "--- unfinished call {c}\nstate: {}\nflow:\n{}\nsimulator:\n{}",
+                    live.map(|v| v.value.to_string()).unwrap_or_default(),
+                    stack.recorder.dump(c),
+                    stack
+                        .sim
+                        .timeline(c)
+                        .iter()
+                        .map(|e| format!("{} {:?} {} {}", e.elapsed_ms, e.kind, e.what, e.detail))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
         }
         if !sim_ended {
             broken.add(

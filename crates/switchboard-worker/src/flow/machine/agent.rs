@@ -10,7 +10,7 @@ impl Cx<'_> {
         }
         if let (Some(new), Some(old)) = (p.sequence_number, self.s.participants.sequence_number) {
             if new <= old {
-                return self.stale(format!("participants #{new} is not newer than #{old}"));
+                return self.on_older_participants(p, new, old);
             }
         }
         let view = &mut self.s.participants;
@@ -71,6 +71,36 @@ impl Cx<'_> {
             }
         }
         Disposition::Applied
+    }
+
+    /// A list older than the newest one applied. Usually stale; but when it is the first to
+    /// show the agent we are talking to, and the newer list already lacks them, the two
+    /// together say the agent came and went (the list of their joining was delivered after
+    /// the list of their leaving): the agent left.
+    fn on_older_participants(
+        &mut self,
+        p: &ParticipantsUpdated,
+        new: i64,
+        old: i64,
+    ) -> Disposition {
+        if let Phase::Talking { agent, .. } = self.s.phase.clone() {
+            let lists_agent = p
+                .participants
+                .iter()
+                .any(|x| x.identifier.teams_user_id().as_ref() == Some(&agent));
+            let agent_raw = CommunicationIdentifier::teams_user(agent.as_str()).raw_id();
+            let newest_lacks_agent = !self.s.participants.raw_ids.contains(&agent_raw);
+            if lists_agent && self.s.participants.agent_seen.is_none() && newest_lacks_agent {
+                self.s.participants.agent_seen = Some(self.s.participants.updates);
+                self.decide(format!(
+                    "participants #{new} (delivered late) shows agent {agent}; the newer #{old} \
+                     does not: agent {agent} left"
+                ));
+                self.hang_up("agent left");
+                return Disposition::Applied;
+            }
+        }
+        self.stale(format!("participants #{new} is not newer than #{old}"))
     }
 
     /// Which offer an add-participant result belongs to: the operation context when there is
