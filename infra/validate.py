@@ -15,6 +15,10 @@ failure. Steps:
                by checkov, so "no failure" alone would prove nothing)
   dockerfile   checkov's Dockerfile policies on ./Dockerfile
   workflows    checkov's GitHub Actions policies on .github/workflows
+  types        every resource in infra/ against the Bicep compiler's type definitions
+               (infra/typecheck.py, types copied into infra/types/types.json): type@apiVersion
+               exists, properties exist and are writable, literal values allowed; and each rule
+               fails on its sample in infra/types/tests/bad-*.bicep, good.bicep passes
   files        azure.yaml, main.parameters.json and infra/config/*.toml are well-formed
   consistency  infra agrees with itself and with the binary: queue names, lock duration and
                delivery count between servicebus.bicep and the worker config; env var names in
@@ -178,6 +182,8 @@ def checkov_infra() -> list[str]:
             "infra",
             "--skip-path",
             "checkov/tests",
+            "--skip-path",
+            "types/tests",
             "--external-checks-dir",
             "infra/checkov",
         ]
@@ -289,6 +295,50 @@ def checkov_workflows() -> list[str]:
     problems = [describe(c) for c in checks_of(report, "failed_checks")]
     if not checks_of(report, "passed_checks"):
         problems.append("checkov evaluated no workflow policy")
+    return problems
+
+
+def _typecheck():
+    sys.path.insert(0, str(INFRA))
+    import typecheck  # infra/typecheck.py
+
+    return typecheck
+
+
+TYPE_SAMPLES = INFRA / "types" / "tests"
+
+
+@step("types: every resource in infra/ matches the Bicep type definitions (infra/typecheck.py)")
+def typed_check() -> list[str]:
+    typecheck = _typecheck()
+    files = [p for p in bicep_files() if CHECKS_DIR not in p.parents and TYPE_SAMPLES not in p.parents]
+    findings = typecheck.check_files(files, ROOT, parse_bicep)
+    problems = [f"[{rule}] {message}" for rule, message in findings]
+    if len(files) < 10:
+        problems.append(f"type-checked only {len(files)} files")
+    return problems
+
+
+@step("types: each rule fails on its sample (infra/types/tests/bad-*.bicep), good.bicep passes")
+def typed_check_samples() -> list[str]:
+    typecheck = _typecheck()
+    problems: list[str] = []
+    rules_failed: set[str] = set()
+    for sample in sorted(TYPE_SAMPLES.glob("*.bicep")):
+        expected = set(re.findall(r"^// expect: (\S+)", sample.read_text(encoding="utf-8"), re.M))
+        found = typecheck.check_files([sample], ROOT, parse_bicep)
+        rules = {rule for rule, _ in found}
+        if sample.name.startswith("bad-"):
+            if not expected:
+                problems.append(f"{sample.name}: no `// expect: <rule>` line")
+            elif rules != expected:
+                problems.append(f"{sample.name}: expected {sorted(expected)}, got {sorted(rules)}: {[m for _, m in found]}")
+            rules_failed |= rules & expected
+        elif found:
+            problems.append(f"{sample.name} should pass: {[m for _, m in found]}")
+    for rule in ("type", "property", "read-only", "literal"):
+        if rule not in rules_failed:
+            problems.append(f"rule `{rule}` has no failing sample")
     return problems
 
 
@@ -508,6 +558,8 @@ def main() -> int:
         custom_policies,
         checkov_dockerfile,
         checkov_workflows,
+        typed_check,
+        typed_check_samples,
         files_well_formed,
         consistency,
         shellcheck_scripts,
