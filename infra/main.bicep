@@ -130,6 +130,12 @@ param ingressMinReplicas int = 1
 @maxValue(300)
 param ingressMaxReplicas int = 10
 
+@description('Key Vault purge protection. Off (default) for dev: `azd down --purge && azd up` can reuse the vault name at once. Turn on for production (irreversible for that vault).')
+param keyVaultPurgeProtection bool = false
+
+@description('Give the worker the built-in "Communication and Email Service Owner" role on ACS instead of the least-privilege custom role (fallback only; see modules/acs-access.bicep).')
+param acsUseBuiltInOwnerRole bool = false
+
 @description('Days to keep logs in Log Analytics.')
 @minValue(30)
 @maxValue(730)
@@ -157,6 +163,7 @@ var names = {
   systemTopic: empty(acsSystemTopicName) ? 'evgt-acs-${token}' : acsSystemTopicName
   deadLetterStorage: 'stdl${token}'
   keyVault: 'kv-${token}'
+  aiServices: 'ais-${token}'
   redis: 'redis-${token}'
   environment: 'cae-${token}'
   workerApp: 'ca-worker-${token}'
@@ -177,7 +184,9 @@ var targetRawIds = [for target in servedTargetList: startsWith(target, '+') ? '4
 var operatorPrincipalId = grantOperatorDataAccess ? principalId : ''
 var configToml = empty(switchboardConfigToml) ? loadTextContent('config/switchboard.toml') : switchboardConfigToml
 
-// Runs until `azd deploy` (or the deploy workflow) puts the real image in place.
+// Runs until `azd deploy` (or the deploy workflow) puts the real image in place. It serves
+// HTTP on port 80 only, so apps.bicep points ingress and probes at port 80 and path / while
+// an app runs it (workerPlaceholder / ingressPlaceholder), and at the binary's ports after.
 var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
 
 // ---------------------------------------------------------------------------------------------
@@ -265,11 +274,23 @@ module acsAccess 'modules/acs-access.bicep' = {
     workerPrincipalId: identities.outputs.workerPrincipalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: principalType
+    useBuiltInOwnerRole: acsUseBuiltInOwnerRole
   }
   dependsOn: [
     rg
     acs
   ]
+}
+
+module aiServices 'modules/ai-services.bicep' = {
+  name: 'ai-services'
+  scope: rg
+  params: {
+    name: names.aiServices
+    location: location
+    tags: tags
+    acsPrincipalId: acsAccess.outputs.principalId
+  }
 }
 
 module eventGridTopic 'modules/eventgrid-topic.bicep' = {
@@ -330,6 +351,7 @@ module keyVault 'modules/keyvault.bicep' = {
     switchboardConfigToml: configToml
     workerPrincipalId: identities.outputs.workerPrincipalId
     ingressPrincipalId: identities.outputs.ingressPrincipalId
+    purgeProtection: keyVaultPurgeProtection
   }
 }
 
@@ -376,6 +398,9 @@ module ingressImageLookup 'modules/existing-image.bicep' = if (ingressExists && 
 
 var resolvedWorkerImage = !empty(workerImage) ? workerImage : (workerExists ? workerImageLookup!.outputs.image : placeholderImage)
 var resolvedIngressImage = !empty(ingressImage) ? ingressImage : (ingressExists ? ingressImageLookup!.outputs.image : placeholderImage)
+// The configuration reaches the worker as a Key Vault secret mounted as a file, and a secret
+// change does not create a revision: its hash in a revision-scoped env var does.
+var configRevision = uniqueString(configToml)
 var ingressBaseUrl = empty(callbackBaseUrl) ? 'https://${names.ingressApp}.${containerAppsEnvironment.outputs.defaultDomain}' : callbackBaseUrl
 
 module apps 'modules/apps.bicep' = {
@@ -389,6 +414,10 @@ module apps 'modules/apps.bicep' = {
     ingressAppName: names.ingressApp
     workerImage: resolvedWorkerImage
     ingressImage: resolvedIngressImage
+    workerPlaceholder: resolvedWorkerImage == placeholderImage
+    ingressPlaceholder: resolvedIngressImage == placeholderImage
+    configRevision: configRevision
+    cognitiveServicesEndpoint: aiServices.outputs.endpoint
     registryServer: registry.outputs.loginServer
     workerIdentityId: identities.outputs.workerId
     workerClientId: identities.outputs.workerClientId
@@ -451,8 +480,11 @@ output WORKER_PRINCIPAL_ID string = identities.outputs.workerPrincipalId
 @description('Client id of the ingress identity.')
 output INGRESS_CLIENT_ID string = identities.outputs.ingressClientId
 
-@description('Application Insights connection string (ingestion only).')
-output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+// No Application Insights connection string here: it carries the ingestion key, and azd
+// writes outputs in plain text to .azure/<env>/.env. It lives in Key Vault only.
+
+@description('Azure AI services endpoint Call Automation uses for speech (SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT).')
+output COGNITIVE_SERVICES_ENDPOINT string = aiServices.outputs.endpoint
 
 @description('Call Automation endpoint.')
 output ACS_ENDPOINT string = acsAccess.outputs.endpoint

@@ -38,6 +38,18 @@ param workerImage string
 @description('Image the ingress runs.')
 param ingressImage string
 
+@description('The worker runs the placeholder image (first provision, before `azd deploy`): it serves HTTP on port 80 only, so the probes go there.')
+param workerPlaceholder bool = false
+
+@description('The ingress runs the placeholder image: ingress target port and probes on port 80, path /.')
+param ingressPlaceholder bool = false
+
+@description('Hash of the worker configuration. Set as a revision-scoped env var so that a configuration change (a Key Vault secret, which does not itself create a revision) rolls a new revision that reads it.')
+param configRevision string
+
+@description('Azure AI services endpoint for Call Automation speech (cognitiveServicesEndpoint).')
+param cognitiveServicesEndpoint string = ''
+
 @description('Login server of the registry the apps pull from.')
 param registryServer string
 
@@ -148,6 +160,12 @@ var configDirectory = '/etc/switchboard'
 var configFileName = 'switchboard.toml'
 var appInsightsSecretName = 'appinsights-connection-string'
 var configSecretName = 'switchboard-config'
+// Where the probes go: the binary's listeners, or the placeholder's port 80.
+var workerProbePort = workerPlaceholder ? 80 : metricsPort
+var workerHealthPath = workerPlaceholder ? '/' : '/healthz'
+var ingressTargetPort = ingressPlaceholder ? 80 : ingressPort
+var ingressHealthPath = ingressPlaceholder ? '/' : '/healthz'
+var ingressReadyPath = ingressPlaceholder ? '/' : '/readyz'
 
 resource worker 'Microsoft.App/containerApps@2025-01-01' = {
   name: workerAppName
@@ -249,6 +267,15 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
               value: graphTenantId
             }
             {
+              name: 'SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT'
+              value: cognitiveServicesEndpoint
+            }
+            {
+              // Not read by the binary: changing it is what creates the new revision.
+              name: 'SWITCHBOARD_CONFIG_REVISION'
+              value: configRevision
+            }
+            {
               name: 'AZURE_CLIENT_ID'
               value: workerClientId
             }
@@ -277,8 +304,8 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Startup'
               httpGet: {
-                path: '/healthz'
-                port: metricsPort
+                path: workerHealthPath
+                port: workerProbePort
               }
               // Up to 30 s to start (failureThreshold may not exceed 10).
               periodSeconds: 3
@@ -287,8 +314,8 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Liveness'
               httpGet: {
-                path: '/healthz'
-                port: metricsPort
+                path: workerHealthPath
+                port: workerProbePort
               }
               periodSeconds: 10
               timeoutSeconds: 2
@@ -370,7 +397,7 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
       activeRevisionsMode: 'Single'
       ingress: {
         external: true
-        targetPort: ingressPort
+        targetPort: ingressTargetPort
         transport: 'auto'
         allowInsecure: false
         traffic: [
@@ -449,8 +476,8 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Startup'
               httpGet: {
-                path: '/healthz'
-                port: ingressPort
+                path: ingressHealthPath
+                port: ingressTargetPort
               }
               // Up to 30 s to start (failureThreshold may not exceed 10).
               periodSeconds: 3
@@ -459,8 +486,8 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Liveness'
               httpGet: {
-                path: '/healthz'
-                port: ingressPort
+                path: ingressHealthPath
+                port: ingressTargetPort
               }
               periodSeconds: 10
               timeoutSeconds: 2
@@ -469,8 +496,8 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Readiness'
               httpGet: {
-                path: '/readyz'
-                port: ingressPort
+                path: ingressReadyPath
+                port: ingressTargetPort
               }
               periodSeconds: 5
               timeoutSeconds: 2

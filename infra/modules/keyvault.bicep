@@ -30,6 +30,9 @@ param workerPrincipalId string
 @description('Principal id of the ingress identity (reads the telemetry secret).')
 param ingressPrincipalId string
 
+@description('Purge protection. On: a deleted vault cannot be purged until softDeleteRetentionInDays have passed, so `azd down --purge && azd up` cannot reuse the name for that long (irreversible once on). Off for dev environments; on for production (main.bicep keyVaultPurgeProtection).')
+param purgeProtection bool = false
+
 @description('Days a deleted vault or secret can be recovered (7-90).')
 @minValue(7)
 @maxValue(90)
@@ -44,6 +47,8 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_110:Purge protection is the keyVaultPurgeProtection parameter: on in production, off in dev so `azd down --purge` frees the name.
+  // checkov:skip=CKV_AZURE_42:As CKV_AZURE_110 (soft delete itself is always on).
   // checkov:skip=CKV_AZURE_109:Consumption Container Apps reach Key Vault from shared, changing egress IPs; access is RBAC-only, per secret.
   // checkov:skip=CKV_AZURE_189:As CKV_AZURE_109: public network access is needed without a VNet-integrated environment.
   name: name
@@ -58,7 +63,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: softDeleteRetentionInDays
-    enablePurgeProtection: true
+    // The API accepts only true or absent (null): purge protection cannot be switched off.
+    enablePurgeProtection: purgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       defaultAction: 'Allow'
