@@ -44,7 +44,7 @@ param servedTargets string = ''
 @description('Entra tenant id of the Teams agents, to read their presence from Microsoft Graph. Empty: Graph presence disabled. The worker identity also needs the Graph application permissions (infra/teams/grant-graph-permissions.sh).')
 param graphTenantId string = ''
 
-@description('Optional OTLP endpoint for traces and metrics, in addition to Application Insights.')
+@description('OTLP/HTTP endpoint the apps export traces, metrics and logs to. Empty: the OpenTelemetry collector app, which forwards them to Application Insights.')
 param otlpEndpoint string = ''
 
 @description('Worker configuration file (TOML) stored in Key Vault and mounted into the worker. Empty: infra/config/switchboard.toml.')
@@ -157,6 +157,8 @@ var names = {
   workerIdentity: 'id-worker-${token}'
   ingressIdentity: 'id-ingress-${token}'
   scalerIdentity: 'id-scaler-${token}'
+  telemetryIdentity: 'id-telemetry-${token}'
+  collectorApp: 'ca-otel-${token}'
   registry: 'cr${token}'
   serviceBus: 'sb-${token}'
   acs: 'acs-${token}'
@@ -220,6 +222,7 @@ module identities 'modules/identities.bicep' = {
     workerIdentityName: names.workerIdentity
     ingressIdentityName: names.ingressIdentity
     scalerIdentityName: names.scalerIdentity
+    telemetryIdentityName: names.telemetryIdentity
   }
 }
 
@@ -350,7 +353,7 @@ module keyVault 'modules/keyvault.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     switchboardConfigToml: configToml
     workerPrincipalId: identities.outputs.workerPrincipalId
-    ingressPrincipalId: identities.outputs.ingressPrincipalId
+    telemetryPrincipalId: identities.outputs.telemetryPrincipalId
     purgeProtection: keyVaultPurgeProtection
   }
 }
@@ -396,6 +399,19 @@ module ingressImageLookup 'modules/existing-image.bicep' = if (ingressExists && 
   }
 }
 
+module collector 'modules/otel-collector.bicep' = {
+  name: 'otel-collector'
+  scope: rg
+  params: {
+    name: names.collectorApp
+    location: location
+    tags: tags
+    environmentId: containerAppsEnvironment.outputs.id
+    identityId: identities.outputs.telemetryId
+    appInsightsSecretUri: keyVault.outputs.appInsightsSecretUri
+  }
+}
+
 var resolvedWorkerImage = !empty(workerImage) ? workerImage : (workerExists ? workerImageLookup!.outputs.image : placeholderImage)
 var resolvedIngressImage = !empty(ingressImage) ? ingressImage : (ingressExists ? ingressImageLookup!.outputs.image : placeholderImage)
 // The configuration reaches the worker as a Key Vault secret mounted as a file, and a secret
@@ -433,8 +449,7 @@ module apps 'modules/apps.bicep' = {
     acsImmutableResourceId: acsAccess.outputs.immutableResourceId
     callbackUrl: '${ingressBaseUrl}/api/callbacks'
     graphTenantId: graphTenantId
-    otlpEndpoint: otlpEndpoint
-    appInsightsSecretUri: keyVault.outputs.appInsightsSecretUri
+    otlpEndpoint: empty(otlpEndpoint) ? collector.outputs.endpoint : otlpEndpoint
     configSecretUri: keyVault.outputs.configSecretUri
     workerMinReplicas: workerMinReplicas
     workerMaxReplicas: workerMaxReplicas

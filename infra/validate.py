@@ -455,6 +455,19 @@ def consistency() -> list[str]:
         tags = _resource(apps, app).get("tags", {})
         if app not in json.dumps(tags):
             problems.append(f"{app} app is not tagged azd-service-name: {app}")
+    # KEDA's per-replica targets come from the worker's concurrency: the two must agree.
+    worker_cfg = config.get("worker", {})
+    for key, param in (("concurrency", "workerConcurrency"), ("incoming_reserved", "workerIncomingReserved")):
+        if worker_cfg.get(key) != _param_default(apps, param):
+            problems.append(
+                f"config [worker] {key} = {worker_cfg.get(key)!r} but apps.bicep {param} defaults to {_param_default(apps, param)!r} (KEDA targets derive from it)"
+            )
+    rules = {r["name"]: r for r in _resource(apps, "worker")["properties"]["template"]["scale"]["rules"]}
+    if json.dumps(rules.get("call-events", {})).find("sessionsPerReplica") < 0:
+        problems.append("the call-events scale rule's target is not sessionsPerReplica")
+    if json.dumps(rules.get("incoming-calls", {})).find("workerIncomingReserved") < 0:
+        problems.append("the incoming-calls scale rule's target is not workerIncomingReserved")
+
     worker_grace = _resource(apps, "worker")["properties"]["template"].get("terminationGracePeriodSeconds")
     config_grace = config.get("worker", {}).get("grace_period_secs")
     if isinstance(worker_grace, int) and isinstance(config_grace, int) and config_grace >= worker_grace:

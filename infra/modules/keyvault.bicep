@@ -1,5 +1,6 @@
 // Key Vault for the only two values that must not sit in a container app definition:
-//   appinsights-connection-string  APPLICATIONINSIGHTS_CONNECTION_STRING (carries an ingestion key)
+//   appinsights-connection-string  APPLICATIONINSIGHTS_CONNECTION_STRING (carries an ingestion key;
+//                                  only the OpenTelemetry collector app reads it)
 //   switchboard-config             the worker's TOML configuration (routing roster, numbers),
 //                                  mounted as /etc/switchboard/switchboard.toml
 // The apps reference them by versionless URL with their own identity (Container Apps refreshes
@@ -24,11 +25,11 @@ param appInsightsName string
 @secure()
 param switchboardConfigToml string
 
-@description('Principal id of the worker identity (reads both secrets).')
+@description('Principal id of the worker identity (reads the configuration secret).')
 param workerPrincipalId string
 
-@description('Principal id of the ingress identity (reads the telemetry secret).')
-param ingressPrincipalId string
+@description('Principal id of the telemetry collector identity (reads the telemetry secret).')
+param telemetryPrincipalId string
 
 @description('Purge protection. On: a deleted vault cannot be purged until softDeleteRetentionInDays have passed, so `azd down --purge && azd up` cannot reuse the name for that long (irreversible once on). Off for dev environments; on for production (main.bicep keyVaultPurgeProtection).')
 param purgeProtection bool = false
@@ -93,16 +94,6 @@ resource configSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-resource workerReadsTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsightsSecret.id, workerPrincipalId, keyVaultSecretsUserRoleId)
-  scope: appInsightsSecret
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
-    principalId: workerPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
 resource workerReadsConfig 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(configSecret.id, workerPrincipalId, keyVaultSecretsUserRoleId)
   scope: configSecret
@@ -113,12 +104,12 @@ resource workerReadsConfig 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
-resource ingressReadsTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsightsSecret.id, ingressPrincipalId, keyVaultSecretsUserRoleId)
+resource collectorReadsTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsightsSecret.id, telemetryPrincipalId, keyVaultSecretsUserRoleId)
   scope: appInsightsSecret
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
-    principalId: ingressPrincipalId
+    principalId: telemetryPrincipalId
     principalType: 'ServicePrincipal'
   }
 }

@@ -188,3 +188,22 @@ fn example_config_parses_and_validates() {
     cfg.validate(Role::Worker).unwrap();
     cfg.validate(Role::Ingress).unwrap();
 }
+
+#[test]
+fn incoming_reserved_must_leave_a_slot_for_sessions() {
+    let mut cfg = Config::from_toml_str(
+        r#"
+        [acs]
+        connection_string = "endpoint=https://x.communication.azure.com/;accesskey=a2V5"
+        callback_url = "https://ingress.example.com/api/callbacks"
+        [worker]
+        concurrency = 4
+        incoming_reserved = 4
+        "#,
+    )
+    .unwrap();
+    let err = cfg.validate(Role::Worker).unwrap_err();
+    assert_eq!(err.key, "worker.incoming_reserved", "{err:?}");
+    cfg.worker.incoming_reserved = 3;
+    cfg.validate(Role::Worker).unwrap();
+}
