@@ -20,7 +20,7 @@
 //!
 //! A root span whose `session_id` or `correlation_id` field is a UUID (the ACS correlation id)
 //! gets that UUID as its trace id, so every replica's spans for one call land in one trace
-//! without propagating context through the queue ([`CallTraceLayer`]).
+//! without propagating context through the queue (`CallTraceLayer`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -41,8 +41,11 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{reload, Registry};
 
-/// Histogram bucket bounds (seconds), the same as `/metrics`.
-pub(crate) use crate::telemetry::BUCKETS;
+/// Histogram bucket upper bounds in seconds, for `/metrics` (`crate::telemetry`) and the
+/// OpenTelemetry histograms alike.
+pub(crate) const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// How often metrics are pushed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(15);

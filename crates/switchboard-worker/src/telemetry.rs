@@ -10,10 +10,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Histogram bucket upper bounds in seconds (also the OpenTelemetry histograms' bounds).
-pub(crate) const BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+use crate::otel::BUCKETS;
 
 type Labels = Vec<(String, String)>;
 

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use url::Url;
 
 use super::cache::TokenCache;
-use super::client_secret::{request_token, tenant_token_url, token_http_client};
+use super::client_secret::{
+    request_token, tenant_token_url, token_http_client, DEFAULT_AUTHORITY_HOST,
+};
 use super::token::{AccessToken, AuthError, TokenCredential};
-use super::DEFAULT_AUTHORITY_HOST;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
