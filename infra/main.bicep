@@ -7,7 +7,9 @@
 //
 // Everything authenticates with Entra ID: Service Bus, ACS, Redis, Key Vault and the registry
 // have local/key auth disabled; the only connection string (Application Insights ingestion) and
-// the worker configuration live in Key Vault and reach the apps as Key Vault references.
+// the worker configuration live in Key Vault and reach the apps as Key Vault references (the
+// connection string only the OpenTelemetry collector app, which the apps export to over OTLP).
+// Azure AI services (speech for Call Automation) are reached by the ACS resource's identity.
 //
 // Layout: modules/ holds one file per concern; role assignments live next to the resource they
 // grant access to. Names derive from the azd environment name, so a re-run updates in place.

@@ -40,6 +40,8 @@ pub mod ingress;
 pub mod otel;
 pub(crate) mod routing;
 pub mod runner;
+#[cfg(test)]
+mod sampling_tests;
 pub mod seal;
 pub mod shutdown;
 pub mod telemetry;

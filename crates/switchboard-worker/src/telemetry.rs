@@ -129,6 +129,21 @@ impl Metrics {
         crate::otel::mirror_observe(name, l, secs);
     }
 
+    /// Hands the current counters and gauges to the OpenTelemetry instruments, once the export
+    /// has started: values set before it (at startup) would otherwise wait for their next
+    /// update. Histograms start empty there (their past observations are not replayed).
+    pub fn mirror_current(&self) {
+        let (counters, gauges) = self.with(|i| (i.counters.clone(), i.gauges.clone()));
+        for ((name, l), v) in &counters {
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            crate::otel::mirror_add(name, &l, *v);
+        }
+        for ((name, l), v) in &gauges {
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            crate::otel::mirror_gauge(name, &l, *v);
+        }
+    }
+
     /// Current value of a counter (tests, summaries).
     pub fn counter(&self, name: &str, l: &[(&str, &str)]) -> u64 {
         self.with(|i| {

@@ -68,6 +68,7 @@ pub async fn serve(
 pub fn otlp_exporter(
     cfg: &Config,
     service_name: &str,
+    metrics: &switchboard_worker::telemetry::Metrics,
     token: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let endpoint = cfg.telemetry.otlp_endpoint.clone()?;
@@ -78,6 +79,8 @@ pub fn otlp_exporter(
             return None;
         }
     };
+    // What was counted before the export started (startup gauges) goes out too.
+    metrics.mirror_current();
     tracing::info!(%endpoint, "exporting traces, metrics and logs over OTLP/HTTP");
     Some(tokio::spawn(async move {
         token.cancelled().await;

@@ -37,7 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let token = shutdown::on_signal();
     let metrics = Metrics::new();
-    let exporter = common::otlp_exporter(&cfg, "switchboard-ingress", token.clone());
+    let exporter = common::otlp_exporter(&cfg, "switchboard-ingress", &metrics, token.clone());
     let app = match build_ingress(&cfg, &common::engines(), Some(metrics.clone())).await {
         Ok(a) => a,
         Err(e) => return common::startup_exit(e),

@@ -41,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let token = shutdown::on_signal();
     let metrics = Metrics::new();
-    let exporter = common::otlp_exporter(&cfg, "switchboard-worker", token.clone());
+    let exporter = common::otlp_exporter(&cfg, "switchboard-worker", &metrics, token.clone());
     let app = match build_worker(
         &cfg,
         WorkerHooks {
