@@ -9,11 +9,18 @@
 # Stages: chef (tooling) -> planner (dependency recipe) -> builder (dependencies cached in their
 # own layer, then the workspace) -> runtime (distroless, non-root, just the binary).
 # Build: docker build -t switchboard .        (azd and .github/workflows/deploy.yml do this)
+#
+# Base images: pinned to exact tags. Pin them by digest too (`FROM image:tag@sha256:…`) where
+# you can resolve one (`docker buildx imagetools inspect rust:1.95.0-slim-bookworm`); the
+# machines this repository is developed on have no registry access to look digests up, and a
+# digest copied from anywhere else could be stale or wrong. Dependabot (.github/dependabot.yml,
+# ecosystem "docker") proposes tag and digest updates. `scripts/check-dockerfile` (run by
+# .ci/run) refuses floating tags and checks that every path cargo needs is copied first.
+#
+# No OpenSSL: the graph is rustls only (`.ci/run` fails on openssl-sys), so the slim builder
+# needs no pkg-config or libssl-dev and the distroless runtime no libssl.
 
-ARG RUST_VERSION=1.95
-ARG DEBIAN_RELEASE=bookworm
-
-FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+FROM docker.io/library/rust:1.95.0-slim-bookworm AS chef
 # cargo-chef turns the workspace's manifests into a recipe, so dependencies compile in a layer
 # that only changes when Cargo.toml/Cargo.lock do.
 RUN cargo install cargo-chef --locked --version 0.1.78
@@ -25,6 +32,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
+# The recipe holds only workspace members; the [patch.crates-io] crates (Cargo.toml) are path
+# dependencies cargo must find while cooking, so they come in before the dependency layer.
+COPY vendor vendor
 # --no-default-features: the shipped binary leaves out the in-process Service Bus test peer
 # (feature `servicebus-peer`, only for `demo`/`bench --servicebus-peer`). Same features in both
 # steps, or the cooked dependency layer would not be reused.

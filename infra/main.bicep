@@ -7,7 +7,9 @@
 //
 // Everything authenticates with Entra ID: Service Bus, ACS, Redis, Key Vault and the registry
 // have local/key auth disabled; the only connection string (Application Insights ingestion) and
-// the worker configuration live in Key Vault and reach the apps as Key Vault references.
+// the worker configuration live in Key Vault and reach the apps as Key Vault references (the
+// connection string only the OpenTelemetry collector app, which the apps export to over OTLP).
+// Azure AI services (speech for Call Automation) are reached by the ACS resource's identity.
 //
 // Layout: modules/ holds one file per concern; role assignments live next to the resource they
 // grant access to. Names derive from the azd environment name, so a re-run updates in place.
@@ -44,7 +46,7 @@ param servedTargets string = ''
 @description('Entra tenant id of the Teams agents, to read their presence from Microsoft Graph. Empty: Graph presence disabled. The worker identity also needs the Graph application permissions (infra/teams/grant-graph-permissions.sh).')
 param graphTenantId string = ''
 
-@description('Optional OTLP endpoint for traces and metrics, in addition to Application Insights.')
+@description('OTLP/HTTP endpoint the apps export traces, metrics and logs to. Empty: the OpenTelemetry collector app, which forwards them to Application Insights.')
 param otlpEndpoint string = ''
 
 @description('Worker configuration file (TOML) stored in Key Vault and mounted into the worker. Empty: infra/config/switchboard.toml.')
@@ -130,6 +132,12 @@ param ingressMinReplicas int = 1
 @maxValue(300)
 param ingressMaxReplicas int = 10
 
+@description('Key Vault purge protection. Off (default) for dev: `azd down --purge && azd up` can reuse the vault name at once. Turn on for production (irreversible for that vault).')
+param keyVaultPurgeProtection bool = false
+
+@description('Give the worker the built-in "Communication and Email Service Owner" role on ACS instead of the least-privilege custom role (fallback only; see modules/acs-access.bicep).')
+param acsUseBuiltInOwnerRole bool = false
+
 @description('Days to keep logs in Log Analytics.')
 @minValue(30)
 @maxValue(730)
@@ -151,12 +159,15 @@ var names = {
   workerIdentity: 'id-worker-${token}'
   ingressIdentity: 'id-ingress-${token}'
   scalerIdentity: 'id-scaler-${token}'
+  telemetryIdentity: 'id-telemetry-${token}'
+  collectorApp: 'ca-otel-${token}'
   registry: 'cr${token}'
   serviceBus: 'sb-${token}'
   acs: 'acs-${token}'
   systemTopic: empty(acsSystemTopicName) ? 'evgt-acs-${token}' : acsSystemTopicName
   deadLetterStorage: 'stdl${token}'
   keyVault: 'kv-${token}'
+  aiServices: 'ais-${token}'
   redis: 'redis-${token}'
   environment: 'cae-${token}'
   workerApp: 'ca-worker-${token}'
@@ -177,7 +188,9 @@ var targetRawIds = [for target in servedTargetList: startsWith(target, '+') ? '4
 var operatorPrincipalId = grantOperatorDataAccess ? principalId : ''
 var configToml = empty(switchboardConfigToml) ? loadTextContent('config/switchboard.toml') : switchboardConfigToml
 
-// Runs until `azd deploy` (or the deploy workflow) puts the real image in place.
+// Runs until `azd deploy` (or the deploy workflow) puts the real image in place. It serves
+// HTTP on port 80 only, so apps.bicep points ingress and probes at port 80 and path / while
+// an app runs it (workerPlaceholder / ingressPlaceholder), and at the binary's ports after.
 var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +224,7 @@ module identities 'modules/identities.bicep' = {
     workerIdentityName: names.workerIdentity
     ingressIdentityName: names.ingressIdentity
     scalerIdentityName: names.scalerIdentity
+    telemetryIdentityName: names.telemetryIdentity
   }
 }
 
@@ -265,11 +279,23 @@ module acsAccess 'modules/acs-access.bicep' = {
     workerPrincipalId: identities.outputs.workerPrincipalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: principalType
+    useBuiltInOwnerRole: acsUseBuiltInOwnerRole
   }
   dependsOn: [
     rg
     acs
   ]
+}
+
+module aiServices 'modules/ai-services.bicep' = {
+  name: 'ai-services'
+  scope: rg
+  params: {
+    name: names.aiServices
+    location: location
+    tags: tags
+    acsPrincipalId: acsAccess.outputs.principalId
+  }
 }
 
 module eventGridTopic 'modules/eventgrid-topic.bicep' = {
@@ -329,7 +355,8 @@ module keyVault 'modules/keyvault.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     switchboardConfigToml: configToml
     workerPrincipalId: identities.outputs.workerPrincipalId
-    ingressPrincipalId: identities.outputs.ingressPrincipalId
+    telemetryPrincipalId: identities.outputs.telemetryPrincipalId
+    purgeProtection: keyVaultPurgeProtection
   }
 }
 
@@ -374,8 +401,24 @@ module ingressImageLookup 'modules/existing-image.bicep' = if (ingressExists && 
   }
 }
 
+module collector 'modules/otel-collector.bicep' = {
+  name: 'otel-collector'
+  scope: rg
+  params: {
+    name: names.collectorApp
+    location: location
+    tags: tags
+    environmentId: containerAppsEnvironment.outputs.id
+    identityId: identities.outputs.telemetryId
+    appInsightsSecretUri: keyVault.outputs.appInsightsSecretUri
+  }
+}
+
 var resolvedWorkerImage = !empty(workerImage) ? workerImage : (workerExists ? workerImageLookup!.outputs.image : placeholderImage)
 var resolvedIngressImage = !empty(ingressImage) ? ingressImage : (ingressExists ? ingressImageLookup!.outputs.image : placeholderImage)
+// The configuration reaches the worker as a Key Vault secret mounted as a file, and a secret
+// change does not create a revision: its hash in a revision-scoped env var does.
+var configRevision = uniqueString(configToml)
 var ingressBaseUrl = empty(callbackBaseUrl) ? 'https://${names.ingressApp}.${containerAppsEnvironment.outputs.defaultDomain}' : callbackBaseUrl
 
 module apps 'modules/apps.bicep' = {
@@ -389,6 +432,10 @@ module apps 'modules/apps.bicep' = {
     ingressAppName: names.ingressApp
     workerImage: resolvedWorkerImage
     ingressImage: resolvedIngressImage
+    workerPlaceholder: resolvedWorkerImage == placeholderImage
+    ingressPlaceholder: resolvedIngressImage == placeholderImage
+    configRevision: configRevision
+    cognitiveServicesEndpoint: aiServices.outputs.endpoint
     registryServer: registry.outputs.loginServer
     workerIdentityId: identities.outputs.workerId
     workerClientId: identities.outputs.workerClientId
@@ -404,8 +451,7 @@ module apps 'modules/apps.bicep' = {
     acsImmutableResourceId: acsAccess.outputs.immutableResourceId
     callbackUrl: '${ingressBaseUrl}/api/callbacks'
     graphTenantId: graphTenantId
-    otlpEndpoint: otlpEndpoint
-    appInsightsSecretUri: keyVault.outputs.appInsightsSecretUri
+    otlpEndpoint: empty(otlpEndpoint) ? collector.outputs.endpoint : otlpEndpoint
     configSecretUri: keyVault.outputs.configSecretUri
     workerMinReplicas: workerMinReplicas
     workerMaxReplicas: workerMaxReplicas
@@ -451,8 +497,11 @@ output WORKER_PRINCIPAL_ID string = identities.outputs.workerPrincipalId
 @description('Client id of the ingress identity.')
 output INGRESS_CLIENT_ID string = identities.outputs.ingressClientId
 
-@description('Application Insights connection string (ingestion only).')
-output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+// No Application Insights connection string here: it carries the ingestion key, and azd
+// writes outputs in plain text to .azure/<env>/.env. It lives in Key Vault only.
+
+@description('Azure AI services endpoint Call Automation uses for speech (SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT).')
+output COGNITIVE_SERVICES_ENDPOINT string = aiServices.outputs.endpoint
 
 @description('Call Automation endpoint.')
 output ACS_ENDPOINT string = acsAccess.outputs.endpoint

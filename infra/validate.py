@@ -15,6 +15,10 @@ failure. Steps:
                by checkov, so "no failure" alone would prove nothing)
   dockerfile   checkov's Dockerfile policies on ./Dockerfile
   workflows    checkov's GitHub Actions policies on .github/workflows
+  types        every resource in infra/ against the Bicep compiler's type definitions
+               (infra/typecheck.py, types copied into infra/types/types.json): type@apiVersion
+               exists, properties exist and are writable, literal values allowed; and each rule
+               fails on its sample in infra/types/tests/bad-*.bicep, good.bicep passes
   files        azure.yaml, main.parameters.json and infra/config/*.toml are well-formed
   consistency  infra agrees with itself and with the binary: queue names, lock duration and
                delivery count between servicebus.bicep and the worker config; env var names in
@@ -178,6 +182,8 @@ def checkov_infra() -> list[str]:
             "infra",
             "--skip-path",
             "checkov/tests",
+            "--skip-path",
+            "types/tests",
             "--external-checks-dir",
             "infra/checkov",
         ]
@@ -292,6 +298,50 @@ def checkov_workflows() -> list[str]:
     return problems
 
 
+def _typecheck():
+    sys.path.insert(0, str(INFRA))
+    import typecheck  # infra/typecheck.py
+
+    return typecheck
+
+
+TYPE_SAMPLES = INFRA / "types" / "tests"
+
+
+@step("types: every resource in infra/ matches the Bicep type definitions (infra/typecheck.py)")
+def typed_check() -> list[str]:
+    typecheck = _typecheck()
+    files = [p for p in bicep_files() if CHECKS_DIR not in p.parents and TYPE_SAMPLES not in p.parents]
+    findings = typecheck.check_files(files, ROOT, parse_bicep)
+    problems = [f"[{rule}] {message}" for rule, message in findings]
+    if len(files) < 10:
+        problems.append(f"type-checked only {len(files)} files")
+    return problems
+
+
+@step("types: each rule fails on its sample (infra/types/tests/bad-*.bicep), good.bicep passes")
+def typed_check_samples() -> list[str]:
+    typecheck = _typecheck()
+    problems: list[str] = []
+    rules_failed: set[str] = set()
+    for sample in sorted(TYPE_SAMPLES.glob("*.bicep")):
+        expected = set(re.findall(r"^// expect: (\S+)", sample.read_text(encoding="utf-8"), re.M))
+        found = typecheck.check_files([sample], ROOT, parse_bicep)
+        rules = {rule for rule, _ in found}
+        if sample.name.startswith("bad-"):
+            if not expected:
+                problems.append(f"{sample.name}: no `// expect: <rule>` line")
+            elif rules != expected:
+                problems.append(f"{sample.name}: expected {sorted(expected)}, got {sorted(rules)}: {[m for _, m in found]}")
+            rules_failed |= rules & expected
+        elif found:
+            problems.append(f"{sample.name} should pass: {[m for _, m in found]}")
+    for rule in ("type", "property", "read-only", "literal"):
+        if rule not in rules_failed:
+            problems.append(f"rule `{rule}` has no failing sample")
+    return problems
+
+
 @step("files: azure.yaml, main.parameters.json and infra/config/*.toml are well-formed")
 def files_well_formed() -> list[str]:
     problems = []
@@ -336,6 +386,13 @@ def _azure_yaml_services() -> set[str]:
     return services
 
 
+# Env vars the apps set that the binary does not read (yet), each with its reason.
+ENV_NOT_READ_BY_BINARY = {
+    # A revision trigger, not configuration: the config file's hash (apps.bicep).
+    "SWITCHBOARD_CONFIG_REVISION": "revision trigger",
+}
+
+
 def _binary_env_vars() -> set[str] | None:
     config_rs = ROOT / "crates" / "switchboard-worker" / "src" / "config" / "env.rs"
     if not config_rs.is_file():
@@ -374,7 +431,7 @@ def consistency() -> list[str]:
         if props.get("maxDeliveryCount") != queue_cfg.get("max_delivery_count"):
             problems.append(f"{queue} maxDeliveryCount {props.get('maxDeliveryCount')} != config max_delivery_count {queue_cfg.get('max_delivery_count')}")
     if _resource(servicebus, "incomingQueue")["properties"].get("requiresSession") is not False:
-        problems.append("incoming-calls must not be session-enabled (Event Grid cannot deliver to sessionful queues)")
+        problems.append("incoming-calls must not be session-enabled (MessageId = event id for duplicate detection; one event per call needs no session; see servicebus.bicep)")
     if _resource(servicebus, "eventsQueue")["properties"].get("requiresSession") is not True:
         problems.append("call-events must be session-enabled (session id = correlationId)")
 
@@ -393,15 +450,45 @@ def consistency() -> list[str]:
             problems.append(f"{app}: duplicate env var names")
         if binary_env is not None:
             for name in names:
-                if name not in binary_env:
+                if name not in binary_env and name not in ENV_NOT_READ_BY_BINARY:
                     problems.append(f"{app} sets {name}, which the binary does not read (ENV_VARS)")
         tags = _resource(apps, app).get("tags", {})
         if app not in json.dumps(tags):
             problems.append(f"{app} app is not tagged azd-service-name: {app}")
+    # KEDA's per-replica targets come from the worker's concurrency: the two must agree.
+    worker_cfg = config.get("worker", {})
+    for key, param in (("concurrency", "workerConcurrency"), ("incoming_reserved", "workerIncomingReserved")):
+        if worker_cfg.get(key) != _param_default(apps, param):
+            problems.append(
+                f"config [worker] {key} = {worker_cfg.get(key)!r} but apps.bicep {param} defaults to {_param_default(apps, param)!r} (KEDA targets derive from it)"
+            )
+    rules = {r["name"]: r for r in _resource(apps, "worker")["properties"]["template"]["scale"]["rules"]}
+    if json.dumps(rules.get("call-events", {})).find("sessionsPerReplica") < 0:
+        problems.append("the call-events scale rule's target is not sessionsPerReplica")
+    if json.dumps(rules.get("incoming-calls", {})).find("workerIncomingReserved") < 0:
+        problems.append("the incoming-calls scale rule's target is not workerIncomingReserved")
+
     worker_grace = _resource(apps, "worker")["properties"]["template"].get("terminationGracePeriodSeconds")
     config_grace = config.get("worker", {}).get("grace_period_secs")
     if isinstance(worker_grace, int) and isinstance(config_grace, int) and config_grace >= worker_grace:
         problems.append(f"worker grace_period_secs {config_grace} must be shorter than terminationGracePeriodSeconds {worker_grace}")
+
+    # No secret in the deployment outputs (azd writes them in plain text to .azure/<env>/.env).
+    main = parse_bicep(INFRA / "main.bicep")
+    for name, output in (main.get("outputs") or {}).items():
+        text = json.dumps(output.get("value"))
+        if re.search(r"connectionstring|listkeys|instrumentationkey|secret", text, re.I) or re.search(r"CONNECTION_STRING|KEY$", name):
+            problems.append(f"main.bicep output {name} looks like a secret: {text[:80]}")
+
+    # bicepconfig.json: the linter's rules are errors (for whoever runs the Bicep compiler).
+    bicepconfig = json.loads((INFRA / "bicepconfig.json").read_text(encoding="utf-8"))
+    rules = bicepconfig.get("analyzers", {}).get("core", {}).get("rules", {})
+    for required in ("no-unused-params", "no-unused-vars", "outputs-should-not-contain-secrets", "use-secure-value-for-secure-inputs"):
+        if rules.get(required, {}).get("level") != "error":
+            problems.append(f"bicepconfig.json: rule {required} is not an error")
+    lax = sorted(r for r, v in rules.items() if v.get("level") not in ("error", "off"))
+    if lax:
+        problems.append(f"bicepconfig.json: rules neither error nor off: {lax}")
 
     services = _azure_yaml_services()
     if services != set(expected_args):
@@ -511,6 +598,8 @@ def main() -> int:
         custom_policies,
         checkov_dockerfile,
         checkov_workflows,
+        typed_check,
+        typed_check_samples,
         files_well_formed,
         consistency,
         shellcheck_scripts,

@@ -1,4 +1,6 @@
 // A new Azure Communication Services resource (used when main.bicep is not given an existing one).
+// The system-assigned identity is what Call Automation uses to reach Azure AI services
+// (ai-services.bicep grants it Cognitive Services User there).
 // Local (access key) authentication is disabled: the worker calls Call Automation with Entra
 // tokens of its managed identity, so no connection string exists anywhere.
 // Phone numbers cannot be bought from a template: buy one in the portal (or with the Phone
@@ -19,6 +21,10 @@ resource acs 'Microsoft.Communication/communicationServices@2025-09-01' = {
   name: name
   location: 'global'
   tags: tags
+  // Call Automation authenticates to Azure AI services (speech) with this identity.
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     dataLocation: dataLocation
     disableLocalAuth: true

@@ -11,7 +11,9 @@
 // The container args and environment variable names below are the contract with the binary
 // (crates/switchboard-worker/src/config/env.rs, ENV_VARS); a test compares the two. Every variable
 // is always present; an empty value means "not set" to the binary. Secret-bearing values come
-// from Key Vault references (secretRef), never inline.
+// from Key Vault references (secretRef), never inline. Telemetry (traces, metrics, logs) goes
+// over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT, by default the collector app
+// (otel-collector.bicep), which alone holds the Application Insights connection string.
 
 @description('Azure region for the apps.')
 param location string
@@ -37,6 +39,18 @@ param workerImage string
 
 @description('Image the ingress runs.')
 param ingressImage string
+
+@description('The worker runs the placeholder image (first provision, before `azd deploy`): it serves HTTP on port 80 only, so the probes go there.')
+param workerPlaceholder bool = false
+
+@description('The ingress runs the placeholder image: ingress target port and probes on port 80, path /.')
+param ingressPlaceholder bool = false
+
+@description('Hash of the worker configuration. Set as a revision-scoped env var so that a configuration change (a Key Vault secret, which does not itself create a revision) rolls a new revision that reads it.')
+param configRevision string
+
+@description('Azure AI services endpoint for Call Automation speech (cognitiveServicesEndpoint).')
+param cognitiveServicesEndpoint string = ''
 
 @description('Login server of the registry the apps pull from.')
 param registryServer string
@@ -83,11 +97,8 @@ param callbackUrl string
 @description('Entra tenant of the Teams agents, for Microsoft Graph presence. Empty: Graph disabled.')
 param graphTenantId string = ''
 
-@description('OTLP endpoint for traces/metrics in addition to Application Insights. Empty: none.')
-param otlpEndpoint string = ''
-
-@description('Versionless Key Vault URL of the Application Insights connection string.')
-param appInsightsSecretUri string
+@description('OTLP/HTTP endpoint for traces, metrics and logs: the collector app (which forwards them to Application Insights), or one the deployer chose.')
+param otlpEndpoint string
 
 @description('Versionless Key Vault URL of the worker configuration (TOML).')
 param configSecretUri string
@@ -102,13 +113,13 @@ param workerMinReplicas int = 1
 @maxValue(300)
 param workerMaxReplicas int = 10
 
-@description('Target IncomingCall messages waiting per worker replica.')
-@minValue(1)
-param incomingCallsPerReplica int = 5
+@description('worker.concurrency of the worker configuration: units of work one replica handles at once (infra/validate.py checks the two agree).')
+@minValue(2)
+param workerConcurrency int = 16
 
-@description('Target callback messages waiting per worker replica.')
+@description('worker.incoming_reserved of the worker configuration: of workerConcurrency, the slots only IncomingCall may use.')
 @minValue(1)
-param callEventsPerReplica int = 50
+param workerIncomingReserved int = 2
 
 @description('Seconds between KEDA queue-length polls (short: a ringing call cannot wait long).')
 @minValue(5)
@@ -142,12 +153,27 @@ param ingressCpu string = '0.25'
 param ingressMemory string = '0.5Gi'
 
 // Ports and paths the binary listens on (see the issue's contract and the crate docs).
+// KEDA per-replica targets, derived from what one replica can hold. The azure-servicebus
+// scaler divides a queue's active messages by `messageCount` to get the replicas it wants:
+//   call-events     one waiting callback stands for one call that needs a session, and a
+//                   replica holds (concurrency - incoming_reserved) sessions;
+//   incoming-calls  a replica takes incoming_reserved IncomingCalls at once no matter how busy
+//                   its sessions are (the reserved slots), so that many waiting per replica.
+// KEDA takes the larger of the two rules. There is no pool-wide "calls in progress" signal:
+// a session in progress has no message waiting, and each worker's /scaling is per replica.
+var sessionsPerReplica = workerConcurrency - workerIncomingReserved
+
 var ingressPort = 8080
 var metricsPort = 9090
 var configDirectory = '/etc/switchboard'
 var configFileName = 'switchboard.toml'
-var appInsightsSecretName = 'appinsights-connection-string'
 var configSecretName = 'switchboard-config'
+// Where the probes go: the binary's listeners, or the placeholder's port 80.
+var workerProbePort = workerPlaceholder ? 80 : metricsPort
+var workerHealthPath = workerPlaceholder ? '/' : '/healthz'
+var ingressTargetPort = ingressPlaceholder ? 80 : ingressPort
+var ingressHealthPath = ingressPlaceholder ? '/' : '/healthz'
+var ingressReadyPath = ingressPlaceholder ? '/' : '/readyz'
 
 resource worker 'Microsoft.App/containerApps@2025-01-01' = {
   name: workerAppName
@@ -185,11 +211,6 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
         }
       ]
       secrets: [
-        {
-          name: appInsightsSecretName
-          keyVaultUrl: appInsightsSecretUri
-          identity: workerIdentityId
-        }
         {
           name: configSecretName
           keyVaultUrl: configSecretUri
@@ -249,12 +270,17 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
               value: graphTenantId
             }
             {
-              name: 'AZURE_CLIENT_ID'
-              value: workerClientId
+              name: 'SWITCHBOARD_COGNITIVE_SERVICES_ENDPOINT'
+              value: cognitiveServicesEndpoint
             }
             {
-              name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-              secretRef: appInsightsSecretName
+              // Not read by the binary: changing it is what creates the new revision.
+              name: 'SWITCHBOARD_CONFIG_REVISION'
+              value: configRevision
+            }
+            {
+              name: 'AZURE_CLIENT_ID'
+              value: workerClientId
             }
             {
               name: 'OTEL_EXPORTER_OTLP_ENDPOINT'
@@ -277,8 +303,8 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Startup'
               httpGet: {
-                path: '/healthz'
-                port: metricsPort
+                path: workerHealthPath
+                port: workerProbePort
               }
               // Up to 30 s to start (failureThreshold may not exceed 10).
               periodSeconds: 3
@@ -287,8 +313,8 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Liveness'
               httpGet: {
-                path: '/healthz'
-                port: metricsPort
+                path: workerHealthPath
+                port: workerProbePort
               }
               periodSeconds: 10
               timeoutSeconds: 2
@@ -329,7 +355,7 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
               metadata: {
                 namespace: serviceBusNamespaceName
                 queueName: incomingQueueName
-                messageCount: string(incomingCallsPerReplica)
+                messageCount: string(workerIncomingReserved)
               }
             }
           }
@@ -341,7 +367,7 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
               metadata: {
                 namespace: serviceBusNamespaceName
                 queueName: eventsQueueName
-                messageCount: string(callEventsPerReplica)
+                messageCount: string(sessionsPerReplica)
               }
             }
           }
@@ -370,7 +396,7 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
       activeRevisionsMode: 'Single'
       ingress: {
         external: true
-        targetPort: ingressPort
+        targetPort: ingressTargetPort
         transport: 'auto'
         allowInsecure: false
         traffic: [
@@ -383,13 +409,6 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
       registries: [
         {
           server: registryServer
-          identity: ingressIdentityId
-        }
-      ]
-      secrets: [
-        {
-          name: appInsightsSecretName
-          keyVaultUrl: appInsightsSecretUri
           identity: ingressIdentityId
         }
       ]
@@ -425,10 +444,6 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
               value: ingressClientId
             }
             {
-              name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-              secretRef: appInsightsSecretName
-            }
-            {
               name: 'OTEL_EXPORTER_OTLP_ENDPOINT'
               value: otlpEndpoint
             }
@@ -449,8 +464,8 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Startup'
               httpGet: {
-                path: '/healthz'
-                port: ingressPort
+                path: ingressHealthPath
+                port: ingressTargetPort
               }
               // Up to 30 s to start (failureThreshold may not exceed 10).
               periodSeconds: 3
@@ -459,8 +474,8 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Liveness'
               httpGet: {
-                path: '/healthz'
-                port: ingressPort
+                path: ingressHealthPath
+                port: ingressTargetPort
               }
               periodSeconds: 10
               timeoutSeconds: 2
@@ -469,8 +484,8 @@ resource ingress 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Readiness'
               httpGet: {
-                path: '/readyz'
-                port: ingressPort
+                path: ingressReadyPath
+                port: ingressTargetPort
               }
               periodSeconds: 5
               timeoutSeconds: 2

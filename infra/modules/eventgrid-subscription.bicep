@@ -7,10 +7,11 @@
 //                                its own retries, so the queue's duplicate detection drops them.
 //   CorrelationId <- data.correlationId   the ACS call correlation id, for tracing/filtering.
 //   Label         <- eventType   lets consumers dispatch without parsing the body.
-// SessionId is deliberately NOT mapped: Event Grid sets either MessageId or SessionId, never both,
-// and it cannot deliver to session-enabled queues at all. The IncomingCall queue is therefore not
-// sessionful; ordering does not matter for one event per call, and the worker's idempotency
-// markers (keyed on the call, not the message) cover anything duplicate detection misses.
+// SessionId is deliberately NOT mapped. Event Grid can deliver to a session-enabled queue when the
+// subscription maps a SessionId delivery property, but the IncomingCall queue is a plain queue on
+// purpose: one event per call has no order to keep, and accepting a session before each
+// IncomingCall would add round trips while the call rings. Duplicate detection on MessageId plus
+// the worker's idempotency markers (keyed on the call, not the message) cover redeliveries.
 //
 // Retry policy: a call rings for about 30 seconds. Event Grid retries after ~10 s and ~30 s, so
 // three attempts within one minute is all that can still reach a ringing call; after that the

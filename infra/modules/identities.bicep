@@ -5,6 +5,7 @@
 //   ingress - the ingress app's code: publish callbacks to the call-events queue.
 //   scaler  - KEDA only: read queue lengths. Attached to the worker app with lifecycle 'None', so
 //             the worker's code can never obtain a token for it.
+//   telemetry - the OpenTelemetry collector app: read the Application Insights connection string.
 
 @description('Azure region for the identities.')
 param location string
@@ -27,6 +28,11 @@ param ingressIdentityName string
 @maxLength(128)
 param scalerIdentityName string
 
+@description('Name of the telemetry collector identity.')
+@minLength(3)
+@maxLength(128)
+param telemetryIdentityName string
+
 resource worker 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: workerIdentityName
   location: location
@@ -41,6 +47,12 @@ resource ingress 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' =
 
 resource scaler 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: scalerIdentityName
+  location: location
+  tags: tags
+}
+
+resource telemetry 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: telemetryIdentityName
   location: location
   tags: tags
 }
@@ -63,3 +75,8 @@ output ingressPrincipalId string = ingress.properties.principalId
 output scalerId string = scaler.id
 @description('Object (principal) id of the scaler identity.')
 output scalerPrincipalId string = scaler.properties.principalId
+
+@description('Resource id of the telemetry collector identity.')
+output telemetryId string = telemetry.id
+@description('Object (principal) id of the telemetry collector identity.')
+output telemetryPrincipalId string = telemetry.properties.principalId

@@ -1,5 +1,6 @@
 // Key Vault for the only two values that must not sit in a container app definition:
-//   appinsights-connection-string  APPLICATIONINSIGHTS_CONNECTION_STRING (carries an ingestion key)
+//   appinsights-connection-string  APPLICATIONINSIGHTS_CONNECTION_STRING (carries an ingestion key;
+//                                  only the OpenTelemetry collector app reads it)
 //   switchboard-config             the worker's TOML configuration (routing roster, numbers),
 //                                  mounted as /etc/switchboard/switchboard.toml
 // The apps reference them by versionless URL with their own identity (Container Apps refreshes
@@ -24,11 +25,14 @@ param appInsightsName string
 @secure()
 param switchboardConfigToml string
 
-@description('Principal id of the worker identity (reads both secrets).')
+@description('Principal id of the worker identity (reads the configuration secret).')
 param workerPrincipalId string
 
-@description('Principal id of the ingress identity (reads the telemetry secret).')
-param ingressPrincipalId string
+@description('Principal id of the telemetry collector identity (reads the telemetry secret).')
+param telemetryPrincipalId string
+
+@description('Purge protection. On: a deleted vault cannot be purged until softDeleteRetentionInDays have passed, so `azd down --purge && azd up` cannot reuse the name for that long (irreversible once on). Off for dev environments; on for production (main.bicep keyVaultPurgeProtection).')
+param purgeProtection bool = false
 
 @description('Days a deleted vault or secret can be recovered (7-90).')
 @minValue(7)
@@ -44,6 +48,8 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_110:Purge protection is the keyVaultPurgeProtection parameter: on in production, off in dev so `azd down --purge` frees the name.
+  // checkov:skip=CKV_AZURE_42:As CKV_AZURE_110 (soft delete itself is always on).
   // checkov:skip=CKV_AZURE_109:Consumption Container Apps reach Key Vault from shared, changing egress IPs; access is RBAC-only, per secret.
   // checkov:skip=CKV_AZURE_189:As CKV_AZURE_109: public network access is needed without a VNet-integrated environment.
   name: name
@@ -58,7 +64,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: softDeleteRetentionInDays
-    enablePurgeProtection: true
+    // The API accepts only true or absent (null): purge protection cannot be switched off.
+    enablePurgeProtection: purgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       defaultAction: 'Allow'
@@ -87,16 +94,6 @@ resource configSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-resource workerReadsTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsightsSecret.id, workerPrincipalId, keyVaultSecretsUserRoleId)
-  scope: appInsightsSecret
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
-    principalId: workerPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
 resource workerReadsConfig 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(configSecret.id, workerPrincipalId, keyVaultSecretsUserRoleId)
   scope: configSecret
@@ -107,12 +104,12 @@ resource workerReadsConfig 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
-resource ingressReadsTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsightsSecret.id, ingressPrincipalId, keyVaultSecretsUserRoleId)
+resource collectorReadsTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsightsSecret.id, telemetryPrincipalId, keyVaultSecretsUserRoleId)
   scope: appInsightsSecret
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
-    principalId: ingressPrincipalId
+    principalId: telemetryPrincipalId
     principalType: 'ServicePrincipal'
   }
 }

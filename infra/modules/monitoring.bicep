@@ -60,6 +60,3 @@ output workspaceId string = workspace.id
 
 @description('Name of the Application Insights component (Key Vault reads its connection string by reference).')
 output appInsightsName string = appInsights.name
-
-@description('Application Insights connection string (ingestion only).')
-output connectionString string = appInsights.properties.ConnectionString

@@ -39,7 +39,7 @@ param pushPrincipalType string = 'User'
 var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
 var acrPushRoleId = '8311e382-0749-4cb8-b61a-304f252e45ec'
 
-resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' = {
   // checkov:skip=CKV_AZURE_139:Consumption Container Apps pull over the public endpoint; every pull and push needs an Entra token.
   // checkov:skip=CKV_AZURE_166:Quarantine needs Premium; the deploy workflow scans the image (Trivy) before it is pushed.
   name: name

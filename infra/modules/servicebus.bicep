@@ -1,10 +1,13 @@
 // Service Bus: the two queues every Switchboard event travels through.
 //
 //   incoming-calls  Event Grid -> worker. Microsoft.Communication.IncomingCall only.
-//                   NOT session-enabled: Event Grid cannot deliver to session-enabled queues,
-//                   and it can set either MessageId or SessionId on a message, never both. We
-//                   need MessageId (= the Event Grid event id) so that duplicate detection drops
-//                   Event Grid's redeliveries; ordering is irrelevant for a single event per call.
+//                   NOT session-enabled, by choice. Event Grid can deliver to a session-enabled
+//                   queue (the subscription then maps a SessionId delivery property), but a
+//                   session buys nothing here: there is one IncomingCall per call, so there is
+//                   no order to keep, and a session queue would make every worker accept a
+//                   session (extra round trips) before it can answer a ringing call. We map
+//                   MessageId (= the Event Grid event id) so duplicate detection drops Event
+//                   Grid's redeliveries.
 //                   Short TTL: an IncomingCall is only answerable while the call rings (~30 s),
 //                   after that it is dead-lettered for post-mortem instead of being answered late.
 //   call-events     ingress -> worker. Call Automation callbacks (CallConnected, ...).

@@ -16,7 +16,8 @@
 //!
 //! Event Grid sets the Service Bus message id to an internal id that stays the same across
 //! its redeliveries (so broker duplicate detection works); the event id itself is in
-//! `aeg-output-event-id`. Event Grid cannot deliver to session-enabled queues.
+//! `aeg-output-event-id`. Event Grid could deliver to a session-enabled queue (with a
+//! SessionId delivery property); the IncomingCall queue is a plain queue by choice.
 
 use std::collections::BTreeMap;
 

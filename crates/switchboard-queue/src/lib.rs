@@ -63,8 +63,8 @@
 //! ```
 //!
 //! # Notes for callers
-//! - **Which queues.** Event Grid delivers `IncomingCall` to a *non-session* queue (Event Grid
-//!   cannot deliver to session queues); the callback ingress publishes Call Automation events to
+//! - **Which queues.** Event Grid delivers `IncomingCall` to a *non-session* queue (by choice:
+//!   one event per call has no order to keep); the callback ingress publishes Call Automation events to
 //!   a *session* queue with `session_id` = the call's correlation id, so one worker at a time
 //!   handles one call, in order. Map the worker's `lock_duration_secs`/`max_delivery_count`
 //!   straight onto [`QueueConfig`].

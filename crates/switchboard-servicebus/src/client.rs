@@ -177,20 +177,6 @@ impl Ns {
     }
 }
 
-/// The managed identity `client_id` names (user-assigned), or the system-assigned one.
-fn managed_identity(
-    client_id: &Option<String>,
-) -> azure_core::Result<Arc<azure_identity::ManagedIdentityCredential>> {
-    azure_identity::ManagedIdentityCredential::new(Some(
-        azure_identity::ManagedIdentityCredentialOptions {
-            user_assigned_id: client_id
-                .clone()
-                .map(azure_identity::UserAssignedId::ClientId),
-            ..Default::default()
-        },
-    ))
-}
-
 /// The management endpoint the options reach: `management_url` if set, else the namespace's
 /// own HTTPS endpoint — not for plain AMQP (emulator, test peer) without an explicit URL.
 fn management_for(options: &ServiceBusOptions) -> Option<crate::management::Management> {
@@ -201,11 +187,11 @@ fn management_for(options: &ServiceBusOptions) -> Option<crate::management::Mana
             namespace,
             client_id,
         } => {
-            let credential = managed_identity(client_id).ok()?;
+            let credential = crate::credential::managed_identity(client_id).ok()?;
             Management::new(format!("https://{namespace}/"), MgmtAuth::Token(credential))
         }
         ServiceBusAuth::WorkloadIdentity { namespace } => {
-            let credential = azure_identity::WorkloadIdentityCredential::new(None).ok()?;
+            let credential = crate::credential::workload_identity().ok()?;
             Management::new(format!("https://{namespace}/"), MgmtAuth::Token(credential))
         }
     };
@@ -292,7 +278,7 @@ async fn open_client(options: &ServiceBusOptions) -> Result<Client, QueueError> 
             namespace,
             client_id,
         } => {
-            let credential = managed_identity(client_id).map_err(fail)?;
+            let credential = crate::credential::managed_identity(client_id).map_err(fail)?;
             ServiceBusClient::new_from_token_credential(
                 namespace.clone(),
                 credential,
@@ -302,7 +288,7 @@ async fn open_client(options: &ServiceBusOptions) -> Result<Client, QueueError> 
             .map_err(fail)
         }
         ServiceBusAuth::WorkloadIdentity { namespace } => {
-            let credential = azure_identity::WorkloadIdentityCredential::new(None).map_err(fail)?;
+            let credential = crate::credential::workload_identity().map_err(fail)?;
             ServiceBusClient::new_from_token_credential(
                 namespace.clone(),
                 credential,

@@ -50,6 +50,7 @@
 
 pub mod client;
 pub mod convert;
+mod credential;
 mod error;
 mod management;
 pub mod options;

@@ -136,6 +136,7 @@ impl Default for StackOptions {
             ring_grace: Some(Duration::from_millis(1500)),
             runner: RunnerOptions {
                 concurrency: 8,
+                reserved_for_plain: 2,
                 receive_wait: Duration::from_millis(200),
                 session_idle: Duration::from_millis(200),
                 grace_period: Duration::from_secs(5),

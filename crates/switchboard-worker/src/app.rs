@@ -445,12 +445,25 @@ pub async fn build_ingress(
     })
 }
 
-/// Sample both queues' runtime properties into gauges
-/// (`switchboard_queue_messages{queue, state=active|scheduled|deferred|dead_letter}`).
-pub(crate) async fn sample_queues(queues: &Queues, metrics: &Metrics) {
+/// Sample the queues' runtime properties into gauges
+/// (`switchboard_queue_messages{queue, state=active|scheduled|deferred|dead_letter}`), and
+/// `switchboard_queue_counts_available{queue}` (1 read, 0 could not). A queue whose counts
+/// cannot be read (on Azure the session queue's counts need the management API, i.e. Manage
+/// rights the worker identity does not have) is logged at WARN once, and again only after it
+/// could be read in between: the gauges would otherwise read 0 without a word.
+pub(crate) async fn sample_queues(
+    queues: &Queues,
+    metrics: &Metrics,
+    unreadable: &mut std::collections::BTreeSet<String>,
+) {
     for q in [&queues.incoming, &queues.events, &queues.rejects] {
+        let available = [("queue", q.name.as_str())];
         match q.receiver.runtime_properties().await {
             Ok(p) => {
+                metrics.set("switchboard_queue_counts_available", &available, 1.0);
+                if unreadable.remove(&q.name) {
+                    tracing::info!(queue = %q.name, "queue counts readable again");
+                }
                 for (state, v) in [
                     ("active", p.active_message_count),
                     ("scheduled", p.scheduled_message_count),
@@ -464,7 +477,20 @@ pub(crate) async fn sample_queues(queues: &Queues, metrics: &Metrics) {
                     );
                 }
             }
-            Err(e) => tracing::debug!(queue = %q.name, error = %e, "queue sampling failed"),
+            Err(e) => {
+                metrics.set("switchboard_queue_counts_available", &available, 0.0);
+                if unreadable.insert(q.name.clone()) {
+                    tracing::warn!(
+                        queue = %q.name,
+                        error = %e,
+                        "cannot read the queue's message counts: switchboard_queue_messages and \
+                         /scaling show 0 for it (a session queue's counts need the management \
+                         API's Manage right; KEDA reads them with its own identity)"
+                    );
+                } else {
+                    tracing::debug!(queue = %q.name, error = %e, "queue sampling failed");
+                }
+            }
         }
     }
 }
@@ -477,21 +503,22 @@ pub fn spawn_queue_sampler(
     token: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut unreadable = std::collections::BTreeSet::new();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = token.cancelled() => return,
-                _ = tick.tick() => sample_queues(&queues, &metrics).await,
+                _ = tick.tick() => sample_queues(&queues, &metrics, &mut unreadable).await,
             }
         }
     })
 }
 
-/// The scaling signal as JSON for KEDA's `metrics-api` scaler (`valueLocation: calls`):
-/// calls in progress on this replica (sessions held) plus the work waiting in the queues.
-/// Queue depth alone under-counts a contact centre: a connected call has no queued message
-/// while it talks, yet it holds a session and will produce events (kedacore/keda#1479).
+/// This replica's load as JSON (`GET /scaling`, diagnostics; nothing scales on it): calls in
+/// progress here (sessions held) plus the work waiting in the queues as this worker can read
+/// it. Not a KEDA source: the worker has no ingress and the numbers are per replica, while
+/// KEDA needs one pool-wide value. KEDA scales on the queues themselves (apps.bicep).
 pub(crate) fn scaling_snapshot(metrics: &Metrics, queues: &Queues) -> serde_json::Value {
     let held = |q: &str| metrics.gauge("switchboard_sessions_held", &[("queue", q)]);
     let msgs = |q: &str, s: &str| {
@@ -599,7 +626,7 @@ callback_url = "https://x.example.com/api/callbacks"
             .await
             .unwrap();
         let metrics = Metrics::new();
-        sample_queues(&b.queues, &metrics).await;
+        sample_queues(&b.queues, &metrics, &mut Default::default()).await;
         metrics.gauge_add(
             "switchboard_sessions_held",
             &[("queue", "call-events")],

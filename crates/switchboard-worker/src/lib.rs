@@ -20,8 +20,7 @@
 //! - [`config`]: one typed configuration (TOML file + `SWITCHBOARD_*` env vars), validated before
 //!   any network I/O; secrets redacted.
 //! - [`ingress`]: the callback ingress (axum): JWT-checked Call Automation callbacks onto the queue.
-//! - [`otlp`]: OpenTelemetry export of the metrics over OTLP/HTTP (JSON) when configured.
-//! - [`otlp_traces`]: the `tracing` layer and exporter that send spans over OTLP/HTTP (JSON).
+//! - [`otel`]: OpenTelemetry export of traces, metrics and logs over OTLP/HTTP (the SDK).
 //! - [`telemetry`]: metrics registry and `/metrics`, tracing setup.
 //! - [`shutdown`]: one shutdown signal (SIGTERM/SIGINT) every task listens to.
 #![forbid(unsafe_code)]
@@ -38,10 +37,11 @@ pub mod executor;
 pub mod flow;
 pub(crate) mod inbox;
 pub mod ingress;
-pub mod otlp;
-pub mod otlp_traces;
+pub mod otel;
 pub(crate) mod routing;
 pub mod runner;
+#[cfg(test)]
+mod sampling_tests;
 pub mod seal;
 pub mod shutdown;
 pub mod telemetry;

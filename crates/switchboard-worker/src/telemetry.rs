@@ -10,10 +10,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Histogram bucket upper bounds in seconds.
-const BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+use crate::otel::BUCKETS;
 
 type Labels = Vec<(String, String)>;
 
@@ -71,6 +68,7 @@ impl Metrics {
             i.help.entry(name.to_string()).or_insert(("counter", ""));
             *i.counters.entry((name.to_string(), labels(l))).or_default() += n;
         });
+        crate::otel::mirror_add(name, l, n);
     }
 
     /// Increment a counter.
@@ -84,14 +82,18 @@ impl Metrics {
             i.help.entry(name.to_string()).or_insert(("gauge", ""));
             i.gauges.insert((name.to_string(), labels(l)), v);
         });
+        crate::otel::mirror_gauge(name, l, v);
     }
 
     /// Move a gauge by `delta` (up/down counts such as sessions held).
     pub(crate) fn gauge_add(&self, name: &str, l: &[(&str, &str)], delta: f64) {
-        self.with(|i| {
+        let now = self.with(|i| {
             i.help.entry(name.to_string()).or_insert(("gauge", ""));
-            *i.gauges.entry((name.to_string(), labels(l))).or_default() += delta;
+            let g = i.gauges.entry((name.to_string(), labels(l))).or_default();
+            *g += delta;
+            *g
         });
+        crate::otel::mirror_gauge(name, l, now);
     }
 
     /// Current value of a gauge (0 when never set).
@@ -124,6 +126,22 @@ impl Metrics {
             h.sum += secs;
             h.count += 1;
         });
+        crate::otel::mirror_observe(name, l, secs);
+    }
+
+    /// Hands the current counters and gauges to the OpenTelemetry instruments, once the export
+    /// has started: values set before it (at startup) would otherwise wait for their next
+    /// update. Histograms start empty there (their past observations are not replayed).
+    pub fn mirror_current(&self) {
+        let (counters, gauges) = self.with(|i| (i.counters.clone(), i.gauges.clone()));
+        for ((name, l), v) in &counters {
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            crate::otel::mirror_add(name, &l, *v);
+        }
+        for ((name, l), v) in &gauges {
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            crate::otel::mirror_gauge(name, &l, *v);
+        }
     }
 
     /// Current value of a counter (tests, summaries).
@@ -144,74 +162,6 @@ impl Metrics {
                 .filter(|((n, _), _)| n == name)
                 .map(|(_, v)| *v)
                 .sum()
-        })
-    }
-
-    /// The registry as OTLP/JSON `metrics` (cumulative temporality), for [`crate::otlp`].
-    pub(crate) fn to_otlp(
-        &self,
-        start_unix_nanos: u128,
-        now_unix_nanos: u128,
-    ) -> Vec<serde_json::Value> {
-        use serde_json::json;
-        let attrs = |l: &Labels| -> Vec<serde_json::Value> {
-            l.iter()
-                .map(|(k, v)| json!({"key": k, "value": {"stringValue": v}}))
-                .collect()
-        };
-        let (start, now) = (start_unix_nanos.to_string(), now_unix_nanos.to_string());
-        self.with(|i| {
-            let mut by_name: BTreeMap<String, (&'static str, Vec<serde_json::Value>)> =
-                BTreeMap::new();
-            for ((name, l), v) in &i.counters {
-                by_name
-                    .entry(name.clone())
-                    .or_insert(("sum", Vec::new()))
-                    .1
-                    .push(json!({
-                        "attributes": attrs(l), "startTimeUnixNano": start,
-                        "timeUnixNano": now, "asInt": v.to_string()
-                    }));
-            }
-            for ((name, l), v) in &i.gauges {
-                by_name
-                    .entry(name.clone())
-                    .or_insert(("gauge", Vec::new()))
-                    .1
-                    .push(json!({
-                        "attributes": attrs(l), "timeUnixNano": now, "asDouble": v
-                    }));
-            }
-            for ((name, l), h) in &i.histograms {
-                // Our buckets are cumulative (Prometheus); OTLP wants per-bucket counts with
-                // one more bucket than bounds (the overflow above the last bound).
-                let mut per_bucket = Vec::with_capacity(BUCKETS.len() + 1);
-                let mut below = 0;
-                for c in &h.counts {
-                    per_bucket.push((c - below).to_string());
-                    below = *c;
-                }
-                per_bucket.push((h.count - below).to_string());
-                by_name
-                    .entry(name.clone())
-                    .or_insert(("histogram", Vec::new()))
-                    .1
-                    .push(json!({
-                        "attributes": attrs(l), "startTimeUnixNano": start,
-                        "timeUnixNano": now, "count": h.count.to_string(), "sum": h.sum,
-                        "bucketCounts": per_bucket, "explicitBounds": BUCKETS
-                    }));
-            }
-            by_name
-                .into_iter()
-                .map(|(name, (kind, points))| match kind {
-                    "sum" => json!({"name": name, "sum": {
-                        "aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}}),
-                    "gauge" => json!({"name": name, "gauge": {"dataPoints": points}}),
-                    _ => json!({"name": name, "unit": "s", "histogram": {
-                        "aggregationTemporality": 2, "dataPoints": points}}),
-                })
-                .collect()
         })
     }
 

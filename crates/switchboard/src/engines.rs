@@ -192,11 +192,13 @@ pub fn redis_options(cfg: &Config) -> Result<RedisOptions, ConfigError> {
 struct EntraRedisToken {
     username: String,
     client_id: Option<String>,
-    credential: std::sync::Mutex<Option<Arc<azure_identity::ManagedIdentityCredential>>>,
+    credential: std::sync::Mutex<Option<Arc<switchboard_core::entra::ManagedIdentityCredential>>>,
 }
 
 impl EntraRedisToken {
-    fn credential(&self) -> Result<Arc<azure_identity::ManagedIdentityCredential>, String> {
+    fn credential(
+        &self,
+    ) -> Result<Arc<switchboard_core::entra::ManagedIdentityCredential>, String> {
         let mut slot = self
             .credential
             .lock()
@@ -204,16 +206,9 @@ impl EntraRedisToken {
         if let Some(c) = slot.as_ref() {
             return Ok(Arc::clone(c));
         }
-        let c = azure_identity::ManagedIdentityCredential::new(Some(
-            azure_identity::ManagedIdentityCredentialOptions {
-                user_assigned_id: self
-                    .client_id
-                    .clone()
-                    .map(azure_identity::UserAssignedId::ClientId),
-                ..Default::default()
-            },
-        ))
-        .map_err(|e| format!("managed identity: {e}"))?;
+        let c = switchboard_core::entra::ManagedIdentityCredential::new(self.client_id.clone())
+            .map(Arc::new)
+            .map_err(|e| format!("managed identity: {e}"))?;
         *slot = Some(Arc::clone(&c));
         Ok(c)
     }
@@ -224,16 +219,16 @@ impl TokenSource for EntraRedisToken {
         let username = self.username.clone();
         let credential = self.credential();
         Box::pin(async move {
-            use azure_core::credentials::TokenCredential;
+            use switchboard_core::entra::TokenCredential;
             let credential = credential?;
             let token = credential
-                .get_token(&[REDIS_SCOPE], None)
+                .get_token(&[REDIS_SCOPE])
                 .await
                 .map_err(|e| format!("token for {REDIS_SCOPE}: {e}"))?;
             let left = token.expires_on - time::OffsetDateTime::now_utc();
             Ok(AccessToken {
                 username,
-                token: token.token.secret().to_owned(),
+                token: token.token.expose().to_owned(),
                 valid_for: std::time::Duration::try_from(left).unwrap_or_default(),
             })
         })

@@ -35,6 +35,8 @@ pub fn options(queue: LocalQueue, concurrency: usize) -> StackOptions {
         ring_grace: None,
         runner: RunnerOptions {
             concurrency,
+            // As the worker's default (`worker.incoming_reserved`), clamped to leave sessions one.
+            reserved_for_plain: 2,
             receive_wait: Duration::from_millis(200),
             session_idle: Duration::ZERO,
             grace_period: Duration::from_secs(5),

@@ -127,12 +127,11 @@ fn init_tracing(filter: &str, json: bool) {
     } else {
         fmt.boxed()
     };
-    // The OTLP trace layer records nothing until an exporter connects (worker / ingress with
-    // `telemetry.otlp_endpoint`).
-    let otlp = switchboard_worker::otlp_traces::global().0.clone();
+    // The OpenTelemetry layer (traces and logs) stays empty until the worker or ingress starts
+    // its exporters (`telemetry.otlp_endpoint`); it sits directly on the registry.
     let _ = tracing_subscriber::registry()
+        .with(switchboard_worker::otel::layer())
         .with(filter)
         .with(fmt)
-        .with(otlp)
         .try_init();
 }

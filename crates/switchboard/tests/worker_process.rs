@@ -37,32 +37,22 @@ otlp_endpoint = "{otlp}"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
-    // A stand-in OpenTelemetry collector.
-    let pushes: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let traces: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let p = pushes.clone();
-    let t = traces.clone();
-    let app = axum::Router::new()
-        .route(
-            "/v1/metrics",
-            axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
-                let p = p.clone();
+    // A stand-in OpenTelemetry collector (OTLP/HTTP, protobuf bodies kept per signal).
+    let received: Arc<Mutex<Vec<(String, axum::body::Bytes)>>> = Arc::default();
+    let r = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/{signal}",
+        axum::routing::post(
+            move |axum::extract::Path(signal): axum::extract::Path<String>,
+                  body: axum::body::Bytes| {
+                let r = r.clone();
                 async move {
-                    p.lock().unwrap().push(v);
-                    "{}"
+                    r.lock().unwrap().push((signal, body));
+                    ""
                 }
-            }),
-        )
-        .route(
-            "/v1/traces",
-            axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
-                let t = t.clone();
-                async move {
-                    t.lock().unwrap().push(v);
-                    "{}"
-                }
-            }),
-        );
+            },
+        ),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let collector = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -176,54 +166,83 @@ async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "exit status {exit:?}");
-    let pushes = pushes.lock().unwrap();
-    assert!(!pushes.is_empty(), "telemetry flushed at shutdown");
-    let names: Vec<String> = pushes
-        .last()
-        .unwrap()
-        .pointer("/resourceMetrics/0/scopeMetrics/0/metrics")
-        .and_then(|m| m.as_array())
-        .unwrap()
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+    use prost::Message as _;
+    let attr = |attrs: &[KeyValue], k: &str| {
+        attrs
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                Value::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+    };
+    let received = received.lock().unwrap();
+    let bodies = |signal: &str| {
+        received
+            .iter()
+            .filter(|(s, _)| s == signal)
+            .map(|(_, b)| b.clone())
+            .collect::<Vec<_>>()
+    };
+    let names: Vec<String> = bodies("metrics")
         .iter()
-        .map(|m| m["name"].as_str().unwrap_or_default().to_string())
+        .flat_map(|b| {
+            ExportMetricsServiceRequest::decode(b.as_ref())
+                .unwrap()
+                .resource_metrics
+        })
+        .flat_map(|rm| rm.scope_metrics)
+        .flat_map(|sm| sm.metrics)
+        .map(|m| m.name)
         .collect();
     assert!(
         names.iter().any(|n| n == "switchboard_agents_available"),
-        "{names:?}"
+        "telemetry flushed at shutdown, startup gauges included: {names:?}"
     );
     // The message's spans: `message` (root, queue and message id) → `input` (child, same
-    // trace), exported over OTLP/HTTP JSON with hex ids.
-    let traces = traces.lock().unwrap();
-    let spans: Vec<&serde_json::Value> = traces
+    // trace), exported over OTLP/HTTP protobuf.
+    let resource_spans: Vec<_> = bodies("traces")
         .iter()
-        .filter_map(|t| t.pointer("/resourceSpans/0/scopeSpans/0/spans"))
-        .filter_map(|s| s.as_array())
-        .flatten()
+        .flat_map(|b| {
+            ExportTraceServiceRequest::decode(b.as_ref())
+                .unwrap()
+                .resource_spans
+        })
         .collect();
-    let attr = |s: &serde_json::Value, k: &str| {
-        s["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["key"] == k)
-            .map(|a| a["value"]["stringValue"].as_str().unwrap().to_string())
-    };
+    let spans: Vec<_> = resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
+        .collect();
     let message = spans
         .iter()
         .find(|s| {
-            s["name"] == "message"
-                && attr(s, "message_id").as_deref() == Some("traced-incoming-call")
+            s.name == "message"
+                && attr(&s.attributes, "message_id").as_deref() == Some("traced-incoming-call")
         })
-        .unwrap_or_else(|| panic!("a message span in {traces:?}"));
+        .unwrap_or_else(|| panic!("a message span in {spans:?}"));
     let input = spans
         .iter()
-        .find(|s| s["name"] == "input" && s["parentSpanId"] == message["spanId"])
-        .unwrap_or_else(|| panic!("its input span in {traces:?}"));
-    assert_eq!(input["traceId"], message["traceId"]);
-    assert_eq!(message["traceId"].as_str().unwrap().len(), 32);
-    assert_eq!(attr(input, "input").as_deref(), Some("IncomingCall"));
+        .find(|s| s.name == "input" && s.parent_span_id == message.span_id)
+        .unwrap_or_else(|| panic!("its input span in {spans:?}"));
+    assert_eq!(input.trace_id, message.trace_id);
+    assert_eq!(message.trace_id.len(), 16);
     assert_eq!(
-        traces[0]["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"],
-        "switchboard-worker"
+        attr(&input.attributes, "input").as_deref(),
+        Some("IncomingCall")
+    );
+    assert_eq!(
+        attr(
+            &resource_spans[0].resource.clone().unwrap().attributes,
+            "service.name"
+        )
+        .as_deref(),
+        Some("switchboard-worker")
+    );
+    assert!(
+        !bodies("logs").is_empty(),
+        "the worker's log lines are exported too"
     );
 }

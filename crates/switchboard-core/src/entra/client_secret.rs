@@ -43,16 +43,9 @@ impl ClientSecretCredential {
     ) -> Result<Self, AuthError> {
         let tenant_id = tenant_id.into();
         let client_id = client_id.into();
-        // The tenant goes into the URL path: only the characters a tenant id or domain has.
-        let valid_tenant = !tenant_id.is_empty()
-            && tenant_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-        if !valid_tenant {
-            return Err(AuthError::Config(format!(
-                "invalid tenant id {tenant_id:?}: expected a GUID or a domain name"
-            )));
-        }
+        let authority_host = Url::parse(DEFAULT_AUTHORITY_HOST)
+            .map_err(|e| AuthError::Config(format!("default authority: {e}")))?;
+        tenant_token_url(&authority_host, &tenant_id)?;
         if client_id.trim().is_empty() {
             return Err(AuthError::Config("the client id is empty".into()));
         }
@@ -60,15 +53,7 @@ impl ClientSecretCredential {
         if client_secret.expose().is_empty() {
             return Err(AuthError::Config("the client secret is empty".into()));
         }
-        let http = reqwest::Client::builder()
-            .timeout(TOKEN_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| AuthError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let authority_host = Url::parse(DEFAULT_AUTHORITY_HOST)
-            .map_err(|e| AuthError::Config(format!("default authority: {e}")))?;
+        let http = token_http_client()?;
         Ok(Self {
             tenant_id,
             client_id,
@@ -99,67 +84,103 @@ impl ClientSecretCredential {
     }
 
     fn token_url(&self) -> Result<Url, AuthError> {
-        let base = self.authority_host.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}/{}/oauth2/v2.0/token", self.tenant_id))
-            .map_err(|e| AuthError::Config(format!("token endpoint: {e}")))
+        tenant_token_url(&self.authority_host, &self.tenant_id)
     }
 
     async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
         let url = self.token_url()?;
-        let shown = display_endpoint(&url);
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &self.client_id)
             .append_pair("client_secret", self.client_secret.expose())
             .append_pair("scope", &scopes.join(" "))
             .append_pair("grant_type", "client_credentials")
             .finish();
-        let response = self
-            .http
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(form)
-            .send()
-            .await
-            .map_err(|source| AuthError::Transport {
-                endpoint: shown.clone(),
-                source: source.without_url(),
-            })?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| AuthError::Transport {
-                endpoint: shown.clone(),
-                source: source.without_url(),
-            })?;
-        if !(200..300).contains(&status) {
-            return Err(AuthError::Status {
-                endpoint: shown,
-                status,
-                message: token_error_message(&body),
-                retryable: matches!(status, 408 | 429 | 500..=599),
-            });
-        }
-        #[derive(Deserialize)]
-        struct Response {
-            access_token: Option<String>,
-            expires_in: Option<i64>,
-        }
-        let r: Response = serde_json::from_slice(&body).map_err(|e| AuthError::Decode {
+        request_token(&self.http, url, form).await
+    }
+}
+
+/// `{authority}/{tenant}/oauth2/v2.0/token`, the tenant checked to be a GUID or a domain (it
+/// goes into the URL path).
+pub(crate) fn tenant_token_url(authority_host: &Url, tenant_id: &str) -> Result<Url, AuthError> {
+    let valid_tenant = !tenant_id.is_empty()
+        && tenant_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if !valid_tenant {
+        return Err(AuthError::Config(format!(
+            "invalid tenant id {tenant_id:?}: expected a GUID or a domain name"
+        )));
+    }
+    let base = authority_host.as_str().trim_end_matches('/');
+    Url::parse(&format!("{base}/{tenant_id}/oauth2/v2.0/token"))
+        .map_err(|e| AuthError::Config(format!("token endpoint: {e}")))
+}
+
+/// The HTTP client every client-credentials request uses: bounded, no redirects (a redirect
+/// would carry the secret or assertion elsewhere).
+pub(crate) fn token_http_client() -> Result<reqwest::Client, AuthError> {
+    reqwest::Client::builder()
+        .timeout(TOKEN_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| AuthError::Config(format!("cannot build the HTTP client: {e}")))
+}
+
+/// POSTs a client-credentials `form` (secret or assertion) to `url` and reads the answer
+/// `{"access_token": …, "expires_in": <seconds>}`.
+pub(crate) async fn request_token(
+    http: &reqwest::Client,
+    url: Url,
+    form: String,
+) -> Result<AccessToken, AuthError> {
+    let shown = display_endpoint(&url);
+    let response = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(form)
+        .send()
+        .await
+        .map_err(|source| AuthError::Transport {
             endpoint: shown.clone(),
-            message: format!("not a token response: {e}"),
+            source: source.without_url(),
         })?;
-        let expires_on = r
-            .expires_in
-            .and_then(|secs| OffsetDateTime::now_utc().checked_add(time::Duration::seconds(secs)));
-        match (r.access_token.filter(|t| !t.is_empty()), expires_on) {
-            (Some(token), Some(expires_on)) => Ok(AccessToken::new(token, expires_on)),
-            _ => Err(AuthError::Decode {
-                endpoint: shown,
-                message: "no access_token or no usable expires_in".into(),
-            }),
-        }
+    let status = response.status().as_u16();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|source| AuthError::Transport {
+            endpoint: shown.clone(),
+            source: source.without_url(),
+        })?;
+    if !(200..300).contains(&status) {
+        return Err(AuthError::Status {
+            endpoint: shown,
+            status,
+            message: token_error_message(&body),
+            retryable: matches!(status, 408 | 429 | 500..=599),
+        });
+    }
+    #[derive(Deserialize)]
+    struct Response {
+        access_token: Option<String>,
+        expires_in: Option<i64>,
+    }
+    let r: Response = serde_json::from_slice(&body).map_err(|e| AuthError::Decode {
+        endpoint: shown.clone(),
+        message: format!("not a token response: {e}"),
+    })?;
+    let expires_on = r
+        .expires_in
+        .and_then(|secs| OffsetDateTime::now_utc().checked_add(time::Duration::seconds(secs)));
+    match (r.access_token.filter(|t| !t.is_empty()), expires_on) {
+        (Some(token), Some(expires_on)) => Ok(AccessToken::new(token, expires_on)),
+        _ => Err(AuthError::Decode {
+            endpoint: shown,
+            message: "no access_token or no usable expires_in".into(),
+        }),
     }
 }
 

@@ -9,6 +9,8 @@
 //!   system-assigned, or user-assigned by client id.
 //! * [`ClientSecretCredential`]: the OAuth 2.0 client-credentials grant against
 //!   `{authority}/{tenant}/oauth2/v2.0/token`.
+//! * [`WorkloadIdentityCredential`]: the same grant with the platform's federated token as
+//!   the client assertion (AKS workload identity).
 //! * [`StaticTokenCredential`]: a fixed token, for tests and for tokens minted elsewhere.
 //!
 //! The network-backed credentials cache tokens per scope and refresh them before they expire
@@ -18,6 +20,7 @@ mod cache;
 mod client_secret;
 mod managed_identity;
 mod token;
+mod workload_identity;
 
 pub use cache::{TokenCache, DEFAULT_REFRESH_MARGIN};
 pub use client_secret::{ClientSecretCredential, DEFAULT_AUTHORITY_HOST};
@@ -25,3 +28,4 @@ pub use managed_identity::{
     ManagedIdentityCredential, ManagedIdentitySource, DEFAULT_IMDS_ENDPOINT,
 };
 pub use token::{AccessToken, AuthError, StaticTokenCredential, TokenCredential};
+pub use workload_identity::WorkloadIdentityCredential;

@@ -286,6 +286,11 @@ impl fmt::Debug for EnvSnapshot {
 pub struct WorkerConfig {
     /// Messages handled at once by one worker process.
     pub concurrency: usize,
+    /// Of `concurrency`, the slots only IncomingCall (the plain queue) may use: a burst of
+    /// callback sessions cannot starve a ringing call. The rest (`concurrency -
+    /// incoming_reserved`) is the number of calls' sessions one replica holds, which is also
+    /// the per-replica KEDA target in infra/modules/apps.bicep.
+    pub incoming_reserved: usize,
     /// How long in-flight handlers may run after SIGTERM before they are abandoned.
     pub grace_period_secs: u64,
     /// Port for `/metrics` and `/healthz` (0 = pick one; absent = no listener).
@@ -302,6 +307,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             concurrency: 16,
+            incoming_reserved: 2,
             grace_period_secs: 20,
             metrics_port: None,
             receive_wait_ms: 1_000,

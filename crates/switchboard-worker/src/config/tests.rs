@@ -202,3 +202,22 @@ fn the_incoming_lock_is_short_by_default_and_checked() {
         .unwrap_err();
     assert_eq!(err.key, "queue.incoming_lock_duration_secs", "{err:?}");
 }
+
+#[test]
+fn incoming_reserved_must_leave_a_slot_for_sessions() {
+    let mut cfg = Config::from_toml_str(
+        r#"
+        [acs]
+        connection_string = "endpoint=https://x.communication.azure.com/;accesskey=a2V5"
+        callback_url = "https://ingress.example.com/api/callbacks"
+        [worker]
+        concurrency = 4
+        incoming_reserved = 4
+        "#,
+    )
+    .unwrap();
+    let err = cfg.validate(Role::Worker).unwrap_err();
+    assert_eq!(err.key, "worker.incoming_reserved", "{err:?}");
+    cfg.worker.incoming_reserved = 3;
+    cfg.validate(Role::Worker).unwrap();
+}

@@ -79,6 +79,17 @@ impl Config {
                 if self.worker.concurrency == 0 {
                     return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
                 }
+                if self.worker.concurrency > 1
+                    && self.worker.incoming_reserved >= self.worker.concurrency
+                {
+                    return Err(ConfigError::new(
+                        "worker.incoming_reserved",
+                        format!(
+                            "must be less than worker.concurrency ({}): sessions need at least one slot",
+                            self.worker.concurrency
+                        ),
+                    ));
+                }
                 if self.acs.max_attempts == 0 {
                     return Err(ConfigError::new("acs.max_attempts", "must be at least 1"));
                 }

@@ -277,7 +277,8 @@ async fn eventgrid(State(s): State<Arc<IngressState>>, headers: HeaderMap, body:
         };
     }
     let mut split = batch::split(&body);
-    // IncomingCall is not sessionful (Event Grid cannot set MessageId and SessionId together).
+    // IncomingCall goes to a plain (not session-enabled) queue, as Event Grid delivers it in
+    // Azure: one event per call has no order to keep (infra/modules/servicebus.bicep).
     for m in &mut split.accepted {
         m.session_id = None;
         m.application_properties

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_queue::{QueueError, QueueReceiver, SessionReceiver};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -35,16 +34,22 @@ use crate::telemetry::Metrics;
 mod settle;
 
 mod lock;
+mod slots;
 
 #[allow(unused_imports)]
 pub(crate) use self::lock::Settlement;
 use self::lock::{backoff, Lock, SETTLE_TIMEOUT};
+use self::slots::Slots;
 
 /// Tunables of a [`Runner`].
 #[derive(Clone, Debug)]
 pub struct RunnerOptions {
     /// Messages (plain queues) plus sessions (session queues) handled at once.
     pub concurrency: usize,
+    /// Of `concurrency`, the slots only plain-queue messages (IncomingCall) may take, so a
+    /// burst of callback sessions never leaves a ringing call waiting (at least one slot
+    /// stays shared).
+    pub reserved_for_plain: usize,
     /// Longest single wait for a message or a session.
     pub receive_wait: Duration,
     /// How long a locked session waits for its next message once nothing is pending before
@@ -68,6 +73,7 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             concurrency: 16,
+            reserved_for_plain: 2,
             receive_wait: Duration::from_secs(1),
             session_idle: Duration::ZERO,
             grace_period: Duration::from_secs(20),
@@ -83,6 +89,7 @@ impl RunnerOptions {
     pub(crate) fn from_config(cfg: &crate::config::WorkerConfig) -> Self {
         Self {
             concurrency: cfg.concurrency.max(1),
+            reserved_for_plain: cfg.incoming_reserved,
             receive_wait: Duration::from_millis(cfg.receive_wait_ms.max(1)),
             grace_period: Duration::from_secs(cfg.grace_period_secs),
             ..Self::default()
@@ -163,14 +170,14 @@ impl Runner {
     /// Consumes until `shutdown` fires, then drains (see the [module docs](self)).
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
-        let permits = Arc::new(Semaphore::new(this.options.concurrency.max(1)));
+        let permits = Slots::new(this.options.concurrency, this.options.reserved_for_plain);
         // Fires when the grace period is over: handlers still running abandon their message.
         let hard_stop = CancellationToken::new();
         let mut loops = JoinSet::new();
         let tasks = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
         for source in this.sources.clone() {
             let this = Arc::clone(&this);
-            let permits = Arc::clone(&permits);
+            let permits = permits.clone();
             let shutdown = shutdown.clone();
             let hard_stop = hard_stop.clone();
             let tasks = Arc::clone(&tasks);
@@ -230,7 +237,7 @@ impl Runner {
     async fn receive_loop(
         self: Arc<Self>,
         source: Source,
-        permits: Arc<Semaphore>,
+        permits: Slots,
         shutdown: CancellationToken,
         hard_stop: CancellationToken,
         tasks: Arc<tokio::sync::Mutex<JoinSet<()>>>,
@@ -240,9 +247,9 @@ impl Runner {
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                p = Arc::clone(&permits).acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
+                p = permits.acquire(!source.sessions) => match p {
+                    Some(p) => p,
+                    None => return,
                 },
             };
             let wait = self.options.receive_wait;
@@ -271,7 +278,7 @@ impl Runner {
                 }
             } else {
                 // Take as many messages as there are free permits (at least the one we hold).
-                let extra = permits.available_permits();
+                let extra = permits.available(true);
                 let max = 1 + extra;
                 let received = tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -284,12 +291,12 @@ impl Runner {
                         for d in deliveries {
                             let permit = match first.take() {
                                 Some(p) => p,
-                                None => match Arc::clone(&permits).try_acquire_owned() {
-                                    Ok(p) => p,
+                                None => match permits.try_acquire(true) {
+                                    Some(p) => p,
                                     // Raced with another loop: wait for one.
-                                    Err(_) => match Arc::clone(&permits).acquire_owned().await {
-                                        Ok(p) => p,
-                                        Err(_) => return,
+                                    None => match permits.acquire(true).await {
+                                        Some(p) => p,
+                                        None => return,
                                     },
                                 },
                             };

@@ -62,9 +62,9 @@ pub async fn serve(
         .await
 }
 
-/// Start the OTLP exporters when `telemetry.otlp_endpoint` (or
-/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set: metrics every 15 s, spans in batches every 5 s, and
-/// both once more at shutdown.
+/// Start the OpenTelemetry exporters when `telemetry.otlp_endpoint` (or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set: traces and logs in batches, the metrics registry
+/// every 15 s, all three flushed once more when `token` fires (the returned task ends then).
 pub fn otlp_exporter(
     cfg: &Config,
     service_name: &str,
@@ -72,28 +72,21 @@ pub fn otlp_exporter(
     token: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let endpoint = cfg.telemetry.otlp_endpoint.clone()?;
-    tracing::info!(%endpoint, "exporting metrics and traces over OTLP/HTTP");
-    let traces = switchboard_worker::otlp_traces::spawn_exporter(
-        &switchboard_worker::otlp_traces::global().1,
-        endpoint.clone(),
-        service_name.to_string(),
-        std::time::Duration::from_secs(5),
-        token.clone(),
-    );
-    let metrics = switchboard_worker::otlp::spawn_exporter(
-        switchboard_worker::otlp::OtlpOptions {
-            endpoint,
-            interval: std::time::Duration::from_secs(15),
-            service_name: service_name.to_string(),
-        },
-        metrics.clone(),
-        token,
-    );
-    Some(tokio::spawn(async move {
-        let _ = metrics.await;
-        if let Some(t) = traces {
-            let _ = t.await;
+    let otel = match switchboard_worker::otel::start(&endpoint, service_name) {
+        Ok(otel) => otel,
+        Err(e) => {
+            tracing::warn!(%endpoint, error = %e, "OTLP export disabled");
+            return None;
         }
+    };
+    // What was counted before the export started (startup gauges) goes out too.
+    metrics.mirror_current();
+    tracing::info!(%endpoint, "exporting traces, metrics and logs over OTLP/HTTP");
+    Some(tokio::spawn(async move {
+        token.cancelled().await;
+        // The SDK's shutdown blocks until its export threads are done, and those exports run
+        // on this runtime: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || otel.shutdown()).await;
     }))
 }
 

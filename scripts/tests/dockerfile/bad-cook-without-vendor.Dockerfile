@@ -1,0 +1,51 @@
+# expect: needs vendor/fe2o3-amqp, not copied
+# expect: version tag `1.95-slim-bookworm` floats
+# The Dockerfile as it was: the recipe holds only workspace members, vendor/ missing at cook.
+# syntax=docker/dockerfile:1.7
+# checkov:skip=CKV_DOCKER_2:No HEALTHCHECK on purpose: Azure Container Apps probes the apps (GET /healthz, /readyz) and ignores Docker health checks.
+#
+# The one Switchboard image. Container Apps runs it twice with different args:
+#   switchboard worker    (infra/modules/apps.bicep, app "worker")
+#   switchboard ingress   (infra/modules/apps.bicep, app "ingress")
+# and it is the whole CLI too: `docker run --rm IMAGE --help`.
+#
+# Stages: chef (tooling) -> planner (dependency recipe) -> builder (dependencies cached in their
+# own layer, then the workspace) -> runtime (distroless, non-root, just the binary).
+# Build: docker build -t switchboard .        (azd and .github/workflows/deploy.yml do this)
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+# cargo-chef turns the workspace's manifests into a recipe, so dependencies compile in a layer
+# that only changes when Cargo.toml/Cargo.lock do.
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+# --no-default-features: the shipped binary leaves out the in-process Service Bus test peer
+# (feature `servicebus-peer`, only for `demo`/`bench --servicebus-peer`). Same features in both
+# steps, or the cooked dependency layer would not be reused.
+RUN cargo chef cook --release --locked --package switchboard --no-default-features --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked --package switchboard --no-default-features \
+    && install -D -m 0755 target/release/switchboard /out/switchboard \
+    && /out/switchboard --version
+
+# glibc matches the builder (Debian 12); no shell, no package manager, runs as uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+LABEL org.opencontainers.image.title="switchboard" \
+      org.opencontainers.image.description="Route Azure Communication Services calls to Microsoft Teams agents" \
+      org.opencontainers.image.source="https://github.com/switchboard/switchboard" \
+      org.opencontainers.image.licenses="MIT"
+COPY --from=builder /out/switchboard /usr/local/bin/switchboard
+USER 65532:65532
+# 8080: ingress (SWITCHBOARD_INGRESS_PORT); 9090: worker /metrics and /healthz (SWITCHBOARD_METRICS_PORT).
+EXPOSE 8080 9090
+ENTRYPOINT ["/usr/local/bin/switchboard"]
+CMD ["--help"]
