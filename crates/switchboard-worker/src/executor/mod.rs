@@ -335,6 +335,7 @@ impl Executor {
                     phase: state.as_ref().map(|s| s.phase.name()),
                 });
             };
+            crate::stats::note(state.as_ref(), &input, &mut next, now);
             // Durable before any effect.
             next.lease = (!next.outbox.is_empty()).then(|| Lease {
                 holder: holder.clone(),
