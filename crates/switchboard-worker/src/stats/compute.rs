@@ -237,8 +237,7 @@ pub fn compute(input: &StatsInput<'_>) -> StatsSnapshot {
                 .collect();
             let waiting = u32::try_from(waits.len()).unwrap_or(u32::MAX);
             let longest = waits.iter().max().copied().unwrap_or(Duration::ZERO);
-            let [last_5m, last_1h, today_w] =
-                starts.map(|s| window(&calls, &q, s, threshold));
+            let [last_5m, last_1h, today_w] = starts.map(|s| window(&calls, &q, s, threshold));
             let serving = counts.available + counts.ringing + counts.busy + counts.wrap_up;
             let estimated = if counts.available >= waiting + 1 {
                 Some(0)
@@ -345,11 +344,9 @@ fn window(calls: &[&CallState], queue: &str, start: OffsetDateTime, sl: Duration
             .visits
             .iter()
             .any(|v| v.queue == queue && v.outcome == Some(VisitOutcome::Answered));
-        if let (true, Some(a), Some(e)) = (
-            answered_here,
-            c.ledger.answered_at,
-            c.ledger.talk_ended_at,
-        ) {
+        if let (true, Some(a), Some(e)) =
+            (answered_here, c.ledger.answered_at, c.ledger.talk_ended_at)
+        {
             if e >= start {
                 talks += 1;
                 handled += (e - a).as_seconds_f64();
@@ -357,7 +354,8 @@ fn window(calls: &[&CallState], queue: &str, start: OffsetDateTime, sl: Duration
         }
     }
     let decided = w.answered + w.abandoned;
-    w.service_level_pct = (decided > 0).then(|| round1(100.0 * f64::from(within) / f64::from(decided)));
+    w.service_level_pct =
+        (decided > 0).then(|| round1(100.0 * f64::from(within) / f64::from(decided)));
     w.avg_speed_of_answer_secs = (w.answered > 0).then(|| round1(waited / f64::from(w.answered)));
     w.avg_handle_secs = (talks > 0).then(|| round1(handled / f64::from(talks)));
     w

@@ -148,7 +148,11 @@ impl CallRecord {
             self.reason.clone(),
             self.recording_id.clone().unwrap_or_default(),
         ];
-        fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+        fields
+            .iter()
+            .map(|f| csv_field(f))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

@@ -223,8 +223,7 @@ pub(crate) fn note(
     if let Phase::Talking { since, .. } = &next.phase {
         ledger.answered_at.get_or_insert(*since);
     }
-    if matches!(before, Some(Phase::Talking { .. }))
-        && !matches!(next.phase, Phase::Talking { .. })
+    if matches!(before, Some(Phase::Talking { .. })) && !matches!(next.phase, Phase::Talking { .. })
     {
         ledger.talk_ended_at = Some(now);
     }

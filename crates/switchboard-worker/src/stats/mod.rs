@@ -57,10 +57,7 @@ pub fn queue_members(routing: &RoutingConfig, roster: &Roster) -> QueueMembers {
                 .agents()
                 .iter()
                 .filter(|a| a.entry.enabled)
-                .filter(|a| {
-                    a.snapshot(Default::default())
-                        .meets(&q.required_skills)
-                })
+                .filter(|a| a.snapshot(Default::default()).meets(&q.required_skills))
                 .map(|a| a.oid.clone())
                 .collect();
             (name.to_string(), Some(ids))

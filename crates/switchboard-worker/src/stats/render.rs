@@ -43,7 +43,10 @@ pub fn render_table(s: &StatsSnapshot) -> String {
                     q.agents.away
                 )
             } else {
-                format!("{:<14} {:>4} {:>6} {:>6}  {:>5} {:>4} {:>4} {:>4} {:>4}", "", "", "", "", "", "", "", "", "")
+                format!(
+                    "{:<14} {:>4} {:>6} {:>6}  {:>5} {:>4} {:>4} {:>4} {:>4}",
+                    "", "", "", "", "", "", "", "", ""
+                )
             };
             let _ = writeln!(
                 out,
@@ -93,7 +96,11 @@ pub fn publish_gauges(m: &Metrics, s: &StatsSnapshot) {
     for q in &s.queues {
         let l = [("queue", q.queue.as_str())];
         m.set("switchboard_stats_waiting", &l, f64::from(q.waiting));
-        m.set("switchboard_stats_longest_wait_seconds", &l, q.longest_wait_secs as f64);
+        m.set(
+            "switchboard_stats_longest_wait_seconds",
+            &l,
+            q.longest_wait_secs as f64,
+        );
         if let Some(e) = q.estimated_wait_secs {
             m.set("switchboard_stats_estimated_wait_seconds", &l, e as f64);
         }
@@ -116,7 +123,11 @@ pub fn publish_gauges(m: &Metrics, s: &StatsSnapshot) {
             m.set("switchboard_stats_answered", &l, f64::from(w.answered));
             m.set("switchboard_stats_abandoned", &l, f64::from(w.abandoned));
             m.set("switchboard_stats_overflowed", &l, f64::from(w.overflowed));
-            m.set("switchboard_stats_transferred", &l, f64::from(w.transferred));
+            m.set(
+                "switchboard_stats_transferred",
+                &l,
+                f64::from(w.transferred),
+            );
             if let Some(v) = w.service_level_pct {
                 m.set("switchboard_stats_service_level_percent", &l, v);
             }
@@ -132,13 +143,29 @@ pub fn publish_gauges(m: &Metrics, s: &StatsSnapshot) {
         let id = a.id.as_str();
         for state in ["available", "ringing", "busy", "wrap_up", "away"] {
             let v = if a.state == state { 1.0 } else { 0.0 };
-            m.set("switchboard_stats_agent_state", &[("agent", id), ("state", state)], v);
+            m.set(
+                "switchboard_stats_agent_state",
+                &[("agent", id), ("state", state)],
+                v,
+            );
         }
         let l = [("agent", id)];
         m.set("switchboard_stats_agent_handled", &l, f64::from(a.handled));
-        m.set("switchboard_stats_agent_declined", &l, f64::from(a.declined));
-        m.set("switchboard_stats_agent_no_answer", &l, f64::from(a.no_answer));
-        m.set("switchboard_stats_agent_occupancy_percent", &l, a.occupancy_pct);
+        m.set(
+            "switchboard_stats_agent_declined",
+            &l,
+            f64::from(a.declined),
+        );
+        m.set(
+            "switchboard_stats_agent_no_answer",
+            &l,
+            f64::from(a.no_answer),
+        );
+        m.set(
+            "switchboard_stats_agent_occupancy_percent",
+            &l,
+            a.occupancy_pct,
+        );
     }
 }
 
