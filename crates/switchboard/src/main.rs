@@ -55,6 +55,8 @@ enum Command {
     Dlq(cmd::dlq::Args),
     /// Drive concurrent calls through the full pipeline and report throughput and latency.
     Bench(cmd::bench::Args),
+    /// Queue and agent statistics from the shared store (a table, `--watch`, or `--json`).
+    Stats(cmd::stats::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
             Command::Replay(a) => cmd::replay::run(a).await,
             Command::Dlq(a) => cmd::dlq::run(a).await,
             Command::Bench(a) => cmd::bench::run(a).await,
+            Command::Stats(a) => cmd::stats::run(a).await,
         }
     });
     match result {

@@ -176,6 +176,21 @@ impl Executor {
         &self.flow
     }
 
+    /// The configured queues with the roster agents who serve each (for statistics).
+    pub fn queue_members(&self) -> crate::stats::QueueMembers {
+        crate::stats::queue_members(&self.flow.routing, &self.routing.roster)
+    }
+
+    /// The shared store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock the store uses.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

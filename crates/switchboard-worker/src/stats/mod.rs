@@ -19,6 +19,7 @@
 //! suite checks them. Reading is for supervisors' tools (`switchboard stats`, `GET
 //! /api/stats`, the Prometheus gauges refreshed by [`spawn_gauges`]), never a call's path.
 
+mod api;
 mod compute;
 mod history;
 mod ledger;
@@ -32,6 +33,7 @@ use switchboard_store::{Store, StoreError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+pub use self::api::{stats_router, StatsSource};
 pub use self::compute::{
     compute, today_start, AgentCounts, AgentStats, QueueMembers, QueueStats, StatsInput,
     StatsOptions, StatsSnapshot, WindowStats,

@@ -13,4 +13,5 @@ pub mod procs;
 pub mod replay;
 pub mod sidebyside;
 pub mod sim;
+pub mod stats;
 pub mod worker;
