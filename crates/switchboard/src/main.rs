@@ -57,6 +57,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Queue and agent statistics from the shared store (a table, `--watch`, or `--json`).
     Stats(cmd::stats::Args),
+    /// The call history: finished calls (`list` with filters, `--json`, `--csv`; `show ID`).
+    Calls(cmd::calls::Args),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
             Command::Dlq(a) => cmd::dlq::run(a).await,
             Command::Bench(a) => cmd::bench::run(a).await,
             Command::Stats(a) => cmd::stats::run(a).await,
+            Command::Calls(a) => cmd::calls::run(a).await,
         }
     });
     match result {

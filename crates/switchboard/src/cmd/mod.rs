@@ -2,6 +2,7 @@
 pub mod agents;
 pub mod bench;
 pub mod call;
+pub mod calls;
 pub mod chaos;
 pub mod common;
 pub mod demo;
