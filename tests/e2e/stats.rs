@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{self, World, WorldOptions, LINE};
+use crate::harness::{self, Engines, World, WorldOptions, LINE};
 
 /// The service-level threshold of this test, in seconds.
 const SL_SECS: u64 = 3;
@@ -113,7 +113,18 @@ fn gauge(metrics: &str, name_and_labels: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statistics_match_the_simulator_and_the_cli_agrees_with_the_api() {
+    statistics_scenario(Engines::Sqlite).await;
+}
+
+/// The same with the store on Redis: the CLI reads what the workers wrote there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_on_redis_match_the_simulator_and_the_cli_agrees_with_the_api() {
+    statistics_scenario(Engines::SqliteAndRedis).await;
+}
+
+async fn statistics_scenario(engines: Engines) {
     let world = World::start(WorldOptions {
+        engines,
         workers: 2,
         // Agent 0 is offered first (higher level) and talks briefly; agent 1 talks long.
         agents: vec![

@@ -19,7 +19,10 @@ fn run(dir: &Path, toml: &str, args: &[&str]) -> Output {
 }
 
 fn store(dir: &Path) -> String {
-    format!("[store]\nsqlite_path = {:?}\n", dir.join("store.db").display().to_string())
+    format!(
+        "[store]\nsqlite_path = {:?}\n",
+        dir.join("store.db").display().to_string()
+    )
 }
 
 #[test]
@@ -72,7 +75,10 @@ fn an_empty_store_gives_empty_statistics_and_history_in_every_format() {
 
     let out = run(dir.path(), &toml, &["stats"]);
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("QUEUE") && table.contains("support"), "{table}");
+    assert!(
+        table.contains("QUEUE") && table.contains("support"),
+        "{table}"
+    );
 
     let out = run(dir.path(), &toml, &["stats", "--queue", "nope"]);
     assert_eq!(out.status.code(), Some(1));
@@ -84,10 +90,18 @@ fn an_empty_store_gives_empty_statistics_and_history_in_every_format() {
         String::from_utf8_lossy(&out.stdout).trim_end(),
         "id,started_at,answered_at,ended_at,from,to,queue,queues,wait_secs,talk_secs,answered_by,agents,result,reason,recording_id"
     );
-    let out = run(dir.path(), &toml, &["calls", "list", "--json", "--since", "today"]);
+    let out = run(
+        dir.path(),
+        &toml,
+        &["calls", "list", "--json", "--since", "today"],
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 
-    let out = run(dir.path(), &toml, &["calls", "list", "--since", "yesterday"]);
+    let out = run(
+        dir.path(),
+        &toml,
+        &["calls", "list", "--since", "yesterday"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since \"yesterday\""));
     let out = run(dir.path(), &toml, &["calls", "list", "--result", "won"]);

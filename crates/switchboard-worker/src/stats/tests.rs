@@ -57,14 +57,18 @@ async fn get(source: StatsSource, peer: Option<&str>) -> (u16, serde_json::Value
     }
     let res = stats_router(source).oneshot(req).await.unwrap();
     let status = res.status().as_u16();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, serde_json::from_slice(&body).unwrap())
 }
 
 #[tokio::test]
 async fn the_api_answers_loopback_clients_only_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("store.db")).await.unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db"))
+        .await
+        .unwrap();
     let mut queues = QueueMembers::new();
     queues.insert("support".into(), None);
     let source = StatsSource {
@@ -76,7 +80,12 @@ async fn the_api_answers_loopback_clients_only_unless_told_otherwise() {
     };
     let (status, body) = get(source.clone(), Some("127.0.0.1:50000")).await;
     assert_eq!(status, 200, "{body}");
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
         ["agents", "asOf", "queues", "serviceLevelSecs", "todaySince"]
@@ -88,7 +97,10 @@ async fn the_api_answers_loopback_clients_only_unless_told_otherwise() {
 
     let (status, body) = get(source.clone(), Some("10.1.2.3:50000")).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("stats.api_remote"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("stats.api_remote"));
     // Where the request came from is unknown: refused too.
     let (status, _) = get(source.clone(), None).await;
     assert_eq!(status, 403);
