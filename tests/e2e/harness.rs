@@ -45,6 +45,8 @@ pub struct WorldOptions {
     pub worker_concurrency: usize,
     /// Message and session lock duration: how soon a killed worker's work comes back.
     pub lock_duration_secs: u64,
+    /// More TOML appended to the configuration file (a table of its own, e.g. `[stats]`).
+    pub extra_toml: &'static str,
 }
 
 /// Which engines the deployment runs on.
@@ -75,6 +77,7 @@ impl Default for WorldOptions {
             engines: Engines::Sqlite,
             worker_concurrency: 8,
             lock_duration_secs: 4,
+            extra_toml: "",
         }
     }
 }
@@ -180,6 +183,8 @@ pub struct World {
     sim: Option<Proc>,
     ingress: Option<Proc>,
     workers: Vec<Option<Proc>>,
+    /// Each worker's status listener (`http://127.0.0.1:port`), in start order.
+    pub status_urls: Vec<String>,
     peer: Option<TestPeer>,
     redis: Option<RedisServer>,
 }
@@ -300,6 +305,12 @@ impl World {
             use_redis(&mut deployment);
         }
         deployment.write(&config).expect("write config");
+        if !opts.extra_toml.is_empty() {
+            let mut text = std::fs::read_to_string(&config).expect("read config");
+            text.push('\n');
+            text.push_str(opts.extra_toml);
+            std::fs::write(&config, text).expect("write config");
+        }
 
         let http = reqwest::Client::new();
         let ok = |r: reqwest::Response| {
@@ -345,6 +356,7 @@ impl World {
             sim: Some(sim),
             ingress: Some(ingress),
             workers: Vec::new(),
+            status_urls: Vec::new(),
             peer,
             redis,
         };
@@ -364,6 +376,14 @@ impl World {
             .path()
             .join(format!("worker-{}.log", self.workers.len()));
         let mut w = Proc::spawn_logged(&format!("worker {}", self.workers.len()), c, Some(&log));
+        // `… metrics on http://0.0.0.0:PORT/metrics`, printed before `ready`.
+        let port = w.wait_line(Duration::from_secs(30), |l| {
+            l.strip_prefix("switchboard worker metrics on http://")
+                .and_then(|rest| rest.split_once("/metrics"))
+                .and_then(|(addr, _)| addr.rsplit_once(':'))
+                .map(|(_, port)| port.to_string())
+        });
+        self.status_urls.push(format!("http://127.0.0.1:{port}"));
         w.wait_line(Duration::from_secs(30), |l| {
             l.starts_with("switchboard worker ready").then_some(())
         });
@@ -405,6 +425,41 @@ impl World {
             .as_str()
             .expect("correlationId")
             .to_string()
+    }
+
+    /// The caller hangs up (`POST /calls/{id}/hangup`).
+    pub async fn hang_up_caller(&self, call: &str) {
+        let r = self
+            .http
+            .post(format!("{}/calls/{call}/hangup", self.control))
+            .send()
+            .await
+            .expect("hang up");
+        assert!(r.status().is_success(), "hang up {call}: {}", r.status());
+    }
+
+    /// How long agent `i` talks before hanging up (`PUT /agents/{id}/talk-time`).
+    pub async fn set_talk_time(&self, i: usize, talk: Duration) {
+        let r = self
+            .http
+            .put(format!("{}/agents/{}/talk-time", self.control, agent_id(i)))
+            .json(&json!({"talkTimeMs": talk.as_millis() as u64}))
+            .send()
+            .await
+            .expect("talk time");
+        assert!(r.status().is_success(), "talk time: {}", r.status());
+    }
+
+    /// A GET on worker `i`'s status listener: (status, body).
+    pub async fn worker_get(&self, i: usize, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.status_urls[i]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on worker {i}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
     }
 
     /// Sets the simulator's fault injection (`PUT /faults`).

@@ -8,6 +8,7 @@
 //! Run with `cargo test -p switchboard --test e2e`.
 
 mod harness;
+mod stats;
 
 use std::time::Duration;
 

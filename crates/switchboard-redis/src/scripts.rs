@@ -347,8 +347,8 @@ if not v[1] or tonumber(v[3]) <= NOW then return false end
 return cjson.encode({ call_key = ARGV[3], doc = v[1], archived_at = tonumber(v[2]), expires_at = tonumber(v[3]) })
 "#;
 
-/// `ARGV[3]` limit. Newest first; records archived at the same instant by key, as SQLite
-/// orders them.
+/// `ARGV[3]` limit, `[4]` oldest archived time wanted (ms, or `-inf`). Newest first; records
+/// archived at the same instant by key, as SQLite orders them.
 const LIST_ARCHIVED_CALLS: &str = r#"
 local limit = tonumber(ARGV[3])
 local out = {}
@@ -367,7 +367,7 @@ local function flush()
 end
 local offset, batch = 0, 100
 while #out < limit do
-  local page = redis.call('ZREVRANGEBYSCORE', P .. ':archive', '+inf', '-inf', 'WITHSCORES',
+  local page = redis.call('ZREVRANGEBYSCORE', P .. ':archive', '+inf', ARGV[4], 'WITHSCORES',
                           'LIMIT', offset, batch)
   if #page == 0 then break end
   for i = 1, #page, 2 do
@@ -382,6 +382,24 @@ while #out < limit do
   offset = offset + batch
 end
 if #out < limit then flush() end
+return out
+"#;
+
+/// `ARGV[3]` limit. Live call documents by key, walked from the expiry index (whose score is
+/// each call's expiry, so only unexpired ones are read).
+const LIST_CALLS: &str = r#"
+local limit = tonumber(ARGV[3])
+local keys = redis.call('ZRANGEBYSCORE', P .. ':idx:c', '(' .. NOW, '+inf')
+table.sort(keys)
+local out = {}
+for _, key in ipairs(keys) do
+  if #out >= limit then break end
+  local v = redis.call('HMGET', P .. ':c:' .. key, 'version', 'doc', 'upd', 'exp')
+  if v[1] and tonumber(v[4]) > NOW then
+    table.insert(out, cjson.encode({ call_key = key, version = v[1], doc = v[2],
+                                     updated_at = tonumber(v[3]), expires_at = tonumber(v[4]) }))
+  end
+end
 return out
 "#;
 
@@ -466,6 +484,7 @@ pub(crate) struct Scripts {
     pub archive_call: redis::Script,
     pub get_archived_call: redis::Script,
     pub list_archived_calls: redis::Script,
+    pub list_calls: redis::Script,
     pub mark_once: redis::Script,
     pub check_mark: redis::Script,
     pub put_member: redis::Script,
@@ -497,6 +516,7 @@ impl Scripts {
             archive_call: script(ARCHIVE_CALL),
             get_archived_call: script(GET_ARCHIVED_CALL),
             list_archived_calls: script(LIST_ARCHIVED_CALLS),
+            list_calls: script(LIST_CALLS),
             mark_once: script(MARK_ONCE),
             check_mark: script(CHECK_MARK),
             put_member: script(PUT_MEMBER),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use switchboard_store::clock::from_unix_ms;
+use switchboard_store::clock::{from_unix_ms, to_unix_ms};
 use switchboard_store::model::{
     decode_member, duration_ms, encode_doc, validate_candidates, validate_key, validate_member,
     AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
@@ -659,9 +659,64 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let mut inv = self.invocation(&self.inner.scripts.list_archived_calls);
-        inv.arg(limit.min(i64::MAX as usize));
+        inv.arg(limit.min(i64::MAX as usize)).arg("-inf");
         let rows: Vec<String> = self.run(op, &inv).await?;
         rows.iter().map(|j| archived(op, j)).collect()
+    }
+
+    async fn list_archived_since(
+        &self,
+        since: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ArchivedCall>, StoreError> {
+        let op = "list_archived_since";
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.invocation(&self.inner.scripts.list_archived_calls);
+        inv.arg(limit.min(i64::MAX as usize))
+            .arg(to_unix_ms(since).to_string());
+        let rows: Vec<String> = self.run(op, &inv).await?;
+        rows.iter().map(|j| archived(op, j)).collect()
+    }
+
+    async fn list_calls(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, Versioned<Value>)>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            call_key: String,
+            version: String,
+            doc: String,
+            updated_at: i64,
+            expires_at: i64,
+        }
+        let op = "list_calls";
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.invocation(&self.inner.scripts.list_calls);
+        inv.arg(limit.min(i64::MAX as usize));
+        let rows: Vec<String> = self.run(op, &inv).await?;
+        rows.iter()
+            .map(|j| {
+                let r: Row = decode(op, j)?;
+                let value = serde_json::from_str(&r.doc).map_err(|e| {
+                    StoreError::corrupt(
+                        op,
+                        format!("call state for {:?} is not JSON: {e}", r.call_key),
+                    )
+                })?;
+                let v = Versioned {
+                    version: version(op, &r.version)?,
+                    value,
+                    updated_at: instant(op, r.updated_at)?,
+                    expires_at: instant(op, r.expires_at)?,
+                };
+                Ok((r.call_key, v))
+            })
+            .collect()
     }
 
     async fn mark_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {

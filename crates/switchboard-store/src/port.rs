@@ -25,8 +25,10 @@
 //!   `{p}:res:<token>`; per call a set `{p}:call:<key>:res`. Tokens and versions come from
 //!   `INCR {p}:seq`. Reclaiming is `ZRANGEBYSCORE -inf now` + deletes on the agent's keys;
 //!   counting is `ZCOUNT (now +inf`.
-//! - call state: hash `{p}:call:<key>` (version, doc, expires_at); archive: hash
-//!   `{p}:archive:<key>` plus sorted set `{p}:archive` by archived time; markers: string
+//! - call state: hash `{p}:call:<key>` (version, doc, expires_at) plus the expiry index (a
+//!   sorted set by expiry, which `list_calls` walks); archive: hash
+//!   `{p}:archive:<key>` plus sorted set `{p}:archive` by archived time (`list_archived_since`
+//!   is a `ZREVRANGEBYSCORE` from `+inf` to `since`); markers: string
 //!   `{p}:mark:<key>` holding its expiry.
 //! - Expiry is decided by comparing the stored `expires_at` with `ARGV` now, never by Redis
 //!   TTLs alone: Redis expires keys by *its* clock, which the conformance suite's manual clock
@@ -41,6 +43,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::model::{
@@ -189,6 +192,21 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Unexpired audit records, most recently archived first, at most `limit`.
     async fn list_archived_calls(&self, limit: usize) -> Result<Vec<ArchivedCall>, StoreError>;
+
+    /// Unexpired audit records archived at or after `since`, most recently archived first
+    /// (ties by key), at most `limit`: a time window of finished calls (statistics, call
+    /// history) read without walking older records.
+    async fn list_archived_since(
+        &self,
+        since: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ArchivedCall>, StoreError>;
+
+    /// Unexpired call state documents (calls in progress), ordered by call key, at most
+    /// `limit`, as (call key, document). A read-side view (statistics, wallboards) of what
+    /// every replica is handling; never needed on a call's path.
+    async fn list_calls(&self, limit: usize)
+        -> Result<Vec<(String, Versioned<Value>)>, StoreError>;
 
     // ---------------------------------------------------------------- idempotency
 

@@ -44,5 +44,6 @@ pub mod runner;
 mod sampling_tests;
 pub mod seal;
 pub mod shutdown;
+pub mod stats;
 pub mod telemetry;
 mod timers;

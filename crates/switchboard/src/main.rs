@@ -55,6 +55,10 @@ enum Command {
     Dlq(cmd::dlq::Args),
     /// Drive concurrent calls through the full pipeline and report throughput and latency.
     Bench(cmd::bench::Args),
+    /// Queue and agent statistics from the shared store (a table, `--watch`, or `--json`).
+    Stats(cmd::stats::Args),
+    /// The call history: finished calls (`list` with filters, `--json`, `--csv`; `show ID`).
+    Calls(cmd::calls::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
             Command::Replay(a) => cmd::replay::run(a).await,
             Command::Dlq(a) => cmd::dlq::run(a).await,
             Command::Bench(a) => cmd::bench::run(a).await,
+            Command::Stats(a) => cmd::stats::run(a).await,
+            Command::Calls(a) => cmd::calls::run(a).await,
         }
     });
     match result {

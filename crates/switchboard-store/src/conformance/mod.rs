@@ -25,6 +25,7 @@
 mod contention;
 mod factory;
 mod support;
+mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,7 @@ use crate::port::StoreExt;
 
 pub use factory::{CreatedStore, SqliteFactory, StoreFactory};
 use support::{agent, fixture, id, ok, secs, state_of};
+pub use views::{archived_since_is_a_window, list_calls_shows_live_calls};
 
 pub use contention::{
     child_main, concurrent_reservations_respect_capacity, multi_process_contention, ChildLauncher,
@@ -71,6 +73,8 @@ macro_rules! conformance_tests {
             call_state_expiry_and_versions_never_reused,
             concurrent_cas_loses_no_update,
             archive_moves_call_to_audit_record,
+            list_calls_shows_live_calls,
+            archived_since_is_a_window,
             idempotency_markers,
             member_sets,
             sweep_removes_only_expired,

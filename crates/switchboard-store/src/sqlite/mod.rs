@@ -25,9 +25,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::Value;
+use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{to_unix_ms, Clock, SystemClock};
 use crate::error::StoreError;
 use crate::model::{
     duration_ms, encode_doc, validate_candidates, validate_key, validate_member, AgentProfile,
@@ -476,6 +477,28 @@ impl Store for SqliteStore {
     async fn list_archived_calls(&self, limit: usize) -> Result<Vec<ArchivedCall>, StoreError> {
         self.read("list_archived_calls", move |conn, now| {
             ops::list_archived_calls(conn, now, limit)
+        })
+        .await
+    }
+
+    async fn list_archived_since(
+        &self,
+        since: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ArchivedCall>, StoreError> {
+        let since = to_unix_ms(since);
+        self.read("list_archived_since", move |conn, now| {
+            ops::list_archived_since(conn, now, since, limit)
+        })
+        .await
+    }
+
+    async fn list_calls(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, Versioned<Value>)>, StoreError> {
+        self.read("list_calls", move |conn, now| {
+            ops::list_calls(conn, now, limit)
         })
         .await
     }

@@ -635,6 +635,69 @@ pub fn list_archived_calls(conn: &Connection, now: i64, limit: usize) -> Result<
     rows.into_iter().map(|r| archived(op, r)).collect()
 }
 
+pub fn list_archived_since(
+    conn: &Connection,
+    now: i64,
+    since: i64,
+    limit: usize,
+) -> Result<Vec<ArchivedCall>> {
+    let op = "list_archived_since";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = conn
+        .prepare_cached(
+            "SELECT call_key, doc, archived_at, expires_at FROM store_call_archive
+             WHERE expires_at > ?1 AND archived_at >= ?2
+             ORDER BY archived_at DESC, call_key LIMIT ?3",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![now, since, limit], archive_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_error(op))?;
+    rows.into_iter().map(|r| archived(op, r)).collect()
+}
+
+pub fn list_calls(
+    conn: &Connection,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<(String, Versioned<Value>)>> {
+    let op = "list_calls";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = conn
+        .prepare_cached(
+            "SELECT call_key, version, doc, updated_at, expires_at FROM store_calls
+             WHERE expires_at > ?1 ORDER BY call_key LIMIT ?2",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![now, limit], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_error(op))?;
+    rows.into_iter()
+        .map(|(key, version, doc, updated_at, expires_at)| {
+            let value = serde_json::from_str(&doc).map_err(|e| {
+                StoreError::corrupt(op, format!("call state for {key:?} is not JSON: {e}"))
+            })?;
+            let v = Versioned {
+                version: unsigned(op, "version", version)?,
+                value,
+                updated_at: ts(op, updated_at)?,
+                expires_at: ts(op, expires_at)?,
+            };
+            Ok((key, v))
+        })
+        .collect()
+}
+
 // ------------------------------------------------------------------------------- idempotency
 
 pub fn mark_once(conn: &Connection, now: i64, key: &str, ttl_ms: i64) -> Result<bool> {

@@ -12,6 +12,7 @@
 
 mod env;
 mod model;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -22,3 +23,4 @@ pub use self::model::{
     QueueSection, Role, Secret, Section, Settings, StoreSection, TelemetryConfig, WorkerConfig,
     DEFAULT_MAX_MESSAGE_BYTES, EVENT_GRID_APP_ID, EXIT_CONFIG,
 };
+pub use self::stats::{parse_offset, StatsConfig};

@@ -77,6 +77,8 @@ pub struct Config {
     pub graph: GraphConfig,
     /// `[telemetry]`: logs, metrics, traces.
     pub telemetry: TelemetryConfig,
+    /// `[stats]`: queue statistics and call history.
+    pub stats: super::stats::StatsConfig,
     /// Routing: roster, queues, strategies (see `switchboard-routing`). Kept as TOML here and
     /// parsed by the routing crate, so its errors name keys under `routing.`.
     pub routing: Option<toml::Table>,

@@ -9,6 +9,7 @@ impl Config {
     /// [`EngineHooks::validate`](crate::backend::EngineHooks::validate) checks them (the `build_*`
     /// and `open_*` functions of [`app`](crate::app) call it before they connect).
     pub fn validate(&self, role: Role) -> Result<(), ConfigError> {
+        self.stats.validate()?;
         if let Some(e) = &self.telemetry.otlp_endpoint {
             check_url("telemetry.otlp_endpoint", e)?;
         }

@@ -176,6 +176,21 @@ impl Executor {
         &self.flow
     }
 
+    /// The configured queues with the roster agents who serve each (for statistics).
+    pub fn queue_members(&self) -> crate::stats::QueueMembers {
+        crate::stats::queue_members(&self.flow.routing, &self.routing.roster)
+    }
+
+    /// The shared store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock the store uses.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -335,6 +350,7 @@ impl Executor {
                     phase: state.as_ref().map(|s| s.phase.name()),
                 });
             };
+            crate::stats::note(state.as_ref(), &input, &mut next, now);
             // Durable before any effect.
             next.lease = (!next.outbox.is_empty()).then(|| Lease {
                 holder: holder.clone(),

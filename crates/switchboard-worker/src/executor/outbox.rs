@@ -130,7 +130,8 @@ impl Executor {
                     decision = %t.decision,
                     "decided on feedback"
                 );
-                if let Some(next) = t.state {
+                if let Some(mut next) = t.state {
+                    crate::stats::note(Some(state), &input, &mut next, now);
                     *state = next;
                 }
             }

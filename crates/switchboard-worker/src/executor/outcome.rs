@@ -49,7 +49,10 @@ impl ExecutorOptions {
         let url = cfg.acs.callback_url.clone().ok_or_else(|| {
             crate::config::ConfigError::new("acs.callback_url", "the worker needs the callback URL")
         })?;
-        Ok(Self::new(url))
+        Ok(Self {
+            audit_ttl: cfg.stats.history_ttl(),
+            ..Self::new(url)
+        })
     }
 
     /// Defaults with the callback URL.

@@ -20,6 +20,7 @@ use switchboard_store::Reservation;
 use time::OffsetDateTime;
 
 use super::command::Command;
+use crate::stats::CallLedger;
 
 /// Version of the document layout; bump on incompatible changes.
 pub(crate) const STATE_SCHEMA: u32 = 1;
@@ -305,6 +306,10 @@ pub struct CallState {
     pub transfers: u32,
     /// Agent who talked to the caller, once one did.
     pub answered_by: Option<TeamsUserId>,
+    /// Figures for statistics and the call history, kept by the executor (the flow never
+    /// reads them): see [`crate::stats::CallLedger`].
+    #[serde(default, skip_serializing_if = "CallLedger::is_empty")]
+    pub ledger: CallLedger,
     /// When `IncomingCall` arrived.
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
@@ -360,6 +365,7 @@ impl CallState {
             rechecks: 0,
             transfers: 0,
             answered_by: None,
+            ledger: CallLedger::default(),
             started_at: now,
             updated_at: now,
             ended_at: None,

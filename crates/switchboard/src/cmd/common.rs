@@ -62,6 +62,21 @@ pub async fn serve(
         .await
 }
 
+/// [`serve`], with the client's address known to handlers (`ConnectInfo<SocketAddr>`):
+/// the worker's status port answers `/api/stats` to loopback clients only.
+pub async fn serve_with_peer(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    token: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await
+}
+
 /// Start the OpenTelemetry exporters when `telemetry.otlp_endpoint` (or
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set: traces and logs in batches, the metrics registry
 /// every 15 s, all three flushed once more when `token` fires (the returned task ends then).

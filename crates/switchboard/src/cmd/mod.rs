@@ -2,6 +2,7 @@
 pub mod agents;
 pub mod bench;
 pub mod call;
+pub mod calls;
 pub mod chaos;
 pub mod common;
 pub mod demo;
@@ -13,4 +14,5 @@ pub mod procs;
 pub mod replay;
 pub mod sidebyside;
 pub mod sim;
+pub mod stats;
 pub mod worker;

@@ -1,8 +1,10 @@
 //! `switchboard worker`: consume the queues and drive calls until SIGTERM/SIGINT.
 //!
 //! Load config → preflight (exit 64 naming the key, no I/O yet) → open queue and store, resolve
-//! the roster → serve `/metrics`, `/healthz` and `/scaling` (the session-aware scaling signal)
-//! on `worker.metrics_port` → run the consumer until the shutdown signal, then drain within
+//! the roster → serve `/metrics`, `/healthz`, `/scaling` (the session-aware scaling signal) and,
+//! with `stats.api` (the default), `GET /api/stats` (queue statistics from the store, also
+//! kept as `switchboard_stats_*` gauges) on `worker.metrics_port` — the status port, never a
+//! public one → run the consumer until the shutdown signal, then drain within
 //! `worker.grace_period_secs`.
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use switchboard_worker::app::{
 };
 use switchboard_worker::config::Role;
 use switchboard_worker::shutdown;
+use switchboard_worker::stats::{spawn_gauges, stats_router, StatsSource};
 use switchboard_worker::telemetry::Metrics;
 
 use super::common::{self, ConfigArgs};
@@ -61,10 +64,30 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("worker.metrics_port {port}"))?;
         let addr = listener.local_addr()?;
         println!("switchboard worker metrics on http://{addr}/metrics");
-        let router = worker_status_router(app.metrics.clone(), app.backends.queues.clone());
+        let mut router = worker_status_router(app.metrics.clone(), app.backends.queues.clone());
+        if cfg.stats.api {
+            // Statistics come from the store; the options were validated in preflight.
+            let source = StatsSource {
+                store: app.executor.store().clone(),
+                clock: app.executor.clock().clone(),
+                options: cfg.stats.options()?,
+                queues: app.executor.queue_members(),
+                remote: cfg.stats.api_remote,
+            };
+            router = router.merge(stats_router(source.clone()));
+            spawn_gauges(
+                source.store,
+                source.clock,
+                source.options,
+                source.queues,
+                app.metrics.clone(),
+                Duration::from_secs(cfg.stats.refresh_secs),
+                token.clone(),
+            );
+        }
         let t = token.clone();
         tokio::spawn(async move {
-            if let Err(e) = common::serve(listener, router, t).await {
+            if let Err(e) = common::serve_with_peer(listener, router, t).await {
                 tracing::error!(error = %e, "metrics listener failed");
             }
         });
