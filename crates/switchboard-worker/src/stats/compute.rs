@@ -239,7 +239,7 @@ pub fn compute(input: &StatsInput<'_>) -> StatsSnapshot {
             let longest = waits.iter().max().copied().unwrap_or(Duration::ZERO);
             let [last_5m, last_1h, today_w] = starts.map(|s| window(&calls, &q, s, threshold));
             let serving = counts.available + counts.ringing + counts.busy + counts.wrap_up;
-            let estimated = if counts.available >= waiting + 1 {
+            let estimated = if counts.available > waiting {
                 Some(0)
             } else {
                 today_w.avg_handle_secs.map(|aht| {

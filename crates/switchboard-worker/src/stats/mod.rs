@@ -24,6 +24,7 @@ mod compute;
 mod history;
 mod ledger;
 mod render;
+mod wallboard;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use self::history::{CallRecord, OfferLine};
 pub(crate) use self::ledger::note;
 pub use self::ledger::{CallLedger, OfferOutcome, OfferRecord, QueueVisit, VisitOutcome};
 pub use self::render::{publish_gauges, render_table};
+pub use self::wallboard::{wallboard_router, PAGE as WALLBOARD_PAGE};
 use crate::flow::CallState;
 use crate::telemetry::Metrics;
 
