@@ -63,7 +63,7 @@ pub struct ChaosArgs {
 enum Replica {
     Task(Worker),
     /// The process and its `/metrics` URL.
-    Process(Proc, String),
+    Process(Box<Proc>, String),
 }
 
 impl Replica {
@@ -104,7 +104,10 @@ impl Replica {
         .await?;
         // The worker ensured its queues with duplicate detection on; chaos wants it off.
         stack.relax_dedupe().await?;
-        Ok(Self::Process(p, format!("http://127.0.0.1:{port}/metrics")))
+        Ok(Self::Process(
+            Box::new(p),
+            format!("http://127.0.0.1:{port}/metrics"),
+        ))
     }
 
     /// A process's metrics text (`None` for a task: its counters are the stack's).
