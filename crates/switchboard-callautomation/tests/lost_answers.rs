@@ -82,6 +82,8 @@ async fn media_whose_answer_is_lost_is_applied_once_and_not_sent_again() {
         assert_eq!(plays(&acs, &call), 1, "{answer:?}: the effect happened");
     }
     assert_eq!(acs.sim.ledger().lost_answers, 3);
+    // Counted by kind in the ledger, which (unlike the bounded request log) sees every one.
+    assert_eq!(acs.sim.ledger().faults_injected.get("lost"), Some(&3));
 }
 
 #[tokio::test]

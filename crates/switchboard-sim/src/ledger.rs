@@ -172,6 +172,10 @@ pub struct Ledger {
     pub incoming_calls_delivered: u64,
     /// Requests handled whose answer a `lost` fault then withheld from the client.
     pub lost_answers: u64,
+    /// Faults the request rules injected, by kind (`throttle`, `status`, `reset`, `lost`, …);
+    /// complete, unlike the bounded request log.
+    #[serde(default)]
+    pub faults_injected: BTreeMap<String, u64>,
 }
 
 impl Ledger {

@@ -163,7 +163,18 @@ pub(crate) async fn roll_faults(
     }
     let fault = fault?;
     tracing::debug!(operation, ?fault, remote = %conn.remote, "injecting fault");
-    record::note(|r| r.fault = Some(fault_answers::name(&fault)));
+    let name = fault_answers::name(&fault);
+    let kind = name
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(':');
+    *app.engine
+        .ledger_mut()
+        .faults_injected
+        .entry(kind.to_owned())
+        .or_default() += 1;
+    record::note(|r| r.fault = Some(name));
     Some(fault)
 }
 

@@ -534,17 +534,7 @@ async fn check(
             format!("{dead_letters} dead letters"),
         );
     }
-    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
-    for r in stack.sim.requests() {
-        if let Some(f) = r.fault {
-            let kind = f
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .trim_end_matches(':');
-            *faults.entry(kind.to_string()).or_default() += 1;
-        }
-    }
+    let faults = &ledger.faults_injected;
     let m = |name: &str, label: Option<(&str, &str)>| counters.sum(stack, name, label);
     let counts = json!({
         "calls": placed.len(),
