@@ -37,6 +37,16 @@ pub struct StatsOptions {
     pub time_zone: UtcOffset,
 }
 
+impl StatsOptions {
+    /// The options of a `[stats]` section (the errors name the key).
+    pub fn from_config(c: &crate::config::StatsConfig) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            service_level: c.service_level(),
+            time_zone: c.offset()?,
+        })
+    }
+}
+
 impl Default for StatsOptions {
     fn default() -> Self {
         Self {
@@ -174,7 +184,8 @@ pub fn today_start(now: OffsetDateTime, offset: UtcOffset) -> OffsetDateTime {
     local.replace_time(time::Time::MIDNIGHT)
 }
 
-/// Computes the statistics. See the [module docs](self).
+/// Computes the statistics (definitions: the module docs of `stats/compute.rs`, repeated in
+/// the README's *Statistics*).
 pub fn compute(input: &StatsInput<'_>) -> StatsSnapshot {
     let now = input.now;
     let today = today_start(now, input.options.time_zone);
@@ -239,7 +250,8 @@ pub fn compute(input: &StatsInput<'_>) -> StatsSnapshot {
             let longest = waits.iter().max().copied().unwrap_or(Duration::ZERO);
             let [last_5m, last_1h, today_w] = starts.map(|s| window(&calls, &q, s, threshold));
             let serving = counts.available + counts.ringing + counts.busy + counts.wrap_up;
-            let estimated = if counts.available >= waiting + 1 {
+            // A free agent for every waiting call and for one more: no wait.
+            let estimated = if counts.available > waiting {
                 Some(0)
             } else {
                 today_w.avg_handle_secs.map(|aht| {
