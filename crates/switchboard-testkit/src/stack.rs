@@ -177,6 +177,9 @@ pub struct Stack {
     pub sim: SimHandle,
     /// The configuration every part was built from.
     pub config: Config,
+    /// The same as a `switchboard.toml` (for worker processes joining the stack; an engine
+    /// attached by [`StackOptions::queue_engine`] is not in it).
+    pub config_toml: String,
     /// Shared by the ingress and every worker.
     pub metrics: Metrics,
     /// The ingress's queues.
@@ -249,6 +252,7 @@ impl Stack {
             deployment.graph_token = Some("local-graph-token".into());
         }
         let mut config = deployment.config();
+        let config_toml = deployment.to_toml();
 
         let (engines, detach) = match &opts.queue_engine {
             Some(engine) => engine.attach(&mut config).await?,
@@ -278,6 +282,7 @@ impl Stack {
         let mut stack = Self {
             sim,
             config,
+            config_toml,
             metrics,
             queues: ingress.queues,
             store,
@@ -377,7 +382,7 @@ impl Stack {
 
     /// Every opener ensures the queues with duplicate detection on (as Service Bus is set
     /// up); a stack without it switches it off again after each one.
-    async fn relax_dedupe(&self) -> anyhow::Result<()> {
+    pub async fn relax_dedupe(&self) -> anyhow::Result<()> {
         if self.opts.dedupe || self.config.queue.kind != "sqlite" {
             return Ok(());
         }

@@ -59,6 +59,8 @@ enum Command {
     Stats(cmd::stats::Args),
     /// The call history: finished calls (`list` with filters, `--json`, `--csv`; `show ID`).
     Calls(cmd::calls::Args),
+    /// The live wallboard: one page for a wall screen, updated by server-sent events.
+    Wallboard(cmd::wallboard::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
             Command::Bench(a) => cmd::bench::run(a).await,
             Command::Stats(a) => cmd::stats::run(a).await,
             Command::Calls(a) => cmd::calls::run(a).await,
+            Command::Wallboard(a) => cmd::wallboard::run(a).await,
         }
     });
     match result {

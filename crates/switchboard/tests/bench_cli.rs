@@ -50,16 +50,26 @@ fn bench_reports_consistent_figures() {
 }
 
 /// The chaos run CI can afford (issue 15 §6): 40 calls under injected 429/503/resets/lost
-/// answers, duplicated and reordered callbacks, duplicated IncomingCalls and two killed
-/// workers; every invariant holds and the counts show the faults really happened.
+/// answers, duplicated and reordered callbacks, duplicated IncomingCalls and two worker
+/// processes SIGKILLed; every invariant holds and the counts show the faults really happened.
 #[test]
 fn chaos_keeps_every_invariant() {
+    chaos(&["--calls", "40"]);
+}
+
+/// The same with the workers as tasks of the bench process (a killed one has its tasks
+/// aborted wherever they are).
+#[test]
+fn chaos_keeps_every_invariant_with_workers_in_process() {
+    chaos(&["--calls", "25", "--in-process"]);
+}
+
+fn chaos(extra: &[&str]) {
+    let calls: u64 = extra[1].parse().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["bench", "--chaos"])
+        .args(extra)
         .args([
-            "bench",
-            "--chaos",
-            "--calls",
-            "40",
             "--concurrency",
             "15",
             "--workers",
@@ -76,10 +86,10 @@ fn chaos_keeps_every_invariant() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
-    assert_eq!(r["completed"], 40, "{r}");
+    assert_eq!(r["completed"], calls, "{r}");
     assert_eq!(r["broken"], serde_json::json!({}), "{r}");
     let c = &r["counts"];
-    assert_eq!(c["answers"], 40, "{r}");
+    assert_eq!(c["answers"], calls, "{r}");
     assert_eq!(c["workersKilled"], 2, "{r}");
     assert_eq!(c["deadLetters"], 0, "{r}");
     let injected: u64 = c["faultsInjected"]

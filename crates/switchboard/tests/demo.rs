@@ -25,6 +25,18 @@ fn demo_routes_every_scenario_and_exits_zero() {
     let stdout = demo(&["--calls", "5", "--workers", "2", "--timeout", "60"]);
     assert!(stdout.contains("5 of 5 calls as expected"), "{stdout}");
     assert!(stdout.contains("0 dead-lettered messages"), "{stdout}");
+    // It ends with the statistics table from the store: the declining agent's decline is
+    // counted against them.
+    assert!(stdout.contains("Queues at"), "{stdout}");
+    let dave = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("AGENT "))
+        .find(|l| l.contains("Dave Declines"))
+        .unwrap_or_else(|| panic!("Dave's statistics row:\n{stdout}"));
+    let figures: Vec<&str> = dave.split_whitespace().collect();
+    // … STATE SINCE("Ns ago") HANDLED DECLINED NO-ANSWER OCC
+    let n = figures.len();
+    assert_eq!(figures[n - 3], "1", "one decline: {dave}");
     // The timeline shows the decisions the scenarios are about.
     for needle in [
         "RecognizeCompleted",

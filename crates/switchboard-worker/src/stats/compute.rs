@@ -47,6 +47,14 @@ impl StatsOptions {
     }
 }
 
+impl crate::config::StatsConfig {
+    /// The statistics' options of this section ([`StatsOptions::from_config`]). Defined
+    /// here so that the configuration imports nothing from the statistics.
+    pub fn options(&self) -> Result<StatsOptions, crate::config::ConfigError> {
+        StatsOptions::from_config(self)
+    }
+}
+
 impl Default for StatsOptions {
     fn default() -> Self {
         Self {

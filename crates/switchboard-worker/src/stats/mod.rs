@@ -26,6 +26,7 @@ pub(crate) mod ledger;
 mod note;
 mod read;
 mod render;
+mod wallboard;
 
 pub use self::api::{stats_router, StatsSource};
 pub use self::compute::{
@@ -37,6 +38,7 @@ pub use self::ledger::{CallLedger, OfferOutcome, OfferRecord, QueueVisit, VisitO
 pub(crate) use self::note::note;
 pub use self::read::{collect, queue_members, spawn_gauges, MAX_CALLS_READ};
 pub use self::render::{publish_gauges, render_table};
+pub use self::wallboard::{wallboard_router, PAGE as WALLBOARD_PAGE};
 
 #[cfg(test)]
 mod tests;

@@ -57,10 +57,14 @@ pub struct Args {
     pub json: bool,
     /// Run under chaos instead (see `switchboard bench --help`): injected Call Automation
     /// faults (429, 503, resets, lost answers), duplicated and reordered callbacks,
-    /// duplicated IncomingCalls, two workers killed mid-run; then check the invariants
-    /// against the simulator's ledger. Exits non-zero when one is broken.
+    /// duplicated IncomingCalls, two worker processes SIGKILLed mid-run; then check the
+    /// invariants against the simulator's ledger. Exits non-zero when one is broken.
     #[arg(long)]
     pub chaos: bool,
+    /// With `--chaos`: workers as tasks of this process (a killed one has its tasks aborted)
+    /// instead of `switchboard worker` processes.
+    #[arg(long, requires = "chaos")]
+    pub in_process: bool,
     /// Seed of the simulator's dice (`--chaos`).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -158,6 +162,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             seed: args.seed,
             json: args.json,
+            in_process: args.in_process,
         })
         .await;
     }

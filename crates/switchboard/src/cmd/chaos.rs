@@ -8,8 +8,10 @@
 //! 503, 1% connection resets before the request is handled, 1% answers lost after the effect
 //! (`lost`, ADR 0011: a third each reset, 500 and timeout). Callbacks are duplicated 10% and
 //! reordered 10%; `IncomingCall` is duplicated 5% (queue-level duplicate detection off, so the
-//! duplicates reach the workers). Two workers are killed mid-run (tasks aborted wherever they
-//! are, locks left to expire) and replaced.
+//! duplicates reach the workers). The workers are `switchboard worker` processes sharing the
+//! SQLite files; two of them are SIGKILLed mid-run (locks left to expire) and replaced by new
+//! processes. `in_process` (the CI test's variant) runs them as tasks of this process instead
+//! and kills one by aborting its tasks wherever they are.
 //!
 //! Then the simulator's ledger and timelines, the store and the queues are checked:
 //! every call answered exactly once; one add per agent the flow offered the call to; no play
@@ -28,6 +30,8 @@ use switchboard_sim::{
     FaultSpec, Faults, LostAnswer, Phase as SimPhase, StartCall, Timing,
 };
 use switchboard_testkit::{archived_state, Stack, StackOptions, Worker};
+
+use super::procs::Proc;
 
 use crate::local::{self, LocalQueue};
 
@@ -51,6 +55,90 @@ pub struct ChaosArgs {
     pub seed: u64,
     /// Machine-readable report.
     pub json: bool,
+    /// Workers as tasks of this process instead of `switchboard worker` processes.
+    pub in_process: bool,
+}
+
+/// One worker replica: a task of this process, or a `switchboard worker` process.
+enum Replica {
+    Task(Worker),
+    /// The process and its `/metrics` URL.
+    Process(Box<Proc>, String),
+}
+
+impl Replica {
+    /// Starts a replica joining `stack` (a process reads the stack's configuration file).
+    async fn start(
+        stack: &Stack,
+        args: &ChaosArgs,
+        dir: &std::path::Path,
+        n: usize,
+    ) -> anyhow::Result<Self> {
+        if args.in_process {
+            return Ok(Self::Task(stack.worker().await));
+        }
+        let config = dir.join("switchboard.toml");
+        if !config.exists() {
+            std::fs::write(&config, &stack.config_toml).context("writing the configuration")?;
+        }
+        let mut cmd = tokio::process::Command::new(
+            std::env::current_exe().context("the switchboard binary")?,
+        );
+        cmd.args(["worker", "-c"]).arg(&config);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SWITCHBOARD_") || k.starts_with("OTEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        // Its counters are scraped before it is killed and at the end (see `Metrics`).
+        let port = super::procs::free_port()?;
+        cmd.env("RUST_LOG", "warn")
+            .env("SWITCHBOARD_METRICS_PORT", port.to_string());
+        let (p, _) = Proc::start(
+            &format!("worker {n}"),
+            cmd,
+            &dir.join(format!("worker-{n}.log")),
+            "switchboard worker ready",
+            Duration::from_secs(60),
+        )
+        .await?;
+        // The worker ensured its queues with duplicate detection on; chaos wants it off.
+        stack.relax_dedupe().await?;
+        Ok(Self::Process(
+            Box::new(p),
+            format!("http://127.0.0.1:{port}/metrics"),
+        ))
+    }
+
+    /// A process's metrics text (`None` for a task: its counters are the stack's).
+    async fn scrape(&self) -> Option<String> {
+        let Self::Process(_, url) = self else {
+            return None;
+        };
+        let r = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        r.text().await.ok()
+    }
+
+    /// Gone at once, nothing finished or given back: a SIGKILL, or its tasks aborted.
+    async fn kill(self) {
+        match self {
+            Self::Task(w) => w.kill().await,
+            Self::Process(p, _) => p.stop().await,
+        }
+    }
+
+    /// A graceful stop at the end of the run.
+    async fn stop(self) {
+        match self {
+            Self::Task(w) => w.stop().await,
+            Self::Process(p, _) => p.terminate(Duration::from_secs(15)).await,
+        }
+    }
 }
 
 /// The faults of a chaos run: each rate is of all requests (the rules are tried in order, so
@@ -187,9 +275,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         },
     )
     .await?;
-    let mut workers: Vec<Worker> = Vec::new();
+    let mut workers: Vec<Replica> = Vec::new();
+    let mut started = 0usize;
     for _ in 0..args.workers.max(1) {
-        workers.push(stack.worker().await);
+        started += 1;
+        workers.push(Replica::start(&stack, &args, temp.path(), started).await?);
     }
     stack
         .sim
@@ -202,6 +292,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let mut in_flight: Vec<String> = Vec::new();
     let mut done = 0usize;
     let mut kills = 0usize;
+    let mut scraped: Vec<String> = Vec::new();
     while done < args.calls && Instant::now() < deadline {
         while in_flight.len() < concurrency && placed.len() < args.calls {
             let n = placed.len();
@@ -228,8 +319,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         // Kill a worker a third and two thirds of the way through, and replace it.
         if kills < 2 && done * 3 >= args.calls * (kills + 1) && !workers.is_empty() {
             let victim = workers.remove(kills % workers.len());
+            // What it counted so far (the few steps between this and the kill are lost).
+            scraped.extend(victim.scrape().await);
             victim.kill().await;
-            workers.push(stack.worker().await);
+            started += 1;
+            workers.push(Replica::start(&stack, &args, temp.path(), started).await?);
             kills += 1;
             tracing::info!(done, kills, "killed a worker and started a new one");
         }
@@ -252,7 +346,15 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let report = check(&stack, &placed, kills).await?;
+    for w in &workers {
+        scraped.extend(w.scrape().await);
+    }
+    let counters = if args.in_process {
+        Counters::Stack
+    } else {
+        Counters::Scraped(scraped)
+    };
+    let report = check(&stack, &placed, kills, &counters).await?;
     for w in workers {
         w.stop().await;
     }
@@ -271,7 +373,42 @@ struct Report {
     broken: Broken,
 }
 
-async fn check(stack: &Stack, placed: &[String], kills: usize) -> anyhow::Result<Report> {
+/// Where the workers' counters are read: the stack's registry (workers as tasks) or the
+/// `/metrics` texts scraped from the worker processes.
+enum Counters {
+    Stack,
+    Scraped(Vec<String>),
+}
+
+impl Counters {
+    /// The sum of a counter's series (those with `label` when given).
+    fn sum(&self, stack: &Stack, name: &str, label: Option<(&str, &str)>) -> u64 {
+        match self {
+            Self::Stack => match label {
+                Some(l) => stack.metrics.counter(name, &[l]),
+                None => stack.metrics.counter_total(name),
+            },
+            Self::Scraped(texts) => texts
+                .iter()
+                .flat_map(|t| t.lines())
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.rsplit_once(' '))
+                .filter(|(series, _)| {
+                    series.split('{').next() == Some(name)
+                        && label.is_none_or(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+                })
+                .filter_map(|(_, v)| v.parse::<f64>().ok())
+                .sum::<f64>() as u64,
+        }
+    }
+}
+
+async fn check(
+    stack: &Stack,
+    placed: &[String],
+    kills: usize,
+    counters: &Counters,
+) -> anyhow::Result<Report> {
     let ledger = stack.sim.ledger();
     let mut broken = Broken::default();
     let (mut answers, mut adds, mut plays, mut recognizes, mut offers) =
@@ -408,7 +545,7 @@ async fn check(stack: &Stack, placed: &[String], kills: usize) -> anyhow::Result
             *faults.entry(kind.to_string()).or_default() += 1;
         }
     }
-    let m = &stack.metrics;
+    let m = |name: &str, label: Option<(&str, &str)>| counters.sum(stack, name, label);
     let counts = json!({
         "calls": placed.len(),
         "answers": answers,
@@ -422,10 +559,10 @@ async fn check(stack: &Stack, placed: &[String], kills: usize) -> anyhow::Result
         "lostAnswers": ledger.lost_answers,
         "replayedRequests": ledger.replayed_requests,
         "callbacksDelivered": ledger.callbacks_delivered,
-        "uncertainMedia": m.counter_total("switchboard_commands_uncertain_total"),
-        "duplicateInputs": m.counter("switchboard_flow_decisions_total", &[("disposition", "duplicate")]),
-        "staleInputs": m.counter("switchboard_flow_decisions_total", &[("disposition", "stale")]),
-        "commandRetries": m.counter_total("switchboard_outbox_resumed_total"),
+        "uncertainMedia": m("switchboard_commands_uncertain_total", None),
+        "duplicateInputs": m("switchboard_flow_decisions_total", Some(("disposition", "duplicate"))),
+        "staleInputs": m("switchboard_flow_decisions_total", Some(("disposition", "stale"))),
+        "commandRetries": m("switchboard_outbox_resumed_total", None),
     });
     Ok(Report { counts, broken })
 }
@@ -468,11 +605,12 @@ fn print(
         args.calls, concurrency, args.workers, args.seed
     );
     println!(
-        "  completed        {done} of {} in {:.1} s ({:.1} calls/s); {} workers killed and replaced",
+        "  completed        {done} of {} in {:.1} s ({:.1} calls/s); {} worker {} killed and replaced",
         args.calls,
         secs,
         done as f64 / secs,
-        c["workersKilled"]
+        c["workersKilled"],
+        if args.in_process { "tasks" } else { "processes (SIGKILL)" }
     );
     println!("  faults injected  {}", c["faultsInjected"]);
     println!(

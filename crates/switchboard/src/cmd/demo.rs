@@ -20,6 +20,7 @@ use switchboard_store::{SqliteStore, Store};
 use switchboard_testkit::{Stack, StackOptions};
 use switchboard_worker::executor::{CommandOutcome, Observer};
 use switchboard_worker::flow::{CallState, Command, FlowInput, Transition};
+use switchboard_worker::stats;
 
 use crate::local::{self, LocalQueue};
 
@@ -624,6 +625,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         OVERFLOW_NUMBER,
     );
 
+    // The supervisor's view of the same run, from the shared store (`switchboard stats`).
+    let ctx = match super::stats::StatsContext::open(&stack.config).await? {
+        Ok(ctx) => ctx,
+        Err(code) => return Ok(code),
+    };
+    print!("\n{}", stats::render_table(&ctx.snapshot().await?));
+
     if args.keep_running {
         println!(
             "\nStill running (Ctrl-C to stop). Place calls with:\n  curl -X POST {}/calls -H 'content-type: application/json' -d '{{\"to\":\"{}\"}}'\n  metrics: {}/metrics",
@@ -631,7 +639,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             SUPPORT_LINE,
             stack.ingress_url
         );
+        // The wallboard over the same store, for as long as the demo runs.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let board = stats::wallboard_router(
+            stats::StatsSource {
+                store: ctx.store.clone(),
+                clock: Arc::new(switchboard_store::SystemClock),
+                options: ctx.options.clone(),
+                queues: ctx.queues.clone(),
+                remote: false,
+            },
+            Duration::from_secs(1),
+            stop.clone(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("  wallboard: http://{}/", listener.local_addr()?);
+        tokio::spawn(super::common::serve_with_peer(
+            listener,
+            board,
+            stop.clone(),
+        ));
         switchboard_worker::shutdown::signal().await;
+        stop.cancel();
     }
     stack.shutdown().await;
     drop(tmp);

@@ -15,4 +15,5 @@ pub mod replay;
 pub mod sidebyside;
 pub mod sim;
 pub mod stats;
+pub mod wallboard;
 pub mod worker;

@@ -82,6 +82,21 @@ impl Proc {
         status_kib(self.pid(), "VmHWM:").unwrap_or(0)
     }
 
+    /// Asks the process to stop (SIGTERM) and waits up to `grace` for it to exit, then
+    /// SIGKILLs it.
+    pub async fn terminate(mut self, grace: Duration) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
+
     /// Stops the process: SIGKILL (its figures were read already; nothing of it is reused).
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
