@@ -109,3 +109,52 @@ fn an_empty_store_gives_empty_statistics_and_history_in_every_format() {
     let out = run(dir.path(), &toml, &["calls", "list", "--json", "--csv"]);
     assert_eq!(out.status.code(), Some(2), "one format at a time");
 }
+
+#[test]
+fn watch_redraws_in_place_until_ctrl_c() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.toml");
+    std::fs::write(&path, store(dir.path())).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(["stats", "--watch", "--every", "1", "-c"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SWITCHBOARD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stdout.read_to_string(&mut all);
+        all
+    });
+    // Two refreshes, then Ctrl-C.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stats --watch ignored Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let out = reader.join().unwrap();
+    let redraws = out.matches("\x1b[H\x1b[2J").count();
+    assert!(
+        redraws >= 2,
+        "cursor home + clear before each table: {out:?}"
+    );
+    assert_eq!(out.matches("QUEUE").count(), redraws, "{out:?}");
+}

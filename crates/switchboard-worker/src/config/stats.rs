@@ -1,12 +1,13 @@
-//! `[stats]`: queue statistics and call history (see [`crate::stats`]).
+//! `[stats]`: queue statistics and call history (see [`crate::stats`], whose
+//! `StatsOptions::from_config` reads this section: configuration imports nothing from the
+//! statistics, which depend on the flow, which reads the configuration).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use time::UtcOffset;
 
-use super::model::ConfigError;
-use crate::stats::StatsOptions;
+use switchboard_core::ConfigError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -47,7 +48,7 @@ impl Default for StatsConfig {
 impl StatsConfig {
     /// Checks every key (the error names it).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.options()?;
+        self.offset()?;
         if self.history_days == 0 || self.history_days > 400 {
             return Err(ConfigError::new(
                 "stats.history_days",
@@ -69,19 +70,21 @@ impl StatsConfig {
         Ok(())
     }
 
-    /// The computation's options.
-    pub fn options(&self) -> Result<StatsOptions, ConfigError> {
-        Ok(StatsOptions {
-            service_level: Duration::from_secs(self.service_level_secs),
-            time_zone: parse_offset(&self.time_zone).ok_or_else(|| {
-                ConfigError::new(
-                    "stats.time_zone",
-                    format!(
-                        "{:?} is not `UTC` or an offset like `+01:00` / `-05:30`",
-                        self.time_zone
-                    ),
-                )
-            })?,
+    /// `stats.service_level_secs` as a duration.
+    pub fn service_level(&self) -> Duration {
+        Duration::from_secs(self.service_level_secs)
+    }
+
+    /// `stats.time_zone` as an offset from UTC.
+    pub fn offset(&self) -> Result<UtcOffset, ConfigError> {
+        parse_offset(&self.time_zone).ok_or_else(|| {
+            ConfigError::new(
+                "stats.time_zone",
+                format!(
+                    "{:?} is not `UTC` or an offset like `+01:00` / `-05:30`",
+                    self.time_zone
+                ),
+            )
         })
     }
 

@@ -230,4 +230,14 @@ mod tests {
             "ok"
         );
     }
+
+    #[test]
+    fn finished_calls_are_kept_stats_history_days() {
+        let cfg = crate::config::Config::from_toml_str(
+            "[acs]\ncallback_url = \"https://x.example/api/callbacks\"\n[stats]\nhistory_days = 3\n",
+        )
+        .unwrap();
+        let o = ExecutorOptions::from_config(&cfg).unwrap();
+        assert_eq!(o.audit_ttl, Duration::from_secs(3 * 24 * 3600));
+    }
 }

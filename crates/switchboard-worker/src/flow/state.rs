@@ -20,7 +20,7 @@ use switchboard_store::Reservation;
 use time::OffsetDateTime;
 
 use super::command::Command;
-use crate::stats::CallLedger;
+use crate::stats::ledger::CallLedger;
 
 /// Version of the document layout; bump on incompatible changes.
 pub(crate) const STATE_SCHEMA: u32 = 1;

@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use switchboard_store::{Clock, Store};
 
-use super::{collect, QueueMembers, StatsOptions};
+use super::compute::{QueueMembers, StatsOptions, StatsSnapshot};
+use super::read::collect;
 
 /// What `/api/stats` reads.
 #[derive(Clone)]
@@ -37,7 +38,7 @@ impl std::fmt::Debug for StatsSource {
 
 impl StatsSource {
     /// The statistics now.
-    pub async fn snapshot(&self) -> Result<super::StatsSnapshot, switchboard_store::StoreError> {
+    pub async fn snapshot(&self) -> Result<StatsSnapshot, switchboard_store::StoreError> {
         collect(
             self.store.as_ref(),
             &self.options,

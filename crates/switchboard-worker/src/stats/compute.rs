@@ -37,6 +37,24 @@ pub struct StatsOptions {
     pub time_zone: UtcOffset,
 }
 
+impl StatsOptions {
+    /// The options of a `[stats]` section (the errors name the key).
+    pub fn from_config(c: &crate::config::StatsConfig) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            service_level: c.service_level(),
+            time_zone: c.offset()?,
+        })
+    }
+}
+
+impl crate::config::StatsConfig {
+    /// The statistics' options of this section ([`StatsOptions::from_config`]). Defined
+    /// here so that the configuration imports nothing from the statistics.
+    pub fn options(&self) -> Result<StatsOptions, crate::config::ConfigError> {
+        StatsOptions::from_config(self)
+    }
+}
+
 impl Default for StatsOptions {
     fn default() -> Self {
         Self {
@@ -174,7 +192,8 @@ pub fn today_start(now: OffsetDateTime, offset: UtcOffset) -> OffsetDateTime {
     local.replace_time(time::Time::MIDNIGHT)
 }
 
-/// Computes the statistics. See the [module docs](self).
+/// Computes the statistics (definitions: the module docs of `stats/compute.rs`, repeated in
+/// the README's *Statistics*).
 pub fn compute(input: &StatsInput<'_>) -> StatsSnapshot {
     let now = input.now;
     let today = today_start(now, input.options.time_zone);
@@ -239,6 +258,7 @@ pub fn compute(input: &StatsInput<'_>) -> StatsSnapshot {
             let longest = waits.iter().max().copied().unwrap_or(Duration::ZERO);
             let [last_5m, last_1h, today_w] = starts.map(|s| window(&calls, &q, s, threshold));
             let serving = counts.available + counts.ringing + counts.busy + counts.wrap_up;
+            // A free agent for every waiting call and for one more: no wait.
             let estimated = if counts.available > waiting {
                 Some(0)
             } else {

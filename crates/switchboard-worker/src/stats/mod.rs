@@ -4,12 +4,12 @@
 //! # Where the numbers come from
 //! - *Live figures* (calls waiting, longest wait, agents available / ringing / busy /
 //!   wrap-up / away, agent state and since when): the call state documents of calls in
-//!   progress ([`Store::list_calls`]) and the agents' store records ([`Store::list_agents`]).
+//!   progress ([`Store::list_calls`](switchboard_store::Store::list_calls)) and the agents' store records ([`Store::list_agents`](switchboard_store::Store::list_agents)).
 //! - *Finished-call figures* (offered, answered, abandoned, overflowed, transferred, service
 //!   level, average speed of answer, average handle time, per-agent counts and occupancy):
 //!   the [`CallLedger`] each call carries in its state document, read from the archived
-//!   records of calls finished today ([`Store::list_archived_since`]) and from the calls
-//!   still in progress. The executor keeps the ledger ([`note`], after every flow step), so
+//!   records of calls finished today ([`Store::list_archived_since`](switchboard_store::Store::list_archived_since)) and from the calls
+//!   still in progress. The executor keeps the ledger (`note`, after every flow step), so
 //!   nothing is counted in one process's memory and nothing extra is written on a call's
 //!   path: the ledger rides along in the state document the executor saves anyway.
 //! - *Call history*: one [`CallRecord`] per archived call, kept `stats.history_days`
@@ -22,17 +22,11 @@
 mod api;
 mod compute;
 mod history;
-mod ledger;
+pub(crate) mod ledger;
+mod note;
+mod read;
 mod render;
 mod wallboard;
-
-use std::sync::Arc;
-use std::time::Duration;
-
-use switchboard_routing::{Roster, RoutingConfig};
-use switchboard_store::{Store, StoreError};
-use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 
 pub use self::api::{stats_router, StatsSource};
 pub use self::compute::{
@@ -40,90 +34,11 @@ pub use self::compute::{
     StatsOptions, StatsSnapshot, WindowStats,
 };
 pub use self::history::{CallRecord, OfferLine};
-pub(crate) use self::ledger::note;
 pub use self::ledger::{CallLedger, OfferOutcome, OfferRecord, QueueVisit, VisitOutcome};
+pub(crate) use self::note::note;
+pub use self::read::{collect, queue_members, spawn_gauges, MAX_CALLS_READ};
 pub use self::render::{publish_gauges, render_table};
 pub use self::wallboard::{wallboard_router, PAGE as WALLBOARD_PAGE};
-use crate::flow::CallState;
-use crate::telemetry::Metrics;
-
-/// Most live calls and finished calls read for one snapshot.
-pub const MAX_CALLS_READ: usize = 200_000;
-
-/// The queues of a routing configuration with the roster agents whose skills meet each
-/// queue's requirements (enabled agents only).
-pub fn queue_members(routing: &RoutingConfig, roster: &Roster) -> QueueMembers {
-    routing
-        .queues
-        .iter()
-        .map(|(name, q)| {
-            let ids = roster
-                .agents()
-                .iter()
-                .filter(|a| a.entry.enabled)
-                .filter(|a| a.snapshot(Default::default()).meets(&q.required_skills))
-                .map(|a| a.oid.clone())
-                .collect();
-            (name.to_string(), Some(ids))
-        })
-        .collect()
-}
-
-/// Reads the store and computes the statistics at the store clock's `now`.
-pub async fn collect(
-    store: &dyn Store,
-    options: &StatsOptions,
-    queues: &QueueMembers,
-    now: OffsetDateTime,
-) -> Result<StatsSnapshot, StoreError> {
-    let since = today_start(now, options.time_zone).min(now - time::Duration::hours(1));
-    let finished = store.list_archived_since(since, MAX_CALLS_READ).await?;
-    let live = store.list_calls(MAX_CALLS_READ).await?;
-    let agents = store.list_agents().await?;
-    // Documents that are not call states (the deployment's sealing key lives in the call
-    // table too) or that an older build wrote are skipped, never an error.
-    let finished: Vec<CallState> = finished
-        .into_iter()
-        .filter_map(|r| serde_json::from_value(r.doc).ok())
-        .collect();
-    let live: Vec<CallState> = live
-        .into_iter()
-        .filter_map(|(_, v)| serde_json::from_value(v.value).ok())
-        .collect();
-    Ok(compute(&StatsInput {
-        now,
-        options,
-        live: &live,
-        finished: &finished,
-        agents: &agents,
-        queues,
-    }))
-}
-
-/// Refreshes the statistics gauges ([`publish_gauges`]) every `every` until `stop`.
-/// A failed read keeps the previous values and is logged.
-pub fn spawn_gauges(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn switchboard_store::Clock>,
-    options: StatsOptions,
-    queues: QueueMembers,
-    metrics: Metrics,
-    every: Duration,
-    stop: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match collect(store.as_ref(), &options, &queues, clock.now()).await {
-                Ok(s) => publish_gauges(&metrics, &s),
-                Err(e) => tracing::warn!(error = %e, "statistics could not be read"),
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(every) => {}
-            }
-        }
-    })
-}
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use switchboard_store::{SqliteStore, SystemClock};
+use time::OffsetDateTime;
 use tower::ServiceExt as _;
 
 use super::*;

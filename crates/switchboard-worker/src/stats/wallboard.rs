@@ -27,7 +27,7 @@ use futures::Stream;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{stats_router, StatsSource};
+use super::api::{stats_router, StatsSource};
 
 /// The page (`GET /`).
 pub const PAGE: &str = include_str!("wallboard.html");

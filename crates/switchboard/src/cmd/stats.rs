@@ -50,7 +50,7 @@ pub struct StatsContext {
 impl StatsContext {
     /// Opens the configured store. `Err(code)` (64) on a bad key, before any I/O.
     pub async fn open(cfg: &Config) -> anyhow::Result<Result<Self, ExitCode>> {
-        let options = match cfg.stats.options() {
+        let options = match stats::StatsOptions::from_config(&cfg.stats) {
             Ok(o) => o,
             Err(e) => return Ok(Err(common::config_exit(e))),
         };

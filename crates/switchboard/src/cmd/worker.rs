@@ -16,7 +16,7 @@ use switchboard_worker::app::{
 };
 use switchboard_worker::config::Role;
 use switchboard_worker::shutdown;
-use switchboard_worker::stats::{spawn_gauges, stats_router, StatsSource};
+use switchboard_worker::stats::{spawn_gauges, stats_router, StatsOptions, StatsSource};
 use switchboard_worker::telemetry::Metrics;
 
 use super::common::{self, ConfigArgs};
@@ -70,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let source = StatsSource {
                 store: app.executor.store().clone(),
                 clock: app.executor.clock().clone(),
-                options: cfg.stats.options()?,
+                options: StatsOptions::from_config(&cfg.stats)?,
                 queues: app.executor.queue_members(),
                 remote: cfg.stats.api_remote,
             };
