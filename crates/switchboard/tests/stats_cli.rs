@@ -35,6 +35,7 @@ fn a_bad_stats_key_exits_64_naming_it_before_the_store_is_opened() {
         ("refresh_secs = 0", "stats.refresh_secs"),
         ("api = \"yes\"", "stats.api"),
         ("window = 5", "stats.window"),
+        ("wallboard = true\napi = false", "stats.wallboard"),
     ];
     for (line, key) in cases {
         let toml = format!("{}[stats]\n{line}\n", store(dir.path()));

@@ -1,6 +1,7 @@
 //! The `switchboard worker` process: starts on the embedded SQLite queue and store, serves
 //! `/metrics`, `/healthz` and `/scaling` on its metrics port, pushes OTLP metrics to a
-//! collector (metrics, and the spans of a message it handles), and on SIGTERM stops
+//! collector (metrics, and the spans of a message it handles), serves the wallboard when
+//! `stats.wallboard` is set, and on SIGTERM stops
 //! receiving, drains, flushes telemetry and exits 0.
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -27,6 +28,9 @@ grace_period_secs = 5
 
 [telemetry]
 otlp_endpoint = "{otlp}"
+
+[stats]
+wallboard = true
 "#,
             db = dir.join("switchboard.db").display()
         ),
@@ -162,6 +166,20 @@ async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(text.contains("switchboard_agents_available"), "{text}");
+    // `stats.wallboard`: the page and the statistics beside the metrics (this test's client
+    // is on loopback, so it is answered).
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert!(page.status().is_success());
+    assert!(page.text().await.unwrap().contains("api/stats/stream"));
+    let stats: serde_json::Value = http
+        .get(format!("{base}/api/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(stats["queues"].is_array(), "{stats}");
 
     let started = Instant::now();
     let status = Command::new("kill")

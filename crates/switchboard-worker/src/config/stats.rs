@@ -30,6 +30,9 @@ pub struct StatsConfig {
     pub api_remote: bool,
     /// How often a worker refreshes the statistics gauges.
     pub refresh_secs: u64,
+    /// Also serve the live wallboard (`/` and `/api/stats/stream`) on the worker's status
+    /// port, under the same loopback rule as `/api/stats` (needs `api`).
+    pub wallboard: bool,
 }
 
 impl Default for StatsConfig {
@@ -41,6 +44,7 @@ impl Default for StatsConfig {
             api: true,
             api_remote: false,
             refresh_secs: 15,
+            wallboard: false,
         }
     }
 }
@@ -59,6 +63,12 @@ impl StatsConfig {
             return Err(ConfigError::new(
                 "stats.service_level_secs",
                 "must be between 1 and 3600",
+            ));
+        }
+        if self.wallboard && !self.api {
+            return Err(ConfigError::new(
+                "stats.wallboard",
+                "the wallboard is the statistics API's page: it needs stats.api = true",
             ));
         }
         if self.refresh_secs == 0 || self.refresh_secs > 3600 {

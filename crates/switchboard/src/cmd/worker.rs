@@ -3,7 +3,8 @@
 //! Load config → preflight (exit 64 naming the key, no I/O yet) → open queue and store, resolve
 //! the roster → serve `/metrics`, `/healthz`, `/scaling` (the session-aware scaling signal) and,
 //! with `stats.api` (the default), `GET /api/stats` (queue statistics from the store, also
-//! kept as `switchboard_stats_*` gauges) on `worker.metrics_port` — the status port, never a
+//! kept as `switchboard_stats_*` gauges; with `stats.wallboard` the wallboard page too) on
+//! `worker.metrics_port` — the status port, never a
 //! public one → run the consumer until the shutdown signal, then drain within
 //! `worker.grace_period_secs`.
 use std::process::ExitCode;
@@ -16,7 +17,9 @@ use switchboard_worker::app::{
 };
 use switchboard_worker::config::Role;
 use switchboard_worker::shutdown;
-use switchboard_worker::stats::{spawn_gauges, stats_router, StatsOptions, StatsSource};
+use switchboard_worker::stats::{
+    spawn_gauges, stats_router, wallboard_router, StatsOptions, StatsSource,
+};
 use switchboard_worker::telemetry::Metrics;
 
 use super::common::{self, ConfigArgs};
@@ -74,7 +77,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 queues: app.executor.queue_members(),
                 remote: cfg.stats.api_remote,
             };
-            router = router.merge(stats_router(source.clone()));
+            router = router.merge(if cfg.stats.wallboard {
+                // The page and its stream, `/api/stats` included.
+                wallboard_router(
+                    source.clone(),
+                    Duration::from_secs(cfg.stats.refresh_secs.min(5)),
+                    token.clone(),
+                )
+            } else {
+                stats_router(source.clone())
+            });
             spawn_gauges(
                 source.store,
                 source.clock,
