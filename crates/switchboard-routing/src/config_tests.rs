@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::presence::Availability;
-use crate::queue::{NoticeFallback, RecordingNotice, TransferTarget};
+use crate::queue::{NoticeFallback, PlaySource, RecordingNotice, TransferTarget};
 
 fn err(toml: &str) -> ConfigError {
     match RoutingConfig::from_toml_str(toml) {
@@ -592,4 +592,117 @@ fn teams_transfer_targets_for_routing_and_overflow() {
     assert_eq!(e.key, "queues.q.overflow.teams_app", "{e}");
     let e = err("[queues.q]\ndirect = true\ntransfer_to = { phone = \"+14255550100\" }\n");
     assert_eq!(e.key, "queues.q.transfer_to", "{e}");
+}
+
+#[test]
+fn announcements_and_callback_parse_with_defaults_and_recorded_urls() {
+    let cfg = RoutingConfig::from_toml_str(
+        r#"
+default_queue = "support"
+[queues.support.announcements]
+every_secs = 45
+average_handle_secs = 120
+[queues.support.callback]
+offer_after_secs = 200
+[queues.sales.announcements]
+urls = ["https://cdn.example/pos-{position}.wav", "https://cdn.example/wait-{minutes}.wav"]
+max_number = 10
+"#,
+    )
+    .unwrap();
+    let support = cfg.queue("support").unwrap();
+    let a = support.announcements.as_ref().unwrap();
+    assert_eq!(a.every, Duration::from_secs(45));
+    assert_eq!(a.first_after, Duration::from_secs(45));
+    assert_eq!(support.average_handle(), Duration::from_secs(120));
+    assert_eq!(
+        a.sources(3, Duration::from_secs(61)),
+        vec![PlaySource::Text {
+            text: "You are number 3 in the queue. Your estimated wait is about 2 minutes.".into(),
+            voice: None,
+            locale: None,
+        }]
+    );
+    let c = support.callback.as_ref().unwrap();
+    assert_eq!(c.offer_after, Duration::from_secs(200));
+    assert_eq!(c.digit, "1");
+    assert_eq!(support.wait_status_every(), Some(Duration::from_secs(45)));
+    // Text prompts need AI services: the worker's check names these keys.
+    assert_eq!(
+        support.ai_prompt_keys(),
+        vec![
+            "queues.support.callback.prompt",
+            "queues.support.callback.confirmation",
+            "queues.support.announcements.text",
+        ]
+    );
+    let sales = cfg.queue("sales").unwrap();
+    // Numbers above the recordings there are are said as the highest one.
+    assert_eq!(
+        sales
+            .announcements
+            .as_ref()
+            .unwrap()
+            .sources(14, Duration::from_secs(300)),
+        vec![
+            PlaySource::File {
+                url: "https://cdn.example/pos-10.wav".into()
+            },
+            PlaySource::File {
+                url: "https://cdn.example/wait-5.wav".into()
+            },
+        ]
+    );
+    assert!(sales.ai_prompt_keys().is_empty());
+    assert_eq!(sales.callback, None);
+}
+
+#[test]
+fn announcement_and_callback_errors_name_their_key() {
+    let cases = [
+        (
+            "[queues.q.announcements]\nevery_secs = 5\n",
+            "queues.q.announcements.every_secs",
+        ),
+        (
+            "[queues.q.announcements]\ntext = \"You are {place}\"\n",
+            "queues.q.announcements.text",
+        ),
+        (
+            "[queues.q.announcements]\nurls = [\"ftp://x/{position}.wav\"]\n",
+            "queues.q.announcements.urls[0]",
+        ),
+        (
+            "[queues.q.announcements]\nurls = [\"https://x/a.wav\"]\ntext = \"hi\"\n",
+            "queues.q.announcements",
+        ),
+        (
+            "[queues.q.announcements]\nmax_number = 3\n",
+            "queues.q.announcements.max_number",
+        ),
+        ("[queues.q.callback]\ndigit = \"12\"\n", "queues.q.callback.digit"),
+        (
+            "[queues.q.callback]\noffer_after_secs = 0\n",
+            "queues.q.callback.offer_after_secs",
+        ),
+        (
+            "[queues.q.callback]\nleg_attempts = 0\n",
+            "queues.q.callback.leg_attempts",
+        ),
+        (
+            "[queues.q.callback]\ntimeout_secs = 301\n",
+            "queues.q.callback.timeout_secs",
+        ),
+        (
+            "[queues.q.callback]\nprompt = { url = \"nope\" }\n",
+            "queues.q.callback.prompt.url",
+        ),
+        (
+            "[queues.q]\ndirect = true\n[queues.q.callback]\n",
+            "queues.q.callback",
+        ),
+    ];
+    for (toml, key) in cases {
+        assert_eq!(err(toml).key, key, "{toml}");
+    }
 }
