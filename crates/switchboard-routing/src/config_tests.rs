@@ -680,7 +680,10 @@ fn announcement_and_callback_errors_name_their_key() {
             "[queues.q.announcements]\nmax_number = 3\n",
             "queues.q.announcements.max_number",
         ),
-        ("[queues.q.callback]\ndigit = \"12\"\n", "queues.q.callback.digit"),
+        (
+            "[queues.q.callback]\ndigit = \"12\"\n",
+            "queues.q.callback.digit",
+        ),
         (
             "[queues.q.callback]\noffer_after_secs = 0\n",
             "queues.q.callback.offer_after_secs",

@@ -19,6 +19,8 @@ use switchboard_routing::{CallRequirements, OverflowTarget};
 use switchboard_store::Reservation;
 use time::OffsetDateTime;
 
+use super::callback::CallbackRequest;
+
 /// Where a command's repeatability comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -212,6 +214,22 @@ pub enum Op {
         /// Agents already tried in this queue.
         excluded: Vec<TeamsUserId>,
     },
+    /// Read the waiting call's position and estimated wait from the shared store (the
+    /// queue's waitlist, its callback requests and the staffed agents); the answer comes back
+    /// as [`Internal::WaitStatus`] `n`.
+    #[serde(rename_all = "camelCase")]
+    QueryWaitStatus {
+        /// The wait-status number (stale answers are ignored).
+        n: u32,
+        /// The call (queue, wait so far).
+        call: CallRequirements,
+    },
+    /// Store a callback request (the caller keeps their place and hangs up).
+    #[serde(rename_all = "camelCase")]
+    RequestCallback {
+        /// The request.
+        request: CallbackRequest,
+    },
     /// The agent joined: the reservation now stands for a call in progress (agent busy).
     #[serde(rename_all = "camelCase")]
     Confirm {
@@ -270,6 +288,8 @@ impl Op {
             Self::HangUp { .. } => "hang_up",
             Self::Route { .. } => "route",
             Self::JoinWaitlist { .. } => "join_waitlist",
+            Self::QueryWaitStatus { .. } => "query_wait_status",
+            Self::RequestCallback { .. } => "request_callback",
             Self::Confirm { .. } => "confirm",
             Self::Release { .. } => "release",
             Self::Schedule { .. } => "schedule",
@@ -385,6 +405,12 @@ impl fmt::Display for Op {
             Self::JoinWaitlist { n, call, .. } => {
                 write!(f, "wait in queue {} (re-check {n})", call.queue)
             }
+            Self::QueryWaitStatus { n, call } => {
+                write!(f, "read wait status {n} in queue {}", call.queue)
+            }
+            Self::RequestCallback { request } => {
+                write!(f, "store callback request in queue {}", request.call.queue)
+            }
             Self::Confirm { reservation } => write!(f, "confirm agent {}", reservation.agent),
             Self::Release {
                 reservation,
@@ -460,6 +486,24 @@ pub enum Internal {
         /// The wait number; only the newest counts.
         n: u32,
     },
+    /// Timer: time to read the waiting call's position and estimated wait (number `n`).
+    #[serde(rename_all = "camelCase")]
+    WaitStatusDue {
+        /// The wait-status number; only the newest counts.
+        n: u32,
+    },
+    /// The waiting call's position and estimated wait, read from the shared store.
+    #[serde(rename_all = "camelCase")]
+    WaitStatus {
+        /// The wait-status number this answers.
+        n: u32,
+        /// Place in the queue (1 = next).
+        position: u32,
+        /// Estimated wait, seconds.
+        estimated_wait_secs: u64,
+        /// Agents staffing the queue now (for the timeline).
+        staffed: u32,
+    },
     /// Timer: the voicemail recording window is over.
     VoicemailDone,
     /// Timer: menu try `try_no`'s recognize had an uncertain request (its answer was lost, or
@@ -501,6 +545,8 @@ impl Internal {
             Self::Invited { .. } => "Invited",
             Self::RingTimeout { .. } => "RingTimeout",
             Self::QueueRecheck { .. } => "QueueRecheck",
+            Self::WaitStatusDue { .. } => "WaitStatusDue",
+            Self::WaitStatus { .. } => "WaitStatus",
             Self::VoicemailDone => "VoicemailDone",
             Self::RecognizeOverdue { .. } => "RecognizeOverdue",
             Self::CommandUncertain { .. } => "CommandUncertain",
@@ -515,6 +561,7 @@ impl Internal {
             Self::RingTimeout { .. }
                 | Self::QueueRecheck { .. }
                 | Self::VoicemailDone
+                | Self::WaitStatusDue { .. }
                 | Self::RecognizeOverdue { .. }
         )
     }
@@ -550,6 +597,16 @@ impl fmt::Display for Internal {
             }
             Self::RingTimeout { seq } => write!(f, "offer {seq}: ring timeout"),
             Self::QueueRecheck { n } => write!(f, "queue re-check {n}"),
+            Self::WaitStatusDue { n } => write!(f, "wait status {n} due"),
+            Self::WaitStatus {
+                n,
+                position,
+                estimated_wait_secs,
+                staffed,
+            } => write!(
+                f,
+                "wait status {n}: position {position}, about {estimated_wait_secs} s ({staffed} staffed)"
+            ),
             Self::VoicemailDone => f.write_str("voicemail window over"),
             Self::RecognizeOverdue { try_no } => {
                 write!(f, "menu try {try_no}: no recognize outcome in time")

@@ -95,6 +95,8 @@ pub enum Phase {
     },
     /// Voicemail: recording the caller's message until the window closes.
     VoicemailRecording,
+    /// The caller asked to be called back: the confirmation is playing; hang up when it ends.
+    CallbackAccepted,
     /// We ended (or handed off) the call; waiting for `CallDisconnected`.
     #[serde(rename_all = "camelCase")]
     Ending {
@@ -124,6 +126,7 @@ impl Phase {
             Self::OverflowAnnouncement => "overflow_announcement",
             Self::VoicemailGreeting { .. } => "voicemail_greeting",
             Self::VoicemailRecording => "voicemail_recording",
+            Self::CallbackAccepted => "callback_accepted",
             Self::Ending { .. } => "ending",
             Self::Ended { .. } => "ended",
         }
@@ -223,6 +226,28 @@ pub struct RecordingInfo {
     pub fallback: Option<String>,
 }
 
+/// Position announcements and the callback offer while the caller waits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitInfo {
+    /// Number of the newest wait-status timer (never reset, so older timers stay stale).
+    pub status: u32,
+    /// A wait-status timer is running for the current queue.
+    pub scheduled: bool,
+    /// Announcements played.
+    pub announcements: u32,
+    /// The callback was offered in this call (it is offered once).
+    pub callback_offered: bool,
+    /// The offer's recognize in flight (its wait-status number) and when to give up on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offering: Option<u32>,
+    /// When a callback offer whose outcome never came is given up.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub offering_until: Option<OffsetDateTime>,
+    /// The caller accepted a callback.
+    pub callback_requested: bool,
+}
+
 /// Who is executing the outbox, until when. A handler that finds another's live lease does
 /// not run the same commands concurrently (it retries later); an expired lease means the
 /// holder died, and the finder takes over.
@@ -301,6 +326,9 @@ pub struct CallState {
     pub recording: RecordingInfo,
     /// Waits so far (numbers re-check timers; only the newest counts).
     pub rechecks: u32,
+    /// Announcements and the callback offer while waiting.
+    #[serde(default)]
+    pub wait: WaitInfo,
     /// Overflow transfer attempts.
     pub transfers: u32,
     /// Agent who talked to the caller, once one did.
@@ -358,6 +386,7 @@ impl CallState {
             media: MediaState::default(),
             recording: RecordingInfo::default(),
             rechecks: 0,
+            wait: WaitInfo::default(),
             transfers: 0,
             answered_by: None,
             started_at: now,

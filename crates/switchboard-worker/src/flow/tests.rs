@@ -1064,6 +1064,7 @@ fn no_recognize_while_a_teams_user_is_in_the_call() {
 // In `tests/notice.rs` (declared after `cb!`, which it uses).
 mod notice;
 mod teams;
+mod waiting;
 
 // ------------------------------------------------------------------ step 8: the end
 

@@ -8,7 +8,8 @@
 //! - `media`: play and transfer results;
 //! - `notice`: the recording / transcription notice and its fallback;
 //! - `internal`: our own inputs (routing results, timers, failed commands);
-//! - `teardown`: releasing the agent, hanging up, ending the call.
+//! - `teardown`: releasing the agent, hanging up, ending the call;
+//! - `waiting`: position announcements and the callback offer while the caller waits.
 
 mod agent;
 mod internal;
@@ -17,6 +18,7 @@ mod media;
 mod notice;
 mod queue;
 mod teardown;
+mod waiting;
 
 use std::time::Duration;
 
@@ -355,12 +357,28 @@ impl<'a> Cx<'a> {
             AcsEvent::CancelAddParticipantFailed(_) => self.ignore(
                 "withdrawing the invitation failed (it had an outcome already; that outcome decides)",
             ),
-            AcsEvent::RecognizeCompleted(r) => self.on_recognized(r),
+            AcsEvent::RecognizeCompleted(r) => match ctx_of(e) {
+                Some(OpCtx::CallbackOffer { n }) => {
+                    let digits = r
+                        .dtmf_result
+                        .as_ref()
+                        .map(|d| d.digits())
+                        .filter(|d| !d.is_empty());
+                    self.on_callback_reply(n, digits, "no input")
+                }
+                _ => self.on_recognized(r),
+            },
             AcsEvent::RecognizeFailed(r) => {
                 let why = describe_result(r.result_information.as_ref());
-                self.on_recognize_failed(ctx_of(e), &why)
+                match ctx_of(e) {
+                    Some(OpCtx::CallbackOffer { n }) => self.on_callback_reply(n, None, &why),
+                    ctx => self.on_recognize_failed(ctx, &why),
+                }
             }
-            AcsEvent::RecognizeCanceled(_) => self.on_recognize_failed(ctx_of(e), "canceled"),
+            AcsEvent::RecognizeCanceled(_) => match ctx_of(e) {
+                Some(OpCtx::CallbackOffer { n }) => self.on_callback_reply(n, None, "canceled"),
+                ctx => self.on_recognize_failed(ctx, "canceled"),
+            },
             AcsEvent::PlayCompleted(_) => self.on_play_ended(ctx_of(e), "completed", true),
             AcsEvent::PlayFailed(p) => {
                 let why = format!("failed: {}", describe_result(p.result_information.as_ref()));
