@@ -709,3 +709,20 @@ fn announcement_and_callback_errors_name_their_key() {
         assert_eq!(err(toml).key, key, "{toml}");
     }
 }
+
+#[test]
+fn estimated_wait_serves_callers_staffed_at_a_time() {
+    use crate::queue::estimated_wait;
+    let aht = Duration::from_secs(120);
+    assert_eq!(estimated_wait(1, 1, aht), aht);
+    assert_eq!(estimated_wait(3, 1, aht), aht * 3);
+    assert_eq!(estimated_wait(3, 2, aht), aht * 2);
+    assert_eq!(estimated_wait(4, 2, aht), aht * 2);
+    assert_eq!(
+        estimated_wait(5, 0, aht),
+        aht * 5,
+        "nobody staffed counts as one"
+    );
+    assert_eq!(estimated_wait(0, 3, aht), aht, "position 0 reads as next");
+    assert_eq!(estimated_wait(u32::MAX, 1, Duration::MAX), Duration::MAX);
+}

@@ -440,6 +440,15 @@ impl WaitAnnouncements {
     }
 }
 
+/// Estimated wait of the caller at `position` (1 = next) when `staffed` agents take the
+/// queue's calls: callers are served `staffed` at a time, each round taking
+/// `average_handle`, so `ceil(position / staffed) × average_handle`. Nobody staffed counts
+/// as one agent, so the estimate stays finite (an empty queue overflows by `max_wait`).
+pub fn estimated_wait(position: u32, staffed: u32, average_handle: Duration) -> Duration {
+    let rounds = position.max(1).div_ceil(staffed.max(1));
+    average_handle.saturating_mul(rounds)
+}
+
 /// Replaces `{position}` and `{minutes}` in a template.
 fn fill(template: &str, position: u64, minutes: u64) -> String {
     template

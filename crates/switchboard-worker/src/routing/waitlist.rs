@@ -129,7 +129,7 @@ const WAITLIST_SLACK: Duration = Duration::from_secs(60);
 
 /// Store member set of a queue's waiting calls, one member per call: every waiting call of a
 /// queue writes its own entry, so a burst of them never contends on one document.
-fn waitlist_key(queue: &QueueName) -> String {
+pub(super) fn waitlist_key(queue: &QueueName) -> String {
     format!("waitlist:{queue}")
 }
 
