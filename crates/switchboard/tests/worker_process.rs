@@ -139,14 +139,28 @@ async fn worker_serves_status_exports_otlp_and_exits_cleanly_on_sigterm() {
     ] {
         assert!(scaling.get(key).is_some(), "{key} in {scaling}");
     }
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Readiness comes before the first receive, so wait until the message was settled: a
+    // SIGTERM sent earlier would (correctly) stop the worker before it took the message, and
+    // there would be no message span to look for.
+    let handled_by = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("switchboard_messages_total{") {
+            break text;
+        }
+        assert!(
+            Instant::now() < handled_by,
+            "the queued IncomingCall was handled within 30 s: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(text.contains("switchboard_agents_available"), "{text}");
 
     let started = Instant::now();
