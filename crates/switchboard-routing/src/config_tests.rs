@@ -626,6 +626,10 @@ max_number = 10
     let c = support.callback.as_ref().unwrap();
     assert_eq!(c.offer_after, Duration::from_secs(200));
     assert_eq!(c.digit, "1");
+    assert_eq!(c.attempts, 3);
+    assert_eq!(c.retry_after, Duration::from_secs(60));
+    assert_eq!(c.agent_ring_timeout, Duration::from_secs(20));
+    assert_eq!(c.customer_ring_timeout, Duration::from_secs(30));
     assert_eq!(support.wait_status_every(), Some(Duration::from_secs(45)));
     // Text prompts need AI services: the worker's check names these keys.
     assert_eq!(
@@ -689,8 +693,20 @@ fn announcement_and_callback_errors_name_their_key() {
             "queues.q.callback.offer_after_secs",
         ),
         (
-            "[queues.q.callback]\nleg_attempts = 0\n",
-            "queues.q.callback.leg_attempts",
+            "[queues.q.callback]\nattempts = 0\n",
+            "queues.q.callback.attempts",
+        ),
+        (
+            "[queues.q.callback]\nretry_after_secs = 0\n",
+            "queues.q.callback.retry_after_secs",
+        ),
+        (
+            "[queues.q.callback]\nagent_ring_timeout_secs = 0\n",
+            "queues.q.callback.agent_ring_timeout_secs",
+        ),
+        (
+            "[queues.q.callback]\ncustomer_ring_timeout_secs = 181\n",
+            "queues.q.callback.customer_ring_timeout_secs",
         ),
         (
             "[queues.q.callback]\ntimeout_secs = 301\n",

@@ -479,9 +479,16 @@ pub struct CallbackOffer {
     /// How long a callback request is kept before it is dropped as expired.
     #[serde(with = "crate::model::duration_secs")]
     pub expire_after: Duration,
-    /// Attempts per leg (agent, then customer) before the callback is reported failed.
-    pub leg_attempts: u32,
-    /// Pause between two attempts of a leg.
+    /// Calls to the customer (each after an agent answered) before the callback is
+    /// reported failed; an agent who does not answer is replaced by the next one instead.
+    pub attempts: u32,
+    /// Pause between two calls to the customer.
     #[serde(with = "crate::model::duration_secs")]
     pub retry_after: Duration,
+    /// How long the agent's leg rings before the next agent is tried.
+    #[serde(with = "crate::model::duration_secs")]
+    pub agent_ring_timeout: Duration,
+    /// How long the customer's phone rings before the attempt counts as unanswered.
+    #[serde(with = "crate::model::duration_secs")]
+    pub customer_ring_timeout: Duration,
 }

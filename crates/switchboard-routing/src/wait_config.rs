@@ -48,8 +48,10 @@ pub(crate) struct RawCallback {
     digit: Option<String>,
     timeout_secs: Option<u64>,
     expire_after_secs: Option<u64>,
-    leg_attempts: Option<u32>,
+    attempts: Option<u32>,
     retry_after_secs: Option<u64>,
+    agent_ring_timeout_secs: Option<u64>,
+    customer_ring_timeout_secs: Option<u64>,
 }
 
 /// Validates `announcements` under `key` (`queues.<name>.announcements`).
@@ -188,13 +190,29 @@ pub(crate) fn callback(key: &str, raw: &RawCallback) -> Result<CallbackOffer> {
             ),
         ));
     }
-    let leg_attempts = raw.leg_attempts.unwrap_or(3);
-    if leg_attempts == 0 {
+    let attempts = raw.attempts.unwrap_or(3);
+    if attempts == 0 {
         return Err(ConfigError::new(
-            format!("{key}.leg_attempts"),
+            format!("{key}.attempts"),
             "must be at least 1",
         ));
     }
+    // Both legs are invitations Call Automation rings for at most 180 s.
+    let ring = |name: &str, v: Option<u64>, default: u64| -> Result<Duration> {
+        match v.unwrap_or(default) {
+            s @ 1..=MAX_RING_SECS => Ok(Duration::from_secs(s)),
+            _ => Err(ConfigError::new(
+                format!("{key}.{name}"),
+                format!("must be 1–{MAX_RING_SECS} (Call Automation's invitation timeout)"),
+            )),
+        }
+    };
+    let agent_ring_timeout = ring("agent_ring_timeout_secs", raw.agent_ring_timeout_secs, 20)?;
+    let customer_ring_timeout = ring(
+        "customer_ring_timeout_secs",
+        raw.customer_ring_timeout_secs,
+        30,
+    )?;
     let prompt = match &raw.prompt {
         Some(p) => play_source(&format!("{key}.prompt"), p)?,
         None => text(&format!(
@@ -215,10 +233,15 @@ pub(crate) fn callback(key: &str, raw: &RawCallback) -> Result<CallbackOffer> {
         digit,
         timeout,
         expire_after: at_least_1("expire_after_secs", raw.expire_after_secs, 4 * 3600)?,
-        leg_attempts,
+        attempts,
         retry_after: at_least_1("retry_after_secs", raw.retry_after_secs, 60)?,
+        agent_ring_timeout,
+        customer_ring_timeout,
     })
 }
+
+/// Longest invitation Call Automation rings (`invitationTimeoutInSeconds`, 0–180).
+const MAX_RING_SECS: u64 = 180;
 
 fn text(s: &str) -> PlaySource {
     PlaySource::Text {
