@@ -123,7 +123,10 @@ async fn adding_a_phone_number_needs_a_caller_id() {
     let add = format!("/calling/callConnections/{ccid}/participants:add");
     // ADR 0012: no caller id, no PSTN invitation.
     let r = h
-        .post(&add, json!({"participantToAdd": phone, "operationContext": "cb"}))
+        .post(
+            &add,
+            json!({"participantToAdd": phone, "operationContext": "cb"}),
+        )
         .await;
     assert_eq!(r.status, 400, "{:?}", r.body);
     assert!(r.body["error"]["message"]

@@ -5,6 +5,7 @@
 //! - [`media`]: play, cancel media, recognize (DTMF), recording (start paused, pause,
 //!   resume, stop), stop transcription;
 //! - [`connection`]: transfer, hang up;
+//! - [`outbound`]: a callback's calls (call the agent, add the customer, end a leg);
 //! - [`late`]: a repeatable command decided longer ago than the service remembers it is
 //!   reconciled with the call before anything is sent again.
 //!
@@ -17,6 +18,7 @@ mod connection;
 mod incoming;
 mod late;
 mod media;
+mod outbound;
 mod participants;
 
 use std::sync::Arc;
@@ -31,6 +33,8 @@ use switchboard_routing::queue::PlaySource;
 use switchboard_store::{Clock, Store, StoreError};
 
 use crate::flow::{CallState, Command, FlowInput, Op};
+
+pub(crate) use outbound::resolve_alias;
 
 /// Failure of one command, classified.
 #[derive(Debug)]
@@ -145,6 +149,9 @@ impl Calls {
             Op::StopTranscription => self.stop_transcription(key, state, cmd).await,
             Op::Transfer { .. } => self.transfer(key, state, cmd).await,
             Op::HangUp { .. } => self.hang_up(key, state, cmd).await,
+            Op::CallAgent { .. } => self.call_agent(key, state, cmd).await,
+            Op::AddCustomer { .. } => self.add_customer(key, state, cmd).await,
+            Op::EndLeg { .. } => self.end_leg(key, state, cmd).await,
             _ => Err(not_this_op(cmd)),
         }
     }

@@ -209,6 +209,8 @@ impl Executor {
                 description: format!("{} {} has an empty call key", input.type_name(), input.id),
             });
         }
+        let aliased = self.resolve(key, &input).await?;
+        let key = aliased.as_ref().unwrap_or(key);
         if let Some(o) = &self.observer {
             o.input(key, &input);
         }
@@ -365,6 +367,22 @@ impl Executor {
             "call state of {key} kept changing ({} attempts)",
             self.options.max_cas_attempts
         )))
+    }
+
+    /// The events of a call a callback placed carry that call's correlation id: they belong
+    /// to the callback's state (`crate::calls` stored the key when it placed the call).
+    async fn resolve(
+        &self,
+        key: &CorrelationId,
+        input: &FlowInput,
+    ) -> Result<Option<CorrelationId>, ExecError> {
+        match &input.kind {
+            InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_))
+            | InputKind::Internal(_) => Ok(None),
+            InputKind::Acs(_) => crate::calls::resolve_alias(self.store.as_ref(), key)
+                .await
+                .map_err(store_err),
+        }
     }
 
     fn count_decision(&self, d: Disposition) {

@@ -168,6 +168,9 @@ impl Executor {
             Op::RequestCallback { .. } => {
                 self.routing.request_callback_command(key, state, cmd).await
             }
+            Op::FinishCallback { .. } => {
+                self.routing.finish_callback_command(key, state, cmd).await
+            }
             Op::Confirm { .. } => self.routing.confirm(key, state, cmd).await,
             Op::Release { .. } => self.routing.release(key, state, cmd).await,
             Op::Schedule { id, input, at } => {

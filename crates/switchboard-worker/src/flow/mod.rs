@@ -91,6 +91,7 @@
 pub mod callback;
 pub mod command;
 pub mod config;
+mod describe;
 pub mod input;
 pub mod machine;
 pub(crate) mod opctx;
@@ -99,7 +100,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use callback::CallbackRequest;
+pub use callback::{callback_key, CallbackCall, CallbackOutcome, CallbackRequest};
 pub use command::{Command, Op, RepeatKey};
 pub use config::{Cooldowns, FlowConfig};
 pub use input::{FlowInput, InputKind, Internal};

@@ -45,6 +45,10 @@ pub(crate) enum OpCtx {
     CallbackOffer { n: u32 },
     /// The callback confirmation (played before hanging up).
     CallbackConfirm,
+    /// Callback offer `seq`: the outbound call to the agent.
+    CallbackAgent { seq: u32 },
+    /// Callback: adding the customer, attempt `attempt`.
+    CallbackCustomer { attempt: u32 },
 }
 
 impl OpCtx {
@@ -96,6 +100,12 @@ impl OpCtx {
                 n: num(parts.next())?,
             },
             "callback-confirm" => Self::CallbackConfirm,
+            "callback-agent" => Self::CallbackAgent {
+                seq: num(parts.next())?,
+            },
+            "callback-customer" => Self::CallbackCustomer {
+                attempt: num(parts.next())?,
+            },
             _ => return None,
         };
         Some(ctx)
@@ -119,6 +129,10 @@ impl fmt::Display for OpCtx {
             Self::Position { n } => write!(f, "{PREFIX}:position:{n}"),
             Self::CallbackOffer { n } => write!(f, "{PREFIX}:callback-offer:{n}"),
             Self::CallbackConfirm => write!(f, "{PREFIX}:callback-confirm"),
+            Self::CallbackAgent { seq } => write!(f, "{PREFIX}:callback-agent:{seq}"),
+            Self::CallbackCustomer { attempt } => {
+                write!(f, "{PREFIX}:callback-customer:{attempt}")
+            }
         }
     }
 }
@@ -147,6 +161,8 @@ mod tests {
             OpCtx::VoicemailGreeting,
             OpCtx::Position { n: 2 },
             OpCtx::CallbackOffer { n: 3 },
+            OpCtx::CallbackAgent { seq: 2 },
+            OpCtx::CallbackCustomer { attempt: 3 },
             OpCtx::CallbackConfirm,
         ];
         for c in all {

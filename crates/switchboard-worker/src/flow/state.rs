@@ -19,6 +19,7 @@ use switchboard_routing::{IncomingCallInfo, QueueName};
 use switchboard_store::Reservation;
 use time::OffsetDateTime;
 
+use super::callback::CallbackCall;
 use super::command::Command;
 
 /// Version of the document layout; bump on incompatible changes.
@@ -97,6 +98,14 @@ pub enum Phase {
     VoicemailRecording,
     /// The caller asked to be called back: the confirmation is playing; hang up when it ends.
     CallbackAccepted,
+    /// Callback: the agent answered; the customer's phone is ringing (attempt `attempt`).
+    #[serde(rename_all = "camelCase")]
+    CallingCustomer {
+        /// Customer call number (1-based).
+        attempt: u32,
+        /// The agent on the call.
+        agent: TeamsUserId,
+    },
     /// We ended (or handed off) the call; waiting for `CallDisconnected`.
     #[serde(rename_all = "camelCase")]
     Ending {
@@ -127,6 +136,7 @@ impl Phase {
             Self::VoicemailGreeting { .. } => "voicemail_greeting",
             Self::VoicemailRecording => "voicemail_recording",
             Self::CallbackAccepted => "callback_accepted",
+            Self::CallingCustomer { .. } => "calling_customer",
             Self::Ending { .. } => "ending",
             Self::Ended { .. } => "ended",
         }
@@ -331,6 +341,10 @@ pub struct CallState {
     pub wait: WaitInfo,
     /// Overflow transfer attempts.
     pub transfers: u32,
+    /// Set when this call serves a virtual-hold callback request (an outbound call to an
+    /// agent, then the customer) instead of an incoming call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackCall>,
     /// Agent who talked to the caller, once one did.
     pub answered_by: Option<TeamsUserId>,
     /// When `IncomingCall` arrived.
@@ -388,6 +402,7 @@ impl CallState {
             rechecks: 0,
             wait: WaitInfo::default(),
             transfers: 0,
+            callback: None,
             answered_by: None,
             started_at: now,
             updated_at: now,
@@ -429,7 +444,9 @@ impl CallState {
     /// The agent currently ringing or talking.
     pub fn current_agent(&self) -> Option<&TeamsUserId> {
         match &self.phase {
-            Phase::Ringing { agent, .. } | Phase::Talking { agent, .. } => Some(agent),
+            Phase::Ringing { agent, .. }
+            | Phase::Talking { agent, .. }
+            | Phase::CallingCustomer { agent, .. } => Some(agent),
             _ => None,
         }
     }

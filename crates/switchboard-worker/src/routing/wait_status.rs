@@ -134,6 +134,7 @@ impl Routing {
                 ttl,
             )
             .await?;
+        self.start_callback(request, cmd).await?;
         self.metrics.inc(
             "switchboard_callbacks_requested_total",
             &[("queue", request.call.queue.as_str())],

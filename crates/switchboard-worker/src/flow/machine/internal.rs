@@ -187,6 +187,12 @@ impl Cx<'_> {
                 gone,
                 reason,
             } => self.on_command_failed(command, *gone, reason),
+            Internal::CallbackStart { .. }
+            | Internal::CallbackDue
+            | Internal::CallbackDialled { .. } => self.stale(format!(
+                "{} for a call that is not a callback",
+                i.type_name()
+            )),
         }
     }
 

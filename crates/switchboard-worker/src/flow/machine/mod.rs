@@ -9,9 +9,11 @@
 //! - `notice`: the recording / transcription notice and its fallback;
 //! - `internal`: our own inputs (routing results, timers, failed commands);
 //! - `teardown`: releasing the agent, hanging up, ending the call;
-//! - `waiting`: position announcements and the callback offer while the caller waits.
+//! - `waiting`: position announcements and the callback offer while the caller waits;
+//! - `callback_call`: serving a stored callback request (agent first, then the customer).
 
 mod agent;
+mod callback_call;
 mod internal;
 mod ivr;
 mod media;
@@ -111,6 +113,9 @@ pub fn step(
     let Some(state) = state else {
         return match &input.kind {
             InputKind::Acs(AcsEvent::IncomingCall(ic)) => new_call(ic, input, cfg, now),
+            InputKind::Internal(Internal::CallbackStart { request }) => {
+                callback_call::new_callback(request, input, cfg, now)
+            }
             _ => Transition::nothing(
                 Disposition::Orphan,
                 format!(
@@ -302,6 +307,10 @@ impl<'a> Cx<'a> {
 
     /// Ids the state learns from any event of the call.
     fn capture_ids(&mut self) {
+        // A callback's legs are separate calls: it learns each one's connection when placed.
+        if self.s.callback.is_some() {
+            return;
+        }
         if let InputKind::Acs(e) = &self.input.kind {
             if self.s.call_connection_id.is_none() {
                 self.s.call_connection_id = e.call_connection_id().cloned();
@@ -313,6 +322,9 @@ impl<'a> Cx<'a> {
     }
 
     fn apply(&mut self) -> Disposition {
+        if self.s.callback.is_some() {
+            return self.on_callback_input();
+        }
         let input = self.input;
         match &input.kind {
             InputKind::Acs(e) => self.on_acs(e),

@@ -257,8 +257,10 @@ impl Cx<'_> {
             caller_id,
             requested_at: self.now,
             expires_at: self.now + c.expire_after,
-            leg_attempts: c.leg_attempts,
+            attempts: c.attempts,
             retry_after_secs: c.retry_after.as_secs(),
+            agent_ring_timeout_secs: secs_u32(c.agent_ring_timeout),
+            customer_ring_timeout_secs: secs_u32(c.customer_ring_timeout),
         };
         self.decide(format!(
             "callback accepted: {number} keeps their place in {}",
