@@ -300,18 +300,24 @@ impl Cx<'_> {
             .map(|x| x.identifier.raw_id())
             .collect();
         self.s.participants.raw_ids = raw.clone();
+        self.s.participants.updates += 1;
+        // Applied (not ignored) even when nothing follows: the sequence number and who was
+        // seen must be saved for the next update to be judged by.
         let Phase::Talking { agent, .. } = self.s.phase.clone() else {
-            return self.ignore(format!("participants update while {}", self.s.phase.name()));
+            self.decide(format!("participants update while {}", self.s.phase.name()));
+            return Disposition::Applied;
         };
         let customer = self.s.call.from.raw_id();
         let agent_raw = CommunicationIdentifier::teams_user(agent.as_str()).raw_id();
         let both = raw.contains(&customer) && raw.contains(&agent_raw);
         if both {
             self.cb_mut().both_seen = true;
-            return self.ignore("agent and customer in the call");
+            self.decide("agent and customer in the call");
+            return Disposition::Applied;
         }
         if !self.cb().both_seen {
-            return self.ignore("waiting for both parties in the participant list");
+            self.decide("waiting for both parties in the participant list");
+            return Disposition::Applied;
         }
         let who = if raw.contains(&customer) {
             "the agent"
