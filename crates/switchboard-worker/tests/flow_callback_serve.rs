@@ -228,3 +228,64 @@ async fn a_worker_killed_while_the_callback_is_pending_leaves_it_to_the_other_re
     third.stop().await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_who_never_answers_is_called_per_policy_then_reported_failed() {
+    let mut opts = options();
+    // The customer's phone rings 1 s per attempt; they would pick up after 10 s.
+    opts.routing = opts.routing.replace(
+        "customer_ring_timeout_secs = 5",
+        "customer_ring_timeout_secs = 1",
+    );
+    opts.timing.default_accept_delay = Duration::from_secs(10);
+    let world = Stack::start_with(opts).await;
+    let worker = world.worker().await;
+    let caller = callback_pending(&world).await;
+    let key = callback_key(&caller.as_str().into());
+    let archived = world.ended(key.as_str(), 60).await;
+    let cb = finished(&archived);
+    assert_eq!(cb.outcome, Some(CallbackOutcome::Failed), "{cb:?}");
+    assert_eq!(cb.attempts, 2, "the policy's attempts");
+    // Alice was called for each attempt, and the customer rung each time with our number.
+    let (_, adds) = outbound(&world);
+    let customer: Vec<&Value> = adds
+        .iter()
+        .filter(|a| a["participantToAdd"]["kind"] == "phoneNumber")
+        .collect();
+    assert_eq!(customer.len(), 2, "{adds:?}");
+    assert!(customer
+        .iter()
+        .all(|a| a["sourceCallerIdNumber"]["value"] == SALES_LINE
+            && a["invitationTimeoutInSeconds"] == 1));
+    assert_eq!(world.ledger().total.creates, 2);
+    // Reported: the final state in the store, the counter, and Alice free again.
+    let results = world
+        .store
+        .list_members("callback-results:sales")
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].1["outcome"], "failed");
+    assert_eq!(results[0].1["attempts"], 2);
+    assert!(world
+        .store
+        .list_members("callbacks:sales")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        world.metrics.counter(
+            "switchboard_callbacks_finished_total",
+            &[("queue", "sales"), ("outcome", "failed")]
+        ),
+        1
+    );
+    world
+        .until(10, "Alice to be free again", async || {
+            let a = world.store.get_agent(&ALICE.into()).await.ok()??;
+            (a.reserved == 0 && a.on_call == 0).then_some(())
+        })
+        .await;
+    worker.stop().await;
+    world.shutdown().await;
+}
