@@ -511,6 +511,13 @@ pub enum Internal {
         /// The new call's connection id.
         call_connection_id: CallConnectionId,
     },
+    /// Callback timer: customer attempt `attempt` had no outcome within its ring timeout
+    /// plus grace (a lost outcome must not hold the agent forever).
+    #[serde(rename_all = "camelCase")]
+    CallbackCustomerOverdue {
+        /// The attempt the timer was set for.
+        attempt: u32,
+    },
     /// A command failed for good (not retryable), or the call is gone.
     #[serde(rename_all = "camelCase")]
     CommandFailed {
@@ -542,6 +549,7 @@ impl Internal {
             Self::CallbackStart { .. } => "CallbackStart",
             Self::CallbackDue => "CallbackDue",
             Self::CallbackDialled { .. } => "CallbackDialled",
+            Self::CallbackCustomerOverdue { .. } => "CallbackCustomerOverdue",
         }
     }
 
@@ -556,6 +564,7 @@ impl Internal {
                 | Self::RecognizeOverdue { .. }
                 | Self::CallbackStart { .. }
                 | Self::CallbackDue
+                | Self::CallbackCustomerOverdue { .. }
         )
     }
 }

@@ -150,6 +150,9 @@ impl fmt::Display for Internal {
                 seq,
                 call_connection_id,
             } => write!(f, "offer {seq}: agent call {call_connection_id}"),
+            Self::CallbackCustomerOverdue { attempt } => {
+                write!(f, "customer attempt {attempt}: no outcome in time")
+            }
             Self::CommandUncertain { command, reason } => {
                 write!(f, "{} outcome unknown: {reason}", command.op.name())
             }

@@ -13,8 +13,9 @@
 //!    request expires).
 //! 4. The customer answers → talking; the call ends when either leaves (release with the
 //!    agent's wrap-up) and the callback is finished `completed`. The customer does not
-//!    answer / is busy → end the call, release the agent, and after `retry_after` start
-//!    over from 2 — up to `attempts` calls, then finished `failed`.
+//!    answer / is busy (or no outcome comes within the ring timeout plus grace) → end the
+//!    call, release the agent, and after `retry_after` start over from 2 — up to `attempts`
+//!    calls, then finished `failed`.
 //!
 //! Events of an agent's call carry that call's own correlation id; the executor keys them
 //! to this state. Events of an earlier leg are stale (their call connection is not the
@@ -185,6 +186,15 @@ impl Cx<'_> {
                     Disposition::Applied
                 }
                 _ => self.stale(format!("ring timeout {seq} superseded")),
+            },
+            Internal::CallbackCustomerOverdue { attempt } => match self.s.phase {
+                Phase::CallingCustomer {
+                    attempt: current, ..
+                } if current == *attempt => {
+                    self.customer_failed(current, "no outcome in time");
+                    Disposition::Applied
+                }
+                _ => self.stale(format!("customer attempt {attempt} had its outcome")),
             },
             Internal::CommandFailed {
                 command,
@@ -456,6 +466,13 @@ impl Cx<'_> {
                 invitation_timeout_secs: r.customer_ring_timeout_secs.max(1),
                 operation_context: OpCtx::CallbackCustomer { attempt }.to_string(),
             },
+        );
+        let ring = Duration::from_secs(u64::from(r.customer_ring_timeout_secs.max(1)));
+        let at = self.now + ring + self.cfg.ring_grace;
+        self.schedule(
+            &format!("customer-overdue:{attempt}"),
+            Internal::CallbackCustomerOverdue { attempt },
+            at,
         );
     }
 

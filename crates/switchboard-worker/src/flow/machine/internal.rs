@@ -189,7 +189,8 @@ impl Cx<'_> {
             } => self.on_command_failed(command, *gone, reason),
             Internal::CallbackStart { .. }
             | Internal::CallbackDue
-            | Internal::CallbackDialled { .. } => self.stale(format!(
+            | Internal::CallbackDialled { .. }
+            | Internal::CallbackCustomerOverdue { .. } => self.stale(format!(
                 "{} for a call that is not a callback",
                 i.type_name()
             )),

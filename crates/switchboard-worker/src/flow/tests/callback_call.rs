@@ -118,7 +118,12 @@ fn agent_first_then_the_customer_with_our_number_then_completed() {
     let mut d = started(3);
     let seq = reserve(&mut d, A1, 1);
     let t = agent_answers(&mut d, LEG1, seq);
-    assert_eq!(ops(&t), ["confirm", "add_customer"], "{}", t.decision);
+    assert_eq!(
+        ops(&t),
+        ["confirm", "add_customer", "schedule"],
+        "{}",
+        t.decision
+    );
     assert_eq!(
         *find(&t, "add_customer"),
         Op::AddCustomer {
@@ -223,7 +228,9 @@ fn an_unanswered_customer_is_called_again_after_the_pause_then_reported_failed()
     // Attempt 2 (the last).
     let seq = reserve(&mut d, A1, 2);
     agent_answers(&mut d, LEG2, seq);
-    let t = d.acs(customer_failed(LEG2, 2));
+    // No outcome at all for the last attempt: its timer gives up on it.
+    d.advance(30);
+    let t = d.internal(Internal::CallbackCustomerOverdue { attempt: 2 });
     assert_eq!(
         ops(&t),
         ["end_leg", "release", "finish_callback", "archive"],
@@ -236,6 +243,9 @@ fn an_unanswered_customer_is_called_again_after_the_pause_then_reported_failed()
     assert_eq!(callback.outcome, Some(CallbackOutcome::Failed));
     assert_eq!(callback.attempts, 2);
     assert!(matches!(d.phase(), Phase::Ended { .. }));
+    // The outcome that comes after all is stale.
+    let t = d.acs(customer_failed(LEG2, 2));
+    assert_ne!(t.disposition, Disposition::Applied);
 }
 
 #[test]
