@@ -289,3 +289,43 @@ async fn a_customer_who_never_answers_is_called_per_policy_then_reported_failed(
     worker.stop().await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_create_call_answer_still_places_one_call_to_the_agent() {
+    use switchboard_sim::{FaultKind, FaultRule, FaultSpec, Faults, LostAnswer};
+    // The call to Alice is placed, and its answer lost: the worker sends it again (the same
+    // repeatability id) and gets the same call back, with two replicas racing.
+    let mut opts = options();
+    opts.faults = Faults {
+        operations: [(
+            "CreateCall".to_string(),
+            FaultSpec {
+                latency: None,
+                rules: vec![FaultRule::times(
+                    FaultKind::Lost {
+                        answer: LostAnswer::Reset,
+                        status: None,
+                        hang_ms: None,
+                    },
+                    1,
+                )],
+            },
+        )]
+        .into(),
+        ..Faults::default()
+    };
+    let world = Stack::start_with(opts).await;
+    let first = world.worker().await;
+    let second = world.worker().await;
+    let caller = callback_pending(&world).await;
+    assert_served_once(&world, &caller).await;
+    assert!(world.ledger().lost_answers >= 1, "{:?}", world.ledger());
+    assert!(
+        world.ledger().replayed_requests >= 1,
+        "{:?}",
+        world.ledger()
+    );
+    first.stop().await;
+    second.stop().await;
+    world.shutdown().await;
+}
