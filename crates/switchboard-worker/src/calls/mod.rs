@@ -14,6 +14,7 @@
 //! Errors are classified here ([`CmdError`]): transient (retry the message), permanent (the
 //! flow decides), gone (the call no longer exists).
 
+pub(crate) mod alias;
 mod connection;
 mod incoming;
 mod late;
@@ -33,8 +34,6 @@ use switchboard_routing::queue::PlaySource;
 use switchboard_store::{Clock, Store, StoreError};
 
 use crate::flow::{CallState, Command, FlowInput, Op};
-
-pub(crate) use outbound::resolve_alias;
 
 /// Failure of one command, classified.
 #[derive(Debug)]

@@ -2,41 +2,15 @@
 //! number to it with our number as caller id, end one leg.
 //!
 //! The events of a placed call carry that call's correlation id, not the callback's key:
-//! the key is stored under the new correlation id ([`alias_key`]) before the flow hears of
-//! the call, and the executor keys the call's events by it ([`resolve_alias`]).
-
-use std::time::Duration;
+//! the key is stored under the new correlation id (`super::alias`) before the flow hears of
+//! the call, and the executor keys the call's events by it.
 
 use switchboard_callautomation::{AddParticipantRequest, CreateCallRequest, PhoneNumberIdentifier};
 use switchboard_events::{CommunicationIdentifier, CorrelationId};
-use switchboard_store::{Store, StoreError};
 
+use super::alias::{alias_key, ALIAS_MEMBER, ALIAS_TTL};
 use super::{not_this_op, Calls, CmdError, Effect};
 use crate::flow::{CallState, Command, FlowInput, Internal, Op};
-
-/// How long a placed call's events are keyed to its callback (longer than any call).
-const ALIAS_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// Member set naming the call state that owns the events of the call `correlation_id`.
-pub(crate) fn alias_key(correlation_id: &str) -> String {
-    format!("alias:{correlation_id}")
-}
-
-const ALIAS_MEMBER: &str = "key";
-
-/// The call state key the events of `correlation_id` belong to, if it is a placed call.
-pub(crate) async fn resolve_alias(
-    store: &dyn Store,
-    correlation_id: &CorrelationId,
-) -> Result<Option<CorrelationId>, StoreError> {
-    let members = store
-        .list_members(&alias_key(correlation_id.as_str()))
-        .await?;
-    Ok(members
-        .into_iter()
-        .find(|(m, _)| m == ALIAS_MEMBER)
-        .and_then(|(_, v)| v.as_str().map(CorrelationId::from)))
-}
 
 impl Calls {
     pub(super) async fn call_agent(

@@ -379,7 +379,7 @@ impl Executor {
         match &input.kind {
             InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_))
             | InputKind::Internal(_) => Ok(None),
-            InputKind::Acs(_) => crate::calls::resolve_alias(self.store.as_ref(), key)
+            InputKind::Acs(_) => crate::calls::alias::resolve_alias(self.store.as_ref(), key)
                 .await
                 .map_err(store_err),
         }
