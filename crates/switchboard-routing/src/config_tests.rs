@@ -55,6 +55,22 @@ fn the_documented_example_loads() {
         .agents
         .iter()
         .any(|a| matches!(a.agent, AgentRef::DisplayName(_))));
+    // The callback policy is shown with every key.
+    let cb = cfg.queue("support").unwrap().callback.as_ref().unwrap();
+    assert_eq!(
+        (
+            cb.attempts,
+            cb.retry_after,
+            cb.agent_ring_timeout,
+            cb.customer_ring_timeout
+        ),
+        (
+            3,
+            Duration::from_secs(120),
+            Duration::from_secs(20),
+            Duration::from_secs(30)
+        )
+    );
 }
 
 #[test]
