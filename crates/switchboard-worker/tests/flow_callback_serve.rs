@@ -9,7 +9,9 @@ use serde_json::Value;
 use switchboard_sim::{RecordedRequest, StartCall};
 use switchboard_testkit::fixtures::*;
 use switchboard_testkit::*;
-use switchboard_worker::flow::{callback_key, CallbackCall, CallbackOutcome, Phase};
+use switchboard_worker::flow::{
+    callback_key, CallbackCall, CallbackOutcome, Disposition, FlowInput, Internal, Phase,
+};
 
 const CUSTOMER: &str = "+14255550103";
 
@@ -200,6 +202,20 @@ async fn a_caller_who_pressed_1_is_called_back_when_alice_frees_up() {
     let worker = world.worker().await;
     let caller = callback_pending(&world).await;
     assert_served_once(&world, &caller).await;
+
+    // A late redelivery of the start (the caller's command re-run) does not call again.
+    let key = callback_key(&caller.as_str().into());
+    let served = finished(&world.ended(key.as_str(), 1).await);
+    let start = FlowInput::internal(
+        format!("callback-start:{caller}"),
+        time::OffsetDateTime::now_utc(),
+        Internal::CallbackStart {
+            request: Box::new(served.request),
+        },
+    );
+    let handled = worker.executor.handle(&key, start).await.unwrap();
+    assert_eq!(handled.disposition, Disposition::Duplicate, "{handled:?}");
+    assert_eq!(world.ledger().total.creates, 1);
     worker.stop().await;
     world.shutdown().await;
 }

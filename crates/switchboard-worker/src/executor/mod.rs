@@ -297,8 +297,14 @@ impl Executor {
                 }
             }
             if state.is_none() {
-                if let InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_)) = &input.kind {
-                    // A redelivered IncomingCall after the call ended must not answer again.
+                let starts_a_call = matches!(
+                    &input.kind,
+                    InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_))
+                        | InputKind::Internal(crate::flow::Internal::CallbackStart { .. })
+                );
+                if starts_a_call {
+                    // A redelivered IncomingCall (or callback start) after the call ended must
+                    // not answer (or call back) again.
                     if self
                         .store
                         .get_archived_call(key.as_str())
@@ -306,7 +312,8 @@ impl Executor {
                         .map_err(store_err)?
                         .is_some()
                     {
-                        let decision = "IncomingCall for a call that already ended".to_string();
+                        let decision =
+                            format!("{} for a call that already ended", input.type_name());
                         self.count_decision(Disposition::Duplicate);
                         return Ok(Handled {
                             disposition: Disposition::Duplicate,

@@ -122,6 +122,17 @@ impl Routing {
         if ttl.is_zero() {
             return Ok(Effect::Done("callback request already expired".into()));
         }
+        // Re-run after its callback was served and archived (a late redelivery of the
+        // caller's command): storing and starting it again would call the customer twice.
+        let served = crate::flow::callback_key(&request.correlation_id);
+        if self
+            .store
+            .get_archived_call(served.as_str())
+            .await?
+            .is_some()
+        {
+            return Ok(Effect::Done("callback request already served".into()));
+        }
         let value = serde_json::to_value(request).map_err(|e| {
             CmdError::Permanent(format!("callback request does not serialize: {e}"))
         })?;
