@@ -345,3 +345,27 @@ async fn a_lost_create_call_answer_still_places_one_call_to_the_agent() {
     second.stop().await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_the_customer_rings_leaves_the_callback_to_its_replacement() {
+    let mut opts = options();
+    // The customer picks up 2 s after their phone starts ringing: the kill lands meanwhile
+    // (Alice stays on longer than that).
+    opts.timing.default_accept_delay = Duration::from_secs(2);
+    opts.agents[0] = agent(ALICE, "Alice").with_talk_time(Duration::from_secs(6));
+    let world = Stack::start_with(opts).await;
+    let first = world.worker().await;
+    let caller = callback_pending(&world).await;
+    let key = callback_key(&caller.as_str().into());
+    world
+        .until(30, "the customer's phone to ring", async || {
+            let s = world.live(key.as_str()).await?;
+            matches!(s.phase, Phase::CallingCustomer { .. }).then_some(())
+        })
+        .await;
+    first.kill().await;
+    let replacement = world.worker().await;
+    assert_served_once(&world, &caller).await;
+    replacement.stop().await;
+    world.shutdown().await;
+}
