@@ -511,12 +511,12 @@ pub enum Internal {
         /// The new call's connection id.
         call_connection_id: CallConnectionId,
     },
-    /// Callback timer: customer attempt `attempt` had no outcome within its ring timeout
-    /// plus grace (a lost outcome must not hold the agent forever).
+    /// Callback timer: the customer, added to offer `seq`'s agent call, had no outcome
+    /// within the ring timeout plus grace (a lost outcome must not hold the agent forever).
     #[serde(rename_all = "camelCase")]
     CallbackCustomerOverdue {
-        /// The attempt the timer was set for.
-        attempt: u32,
+        /// The offer (agent call) the customer was added to; a later offer makes it stale.
+        seq: u32,
     },
     /// A command failed for good (not retryable), or the call is gone.
     #[serde(rename_all = "camelCase")]

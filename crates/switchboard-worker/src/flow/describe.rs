@@ -150,8 +150,8 @@ impl fmt::Display for Internal {
                 seq,
                 call_connection_id,
             } => write!(f, "offer {seq}: agent call {call_connection_id}"),
-            Self::CallbackCustomerOverdue { attempt } => {
-                write!(f, "customer attempt {attempt}: no outcome in time")
+            Self::CallbackCustomerOverdue { seq } => {
+                write!(f, "offer {seq}: no outcome of the customer in time")
             }
             Self::CommandUncertain { command, reason } => {
                 write!(f, "{} outcome unknown: {reason}", command.op.name())

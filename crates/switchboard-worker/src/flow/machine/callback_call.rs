@@ -187,14 +187,12 @@ impl Cx<'_> {
                 }
                 _ => self.stale(format!("ring timeout {seq} superseded")),
             },
-            Internal::CallbackCustomerOverdue { attempt } => match self.s.phase {
-                Phase::CallingCustomer {
-                    attempt: current, ..
-                } if current == *attempt => {
-                    self.customer_failed(current, "no outcome in time");
+            Internal::CallbackCustomerOverdue { seq } => match self.s.phase {
+                Phase::CallingCustomer { attempt, .. } if self.s.seq == *seq => {
+                    self.customer_failed(attempt, "no outcome in time");
                     Disposition::Applied
                 }
-                _ => self.stale(format!("customer attempt {attempt} had its outcome")),
+                _ => self.stale(format!("the customer of offer {seq} had an outcome")),
             },
             Internal::CommandFailed {
                 command,
@@ -410,7 +408,7 @@ impl Cx<'_> {
         self.s.rechecks += 1;
         let n = self.s.rechecks;
         self.s.phase = Phase::Waiting { recheck: n };
-        self.schedule(
+        self.schedule_timer(
             &format!("recheck:{n}"),
             Internal::QueueRecheck { n },
             at.min(expires),
@@ -444,7 +442,7 @@ impl Cx<'_> {
         );
         let ring = Duration::from_secs(u64::from(self.cb().request.agent_ring_timeout_secs));
         let at = self.now + ring + self.cfg.ring_grace;
-        self.schedule(
+        self.schedule_timer(
             &format!("ring-timeout:{seq}"),
             Internal::RingTimeout { seq },
             at,
@@ -469,9 +467,10 @@ impl Cx<'_> {
         );
         let ring = Duration::from_secs(u64::from(r.customer_ring_timeout_secs.max(1)));
         let at = self.now + ring + self.cfg.ring_grace;
-        self.schedule(
-            &format!("customer-overdue:{attempt}"),
-            Internal::CallbackCustomerOverdue { attempt },
+        let seq = self.s.seq;
+        self.schedule_timer(
+            &format!("customer-overdue:{seq}"),
+            Internal::CallbackCustomerOverdue { seq },
             at,
         );
     }
@@ -521,6 +520,14 @@ impl Cx<'_> {
         self.s.tried.clear();
         self.cb_mut().not_before = Some(at);
         self.callback_wait(at);
+    }
+
+    /// A timer whose id is the callback's key and `action` (unique: numbered by a counter
+    /// of the state), not the input's id: a callback can wait for hours, and ids that grow
+    /// with every re-check (as derived ids do) would grow without bound.
+    fn schedule_timer(&mut self, action: &str, input: Internal, at: OffsetDateTime) {
+        let id = format!("{}/{action}", self.s.correlation_id);
+        self.cmd(format!("schedule:{action}"), Op::Schedule { id, input, at });
     }
 
     fn end_leg(&mut self, call_connection_id: CallConnectionId) {

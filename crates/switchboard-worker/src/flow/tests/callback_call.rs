@@ -230,7 +230,7 @@ fn an_unanswered_customer_is_called_again_after_the_pause_then_reported_failed()
     agent_answers(&mut d, LEG2, seq);
     // No outcome at all for the last attempt: its timer gives up on it.
     d.advance(30);
-    let t = d.internal(Internal::CallbackCustomerOverdue { attempt: 2 });
+    let t = d.internal(Internal::CallbackCustomerOverdue { seq });
     assert_eq!(
         ops(&t),
         ["end_leg", "release", "finish_callback", "archive"],
@@ -282,4 +282,44 @@ fn a_second_start_is_a_duplicate_or_stale() {
     );
     let t = d.feed(&input);
     assert_ne!(t.disposition, Disposition::Applied);
+}
+
+#[test]
+fn hours_of_rechecks_keep_timer_ids_short() {
+    let mut d = Driver::new();
+    let start = FlowInput::internal(
+        "callback-start:corr-1",
+        d.now,
+        Internal::CallbackStart {
+            request: Box::new(request(3)),
+        },
+    );
+    let mut t = d.feed(&start);
+    let mut longest = 0;
+    for _ in 0..500 {
+        // Inputs carry the ids the executor gives them: a route's result is derived from
+        // the route command, a timer comes back with its scheduled id.
+        let route = t.commands.iter().find(|c| c.op.name() == "route").unwrap();
+        let Op::Route { seq, .. } = route.op else {
+            unreachable!()
+        };
+        let no_agent = FlowInput::internal(
+            route.key.derived_id("no-agent"),
+            d.now,
+            Internal::NoAgent {
+                seq,
+                retry_after_ms: 1000,
+                detail: "all busy".into(),
+            },
+        );
+        let waited = d.feed(&no_agent);
+        let Op::Schedule { id, input, .. } = find(&waited, "schedule").clone() else {
+            unreachable!()
+        };
+        longest = longest.max(id.len());
+        d.advance(1);
+        t = d.feed(&FlowInput::internal(id, d.now, input));
+        assert_eq!(ops(&t), ["route"], "{}", t.decision);
+    }
+    assert!(longest < 100, "timer ids grow: {longest} characters");
 }
