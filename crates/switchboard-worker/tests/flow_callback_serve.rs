@@ -369,3 +369,64 @@ async fn a_worker_killed_while_the_customer_rings_leaves_the_callback_to_its_rep
     replacement.stop().await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_who_declines_the_callback_is_released_and_the_next_agent_takes_it() {
+    use switchboard_sim::Behaviour;
+    use switchboard_store::AgentStatus;
+    let mut opts = options();
+    // Bob sells too, but is paused until the callback waits; then he declines it.
+    opts.routing = opts
+        .routing
+        .replace("skills = { support = 1 }", "skills = { sales = 3 }");
+    let world = Stack::start_with(opts).await;
+    let worker = world.worker().await;
+    world
+        .store
+        .set_agent_status(&BOB.into(), AgentStatus::Paused)
+        .await
+        .unwrap();
+    let caller = callback_pending(&world).await;
+    let key = callback_key(&caller.as_str().into());
+    world
+        .sim
+        .set_agent_behaviour(
+            BOB,
+            Behaviour::Decline {
+                after: Duration::from_millis(200),
+            },
+        )
+        .unwrap();
+    world
+        .store
+        .set_agent_status(&BOB.into(), AgentStatus::Available)
+        .await
+        .unwrap();
+    let cb = finished(&world.ended(key.as_str(), 60).await);
+    assert_eq!(cb.outcome, Some(CallbackOutcome::Completed), "{cb:?}");
+    assert_eq!((cb.agent_failures, cb.attempts), (1, 1), "{cb:?}");
+    // Bob was called first and declined; Alice took it; the customer was added once.
+    let (creates, adds) = outbound(&world);
+    let targets: Vec<&Value> = creates.iter().map(|c| &c["targets"][0]["rawId"]).collect();
+    assert_eq!(
+        targets,
+        [
+            &Value::from(format!("8:orgid:{BOB}")),
+            &Value::from(format!("8:orgid:{ALICE}"))
+        ],
+        "{creates:?}"
+    );
+    let customer = adds
+        .iter()
+        .filter(|a| a["participantToAdd"]["kind"] == "phoneNumber")
+        .count();
+    assert_eq!(customer, 1, "{adds:?}");
+    world
+        .until(10, "Bob to be released", async || {
+            let b = world.store.get_agent(&BOB.into()).await.ok()??;
+            (b.reserved == 0 && b.on_call == 0).then_some(())
+        })
+        .await;
+    worker.stop().await;
+    world.shutdown().await;
+}
