@@ -21,12 +21,14 @@ use serde::Deserialize;
 use switchboard_events::{normalize_e164, TeamsUserId};
 
 use crate::model::{QueueName, SkillRequirement, Skills};
+use crate::play_config::{media, non_empty, play_source, RawPlay};
 use crate::presence::{Availability, PresenceFallback, PresencePolicy};
 use crate::queue::{
-    CallQueueConfig, IvrMenu, Media, NoticeFallback, OverflowTarget, PlaySource, RecordingNotice,
-    Strategy, TransferTarget,
+    CallQueueConfig, IvrMenu, NoticeFallback, OverflowTarget, RecordingNotice, Strategy,
+    TransferTarget,
 };
 use crate::rule::{ClassificationRule, HeaderMatch, NumberPattern, ValuePattern};
+use crate::wait_config::{announcements, callback, RawAnnouncements, RawCallback};
 
 /// Name of the queue created when the configuration defines none.
 pub const IMPLICIT_QUEUE: &str = "default";
@@ -34,8 +36,7 @@ pub const IMPLICIT_QUEUE: &str = "default";
 /// ACS rings an invited participant for at most 180 s (`invitationTimeoutInSeconds`).
 pub const MAX_RING_TIMEOUT_SECS: u64 = 180;
 
-/// ACS waits at most 300 s for the first tone (`initialSilenceTimeoutInSeconds`).
-pub const MAX_IVR_TIMEOUT_SECS: u64 = 300;
+pub use crate::play_config::MAX_IVR_TIMEOUT_SECS;
 
 /// A configuration error naming the offending key (dotted path such as `agents[2].oid`, or
 /// `<file>` for the document); the workspace-wide type, so the worker passes it on as is.
@@ -308,6 +309,8 @@ struct RawQueue {
     #[serde(default)]
     direct: bool,
     presence: Option<RawPresence>,
+    announcements: Option<RawAnnouncements>,
+    callback: Option<RawCallback>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,18 +339,6 @@ enum RawTransfer {
 struct RawVoicemail {
     greeting: RawPlay,
     max_duration_secs: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlay {
-    text: Option<String>,
-    voice: Option<String>,
-    locale: Option<String>,
-    url: Option<String>,
-    ssml: Option<String>,
-    #[serde(default, rename = "loop")]
-    loop_playback: Option<bool>,
 }
 
 /// `recording_notice`: a play source plus what to do when it cannot be played.
@@ -543,13 +534,6 @@ fn requirements(key: &str, raw: &BTreeMap<String, u8>) -> Result<Vec<SkillRequir
         .collect())
 }
 
-fn non_empty(key: &str, v: &Option<String>) -> Result<Option<String>> {
-    match v.as_deref().map(str::trim) {
-        Some("") => Err(ConfigError::new(key, "must not be empty")),
-        other => Ok(other.map(str::to_owned)),
-    }
-}
-
 fn validate_agents(raw: &[RawAgent], defaults: &RawAgentDefaults) -> Result<Vec<RosterEntry>> {
     let default_capacity = defaults.capacity.unwrap_or(1);
     if default_capacity == 0 {
@@ -623,58 +607,6 @@ fn validate_agents(raw: &[RawAgent], defaults: &RawAgentDefaults) -> Result<Vec<
         });
     }
     Ok(out)
-}
-
-fn play_source(key: &str, raw: &RawPlay) -> Result<PlaySource> {
-    let given = [&raw.text, &raw.url, &raw.ssml]
-        .iter()
-        .filter(|v| v.is_some())
-        .count();
-    if given != 1 {
-        return Err(ConfigError::new(
-            key,
-            "give exactly one of `text`, `url` or `ssml`",
-        ));
-    }
-    if let Some(text) = &raw.text {
-        if text.trim().is_empty() {
-            return Err(ConfigError::new(format!("{key}.text"), "must not be empty"));
-        }
-        return Ok(PlaySource::Text {
-            text: text.clone(),
-            voice: non_empty(&format!("{key}.voice"), &raw.voice)?,
-            locale: non_empty(&format!("{key}.locale"), &raw.locale)?,
-        });
-    }
-    if raw.voice.is_some() || raw.locale.is_some() {
-        return Err(ConfigError::new(
-            key,
-            "`voice` and `locale` only apply to `text`",
-        ));
-    }
-    if let Some(u) = &raw.url {
-        match url::Url::parse(u) {
-            Ok(parsed) if matches!(parsed.scheme(), "https" | "http") => {}
-            _ => {
-                return Err(ConfigError::new(
-                    format!("{key}.url"),
-                    format!("{u:?} is not an http(s) URL ACS can fetch"),
-                ))
-            }
-        }
-        return Ok(PlaySource::File { url: u.clone() });
-    }
-    match &raw.ssml {
-        Some(ssml) if !ssml.trim().is_empty() => Ok(PlaySource::Ssml { ssml: ssml.clone() }),
-        _ => Err(ConfigError::new(format!("{key}.ssml"), "must not be empty")),
-    }
-}
-
-fn media(key: &str, raw: &RawPlay, default_loop: bool) -> Result<Media> {
-    Ok(Media {
-        source: play_source(key, raw)?,
-        loop_playback: raw.loop_playback.unwrap_or(default_loop),
-    })
 }
 
 fn e164(key: &str, s: &str) -> Result<String> {
@@ -892,6 +824,16 @@ fn validate_queue(
         };
         out.recording_notice_configured = true;
     }
+    out.announcements = q
+        .announcements
+        .as_ref()
+        .map(|a| announcements(&format!("{key}.announcements"), a))
+        .transpose()?;
+    out.callback = q
+        .callback
+        .as_ref()
+        .map(|c| callback(&format!("{key}.callback"), c))
+        .transpose()?;
     out.direct = q.direct;
     if out.direct {
         // A redirected call is never answered by us, so nothing can be played or recorded.
@@ -901,6 +843,8 @@ fn validate_queue(
             ("announcement", out.announcement.is_some()),
             ("recording", out.recording),
             ("transfer_to", out.transfer_to.is_some()),
+            ("announcements", out.announcements.is_some()),
+            ("callback", out.callback.is_some()),
         ];
         if let Some((what, _)) = conflicts.iter().find(|(_, set)| *set) {
             return Err(ConfigError::new(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::presence::Availability;
-use crate::queue::{NoticeFallback, RecordingNotice, TransferTarget};
+use crate::queue::{NoticeFallback, PlaySource, RecordingNotice, TransferTarget};
 
 fn err(toml: &str) -> ConfigError {
     match RoutingConfig::from_toml_str(toml) {
@@ -55,6 +55,22 @@ fn the_documented_example_loads() {
         .agents
         .iter()
         .any(|a| matches!(a.agent, AgentRef::DisplayName(_))));
+    // The callback policy is shown with every key.
+    let cb = cfg.queue("support").unwrap().callback.as_ref().unwrap();
+    assert_eq!(
+        (
+            cb.attempts,
+            cb.retry_after,
+            cb.agent_ring_timeout,
+            cb.customer_ring_timeout
+        ),
+        (
+            3,
+            Duration::from_secs(120),
+            Duration::from_secs(20),
+            Duration::from_secs(30)
+        )
+    );
 }
 
 #[test]
@@ -592,4 +608,153 @@ fn teams_transfer_targets_for_routing_and_overflow() {
     assert_eq!(e.key, "queues.q.overflow.teams_app", "{e}");
     let e = err("[queues.q]\ndirect = true\ntransfer_to = { phone = \"+14255550100\" }\n");
     assert_eq!(e.key, "queues.q.transfer_to", "{e}");
+}
+
+#[test]
+fn announcements_and_callback_parse_with_defaults_and_recorded_urls() {
+    let cfg = RoutingConfig::from_toml_str(
+        r#"
+default_queue = "support"
+[queues.support.announcements]
+every_secs = 45
+average_handle_secs = 120
+[queues.support.callback]
+offer_after_secs = 200
+[queues.sales.announcements]
+urls = ["https://cdn.example/pos-{position}.wav", "https://cdn.example/wait-{minutes}.wav"]
+max_number = 10
+"#,
+    )
+    .unwrap();
+    let support = cfg.queue("support").unwrap();
+    let a = support.announcements.as_ref().unwrap();
+    assert_eq!(a.every, Duration::from_secs(45));
+    assert_eq!(a.first_after, Duration::from_secs(45));
+    assert_eq!(support.average_handle(), Duration::from_secs(120));
+    assert_eq!(
+        a.sources(3, Duration::from_secs(61)),
+        vec![PlaySource::Text {
+            text: "You are number 3 in the queue. Your estimated wait is about 2 minutes.".into(),
+            voice: None,
+            locale: None,
+        }]
+    );
+    let c = support.callback.as_ref().unwrap();
+    assert_eq!(c.offer_after, Duration::from_secs(200));
+    assert_eq!(c.digit, "1");
+    assert_eq!(c.attempts, 3);
+    assert_eq!(c.retry_after, Duration::from_secs(60));
+    assert_eq!(c.agent_ring_timeout, Duration::from_secs(20));
+    assert_eq!(c.customer_ring_timeout, Duration::from_secs(30));
+    assert_eq!(support.wait_status_every(), Some(Duration::from_secs(45)));
+    // Text prompts need AI services: the worker's check names these keys.
+    assert_eq!(
+        support.ai_prompt_keys(),
+        vec![
+            "queues.support.callback.prompt",
+            "queues.support.callback.confirmation",
+            "queues.support.announcements.text",
+        ]
+    );
+    let sales = cfg.queue("sales").unwrap();
+    // Numbers above the recordings there are are said as the highest one.
+    assert_eq!(
+        sales
+            .announcements
+            .as_ref()
+            .unwrap()
+            .sources(14, Duration::from_secs(300)),
+        vec![
+            PlaySource::File {
+                url: "https://cdn.example/pos-10.wav".into()
+            },
+            PlaySource::File {
+                url: "https://cdn.example/wait-5.wav".into()
+            },
+        ]
+    );
+    assert!(sales.ai_prompt_keys().is_empty());
+    assert_eq!(sales.callback, None);
+}
+
+#[test]
+fn announcement_and_callback_errors_name_their_key() {
+    let cases = [
+        (
+            "[queues.q.announcements]\nevery_secs = 5\n",
+            "queues.q.announcements.every_secs",
+        ),
+        (
+            "[queues.q.announcements]\ntext = \"You are {place}\"\n",
+            "queues.q.announcements.text",
+        ),
+        (
+            "[queues.q.announcements]\nurls = [\"ftp://x/{position}.wav\"]\n",
+            "queues.q.announcements.urls[0]",
+        ),
+        (
+            "[queues.q.announcements]\nurls = [\"https://x/a.wav\"]\ntext = \"hi\"\n",
+            "queues.q.announcements",
+        ),
+        (
+            "[queues.q.announcements]\nmax_number = 3\n",
+            "queues.q.announcements.max_number",
+        ),
+        (
+            "[queues.q.callback]\ndigit = \"12\"\n",
+            "queues.q.callback.digit",
+        ),
+        (
+            "[queues.q.callback]\noffer_after_secs = 0\n",
+            "queues.q.callback.offer_after_secs",
+        ),
+        (
+            "[queues.q.callback]\nattempts = 0\n",
+            "queues.q.callback.attempts",
+        ),
+        (
+            "[queues.q.callback]\nretry_after_secs = 0\n",
+            "queues.q.callback.retry_after_secs",
+        ),
+        (
+            "[queues.q.callback]\nagent_ring_timeout_secs = 0\n",
+            "queues.q.callback.agent_ring_timeout_secs",
+        ),
+        (
+            "[queues.q.callback]\ncustomer_ring_timeout_secs = 181\n",
+            "queues.q.callback.customer_ring_timeout_secs",
+        ),
+        (
+            "[queues.q.callback]\ntimeout_secs = 301\n",
+            "queues.q.callback.timeout_secs",
+        ),
+        (
+            "[queues.q.callback]\nprompt = { url = \"nope\" }\n",
+            "queues.q.callback.prompt.url",
+        ),
+        (
+            "[queues.q]\ndirect = true\n[queues.q.callback]\n",
+            "queues.q.callback",
+        ),
+    ];
+    for (toml, key) in cases {
+        assert_eq!(err(toml).key, key, "{toml}");
+    }
+}
+
+#[test]
+fn estimated_wait_serves_callers_staffed_at_a_time() {
+    use crate::queue::estimated_wait;
+    let aht = Duration::from_secs(120);
+    assert_eq!(estimated_wait(1, 1, aht), aht);
+    assert_eq!(estimated_wait(3, 1, aht), aht * 3);
+    assert_eq!(estimated_wait(3, 2, aht), aht * 2);
+    assert_eq!(estimated_wait(4, 2, aht), aht * 2);
+    assert_eq!(
+        estimated_wait(5, 0, aht),
+        aht * 5,
+        "nobody staffed counts as one"
+    );
+    assert_eq!(estimated_wait(0, 3, aht), aht, "position 0 reads as next");
+    assert_eq!(estimated_wait(u32::MAX, 1, Duration::MAX), Duration::MAX);
 }

@@ -53,12 +53,14 @@ pub mod engine;
 pub mod graph;
 pub mod interop;
 pub mod model;
+mod play_config;
 pub mod presence;
 pub mod presence_cache;
 pub mod queue;
 pub mod roster;
 mod rule;
 pub mod strategy;
+mod wait_config;
 
 pub use classify::{classify, IncomingCallInfo};
 pub use config::{AgentRef, ConfigError, RosterEntry, RoutingConfig};
@@ -71,7 +73,8 @@ pub use model::{AgentLiveState, AgentSnapshot, CallRequirements, QueueName, Skil
 pub use presence::{Availability, PresenceFallback, PresencePolicy, PresenceView};
 pub use presence_cache::PresenceCache;
 pub use queue::{
-    CallQueueConfig, NoticeFallback, OverflowTarget, RecordingNotice, Strategy, TransferTarget,
+    AnnouncementSpeech, CallQueueConfig, CallbackOffer, NoticeFallback, OverflowTarget,
+    RecordingNotice, Strategy, TransferTarget, WaitAnnouncements,
 };
 pub use roster::{Roster, RosterError};
 

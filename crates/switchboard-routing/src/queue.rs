@@ -269,6 +269,12 @@ pub struct CallQueueConfig {
     pub direct: bool,
     /// Presence gate for this queue.
     pub presence: PresencePolicy,
+    /// Position / estimated-wait announcements while the caller waits.
+    #[serde(default)]
+    pub announcements: Option<WaitAnnouncements>,
+    /// Virtual hold: offer a callback when the estimated wait is long.
+    #[serde(default)]
+    pub callback: Option<CallbackOffer>,
 }
 
 impl CallQueueConfig {
@@ -301,11 +307,21 @@ impl CallQueueConfig {
             }
             _ => {}
         }
-        sources
+        if let Some(c) = &self.callback {
+            sources.push((format!("{key}.callback.prompt"), &c.prompt));
+            sources.push((format!("{key}.callback.confirmation"), &c.confirmation));
+        }
+        let mut keys: Vec<String> = sources
             .into_iter()
             .filter(|(_, s)| s.needs_ai())
             .map(|(k, _)| k)
-            .collect()
+            .collect();
+        if let Some(a) = &self.announcements {
+            if matches!(a.speech, AnnouncementSpeech::Text { .. }) {
+                keys.push(format!("{key}.announcements.text"));
+            }
+        }
+        keys
     }
 
     /// A queue with the defaults the configuration uses: longest-idle, priority 0, 300 s
@@ -331,6 +347,148 @@ impl CallQueueConfig {
             recording_notice_configured: false,
             direct: false,
             presence: PresencePolicy::default(),
+            announcements: None,
+            callback: None,
         }
     }
+
+    /// Average handle time used for estimated waits (announcements' setting, else 180 s).
+    pub fn average_handle(&self) -> Duration {
+        self.announcements
+            .as_ref()
+            .map_or(DEFAULT_AVERAGE_HANDLE, |a| a.average_handle)
+    }
+
+    /// How often a waiting call's position and estimated wait are read (announcements'
+    /// period, else the callback offer's check period). `None`: neither is configured.
+    pub fn wait_status_every(&self) -> Option<Duration> {
+        match (&self.announcements, &self.callback) {
+            (Some(a), _) => Some(a.every),
+            (None, Some(c)) => Some(c.check_every),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Average handle time assumed for estimated waits when the queue does not set one.
+pub const DEFAULT_AVERAGE_HANDLE: Duration = Duration::from_secs(180);
+
+/// Position and estimated-wait announcements (`queues.<name>.announcements`): every
+/// `every`, the waiting caller hears their place in the queue and the estimated wait; hold
+/// music resumes after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitAnnouncements {
+    /// Time between two announcements.
+    #[serde(with = "crate::model::duration_secs")]
+    pub every: Duration,
+    /// Time from the start of the wait to the first announcement.
+    #[serde(with = "crate::model::duration_secs")]
+    pub first_after: Duration,
+    /// What is played.
+    pub speech: AnnouncementSpeech,
+    /// Average handle time per call, for the estimate (position ÷ staffed agents × this).
+    #[serde(with = "crate::model::duration_secs")]
+    pub average_handle: Duration,
+}
+
+/// How an announcement is spoken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum AnnouncementSpeech {
+    /// Text-to-speech of a template with `{position}` and `{minutes}` (needs AI services).
+    Text {
+        /// The template.
+        template: String,
+        /// Neural voice name.
+        voice: Option<String>,
+        /// BCP-47 locale.
+        locale: Option<String>,
+    },
+    /// Recorded audio: each URL template (`…/position-{position}.wav`) is played in order.
+    #[serde(rename_all = "camelCase")]
+    Recorded {
+        /// URL templates, played in order.
+        urls: Vec<String>,
+        /// Numbers above this are said as this (there is a recording up to it only).
+        max_number: u32,
+    },
+}
+
+impl WaitAnnouncements {
+    /// The prompts for a caller at `position` (1 = next) with `estimated_wait` to go.
+    pub fn sources(&self, position: u32, estimated_wait: Duration) -> Vec<PlaySource> {
+        let minutes = estimated_wait.as_secs().div_ceil(60).max(1);
+        match &self.speech {
+            AnnouncementSpeech::Text {
+                template,
+                voice,
+                locale,
+            } => vec![PlaySource::Text {
+                text: fill(template, u64::from(position), minutes),
+                voice: voice.clone(),
+                locale: locale.clone(),
+            }],
+            AnnouncementSpeech::Recorded { urls, max_number } => {
+                let cap = u64::from(*max_number);
+                urls.iter()
+                    .map(|u| PlaySource::File {
+                        url: fill(u, u64::from(position).min(cap), minutes.min(cap)),
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Estimated wait of the caller at `position` (1 = next) when `staffed` agents take the
+/// queue's calls: callers are served `staffed` at a time, each round taking
+/// `average_handle`, so `ceil(position / staffed) × average_handle`. Nobody staffed counts
+/// as one agent, so the estimate stays finite (an empty queue overflows by `max_wait`).
+pub fn estimated_wait(position: u32, staffed: u32, average_handle: Duration) -> Duration {
+    let rounds = position.max(1).div_ceil(staffed.max(1));
+    average_handle.saturating_mul(rounds)
+}
+
+/// Replaces `{position}` and `{minutes}` in a template.
+fn fill(template: &str, position: u64, minutes: u64) -> String {
+    template
+        .replace("{position}", &position.to_string())
+        .replace("{minutes}", &minutes.to_string())
+}
+
+/// The virtual-hold callback offer (`queues.<name>.callback`): once the estimated wait
+/// reaches `offer_after`, a caller on a phone number hears `prompt` and may press `digit`
+/// to keep their place and be called back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackOffer {
+    /// Estimated wait from which the callback is offered.
+    #[serde(with = "crate::model::duration_secs")]
+    pub offer_after: Duration,
+    /// How often the estimate is checked when the queue has no announcements.
+    #[serde(with = "crate::model::duration_secs")]
+    pub check_every: Duration,
+    /// "Press 1 to be called back" (played with DTMF recognize).
+    pub prompt: PlaySource,
+    /// Played once the caller accepted, before the call ends.
+    pub confirmation: PlaySource,
+    /// The DTMF tone that accepts.
+    pub digit: String,
+    /// How long to wait for the tone.
+    #[serde(with = "crate::model::duration_secs")]
+    pub timeout: Duration,
+    /// How long a callback request is kept before it is dropped as expired.
+    #[serde(with = "crate::model::duration_secs")]
+    pub expire_after: Duration,
+    /// Calls to the customer (each after an agent answered) before the callback is
+    /// reported failed; an agent who does not answer is replaced by the next one instead.
+    pub attempts: u32,
+    /// Pause between two calls to the customer.
+    #[serde(with = "crate::model::duration_secs")]
+    pub retry_after: Duration,
+    /// How long the agent's leg rings before the next agent is tried.
+    #[serde(with = "crate::model::duration_secs")]
+    pub agent_ring_timeout: Duration,
+    /// How long the customer's phone rings before the attempt counts as unanswered.
+    #[serde(with = "crate::model::duration_secs")]
+    pub customer_ring_timeout: Duration,
 }

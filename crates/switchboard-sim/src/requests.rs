@@ -98,6 +98,8 @@ pub struct TransferToParticipantRequest {
 pub struct AddParticipantRequest {
     pub participant_to_add: CommunicationIdentifier,
     #[serde(default)]
+    pub source_caller_id_number: Option<PhoneNumberModel>,
+    #[serde(default)]
     pub invitation_timeout_in_seconds: Option<i64>,
     #[serde(default)]
     pub operation_context: Option<String>,

@@ -1,6 +1,7 @@
 //! ADR 0010: the Teams tenant's interop settings (the seed's policy table). A Teams user the
 //! tenant does not let our resource reach fails an invitation or a transfer with 403 / 10124;
-//! everyone else behaves as before. A PSTN transfer target needs a caller id.
+//! everyone else behaves as before. A PSTN transfer target needs a caller id, and so does a
+//! PSTN invitation (ADR 0012).
 
 mod common;
 
@@ -112,4 +113,38 @@ async fn transfers_to_a_teams_voice_app_and_to_a_phone_number_with_a_caller_id()
         format!("28:orgid:{app}")
     );
     assert_eq!(acc["data"]["transferee"]["rawId"], call.from.as_str());
+}
+
+#[tokio::test]
+async fn adding_a_phone_number_needs_a_caller_id() {
+    let h = start().await;
+    let (_, ccid) = h.connected_call().await;
+    let phone = json!({"kind": "phoneNumber", "phoneNumber": {"value": "+14255550123"}, "rawId": "4:+14255550123"});
+    let add = format!("/calling/callConnections/{ccid}/participants:add");
+    // ADR 0012: no caller id, no PSTN invitation.
+    let r = h
+        .post(
+            &add,
+            json!({"participantToAdd": phone, "operationContext": "cb"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("SourceCallerIdNumber"));
+    // With one of our numbers as caller id the customer is rung and joins.
+    let r = h
+        .post(
+            &add,
+            json!({
+                "participantToAdd": phone,
+                "sourceCallerIdNumber": {"value": "+14255550100"},
+                "operationContext": "cb"
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let ok = h.cb.expect(&ccid, "AddParticipantSucceeded").await;
+    assert_eq!(ok["data"]["participant"]["rawId"], "4:+14255550123");
 }

@@ -622,6 +622,16 @@ impl Engine {
         req: AddParticipantRequest,
     ) -> Result<Reply, ApiError> {
         opt_callback(&req.operation_callback_uri)?;
+        // A PSTN invitee sees a caller id, which must be one of our numbers (ADR 0012).
+        if matches!(
+            req.participant_to_add,
+            CommunicationIdentifier::PhoneNumber { .. }
+        ) && req.source_caller_id_number.is_none()
+        {
+            return Err(ApiError::invalid(
+                "Invalid request, SourceCallerIdNumber is required to add a phone number.",
+            ));
+        }
         let timing = self.timing();
         let timeout = match req.invitation_timeout_in_seconds {
             None | Some(0) => timing.default_invitation_timeout,

@@ -5,6 +5,7 @@
 //! - [`media`]: play, cancel media, recognize (DTMF), recording (start paused, pause,
 //!   resume, stop), stop transcription;
 //! - [`connection`]: transfer, hang up;
+//! - [`outbound`]: a callback's calls (call the agent, add the customer, end a leg);
 //! - [`late`]: a repeatable command decided longer ago than the service remembers it is
 //!   reconciled with the call before anything is sent again.
 //!
@@ -13,10 +14,12 @@
 //! Errors are classified here ([`CmdError`]): transient (retry the message), permanent (the
 //! flow decides), gone (the call no longer exists).
 
+pub(crate) mod alias;
 mod connection;
 mod incoming;
 mod late;
 mod media;
+mod outbound;
 mod participants;
 
 use std::sync::Arc;
@@ -145,6 +148,9 @@ impl Calls {
             Op::StopTranscription => self.stop_transcription(key, state, cmd).await,
             Op::Transfer { .. } => self.transfer(key, state, cmd).await,
             Op::HangUp { .. } => self.hang_up(key, state, cmd).await,
+            Op::CallAgent { .. } => self.call_agent(key, state, cmd).await,
+            Op::AddCustomer { .. } => self.add_customer(key, state, cmd).await,
+            Op::EndLeg { .. } => self.end_leg(key, state, cmd).await,
             _ => Err(not_this_op(cmd)),
         }
     }

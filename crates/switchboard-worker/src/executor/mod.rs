@@ -224,6 +224,8 @@ impl Executor {
                 description: format!("{} {} has an empty call key", input.type_name(), input.id),
             });
         }
+        let aliased = self.resolve(key, &input).await?;
+        let key = aliased.as_ref().unwrap_or(key);
         if let Some(o) = &self.observer {
             o.input(key, &input);
         }
@@ -310,8 +312,14 @@ impl Executor {
                 }
             }
             if state.is_none() {
-                if let InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_)) = &input.kind {
-                    // A redelivered IncomingCall after the call ended must not answer again.
+                let starts_a_call = matches!(
+                    &input.kind,
+                    InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_))
+                        | InputKind::Internal(crate::flow::Internal::CallbackStart { .. })
+                );
+                if starts_a_call {
+                    // A redelivered IncomingCall (or callback start) after the call ended must
+                    // not answer (or call back) again.
                     if self
                         .store
                         .get_archived_call(key.as_str())
@@ -319,7 +327,8 @@ impl Executor {
                         .map_err(store_err)?
                         .is_some()
                     {
-                        let decision = "IncomingCall for a call that already ended".to_string();
+                        let decision =
+                            format!("{} for a call that already ended", input.type_name());
                         self.count_decision(Disposition::Duplicate);
                         return Ok(Handled {
                             disposition: Disposition::Duplicate,
@@ -381,6 +390,22 @@ impl Executor {
             "call state of {key} kept changing ({} attempts)",
             self.options.max_cas_attempts
         )))
+    }
+
+    /// The events of a call a callback placed carry that call's correlation id: they belong
+    /// to the callback's state (`crate::calls` stored the key when it placed the call).
+    async fn resolve(
+        &self,
+        key: &CorrelationId,
+        input: &FlowInput,
+    ) -> Result<Option<CorrelationId>, ExecError> {
+        match &input.kind {
+            InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_))
+            | InputKind::Internal(_) => Ok(None),
+            InputKind::Acs(_) => crate::calls::alias::resolve_alias(self.store.as_ref(), key)
+                .await
+                .map_err(store_err),
+        }
     }
 
     fn count_decision(&self, d: Disposition) {

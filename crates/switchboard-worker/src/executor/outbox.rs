@@ -165,6 +165,13 @@ impl Executor {
             op if op.is_call_automation() => self.calls.execute(key, state, cmd).await,
             Op::Route { .. } => self.routing.route_command(key, state, cmd).await,
             Op::JoinWaitlist { .. } => self.routing.join_waitlist_command(key, state, cmd).await,
+            Op::QueryWaitStatus { .. } => self.routing.wait_status_command(key, state, cmd).await,
+            Op::RequestCallback { .. } => {
+                self.routing.request_callback_command(key, state, cmd).await
+            }
+            Op::FinishCallback { .. } => {
+                self.routing.finish_callback_command(key, state, cmd).await
+            }
             Op::Confirm { .. } => self.routing.confirm(key, state, cmd).await,
             Op::Release { .. } => self.routing.release(key, state, cmd).await,
             Op::Schedule { id, input, at } => {

@@ -12,12 +12,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use switchboard_events::{
-    CommunicationIdentifier, IncomingCallContext, InvitationId, RecordingId, TeamsUserId,
+    CallConnectionId, CommunicationIdentifier, IncomingCallContext, InvitationId, RecordingId,
+    TeamsUserId,
 };
 use switchboard_routing::queue::PlaySource;
 use switchboard_routing::{CallRequirements, OverflowTarget};
 use switchboard_store::Reservation;
 use time::OffsetDateTime;
+
+use super::callback::{CallbackCall, CallbackRequest};
 
 /// Where a command's repeatability comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +215,22 @@ pub enum Op {
         /// Agents already tried in this queue.
         excluded: Vec<TeamsUserId>,
     },
+    /// Read the waiting call's position and estimated wait from the shared store (the
+    /// queue's waitlist, its callback requests and the staffed agents); the answer comes back
+    /// as [`Internal::WaitStatus`] `n`.
+    #[serde(rename_all = "camelCase")]
+    QueryWaitStatus {
+        /// The wait-status number (stale answers are ignored).
+        n: u32,
+        /// The call (queue, wait so far).
+        call: CallRequirements,
+    },
+    /// Store a callback request (the caller keeps their place and hangs up).
+    #[serde(rename_all = "camelCase")]
+    RequestCallback {
+        /// The request.
+        request: CallbackRequest,
+    },
     /// The agent joined: the reservation now stands for a call in progress (agent busy).
     #[serde(rename_all = "camelCase")]
     Confirm {
@@ -242,6 +261,43 @@ pub enum Op {
     },
     /// The call is over: move its state to the short-lived audit record. Always last.
     Archive,
+    /// Callback: call the reserved Teams agent (`CreateCall`); the new call's connection
+    /// comes back as [`Internal::CallbackDialled`] and its events are keyed to this call.
+    #[serde(rename_all = "camelCase")]
+    CallAgent {
+        /// Offer number (echoed back).
+        seq: u32,
+        /// The agent called.
+        agent: TeamsUserId,
+        /// Echoed on `CallConnected` / `CreateCallFailed`.
+        operation_context: String,
+    },
+    /// Callback: add the customer's number to the agent's call, with our number as caller id.
+    #[serde(rename_all = "camelCase")]
+    AddCustomer {
+        /// The customer's number (E.164).
+        number: String,
+        /// `sourceCallerIdNumber`: the number the customer called (one of ours).
+        caller_id: String,
+        /// How long the customer's phone rings.
+        invitation_timeout_secs: u32,
+        /// Echoed on the outcome callbacks (`sb1:` with the attempt number).
+        operation_context: String,
+    },
+    /// Callback: end one leg's call for everyone (named: the state may already track the
+    /// next leg).
+    #[serde(rename_all = "camelCase")]
+    EndLeg {
+        /// The call connection ended.
+        call_connection_id: CallConnectionId,
+    },
+    /// Callback: the request is served or given up: take it off the queue's callback set,
+    /// store its final state and report it.
+    #[serde(rename_all = "camelCase")]
+    FinishCallback {
+        /// The callback's final state.
+        callback: Box<CallbackCall>,
+    },
 }
 
 /// [`Op::Release`] reason: the Teams tenant's interop policy does not let our resource call
@@ -270,10 +326,16 @@ impl Op {
             Self::HangUp { .. } => "hang_up",
             Self::Route { .. } => "route",
             Self::JoinWaitlist { .. } => "join_waitlist",
+            Self::QueryWaitStatus { .. } => "query_wait_status",
+            Self::RequestCallback { .. } => "request_callback",
             Self::Confirm { .. } => "confirm",
             Self::Release { .. } => "release",
             Self::Schedule { .. } => "schedule",
             Self::Archive => "archive",
+            Self::CallAgent { .. } => "call_agent",
+            Self::AddCustomer { .. } => "add_customer",
+            Self::EndLeg { .. } => "end_leg",
+            Self::FinishCallback { .. } => "finish_callback",
         }
     }
 
@@ -297,6 +359,9 @@ impl Op {
                 | Self::StopTranscription
                 | Self::Transfer { .. }
                 | Self::HangUp { .. }
+                | Self::CallAgent { .. }
+                | Self::AddCustomer { .. }
+                | Self::EndLeg { .. }
         )
     }
 
@@ -323,82 +388,14 @@ impl Op {
             }
             | Self::Transfer {
                 operation_context, ..
+            }
+            | Self::CallAgent {
+                operation_context, ..
+            }
+            | Self::AddCustomer {
+                operation_context, ..
             } => Some(operation_context),
             _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Answer { .. } => f.write_str("answer"),
-            Self::Redirect { target, .. } => write!(f, "redirect to {target}"),
-            Self::Reject { .. } => f.write_str("reject"),
-            Self::AddParticipant {
-                agent,
-                invitation_timeout_secs,
-                ..
-            } => write!(f, "add agent {agent} (rings {invitation_timeout_secs}s)"),
-            Self::CancelAddParticipant { invitation_id, .. } => {
-                write!(f, "cancel invitation {invitation_id}")
-            }
-            Self::RemoveParticipant { participant, .. } => write!(f, "remove {participant}"),
-            Self::Play {
-                loop_playback,
-                interrupt,
-                operation_context,
-                ..
-            } => write!(
-                f,
-                "play {operation_context}{}{}",
-                if *loop_playback { " (loop)" } else { "" },
-                if *interrupt { " (interrupt)" } else { "" }
-            ),
-            Self::CancelMedia => f.write_str("cancel media"),
-            Self::Recognize {
-                operation_context, ..
-            } => write!(f, "recognize DTMF {operation_context}"),
-            Self::StartRecording => f.write_str("start recording (paused until the notice)"),
-            Self::PauseRecording { recording_id } => write!(f, "pause recording {recording_id}"),
-            Self::ResumeRecording { recording_id } => write!(f, "resume recording {recording_id}"),
-            Self::StopRecording { recording_id } => write!(f, "stop recording {recording_id}"),
-            Self::StopTranscription => f.write_str("stop transcription"),
-            Self::Transfer { target, .. } => write!(f, "transfer to {target}"),
-            Self::HangUp { for_everyone } => f.write_str(if *for_everyone {
-                "terminate call"
-            } else {
-                "hang up"
-            }),
-            Self::Route {
-                seq,
-                call,
-                excluded,
-                ..
-            } => write!(
-                f,
-                "route {seq} in queue {} ({} attempts, {} excluded)",
-                call.queue,
-                call.attempts,
-                excluded.len()
-            ),
-            Self::JoinWaitlist { n, call, .. } => {
-                write!(f, "wait in queue {} (re-check {n})", call.queue)
-            }
-            Self::Confirm { reservation } => write!(f, "confirm agent {}", reservation.agent),
-            Self::Release {
-                reservation,
-                wrap_up_secs,
-                ..
-            } => write!(
-                f,
-                "release agent {} (wrap-up {wrap_up_secs}s)",
-                reservation.agent
-            ),
-            Self::Schedule { input, at, .. } => {
-                write!(f, "schedule {} at {at}", input.type_name())
-            }
-            Self::Archive => f.write_str("archive call"),
         }
     }
 }
@@ -460,6 +457,24 @@ pub enum Internal {
         /// The wait number; only the newest counts.
         n: u32,
     },
+    /// Timer: time to read the waiting call's position and estimated wait (number `n`).
+    #[serde(rename_all = "camelCase")]
+    WaitStatusDue {
+        /// The wait-status number; only the newest counts.
+        n: u32,
+    },
+    /// The waiting call's position and estimated wait, read from the shared store.
+    #[serde(rename_all = "camelCase")]
+    WaitStatus {
+        /// The wait-status number this answers.
+        n: u32,
+        /// Place in the queue (1 = next).
+        position: u32,
+        /// Estimated wait, seconds.
+        estimated_wait_secs: u64,
+        /// Agents staffing the queue now (for the timeline).
+        staffed: u32,
+    },
     /// Timer: the voicemail recording window is over.
     VoicemailDone,
     /// Timer: menu try `try_no`'s recognize had an uncertain request (its answer was lost, or
@@ -478,6 +493,30 @@ pub enum Internal {
         command: Box<Command>,
         /// Why it is unknown.
         reason: String,
+    },
+    /// Callback: a stored request's turn may have come (sent by the executor when the request
+    /// is stored, with no state yet: it creates the callback's state).
+    #[serde(rename_all = "camelCase")]
+    CallbackStart {
+        /// The stored request.
+        request: Box<CallbackRequest>,
+    },
+    /// Callback: an agent freed up and this request is next (a freed agent's pull).
+    CallbackDue,
+    /// Callback: offer `seq`'s `CreateCall` was accepted: the agent's call connection.
+    #[serde(rename_all = "camelCase")]
+    CallbackDialled {
+        /// The offer.
+        seq: u32,
+        /// The new call's connection id.
+        call_connection_id: CallConnectionId,
+    },
+    /// Callback timer: the customer, added to offer `seq`'s agent call, had no outcome
+    /// within the ring timeout plus grace (a lost outcome must not hold the agent forever).
+    #[serde(rename_all = "camelCase")]
+    CallbackCustomerOverdue {
+        /// The offer (agent call) the customer was added to; a later offer makes it stale.
+        seq: u32,
     },
     /// A command failed for good (not retryable), or the call is gone.
     #[serde(rename_all = "camelCase")]
@@ -501,10 +540,16 @@ impl Internal {
             Self::Invited { .. } => "Invited",
             Self::RingTimeout { .. } => "RingTimeout",
             Self::QueueRecheck { .. } => "QueueRecheck",
+            Self::WaitStatusDue { .. } => "WaitStatusDue",
+            Self::WaitStatus { .. } => "WaitStatus",
             Self::VoicemailDone => "VoicemailDone",
             Self::RecognizeOverdue { .. } => "RecognizeOverdue",
             Self::CommandUncertain { .. } => "CommandUncertain",
             Self::CommandFailed { .. } => "CommandFailed",
+            Self::CallbackStart { .. } => "CallbackStart",
+            Self::CallbackDue => "CallbackDue",
+            Self::CallbackDialled { .. } => "CallbackDialled",
+            Self::CallbackCustomerOverdue { .. } => "CallbackCustomerOverdue",
         }
     }
 
@@ -515,58 +560,11 @@ impl Internal {
             Self::RingTimeout { .. }
                 | Self::QueueRecheck { .. }
                 | Self::VoicemailDone
+                | Self::WaitStatusDue { .. }
                 | Self::RecognizeOverdue { .. }
+                | Self::CallbackStart { .. }
+                | Self::CallbackDue
+                | Self::CallbackCustomerOverdue { .. }
         )
-    }
-}
-
-impl fmt::Display for Internal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Routed {
-                seq,
-                reservation,
-                detail,
-            } => write!(f, "route {seq}: reserved {} ({detail})", reservation.agent),
-            Self::NoAgent {
-                seq,
-                retry_after_ms,
-                detail,
-            } => write!(
-                f,
-                "route {seq}: nobody free, retry in {retry_after_ms} ms ({detail})"
-            ),
-            Self::Overflow {
-                seq,
-                target,
-                detail,
-            } => write!(
-                f,
-                "route {seq}: overflow to {} ({detail})",
-                target.describe()
-            ),
-            Self::Invited { seq, invitation_id } => {
-                write!(f, "offer {seq}: invitation {invitation_id}")
-            }
-            Self::RingTimeout { seq } => write!(f, "offer {seq}: ring timeout"),
-            Self::QueueRecheck { n } => write!(f, "queue re-check {n}"),
-            Self::VoicemailDone => f.write_str("voicemail window over"),
-            Self::RecognizeOverdue { try_no } => {
-                write!(f, "menu try {try_no}: no recognize outcome in time")
-            }
-            Self::CommandUncertain { command, reason } => {
-                write!(f, "{} outcome unknown: {reason}", command.op.name())
-            }
-            Self::CommandFailed {
-                command,
-                gone,
-                reason,
-            } => write!(
-                f,
-                "{} failed{}: {reason}",
-                command.op.name(),
-                if *gone { " (call gone)" } else { "" }
-            ),
-        }
     }
 }

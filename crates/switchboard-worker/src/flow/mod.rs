@@ -50,6 +50,16 @@
 //!    reservation (with the agent's wrap-up after a conversation), withdraw a pending
 //!    invitation, terminate the call if it is still up, archive the state (short audit record).
 //!
+//! 9. **Waiting announcements and the callback offer** (`machine/waiting.rs`): a queue with
+//!    `announcements` or `callback` reads the waiting call's position and estimated wait
+//!    every period ([`Internal::WaitStatusDue`] → [`Op::QueryWaitStatus`]: the executor reads
+//!    the queue's waitlist and callback requests in the store, so every replica agrees →
+//!    [`Internal::WaitStatus`]). The announcement interrupts hold music, which is queued again
+//!    behind it. Once the estimate reaches the queue's callback threshold, a caller on a
+//!    phone number with no Teams user in the call hears the offer (DTMF recognize, once per
+//!    call); the digit stores a [`CallbackRequest`] ([`Op::RequestCallback`]), plays the
+//!    confirmation and ends the call; anything else resumes hold music.
+//!
 //! # Idempotency and order tolerance
 //! - Each applied input's id is remembered in the state: the same event twice is a
 //!   [`Disposition::Duplicate`] with no commands.
@@ -75,10 +85,13 @@
 //! - [`command`]: [`Command`], [`Op`], [`RepeatKey`] and the [`Internal`] inputs (the two
 //!   contain each other, so they share a file and `input` imports from `command` only).
 //! - `opctx`: the `sb1:` operation-context format, `OpCtx`.
+//! - [`callback`]: [`CallbackRequest`], the stored virtual-hold callback request.
 //! - [`config`]: the flow's configuration, [`FlowConfig`].
 
+pub mod callback;
 pub mod command;
 pub mod config;
+mod describe;
 pub mod input;
 pub mod machine;
 pub(crate) mod opctx;
@@ -87,6 +100,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+pub use callback::{callback_key, CallbackCall, CallbackOutcome, CallbackRequest};
 pub use command::{Command, Op, RepeatKey};
 pub use config::{Cooldowns, FlowConfig};
 pub use input::{FlowInput, InputKind, Internal};
@@ -94,4 +108,4 @@ pub(crate) use input::{InternalMessage, INTERNAL_TYPE_PREFIX};
 pub use machine::{step, Disposition, Transition};
 #[allow(unused_imports)]
 pub(crate) use opctx::OpCtx;
-pub use state::{CallState, Lease, Phase};
+pub use state::{CallState, Lease, Phase, WaitInfo};

@@ -39,6 +39,16 @@ pub(crate) enum OpCtx {
     OverflowAnnouncement,
     /// Voicemail greeting (played before recording a message).
     VoicemailGreeting,
+    /// A position / estimated-wait announcement, playback `n`.
+    Position { n: u32 },
+    /// The callback offer ("press 1"), for wait status `n`.
+    CallbackOffer { n: u32 },
+    /// The callback confirmation (played before hanging up).
+    CallbackConfirm,
+    /// Callback offer `seq`: the outbound call to the agent.
+    CallbackAgent { seq: u32 },
+    /// Callback: adding the customer, attempt `attempt`.
+    CallbackCustomer { attempt: u32 },
 }
 
 impl OpCtx {
@@ -83,6 +93,19 @@ impl OpCtx {
             },
             "overflow-announcement" => Self::OverflowAnnouncement,
             "voicemail-greeting" => Self::VoicemailGreeting,
+            "position" => Self::Position {
+                n: num(parts.next())?,
+            },
+            "callback-offer" => Self::CallbackOffer {
+                n: num(parts.next())?,
+            },
+            "callback-confirm" => Self::CallbackConfirm,
+            "callback-agent" => Self::CallbackAgent {
+                seq: num(parts.next())?,
+            },
+            "callback-customer" => Self::CallbackCustomer {
+                attempt: num(parts.next())?,
+            },
             _ => return None,
         };
         Some(ctx)
@@ -103,6 +126,13 @@ impl fmt::Display for OpCtx {
             Self::Transfer { n } => write!(f, "{PREFIX}:transfer:{n}"),
             Self::OverflowAnnouncement => write!(f, "{PREFIX}:overflow-announcement"),
             Self::VoicemailGreeting => write!(f, "{PREFIX}:voicemail-greeting"),
+            Self::Position { n } => write!(f, "{PREFIX}:position:{n}"),
+            Self::CallbackOffer { n } => write!(f, "{PREFIX}:callback-offer:{n}"),
+            Self::CallbackConfirm => write!(f, "{PREFIX}:callback-confirm"),
+            Self::CallbackAgent { seq } => write!(f, "{PREFIX}:callback-agent:{seq}"),
+            Self::CallbackCustomer { attempt } => {
+                write!(f, "{PREFIX}:callback-customer:{attempt}")
+            }
         }
     }
 }
@@ -129,6 +159,11 @@ mod tests {
             OpCtx::Transfer { n: 2 },
             OpCtx::OverflowAnnouncement,
             OpCtx::VoicemailGreeting,
+            OpCtx::Position { n: 2 },
+            OpCtx::CallbackOffer { n: 3 },
+            OpCtx::CallbackAgent { seq: 2 },
+            OpCtx::CallbackCustomer { attempt: 3 },
+            OpCtx::CallbackConfirm,
         ];
         for c in all {
             assert_eq!(OpCtx::parse(&c.to_string()), Some(c.clone()), "{c}");

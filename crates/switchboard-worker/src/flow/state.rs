@@ -19,6 +19,7 @@ use switchboard_routing::{IncomingCallInfo, QueueName};
 use switchboard_store::Reservation;
 use time::OffsetDateTime;
 
+use super::callback::CallbackCall;
 use super::command::Command;
 use crate::stats::ledger::CallLedger;
 
@@ -96,6 +97,16 @@ pub enum Phase {
     },
     /// Voicemail: recording the caller's message until the window closes.
     VoicemailRecording,
+    /// The caller asked to be called back: the confirmation is playing; hang up when it ends.
+    CallbackAccepted,
+    /// Callback: the agent answered; the customer's phone is ringing (attempt `attempt`).
+    #[serde(rename_all = "camelCase")]
+    CallingCustomer {
+        /// Customer call number (1-based).
+        attempt: u32,
+        /// The agent on the call.
+        agent: TeamsUserId,
+    },
     /// We ended (or handed off) the call; waiting for `CallDisconnected`.
     #[serde(rename_all = "camelCase")]
     Ending {
@@ -125,6 +136,8 @@ impl Phase {
             Self::OverflowAnnouncement => "overflow_announcement",
             Self::VoicemailGreeting { .. } => "voicemail_greeting",
             Self::VoicemailRecording => "voicemail_recording",
+            Self::CallbackAccepted => "callback_accepted",
+            Self::CallingCustomer { .. } => "calling_customer",
             Self::Ending { .. } => "ending",
             Self::Ended { .. } => "ended",
         }
@@ -224,6 +237,28 @@ pub struct RecordingInfo {
     pub fallback: Option<String>,
 }
 
+/// Position announcements and the callback offer while the caller waits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitInfo {
+    /// Number of the newest wait-status timer (never reset, so older timers stay stale).
+    pub status: u32,
+    /// A wait-status timer is running for the current queue.
+    pub scheduled: bool,
+    /// Announcements played.
+    pub announcements: u32,
+    /// The callback was offered in this call (it is offered once).
+    pub callback_offered: bool,
+    /// The offer's recognize in flight (its wait-status number) and when to give up on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offering: Option<u32>,
+    /// When a callback offer whose outcome never came is given up.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub offering_until: Option<OffsetDateTime>,
+    /// The caller accepted a callback.
+    pub callback_requested: bool,
+}
+
 /// Who is executing the outbox, until when. A handler that finds another's live lease does
 /// not run the same commands concurrently (it retries later); an expired lease means the
 /// holder died, and the finder takes over.
@@ -302,8 +337,15 @@ pub struct CallState {
     pub recording: RecordingInfo,
     /// Waits so far (numbers re-check timers; only the newest counts).
     pub rechecks: u32,
+    /// Announcements and the callback offer while waiting.
+    #[serde(default)]
+    pub wait: WaitInfo,
     /// Overflow transfer attempts.
     pub transfers: u32,
+    /// Set when this call serves a virtual-hold callback request (an outbound call to an
+    /// agent, then the customer) instead of an incoming call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackCall>,
     /// Agent who talked to the caller, once one did.
     pub answered_by: Option<TeamsUserId>,
     /// Figures for statistics and the call history, kept by the executor (the flow never
@@ -363,7 +405,9 @@ impl CallState {
             media: MediaState::default(),
             recording: RecordingInfo::default(),
             rechecks: 0,
+            wait: WaitInfo::default(),
             transfers: 0,
+            callback: None,
             answered_by: None,
             ledger: CallLedger::default(),
             started_at: now,
@@ -406,7 +450,9 @@ impl CallState {
     /// The agent currently ringing or talking.
     pub fn current_agent(&self) -> Option<&TeamsUserId> {
         match &self.phase {
-            Phase::Ringing { agent, .. } | Phase::Talking { agent, .. } => Some(agent),
+            Phase::Ringing { agent, .. }
+            | Phase::Talking { agent, .. }
+            | Phase::CallingCustomer { agent, .. } => Some(agent),
             _ => None,
         }
     }

@@ -1062,8 +1062,10 @@ fn no_recognize_while_a_teams_user_is_in_the_call() {
 
 // ------------------------------------------------------------------ step 7: recording notice
 // In `tests/notice.rs` (declared after `cb!`, which it uses).
+mod callback_call;
 mod notice;
 mod teams;
+mod waiting;
 
 // ------------------------------------------------------------------ step 8: the end
 

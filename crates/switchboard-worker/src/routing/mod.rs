@@ -1,11 +1,14 @@
 //! Routing against the store: reserving an agent for a call (`route`), the queues'
-//! waitlists (`waitlist`), confirming and releasing reservations, and the one mapping from a
+//! waitlists (`waitlist`), waiting calls' position / estimated wait and stored callback
+//! requests (`wait_status`), serving callback requests (`callbacks`), confirming and releasing reservations, and the one mapping from a
 //! store agent record to routing's live agent state (`live_state`).
 //!
 //! The decisions are switchboard-routing's (pure); this module reads what they need from
 //! the store and writes back what they decided.
 
+mod callbacks;
 mod route;
+mod wait_status;
 mod waitlist;
 
 use std::collections::{HashMap, HashSet};

@@ -32,7 +32,11 @@ impl Routing {
                 call.queue
             )));
         };
-        let ttl = queue.ring_timeout + self.flow.ring_grace + self.reservation_margin;
+        // A callback's agent leg rings for the callback policy's time, which may be longer.
+        let ring = queue.callback.as_ref().map_or(queue.ring_timeout, |c| {
+            c.agent_ring_timeout.max(queue.ring_timeout)
+        });
+        let ttl = ring + self.flow.ring_grace + self.reservation_margin;
         // A call that already holds a reservation it has not used up (the worker that reserved
         // crashed before its state was saved, or this command was redelivered) keeps that
         // agent: ranking again would see the agent as busy — with this very call — and reserve

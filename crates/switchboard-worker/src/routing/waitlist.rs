@@ -1,5 +1,6 @@
 //! Queue waitlists: a waiting call lists itself in its queue's store member set; an agent who
-//! frees up pulls the call they should take next (queue priority, then longest wait).
+//! frees up pulls the call they should take next (queue priority, then longest wait) — a
+//! stored callback request counts there with the place its caller left.
 
 use std::time::Duration;
 
@@ -74,7 +75,7 @@ impl Routing {
         let snapshot = agent.snapshot(AgentLiveState::default());
         let queues = &self.flow.routing.queues;
         let now = self.clock.now();
-        let mut calls: Vec<(QueueName, WaitEntry)> = Vec::new();
+        let mut calls: Vec<(QueueName, Pulled)> = Vec::new();
         for (name, q) in queues {
             if q.direct || !snapshot.meets(&q.required_skills) {
                 continue;
@@ -90,23 +91,37 @@ impl Routing {
             for e in entries {
                 let stale = e.call.waiting_since + q.max_wait + WAITLIST_SLACK <= now;
                 if !stale && !e.excluded.contains(&reservation.agent) {
-                    calls.push((name.clone(), e));
+                    calls.push((name.clone(), Pulled::Waiting(e)));
+                }
+            }
+            // Callback requests keep their place among the waiting callers.
+            if q.callback.is_some() {
+                for r in self.pending_callbacks(name).await {
+                    calls.push((name.clone(), Pulled::Callback(r.call)));
                 }
             }
         }
         if calls.is_empty() {
             return Ok(None);
         }
-        let reqs: Vec<CallRequirements> = calls.iter().map(|(_, e)| e.call.clone()).collect();
+        let reqs: Vec<CallRequirements> = calls.iter().map(|(_, e)| e.call().clone()).collect();
         let Some(i) = next_call_for_agent(&snapshot, &reqs, queues) else {
             return Ok(None);
         };
-        let (queue, entry) = calls.swap_remove(i);
+        let at = now + wrap_up;
+        let (queue, entry) = match calls.swap_remove(i) {
+            (_, Pulled::Callback(call)) => {
+                let target = self.pull_callback(cmd, &call, at).await?;
+                self.metrics
+                    .inc("switchboard_waiting_calls_pulled_total", &[]);
+                return Ok(Some(target));
+            }
+            (queue, Pulled::Waiting(entry)) => (queue, entry),
+        };
         let target = entry.call.call_id.clone();
         // Take it off the list so the next freed agent pulls a different call.
         self.leave_waitlist(&target, &queue).await?;
         let id = cmd.key.derived_id(&format!("pull:{target}"));
-        let at = now + wrap_up;
         let msg = InternalMessage::new(
             id.clone(),
             target.clone(),
@@ -124,12 +139,27 @@ impl Routing {
     }
 }
 
+/// What a freed agent can pull: a waiting call, or a stored callback request.
+enum Pulled {
+    Waiting(WaitEntry),
+    Callback(CallRequirements),
+}
+
+impl Pulled {
+    fn call(&self) -> &CallRequirements {
+        match self {
+            Self::Waiting(e) => &e.call,
+            Self::Callback(c) => c,
+        }
+    }
+}
+
 /// Waitlist entries are dropped this long after their call should have overflowed.
 const WAITLIST_SLACK: Duration = Duration::from_secs(60);
 
 /// Store member set of a queue's waiting calls, one member per call: every waiting call of a
 /// queue writes its own entry, so a burst of them never contends on one document.
-fn waitlist_key(queue: &QueueName) -> String {
+pub(super) fn waitlist_key(queue: &QueueName) -> String {
     format!("waitlist:{queue}")
 }
 

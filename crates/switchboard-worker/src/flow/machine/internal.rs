@@ -70,6 +70,7 @@ impl Cx<'_> {
                             excluded: self.s.tried.clone(),
                         },
                     );
+                    self.start_wait_status();
                     Disposition::Applied
                 }
                 Phase::DirectRouting { seq: current } if current == *seq => {
@@ -159,6 +160,13 @@ impl Cx<'_> {
                 }
                 _ => self.stale(format!("queue re-check {n} superseded")),
             },
+            Internal::WaitStatusDue { n } => self.on_wait_status_due(*n),
+            Internal::WaitStatus {
+                n,
+                position,
+                estimated_wait_secs,
+                ..
+            } => self.on_wait_status(*n, *position, Duration::from_secs(*estimated_wait_secs)),
             Internal::VoicemailDone => {
                 if self.s.phase != Phase::VoicemailRecording {
                     return self.stale("voicemail window closed outside voicemail");
@@ -179,6 +187,13 @@ impl Cx<'_> {
                 gone,
                 reason,
             } => self.on_command_failed(command, *gone, reason),
+            Internal::CallbackStart { .. }
+            | Internal::CallbackDue
+            | Internal::CallbackDialled { .. }
+            | Internal::CallbackCustomerOverdue { .. } => self.stale(format!(
+                "{} for a call that is not a callback",
+                i.type_name()
+            )),
         }
     }
 
@@ -281,7 +296,13 @@ impl Cx<'_> {
                 }
                 _ => self.stale(format!("add of agent {agent} failed for an older offer")),
             },
-            Op::Recognize { .. } => self.on_recognize_failed(ctx, &format!("failed ({reason})")),
+            Op::Recognize { .. } => match ctx {
+                Some(OpCtx::CallbackOffer { n }) => {
+                    self.on_callback_reply(n, None, &format!("failed ({reason})"))
+                }
+                ctx => self.on_recognize_failed(ctx, &format!("failed ({reason})")),
+            },
+            Op::QueryWaitStatus { n, .. } => self.on_wait_status_failed(*n, reason),
             Op::Play { .. } => self.on_play_ended(ctx, &format!("failed ({reason})"), false),
             Op::StartRecording => {
                 self.s.recording.requested = false;

@@ -50,6 +50,10 @@ impl Cx<'_> {
                 Disposition::Applied
             }
             Some(OpCtx::Announce { .. }) => self.ignore(format!("announcement {how}")),
+            Some(OpCtx::Position { .. }) => self.ignore(format!(
+                "position announcement {how} (hold music queued after it)"
+            )),
+            Some(OpCtx::CallbackConfirm) => self.on_callback_confirm_ended(how),
             _ => self.ignore(format!("media {how}")),
         }
     }

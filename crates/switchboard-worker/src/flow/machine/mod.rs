@@ -8,15 +8,19 @@
 //! - `media`: play and transfer results;
 //! - `notice`: the recording / transcription notice and its fallback;
 //! - `internal`: our own inputs (routing results, timers, failed commands);
-//! - `teardown`: releasing the agent, hanging up, ending the call.
+//! - `teardown`: releasing the agent, hanging up, ending the call;
+//! - `waiting`: position announcements and the callback offer while the caller waits;
+//! - `callback_call`: serving a stored callback request (agent first, then the customer).
 
 mod agent;
+mod callback_call;
 mod internal;
 mod ivr;
 mod media;
 mod notice;
 mod queue;
 mod teardown;
+mod waiting;
 
 use std::time::Duration;
 
@@ -109,6 +113,9 @@ pub fn step(
     let Some(state) = state else {
         return match &input.kind {
             InputKind::Acs(AcsEvent::IncomingCall(ic)) => new_call(ic, input, cfg, now),
+            InputKind::Internal(Internal::CallbackStart { request }) => {
+                callback_call::new_callback(request, input, cfg, now)
+            }
             _ => Transition::nothing(
                 Disposition::Orphan,
                 format!(
@@ -300,6 +307,10 @@ impl<'a> Cx<'a> {
 
     /// Ids the state learns from any event of the call.
     fn capture_ids(&mut self) {
+        // A callback's legs are separate calls: it learns each one's connection when placed.
+        if self.s.callback.is_some() {
+            return;
+        }
         if let InputKind::Acs(e) = &self.input.kind {
             if self.s.call_connection_id.is_none() {
                 self.s.call_connection_id = e.call_connection_id().cloned();
@@ -311,6 +322,9 @@ impl<'a> Cx<'a> {
     }
 
     fn apply(&mut self) -> Disposition {
+        if self.s.callback.is_some() {
+            return self.on_callback_input();
+        }
         let input = self.input;
         match &input.kind {
             InputKind::Acs(e) => self.on_acs(e),
@@ -355,12 +369,28 @@ impl<'a> Cx<'a> {
             AcsEvent::CancelAddParticipantFailed(_) => self.ignore(
                 "withdrawing the invitation failed (it had an outcome already; that outcome decides)",
             ),
-            AcsEvent::RecognizeCompleted(r) => self.on_recognized(r),
+            AcsEvent::RecognizeCompleted(r) => match ctx_of(e) {
+                Some(OpCtx::CallbackOffer { n }) => {
+                    let digits = r
+                        .dtmf_result
+                        .as_ref()
+                        .map(|d| d.digits())
+                        .filter(|d| !d.is_empty());
+                    self.on_callback_reply(n, digits, "no input")
+                }
+                _ => self.on_recognized(r),
+            },
             AcsEvent::RecognizeFailed(r) => {
                 let why = describe_result(r.result_information.as_ref());
-                self.on_recognize_failed(ctx_of(e), &why)
+                match ctx_of(e) {
+                    Some(OpCtx::CallbackOffer { n }) => self.on_callback_reply(n, None, &why),
+                    ctx => self.on_recognize_failed(ctx, &why),
+                }
             }
-            AcsEvent::RecognizeCanceled(_) => self.on_recognize_failed(ctx_of(e), "canceled"),
+            AcsEvent::RecognizeCanceled(_) => match ctx_of(e) {
+                Some(OpCtx::CallbackOffer { n }) => self.on_callback_reply(n, None, "canceled"),
+                ctx => self.on_recognize_failed(ctx, "canceled"),
+            },
             AcsEvent::PlayCompleted(_) => self.on_play_ended(ctx_of(e), "completed", true),
             AcsEvent::PlayFailed(p) => {
                 let why = format!("failed: {}", describe_result(p.result_information.as_ref()));

@@ -36,6 +36,8 @@ impl Cx<'_> {
         self.s.visited.push(queue.clone());
         self.s.queue = queue.clone();
         self.s.waiting_since = Some(self.now);
+        // A new queue has its own announcements; the old queue's timer goes stale.
+        self.s.wait.scheduled = false;
         self.s.attempts = 0;
         self.s.tried.clear();
         let Some(q) = self.cfg.queue(queue.as_str()) else {
@@ -145,6 +147,8 @@ impl Cx<'_> {
         }
         self.s.reservation = Some(reservation);
         self.s.participants.agent_seen = None;
+        // No "press 1" prompt once an agent rings (and none with a Teams user in the call).
+        self.withdraw_callback_offer();
         self.s.phase = Phase::Ringing {
             seq,
             agent: agent.clone(),
