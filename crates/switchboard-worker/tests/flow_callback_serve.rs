@@ -217,6 +217,34 @@ async fn a_caller_who_pressed_1_is_called_back_when_alice_frees_up() {
     assert_eq!(handled.disposition, Disposition::Duplicate, "{handled:?}");
     assert_eq!(world.ledger().total.creates, 1);
     worker.stop().await;
+
+    // The statistics count the callback as a wait Alice answered and a call she handled;
+    // the caller's own wait ended by asking for the callback (neither answered nor abandoned).
+    let routing = switchboard_routing::RoutingConfig::from_toml_str(&options().routing).unwrap();
+    let members = switchboard_worker::stats::queue_members(
+        &routing,
+        &switchboard_routing::Roster::offline(&routing).unwrap(),
+    );
+    let s = switchboard_worker::stats::collect(
+        world.store.as_ref(),
+        &Default::default(),
+        &members,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let sales = s.queues.iter().find(|q| q.queue == "sales").unwrap();
+    assert_eq!(
+        (
+            sales.today.offered,
+            sales.today.answered,
+            sales.today.abandoned
+        ),
+        (3, 2, 0),
+        "{sales:?}"
+    );
+    let alice = s.agents.iter().find(|a| a.id.as_str() == ALICE).unwrap();
+    assert_eq!(alice.handled, 2, "{alice:?}");
     world.shutdown().await;
 }
 

@@ -22,8 +22,18 @@ fn demo(args: &[&str]) -> String {
 
 #[test]
 fn demo_routes_every_scenario_and_exits_zero() {
-    let stdout = demo(&["--calls", "5", "--workers", "2", "--timeout", "60"]);
-    assert!(stdout.contains("5 of 5 calls as expected"), "{stdout}");
+    let stdout = demo(&["--calls", "7", "--workers", "2", "--timeout", "60"]);
+    assert!(stdout.contains("7 of 7 calls as expected"), "{stdout}");
+    // The callback scenario: the caller pressed 1 and hung up, Hana was called first, then
+    // the caller (the row is checked against the callback's archived state by the demo).
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("7   callback"))
+        .unwrap_or_else(|| panic!("the callback row:\n{stdout}"));
+    assert!(
+        row.contains("Hana Orders") && row.contains("callback completed") && row.ends_with("✓  "),
+        "{row}"
+    );
     assert!(stdout.contains("0 dead-lettered messages"), "{stdout}");
     // It ends with the statistics table from the store: the declining agent's decline is
     // counted against them.
@@ -55,7 +65,7 @@ fn demo_routes_every_scenario_and_exits_zero() {
         .lines()
         .filter(|l| l.trim_end().ends_with('✓'))
         .count();
-    assert_eq!(rows, 5, "{stdout}");
+    assert_eq!(rows, 7, "{stdout}");
 }
 
 /// The same flow with both queues on Azure Service Bus's AMQP protocol: the ingress publishes

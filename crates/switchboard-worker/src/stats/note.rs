@@ -33,7 +33,13 @@ pub(crate) fn note(
     if let Some((seq, agent)) = &rang {
         if rings.as_ref().map(|(s, _, _)| s) != Some(seq) {
             let outcome = match &next.phase {
-                Phase::Talking { agent: a, .. } if a == agent => OfferOutcome::Answered,
+                // A callback's agent answers the call placed to them, then the customer is
+                // called: the offer was answered either way.
+                Phase::Talking { agent: a, .. } | Phase::CallingCustomer { agent: a, .. }
+                    if a == agent =>
+                {
+                    OfferOutcome::Answered
+                }
                 _ if caller_left => OfferOutcome::CallerLeft,
                 _ => offer_failure(input),
             };
@@ -113,7 +119,8 @@ fn caller_left(input: &FlowInput, next: &Phase) -> bool {
 
 fn visit_outcome(next: &Phase, caller_left: bool) -> VisitOutcome {
     match next {
-        Phase::Talking { .. } => VisitOutcome::Answered,
+        // A callback's wait ends when its agent answers (the customer is called next).
+        Phase::Talking { .. } | Phase::CallingCustomer { .. } => VisitOutcome::Answered,
         Phase::Transferring { .. } => VisitOutcome::Transferred,
         Phase::OverflowAnnouncement
         | Phase::VoicemailGreeting { .. }

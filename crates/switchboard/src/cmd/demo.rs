@@ -19,18 +19,20 @@ use switchboard_sim::{AgentSpec, Behaviour, StartCall, Timing};
 use switchboard_store::{SqliteStore, Store};
 use switchboard_testkit::{Stack, StackOptions};
 use switchboard_worker::executor::{CommandOutcome, Observer};
-use switchboard_worker::flow::{CallState, Command, FlowInput, Transition};
+use switchboard_worker::flow::{
+    callback_key, CallState, CallbackOutcome, Command, FlowInput, Transition,
+};
 use switchboard_worker::stats;
 
 use crate::local::{self, LocalQueue};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Customer calls to place (they cycle through the five scenarios).
-    #[arg(long, default_value_t = 5)]
-    pub calls: usize,
-    /// Simulated Teams agents: the seven of the cast, plus accepting generalists beyond that.
+    /// Customer calls to place (they cycle through the seven scenarios).
     #[arg(long, default_value_t = 7)]
+    pub calls: usize,
+    /// Simulated Teams agents: the eight of the cast, plus accepting generalists beyond that.
+    #[arg(long, default_value_t = 8)]
     pub agents: usize,
     /// Worker replicas sharing the queue and the store.
     #[arg(long, default_value_t = 2)]
@@ -64,6 +66,7 @@ const SUPPORT_LINE: &str = "+18005550101";
 const BILLING_LINE: &str = "+18005550102";
 const PARTNER_LINE: &str = "+18005550103";
 const VIP_LINE: &str = "+18005550104";
+const ORDERS_LINE: &str = "+18005550105";
 const OVERFLOW_NUMBER: &str = "+14255550199";
 
 const ROUTING: &str = r#"
@@ -106,6 +109,11 @@ skills = { partners = 5 }
 oid = "0b6f3d42-91e4-4c0b-8f2a-7d5e1a9c3b66"
 name = "Bob VIP"
 skills = { vip = 5 }
+
+[[agents]]
+oid = "c0c1c2c3-d4d5-4e6f-8a7b-9c0d1e2f3a4b"
+name = "Hana Orders"
+skills = { orders = 5 }
 
 [queues.main]
 ivr = { prompt = { text = "Welcome to Contoso. For sales press 1, for support press 2." }, options = { "1" = "sales", "2" = "support" }, fallback = "support", timeout_secs = 3, max_tries = 2 }
@@ -152,6 +160,18 @@ hold_music = { url = "https://contoso.example/hold.wav", loop = true }
 ring_timeout_secs = 3
 wait_retry_secs = 1
 
+# One agent who talks 3 s: a second caller's estimated wait (one call ahead, 300 s assumed
+# per call before any was handled today) passes 200 s, so they are offered a callback.
+[queues.orders]
+required_skills = { orders = 1 }
+hold_music = { url = "https://contoso.example/hold.wav", loop = true }
+ring_timeout_secs = 3
+wait_retry_secs = 1
+max_wait_secs = 120
+overflow = "hangup"
+announcements = { every_secs = 10, first_after_secs = 1, average_handle_secs = 300, urls = ["https://contoso.example/position-{position}.wav"] }
+callback = { offer_after_secs = 200, timeout_secs = 5, expire_after_secs = 3600, attempts = 2, retry_after_secs = 1, agent_ring_timeout_secs = 5, customer_ring_timeout_secs = 5, prompt = { url = "https://contoso.example/press-1-for-a-callback.wav" }, confirmation = { url = "https://contoso.example/we-will-call-you-back.wav" } }
+
 [[rules]]
 dialed = ["+18005550100"]
 queue = "main"
@@ -171,6 +191,10 @@ queue = "partners"
 [[rules]]
 dialed = ["+18005550104"]
 queue = "vip"
+
+[[rules]]
+dialed = ["+18005550105"]
+queue = "orders"
 "#;
 
 /// What a scenario's call should come to.
@@ -180,6 +204,8 @@ enum Expect {
     AgentWith(&'static str),
     /// Transferred to the overflow number.
     Transferred,
+    /// The caller asked for a callback and hung up; the agent was called, then the caller.
+    Callback,
 }
 
 struct Scenario {
@@ -191,7 +217,7 @@ struct Scenario {
     story: &'static str,
 }
 
-const SCENARIOS: [Scenario; 5] = [
+const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "ivr",
         to: MAIN_LINE,
@@ -226,6 +252,21 @@ const SCENARIOS: [Scenario; 5] = [
         dtmf: None,
         expect: Expect::AgentWith("vip"),
         story: "VIP queue records calls → recording notice played → Bob answers",
+    },
+    Scenario {
+        name: "busy-line",
+        to: ORDERS_LINE,
+        dtmf: None,
+        expect: Expect::AgentWith("orders"),
+        story: "Hana (the only orders agent) answers and talks 3 s",
+    },
+    Scenario {
+        name: "callback",
+        to: ORDERS_LINE,
+        dtmf: Some("1"),
+        expect: Expect::Callback,
+        story: "waits behind Hana, position announced, offered a callback, presses 1 and \
+                hangs up → Hana is called, then the caller with our number as caller id",
     },
 ];
 
@@ -276,6 +317,12 @@ fn cast() -> Vec<AgentSpec> {
             "Bob VIP",
             Behaviour::Accept { after: ms(400) },
         ),
+        a(
+            "c0c1c2c3-d4d5-4e6f-8a7b-9c0d1e2f3a4b",
+            "Hana Orders",
+            Behaviour::Accept { after: ms(400) },
+        )
+        .with_talk_time(ms(3000)),
     ]
 }
 
@@ -376,8 +423,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.calls == 0 {
         anyhow::bail!("--calls must be at least 1");
     }
-    if args.agents < 7 {
-        anyhow::bail!("--agents must be at least 7 (the scenarios' cast)");
+    if args.agents < 8 {
+        anyhow::bail!("--agents must be at least 8 (the scenarios' cast)");
     }
     let tmp = tempfile::tempdir().context("temporary directory")?;
     let dir = args
@@ -429,6 +476,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 BILLING_LINE,
                 PARTNER_LINE,
                 VIP_LINE,
+                ORDERS_LINE,
             ]
             .iter()
             .map(|s| s.to_string())
@@ -490,16 +538,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // Wait until every call's state is archived (the call is over) or the timeout.
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    // A callback scenario is over when the callback (its own call state) is archived too.
     let mut ended: BTreeMap<String, (CallState, Duration)> = BTreeMap::new();
-    while ended.len() < placed.len() && Instant::now() < deadline {
-        for p in &placed {
-            if ended.contains_key(&p.correlation_id) {
+    let callback_of = |p: &Placed| {
+        matches!(p.scenario.expect, Expect::Callback)
+            .then(|| callback_key(&CorrelationId::from(p.correlation_id.as_str())).to_string())
+    };
+    let awaited: Vec<String> = placed
+        .iter()
+        .flat_map(|p| std::iter::once(p.correlation_id.clone()).chain(callback_of(p)))
+        .collect();
+    while ended.len() < awaited.len() && Instant::now() < deadline {
+        for id in &awaited {
+            if ended.contains_key(id) {
                 continue;
             }
-            if let Some(a) = store.get_archived_call(&p.correlation_id).await? {
+            if let Some(a) = store.get_archived_call(id).await? {
                 let state: CallState =
                     serde_json::from_value(a.doc).context("archived call state")?;
-                ended.insert(p.correlation_id.clone(), (state, timeline.start.elapsed()));
+                ended.insert(id.clone(), (state, timeline.start.elapsed()));
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -527,6 +584,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             for (at, text) in calls.get(&p.correlation_id).into_iter().flatten() {
                 let _ = writeln!(out, "  {:>7.3}s  {text}", at.as_secs_f64());
             }
+            if let Some(cb) = callback_of(p) {
+                let _ = writeln!(out, "  ── its callback ({cb})");
+                for (at, text) in calls.get(cb.as_str()).into_iter().flatten() {
+                    let _ = writeln!(out, "  {:>7.3}s  {text}", at.as_secs_f64());
+                }
+            }
         }
     }
     print!("{out}");
@@ -552,7 +615,40 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .call_effects(&p.correlation_id)
             .map(|c| c.effects)
             .unwrap_or_default();
+        let callback = callback_of(p).map(|k| ended.get(&k));
         let (queue, agent, outcome, secs, ok) = match ended.get(&p.correlation_id) {
+            Some((s, _)) if matches!(p.scenario.expect, Expect::Callback) => {
+                // The caller's own call ends when they ask for the callback; the row shows the
+                // callback: who was called first, how it ended, when.
+                let cb = callback.flatten();
+                let agent = cb
+                    .and_then(|(c, _)| c.answered_by.as_ref())
+                    .map(|a| names.get(a.as_str()).cloned().unwrap_or(a.to_string()))
+                    .unwrap_or_else(|| "-".to_string());
+                let outcome = cb
+                    .and_then(|(c, _)| c.callback.as_ref())
+                    .and_then(|c| c.outcome)
+                    .map_or("callback did not finish".to_string(), |o| {
+                        format!("callback {o:?}").to_lowercase()
+                    });
+                let ok = s.wait.callback_requested
+                    && fx.answers == 1
+                    && fx.recognizes >= 1
+                    && cb.is_some_and(|(c, _)| {
+                        c.answered_by.is_some()
+                            && c.callback.as_ref().and_then(|c| c.outcome)
+                                == Some(CallbackOutcome::Completed)
+                    });
+                (
+                    s.queue.as_str().to_string(),
+                    agent,
+                    outcome,
+                    cb.map_or("-".to_string(), |(_, at)| {
+                        format!("{:.1}", (*at - p.placed_at).as_secs_f64())
+                    }),
+                    ok,
+                )
+            }
             None => (
                 "-".to_string(),
                 "-".to_string(),
@@ -578,6 +674,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                             && fx.transfers == 0
                     }
                     Expect::Transferred => fx.transfers == 1 && fx.answers == 1,
+                    Expect::Callback => false,
                 };
                 let ok = ok
                     && (p.scenario.name != "recording" || fx.recordings == 1)
