@@ -122,7 +122,9 @@ pub async fn run(args: StartupArgs) -> anyhow::Result<ExitCode> {
             }
             sim.put("/eventgrid/sink", json!({ "url": null })).await?;
             sim.post("/reset", json!({})).await?;
-            let _ = std::fs::remove_dir_all(&run_dir);
+            if args.data_dir.is_none() {
+                let _ = std::fs::remove_dir_all(&run_dir);
+            }
         }
     }
     let rows: Vec<Value> = sides
@@ -246,7 +248,11 @@ async fn one_run(
     let mut c = Command::new(&side.bin);
     c.args(["worker", "-c"]).arg(&config);
     scrub(&mut c);
-    c.env("RUST_LOG", "warn");
+    // `SWITCHBOARD_BENCH_WORKER_LOG=debug` (with `--data-dir`) keeps a profile in worker.log.
+    c.env(
+        "RUST_LOG",
+        std::env::var("SWITCHBOARD_BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+    );
     let spawned = Instant::now();
     let (worker, ready) = Proc::spawn(
         "worker",
