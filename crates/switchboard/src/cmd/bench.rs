@@ -167,6 +167,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             servicebus_peer: args.servicebus_peer,
             ours_bin: args.side.ours_bin.clone(),
             baseline_bin: args.side.baseline_bin.clone(),
+            malloc_arena_max: args.side.malloc_arena_max,
             data_dir: args.data_dir.clone(),
             json: args.json,
         })

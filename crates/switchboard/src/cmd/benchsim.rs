@@ -96,6 +96,16 @@ pub fn scrub(c: &mut Command) {
     }
 }
 
+/// Runs our process with the environment the container image gives it: `MALLOC_ARENA_MAX`
+/// (`arenas`; 0 leaves glibc's default). glibc gives threads up to 8 malloc arenas per core,
+/// and the worker's blocking-pool threads (SQLite) each end up with one: at 300 calls in flight
+/// a worker held 19 MiB of anonymous memory with the default, 11 MiB with 2 arenas.
+pub fn as_shipped(c: &mut Command, arenas: usize) {
+    if arenas > 0 {
+        c.env("MALLOC_ARENA_MAX", arenas.to_string());
+    }
+}
+
 /// Writes the configuration of our ingress and workers (callback JWTs checked, Graph presence
 /// on, the Event Grid webhook on; the AMQP peer's connection string when given) into `dir`;
 /// returns its path and the ingress port.

@@ -26,7 +26,9 @@ use serde_json::{json, Value};
 use switchboard_sim::{AgentSpec, Behaviour, Ledger, TimelineEntry, TimelineKind};
 use tokio::process::Command;
 
-use super::benchsim::{agent_oid, scrub, start_sim, write_ours_config, Sim, LINE, READY};
+use super::benchsim::{
+    agent_oid, as_shipped, scrub, start_sim, write_ours_config, Sim, LINE, READY,
+};
 use super::procs::{free_port, Proc};
 
 /// The peer the runner compares us with.
@@ -60,6 +62,10 @@ pub struct SideArgs {
     /// Side-by-side: `worker.concurrency` (default: the configuration's default).
     #[arg(long)]
     pub worker_concurrency: Option<usize>,
+    /// `MALLOC_ARENA_MAX` of our ingress and workers (`--startup` too): 2, as the container
+    /// image sets it (Dockerfile); 0 leaves glibc's default (8 arenas per core).
+    #[arg(long, default_value_t = 2)]
+    pub malloc_arena_max: usize,
     /// Side-by-side: leave the sample-style peer out (no Node.js needed).
     #[arg(long)]
     pub only_ours: bool,
@@ -526,6 +532,7 @@ async fn start_ours(
         .arg(&config)
         .env("RUST_LOG", "warn");
     scrub(&mut c);
+    as_shipped(&mut c, opts.malloc_arena_max);
     let (p, _) = Proc::start(
         "ingress",
         c,
@@ -539,6 +546,7 @@ async fn start_ours(
         let mut c = Command::new(bin);
         c.args(["worker", "-c"]).arg(&config);
         scrub(&mut c);
+        as_shipped(&mut c, opts.malloc_arena_max);
         c.env("RUST_LOG", "warn");
         let (p, _) = Proc::start(
             &format!("worker {}", i + 1),

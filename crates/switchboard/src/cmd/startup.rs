@@ -21,7 +21,9 @@ use switchboard_queue::{QueueHandle, QueueReceiver};
 use switchboard_sim::{AgentSpec, Behaviour, Ledger};
 use tokio::process::Command;
 
-use super::benchsim::{agent_oid, scrub, start_sim, write_ours_config, Sim, LINE, READY};
+use super::benchsim::{
+    agent_oid, as_shipped, scrub, start_sim, write_ours_config, Sim, LINE, READY,
+};
 use super::procs::Proc;
 
 /// What `--startup` reads.
@@ -31,6 +33,7 @@ pub struct StartupArgs {
     pub servicebus_peer: Option<std::net::Ipv4Addr>,
     pub ours_bin: Option<PathBuf>,
     pub baseline_bin: Option<PathBuf>,
+    pub malloc_arena_max: usize,
     pub data_dir: Option<PathBuf>,
     pub json: bool,
 }
@@ -219,6 +222,7 @@ async fn one_run(
     let mut c = Command::new(&side.bin);
     c.args(["ingress", "-c"]).arg(&config);
     scrub(&mut c);
+    as_shipped(&mut c, args.malloc_arena_max);
     c.env("RUST_LOG", "warn");
     let (ingress, _) = Proc::start(
         "ingress",
@@ -248,6 +252,7 @@ async fn one_run(
     let mut c = Command::new(&side.bin);
     c.args(["worker", "-c"]).arg(&config);
     scrub(&mut c);
+    as_shipped(&mut c, args.malloc_arena_max);
     // `SWITCHBOARD_BENCH_WORKER_LOG=debug` (with `--data-dir`) keeps a profile in worker.log.
     c.env(
         "RUST_LOG",
