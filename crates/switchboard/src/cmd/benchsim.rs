@@ -99,7 +99,8 @@ pub fn scrub(c: &mut Command) {
 /// Runs our process with the environment the container image gives it: `MALLOC_ARENA_MAX`
 /// (`arenas`; 0 leaves glibc's default). glibc gives threads up to 8 malloc arenas per core,
 /// and the worker's blocking-pool threads (SQLite) each end up with one: at 300 calls in flight
-/// a worker held 19 MiB of anonymous memory with the default, 11 MiB with 2 arenas.
+/// a worker held 19 MiB of anonymous memory with the default, 11 MiB with 2 arenas
+/// (peak RSS 38-40 → 31-33 MiB).
 pub fn as_shipped(c: &mut Command, arenas: usize) {
     if arenas > 0 {
         c.env("MALLOC_ARENA_MAX", arenas.to_string());
