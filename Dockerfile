@@ -52,6 +52,12 @@ LABEL org.opencontainers.image.title="switchboard" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /out/switchboard /usr/local/bin/switchboard
 USER 65532:65532
+# Two malloc arenas instead of glibc's 8 per core: the worker's blocking-pool threads (SQLite)
+# each got an arena of their own; at 300 calls in flight one worker's peak RSS was 38-40 MiB
+# with the default and 31-33 MiB with 2 (anonymous memory 19 → 11 MiB), CPU per call within
+# run-to-run noise (issue 18, README Benchmarks). `switchboard bench` runs our processes with
+# the same setting (`--malloc-arena-max`).
+ENV MALLOC_ARENA_MAX=2
 # 8080: ingress (SWITCHBOARD_INGRESS_PORT); 9090: worker /metrics and /healthz (SWITCHBOARD_METRICS_PORT).
 EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/switchboard"]

@@ -261,3 +261,65 @@ async fn a_settlement_that_beats_the_sender_is_not_lost() {
     connection.close().await.expect("close connection");
     peer.shutdown().await;
 }
+
+/// A worker handles a message while its receive loop already waits for the next one on an
+/// empty queue. The settle must not wait for that receive to run out: the receive takes a
+/// link no delivery is pending on (here a second one). It waited before — a worker started
+/// from zero settled its first message one `receive_wait` (1 s) late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settle_does_not_wait_for_a_concurrent_receive() {
+    let config = QueueConfig::default();
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 206), &[("calls", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("calls", config).expect("queue");
+    q.sender
+        .send(OutgoingMessage::new("m1", "hello"))
+        .await
+        .expect("send");
+    let got = q
+        .receiver
+        .receive(1, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    // The receive loop asks for the next message, on an empty queue, for a long while.
+    let receiver = std::sync::Arc::clone(&q.receiver);
+    let waiting = tokio::spawn(async move { receiver.receive(1, Duration::from_secs(20)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the empty queue's receive returned early"
+    );
+    q.receiver.complete(&got[0]).await.expect("complete");
+    // Ordering, not a stopwatch: the settle is done while that receive still waits.
+    assert!(
+        !waiting.is_finished(),
+        "the settle waited for the concurrent receive to run out"
+    );
+    // The broker applies the disposition on its own schedule; it must not need the receive.
+    let backing = peer.backing_queue("calls").expect("backing");
+    let mut active = 1;
+    for _ in 0..100 {
+        active = backing
+            .receiver
+            .runtime_properties()
+            .await
+            .expect("props")
+            .active_message_count;
+        if active == 0 || waiting.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(active, 0, "the message is settled");
+    assert!(
+        !waiting.is_finished(),
+        "the broker settled it only when the concurrent receive ran out"
+    );
+    waiting.abort();
+    peer.shutdown().await;
+}

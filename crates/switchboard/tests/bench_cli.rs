@@ -104,3 +104,50 @@ fn chaos(extra: &[&str]) {
         "duplicates reached the flow: {r}"
     );
 }
+
+/// `bench --startup` on SQLite and on the AMQP peer: each run's worker settles the one
+/// IncomingCall (answered once, nothing dead-lettered — the runner checks both), and the
+/// figures are consistent (ready and settled after the spawn, p50 ≤ max). Speed is measured,
+/// not asserted.
+#[test]
+fn startup_bench_settles_the_first_message_on_both_engines() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "bench",
+            "--startup",
+            "--runs",
+            "2",
+            "--agents",
+            "5",
+            "--servicebus-peer",
+            "127.0.0.180",
+            "--json",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run switchboard bench --startup");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let sides: Vec<&str> = rows.iter().filter_map(|r| r["side"].as_str()).collect();
+    assert_eq!(
+        sides,
+        [
+            "switchboard (SQLite)",
+            "switchboard (Service Bus AMQP peer)"
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r["runs"], 2, "{r}");
+        assert_eq!(r["failed"], 0, "{r}");
+        let f = |p: &str| r.pointer(p).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        for s in ["/readyMs", "/settledMs"] {
+            let (p50, max) = (f(&format!("{s}/p50")), f(&format!("{s}/max")));
+            assert!(p50 > 0.0 && p50 <= max, "{s}: {r}");
+        }
+    }
+}

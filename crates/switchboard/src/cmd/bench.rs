@@ -68,6 +68,15 @@ pub struct Args {
     /// Seed of the simulator's dice (`--chaos`).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Process start → first message settled instead: one IncomingCall on the incoming
+    /// queue, one `switchboard worker` spawned (this binary, `--ours-bin`, and
+    /// `--baseline-bin` if given; on the AMQP peer too with `--servicebus-peer`), timed until
+    /// the queue is empty; p50 and max over `--runs`.
+    #[arg(long, conflicts_with_all = ["chaos", "against"])]
+    pub startup: bool,
+    /// With `--startup`: runs per side.
+    #[arg(long, default_value_t = 10, requires = "startup")]
+    pub runs: usize,
     /// The side-by-side comparison (`--against`).
     #[command(flatten)]
     pub side: crate::cmd::sidebyside::SideArgs,
@@ -150,6 +159,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             json: args.json,
         };
         return crate::cmd::sidebyside::run(common, args.side, against).await;
+    }
+    if args.startup {
+        return crate::cmd::startup::run(crate::cmd::startup::StartupArgs {
+            runs: args.runs,
+            agents: args.agents.unwrap_or(65),
+            servicebus_peer: args.servicebus_peer,
+            ours_bin: args.side.ours_bin.clone(),
+            baseline_bin: args.side.baseline_bin.clone(),
+            malloc_arena_max: args.side.malloc_arena_max,
+            data_dir: args.data_dir.clone(),
+            json: args.json,
+        })
+        .await;
     }
     if args.chaos {
         let concurrency = args.concurrency.max(1);

@@ -1,6 +1,7 @@
 //! One file per subcommand. Each exposes `Args` and `async fn run(Args) -> anyhow::Result<ExitCode>`.
 pub mod agents;
 pub mod bench;
+pub mod benchsim;
 pub mod call;
 pub mod calls;
 pub mod chaos;
@@ -14,6 +15,7 @@ pub mod procs;
 pub mod replay;
 pub mod sidebyside;
 pub mod sim;
+pub mod startup;
 pub mod stats;
 pub mod wallboard;
 pub mod worker;

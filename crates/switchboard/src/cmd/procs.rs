@@ -67,6 +67,43 @@ impl Proc {
         ))
     }
 
+    /// Starts `cmd` (stdout piped, stderr to `log`) without waiting for it; the receiver gets
+    /// the moment a stdout line starting with `ready` appears (stdout is drained throughout).
+    pub fn spawn(
+        name: &str,
+        mut cmd: Command,
+        log: &Path,
+        ready: &str,
+    ) -> anyhow::Result<(Self, tokio::sync::oneshot::Receiver<std::time::Instant>)> {
+        let err = std::fs::File::create(log).with_context(|| format!("{}", log.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(err))
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().with_context(|| format!("starting {name}"))?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ready = ready.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut tx = Some(tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with(&ready) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(std::time::Instant::now());
+                    }
+                }
+            }
+        });
+        Ok((
+            Self {
+                name: name.to_string(),
+                child,
+            },
+            rx,
+        ))
+    }
+
     /// The process id (0 once it has exited).
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)

@@ -24,13 +24,12 @@ use anyhow::Context as _;
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 use switchboard_sim::{AgentSpec, Behaviour, Ledger, TimelineEntry, TimelineKind};
-use switchboard_testkit::{DeploymentConfig, SimEndpoints};
 use tokio::process::Command;
 
+use super::benchsim::{
+    agent_oid, as_shipped, scrub, start_sim, write_ours_config, Sim, LINE, READY,
+};
 use super::procs::{free_port, Proc};
-
-const LINE: &str = "+18005550101";
-const READY: Duration = Duration::from_secs(60);
 
 /// The peer the runner compares us with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -63,6 +62,10 @@ pub struct SideArgs {
     /// Side-by-side: `worker.concurrency` (default: the configuration's default).
     #[arg(long)]
     pub worker_concurrency: Option<usize>,
+    /// `MALLOC_ARENA_MAX` of our ingress and workers (`--startup` too): 2, as the container
+    /// image sets it (Dockerfile); 0 leaves glibc's default (8 arenas per core).
+    #[arg(long, default_value_t = 2)]
+    pub malloc_arena_max: usize,
     /// Side-by-side: leave the sample-style peer out (no Node.js needed).
     #[arg(long)]
     pub only_ours: bool,
@@ -149,54 +152,6 @@ impl Outcome {
             "peakRssKiB": self.rss_kib.iter().map(|(n, k)| json!({"process": n, "kib": k})).collect::<Vec<_>>(),
         })
     }
-}
-
-/// The simulator and what every side needs from it.
-struct Sim {
-    _proc: Proc,
-    control: String,
-    endpoints: SimEndpoints,
-    http: reqwest::Client,
-}
-
-impl Sim {
-    async fn put(&self, path: &str, body: Value) -> anyhow::Result<()> {
-        let r = self
-            .http
-            .put(format!("{}{path}", self.control))
-            .json(&body)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "PUT {path}: {}", r.status());
-        Ok(())
-    }
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.control))
-            .json(&body)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "POST {path}: {}", r.status());
-        Ok(r.json().await.unwrap_or(Value::Null))
-    }
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.control))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "GET {path}: {}", r.status());
-        Ok(r.json().await?)
-    }
-}
-
-fn agent_oid(i: usize) -> String {
-    format!(
-        "{:08x}-0000-4000-8000-{:012x}",
-        0xbe4c_0000u32 + i as u32,
-        i
-    )
 }
 
 /// Runs the comparison and prints the table.
@@ -428,37 +383,6 @@ async fn prepare_sample(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start_sim(me: &Path, dir: &Path) -> anyhow::Result<Sim> {
-    let mut cmd = Command::new(me);
-    cmd.args(["sim", "--port", "0", "--random-seed", "18"]);
-    scrub(&mut cmd);
-    let (proc, line) = Proc::start("sim", cmd, &dir.join("sim.log"), "{", READY).await?;
-    let info: Value = serde_json::from_str(&line).context("the simulator's ready line")?;
-    let s = |k: &str| info[k].as_str().unwrap_or_default().to_string();
-    Ok(Sim {
-        _proc: proc,
-        control: s("controlUrl"),
-        endpoints: SimEndpoints {
-            connection_string: s("connectionString"),
-            resource_id: s("resourceId"),
-            openid_config_url: s("openidConfigurationUrl"),
-            callback_issuer: s("callbackIssuer"),
-            graph_base_url: s("graphBaseUrl"),
-            cognitive_services_endpoint: s("cognitiveServicesEndpoint"),
-        },
-        http: reqwest::Client::new(),
-    })
-}
-
-/// Keeps the developer's environment out of the children's configuration.
-fn scrub(c: &mut Command) {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SWITCHBOARD_") || k == "OTEL_EXPORTER_OTLP_ENDPOINT" || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-}
-
 /// Starts one side, drives the load through it, measures, stops it.
 #[allow(clippy::too_many_arguments)]
 async fn run_side(
@@ -601,49 +525,14 @@ async fn start_ours(
     amqp: Option<&str>,
     oids: &[String],
 ) -> anyhow::Result<(Vec<Proc>, String)> {
-    let port = free_port()?;
-    let mut routing: toml::Table =
-        "default_queue = \"support\"\n\n[agent_defaults]\nwrap_up_secs = 0\n\n\
-         [queues.support]\nrequired_skills = { support = 1 }\nstrategy = \"longest-idle\"\n\
-         ring_timeout_secs = 10\nwait_retry_secs = 1\nmax_attempts = 5\nmax_wait_secs = 120\n\
-         overflow = \"hangup\"\n\n[[rules]]\ndialed = [\"+18005550101\"]\nqueue = \"support\"\n"
-            .parse()
-            .context("routing table")?;
-    for (i, oid) in oids.iter().enumerate() {
-        switchboard_testkit::fixtures::add_agent(
-            &mut routing,
-            oid,
-            &format!("Agent {i}"),
-            "support",
-            3,
-        );
-    }
-    let mut d = DeploymentConfig::new(
-        sim.endpoints.clone(),
-        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        dir.join("switchboard.db"),
-    );
-    d.numbers = vec![LINE.to_string()];
-    d.concurrency = opts
-        .worker_concurrency
-        .unwrap_or_else(|| switchboard_worker::config::WorkerConfig::default().concurrency);
-    d.eventgrid_webhook = true;
-    d.graph_token = Some("bench-graph-token".into());
-    d.routing = routing;
-    if let Some(conn) = amqp {
-        d.queue_extra.insert("kind".into(), "servicebus".into());
-        d.queue_extra
-            .insert("servicebus_connection_string".into(), conn.into());
-        d.store_path = Some(dir.join("store.db"));
-    }
-    let config = dir.join("switchboard.toml");
-    d.write(&config).context("writing the configuration")?;
+    let (config, port) = write_ours_config(sim, dir, amqp, oids, opts.worker_concurrency)?;
     let mut procs = Vec::new();
     let mut c = Command::new(bin);
     c.args(["ingress", "-c"])
         .arg(&config)
         .env("RUST_LOG", "warn");
     scrub(&mut c);
+    as_shipped(&mut c, opts.malloc_arena_max);
     let (p, _) = Proc::start(
         "ingress",
         c,
@@ -657,6 +546,7 @@ async fn start_ours(
         let mut c = Command::new(bin);
         c.args(["worker", "-c"]).arg(&config);
         scrub(&mut c);
+        as_shipped(&mut c, opts.malloc_arena_max);
         c.env("RUST_LOG", "warn");
         let (p, _) = Proc::start(
             &format!("worker {}", i + 1),
