@@ -716,10 +716,6 @@ struct Slot {
     generation: std::sync::atomic::AtomicU64,
     /// Generation of the link connection the current link was opened on.
     connection: AtomicU64,
-    /// Deliveries received on this link and not yet dropped (most are waiting for their
-    /// settle). A settle needs the link, which a receive holds for its whole wait: a link with
-    /// none is the one to receive on, so a handled message is not settled a wait late.
-    unsettled: AtomicUsize,
 }
 
 /// After a receive that ran out its wait, the SDK drains the link's credit and returns
@@ -771,50 +767,31 @@ impl Pool {
     }
 
     /// An idle link (or a new one, up to the limit), locked for this caller.
-    ///
-    /// Preference: an idle link no delivery is waiting to be settled on; else a new link
-    /// (up to the limit); else the idle link with the fewest such deliveries. A receive holds
-    /// its link for the whole wait (up to the worker's `receive_wait`, 1 s), and a settle
-    /// needs that link: receiving on the link of a message still being handled made its
-    /// settle wait the receive out whenever the queue was empty — a worker started from
-    /// zero settled its first message a second late.
     async fn take(
         &self,
     ) -> Result<(Arc<Slot>, OwnedMutexGuard<Option<ServiceBusReceiver>>), QueueError> {
         let (slot, idle) = {
             let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut best: Option<(
-                usize,
-                Arc<Slot>,
-                OwnedMutexGuard<Option<ServiceBusReceiver>>,
-            )> = None;
+            let mut idle = None;
             for slot in slots.iter() {
-                let unsettled = slot.unsettled.load(Ordering::Acquire);
-                if best.as_ref().is_some_and(|(n, _, _)| *n <= unsettled) {
-                    continue;
-                }
                 if let Ok(guard) = Arc::clone(&slot.link).try_lock_owned() {
-                    best = Some((unsettled, Arc::clone(slot), guard));
-                    if unsettled == 0 {
-                        break;
-                    }
+                    idle = Some((Arc::clone(slot), guard));
+                    break;
                 }
             }
-            let can_grow = slots.len() < self.ctx.ns.options.max_receiver_links.max(1);
-            match best {
-                Some((n, slot, guard)) if n == 0 || !can_grow => (slot, Some(guard)),
-                _ if can_grow => {
+            match idle {
+                Some((slot, guard)) => (slot, Some(guard)),
+                None if slots.len() < self.ctx.ns.options.max_receiver_links.max(1) => {
                     let slot = Arc::new(Slot {
                         link: Arc::new(Mutex::new(None)),
                         drain: DrainGuard::default(),
                         generation: std::sync::atomic::AtomicU64::new(0),
                         connection: AtomicU64::new(0),
-                        unsettled: AtomicUsize::new(0),
                     });
                     slots.push(Arc::clone(&slot));
                     (slot, None)
                 }
-                _ => (Arc::clone(&slots[0]), None),
+                None => (Arc::clone(&slots[0]), None),
             }
         };
         if let Some(guard) = idle {
@@ -911,14 +888,6 @@ struct Held {
     generation: u64,
 }
 
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Link::Queue(slot) | Link::DeadLetters(slot) = &self.link {
-            slot.unsettled.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
 enum Link {
     Queue(Arc<Slot>),
     DeadLetters(Arc<Slot>),
@@ -956,10 +925,7 @@ fn to_delivery(
     let lock_token = uuid::Uuid::from_bytes(*m.lock_token().as_inner());
     let sequence_number = message.sequence_number;
     let generation = match &link {
-        Link::Queue(slot) | Link::DeadLetters(slot) => {
-            slot.unsettled.fetch_add(1, Ordering::AcqRel);
-            slot.generation.load(Ordering::Acquire)
-        }
+        Link::Queue(slot) | Link::DeadLetters(slot) => slot.generation.load(Ordering::Acquire),
         Link::Session(_) => 0,
     };
     let held = Held {
