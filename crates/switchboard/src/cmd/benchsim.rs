@@ -15,6 +15,20 @@ pub const LINE: &str = "+18005550101";
 /// How long a child process may take to print its ready line.
 pub const READY: Duration = Duration::from_secs(60);
 
+/// Where a benchmark keeps its files: `data_dir` (created) when given, else a temporary
+/// directory, returned too so it lives as long as the run.
+pub fn run_dir(data_dir: Option<&Path>) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let temp = tempfile::tempdir().context("temporary directory")?;
+    let dir = match data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("{}", d.display()))?;
+            d.to_path_buf()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    Ok((temp, dir))
+}
+
 /// The simulator and what every side needs from it.
 pub struct Sim {
     _proc: Proc,

@@ -163,14 +163,7 @@ pub async fn run(args: Common, opts: SideArgs, against: Against) -> anyhow::Resu
         opts.loads.iter().map(|l| (*l).max(1)).collect()
     };
     let max_load = loads.iter().copied().max().unwrap_or(1);
-    let temp = tempfile::tempdir().context("temporary directory")?;
-    let dir = match &args.data_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => temp.path().to_path_buf(),
-    };
+    let (_temp, dir) = super::benchsim::run_dir(args.data_dir.as_deref())?;
     let me = std::env::current_exe().context("locating this binary")?;
     let ours = opts.ours_bin.clone().unwrap_or_else(|| me.clone());
     let mut sides = vec![Side::Ours {

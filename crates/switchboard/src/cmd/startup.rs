@@ -50,14 +50,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the start-up benchmark and prints its table.
 pub async fn run(args: StartupArgs) -> anyhow::Result<ExitCode> {
-    let temp = tempfile::tempdir().context("temporary directory")?;
-    let dir = match &args.data_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => temp.path().to_path_buf(),
-    };
+    let (_temp, dir) = super::benchsim::run_dir(args.data_dir.as_deref())?;
     let me = std::env::current_exe().context("locating this binary")?;
     let ours = args.ours_bin.clone().unwrap_or_else(|| me.clone());
     let mut sides = vec![Side {

@@ -124,15 +124,7 @@ impl Cx<'_> {
                         return self.stale(format!("route {seq} result already applied"));
                     }
                     self.decide(format!("route {seq} result is stale: releasing"));
-                    self.cmd(
-                        format!("release-stale:{seq}"),
-                        Op::Release {
-                            reservation: reservation.clone(),
-                            wrap_up_secs: 0,
-                            reason: None,
-                        },
-                    );
-                    Disposition::Applied
+                    self.release_stale_route(*seq, reservation)
                 }
             },
             Internal::NoAgent {

@@ -36,15 +36,7 @@ impl Cx<'_> {
                         self.s.phase.name(),
                         reservation.agent
                     ));
-                    self.cmd(
-                        format!("release-stale:{seq}"),
-                        Op::Release {
-                            reservation: reservation.clone(),
-                            wrap_up_secs: 0,
-                            reason: None,
-                        },
-                    );
-                    Disposition::Applied
+                    self.release_stale_route(*seq, reservation)
                 }
             },
             Internal::NoAgent {
@@ -335,5 +327,25 @@ impl Cx<'_> {
             },
             other => self.ignore(format!("{} failed: {reason}", other.name())),
         }
+    }
+}
+
+impl Cx<'_> {
+    /// A route result that arrived after the call moved on: give its reservation back at once
+    /// (no wrap-up), keyed by the route so a redelivery releases it once.
+    pub(super) fn release_stale_route(
+        &mut self,
+        seq: u32,
+        reservation: &switchboard_store::Reservation,
+    ) -> Disposition {
+        self.cmd(
+            format!("release-stale:{seq}"),
+            Op::Release {
+                reservation: reservation.clone(),
+                wrap_up_secs: 0,
+                reason: None,
+            },
+        );
+        Disposition::Applied
     }
 }
