@@ -85,11 +85,7 @@ impl Replica {
             std::env::current_exe().context("the switchboard binary")?,
         );
         cmd.args(["worker", "-c"]).arg(&config);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") || k.starts_with("OTEL_") {
-                cmd.env_remove(k);
-            }
-        }
+        super::benchsim::scrub(&mut cmd);
         // Its counters are scraped before it is killed and at the end (see `Metrics`).
         let port = super::procs::free_port()?;
         cmd.env("RUST_LOG", "warn")
