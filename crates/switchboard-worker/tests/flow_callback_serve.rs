@@ -73,9 +73,12 @@ async fn callback_pending(world: &Stack) -> String {
     caller
 }
 
-/// Calls placed and participants added, as the simulator received them.
+/// Calls placed and participants added, as the simulator received them. A request sent again
+/// with the same `Repeatability-Request-ID` (a replacement worker re-sending what a killed one
+/// sent; the service answers it from its cache) is one request.
 fn outbound(world: &Stack) -> (Vec<Value>, Vec<Value>) {
     let bodies = |op: &str| -> Vec<Value> {
+        let mut seen = std::collections::HashSet::new();
         world
             .sim
             .requests()
@@ -83,6 +86,8 @@ fn outbound(world: &Stack) -> (Vec<Value>, Vec<Value>) {
             .filter(|r| {
                 r.operation.as_deref() == Some(op)
                     && r.status.is_some_and(|s| (200..300).contains(&s))
+                    && r.header("repeatability-request-id")
+                        .is_none_or(|id| seen.insert(id.to_owned()))
             })
             .filter_map(RecordedRequest::json)
             .collect()
