@@ -19,6 +19,17 @@
 //! (however many requests wait, one outbound fetch) and **rate-limited**: after one such
 //! attempt, successful or not, no other happens for `min_refresh_interval`, so made-up key
 //! ids cannot make the ingress hammer the issuer. Readiness reads the cache only.
+//!
+//! # Verified tokens
+//! A token is not bound to a request: Call Automation and Entra hand out one token and send it
+//! on every delivery until it nears expiry. An RSA signature check costs more than the rest of
+//! a callback's handling in the ingress, so a token that passed every check is remembered —
+//! by its whole compact form, signature included, so a token differing in any byte is checked
+//! afresh — and a later request bearing the very same string only has its time claims (`exp`,
+//! `nbf`, with the leeway) checked again. The memory is bounded ([`VERIFIED_CAPACITY`]),
+//! holds successes only (a refused token costs a full check every time, as before), and is
+//! emptied whenever the key set is replaced, so a withdrawn key stops being trusted at the
+//! same moment as without it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock as StdRwLock, Weak};
@@ -130,6 +141,32 @@ impl TokenRules {
     }
 }
 
+/// Most verified tokens remembered at once (see the module docs): a handful are live at a
+/// time (one per issuer and audience, two around a renewal).
+pub const VERIFIED_CAPACITY: usize = 64;
+
+/// Tokens that passed every check under the key set of `generation`.
+#[derive(Default)]
+struct VerifiedTokens {
+    generation: u64,
+    tokens: HashMap<String, VerifiedToken>,
+}
+
+#[derive(Clone)]
+struct VerifiedToken {
+    claims: Claims,
+    nbf: Option<u64>,
+}
+
+/// The claims a signature check decodes: ours plus `nbf`, kept to re-check a remembered token.
+#[derive(Deserialize)]
+struct DecodedClaims {
+    #[serde(flatten)]
+    claims: Claims,
+    #[serde(default)]
+    nbf: Option<u64>,
+}
+
 /// The current key set; replaced whole, never merged.
 type KeySet = Arc<HashMap<String, DecodingKey>>;
 
@@ -152,6 +189,8 @@ pub struct JwtVerifier {
     /// Single flight: one fetch at a time; waiters queue here.
     refresh: Mutex<RefreshState>,
     fetches: std::sync::atomic::AtomicU64,
+    verified: std::sync::Mutex<VerifiedTokens>,
+    signature_checks: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -200,6 +239,8 @@ impl JwtVerifier {
             generation: std::sync::atomic::AtomicU64::new(0),
             refresh: Mutex::new(RefreshState { last_attempt: None }),
             fetches: std::sync::atomic::AtomicU64::new(0),
+            verified: std::sync::Mutex::new(VerifiedTokens::default()),
+            signature_checks: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -212,6 +253,48 @@ impl JwtVerifier {
     /// How many key fetches were started (tests, metrics).
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many tokens had their signature checked (tests: a remembered token skips it).
+    pub fn signature_check_count(&self) -> u64 {
+        self.signature_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A token verified before under the current key set, if its time claims still hold.
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.generation != generation {
+            return None;
+        }
+        let hit = verified.tokens.get(token)?;
+        let now = jsonwebtoken::get_current_timestamp();
+        let leeway = self.rules.leeway.as_secs();
+        let live = hit.claims.exp.saturating_add(leeway) > now
+            && hit.nbf.is_none_or(|nbf| nbf <= now.saturating_add(leeway));
+        live.then(|| hit.claims.clone())
+    }
+
+    /// Remember `token`, verified under the key set of `generation`.
+    fn remember(&self, token: &str, generation: u64, verified_token: VerifiedToken) {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.generation != generation {
+            if generation < verified.generation {
+                // Checked under a set replaced meanwhile: not worth keeping.
+                return;
+            }
+            verified.generation = generation;
+            verified.tokens.clear();
+        }
+        if verified.tokens.len() >= VERIFIED_CAPACITY {
+            let now = jsonwebtoken::get_current_timestamp();
+            verified.tokens.retain(|_, t| t.claims.exp > now);
+            if verified.tokens.len() >= VERIFIED_CAPACITY {
+                verified.tokens.clear();
+            }
+        }
+        verified.tokens.insert(token.to_string(), verified_token);
     }
 
     fn current(&self) -> KeySet {
@@ -321,6 +404,9 @@ impl JwtVerifier {
                 header.alg
             )));
         }
+        if let Some(claims) = self.remembered(token) {
+            return Ok(claims);
+        }
         let kid = header.kid.clone();
         let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
         if let Some(claims) = self.try_with_cached(token, kid.as_deref())? {
@@ -347,6 +433,9 @@ impl JwtVerifier {
     }
 
     fn try_with_cached(&self, token: &str, kid: Option<&str>) -> Result<Option<Claims>, AuthError> {
+        // Read before the keys: a set replaced after this read makes the result older than
+        // the cache, and `remember` then drops it.
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         let keys = self.current();
         let key = match kid {
             Some(k) => keys.get(k),
@@ -364,15 +453,26 @@ impl JwtVerifier {
         v.validate_exp = true;
         v.validate_nbf = true;
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &v)
+        self.signature_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let decoded = jsonwebtoken::decode::<DecodedClaims>(token, key, &v)
             .map(|d| d.claims)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let claims = decoded.claims;
         if let Some(apps) = &self.rules.applications {
             let client = claims.appid.as_ref().or(claims.azp.as_ref());
             if !client.is_some_and(|c| apps.iter().any(|a| a == c)) {
                 return Err(AuthError::WrongApplication(client.cloned()));
             }
         }
+        self.remember(
+            token,
+            generation,
+            VerifiedToken {
+                claims: claims.clone(),
+                nbf: decoded.nbf,
+            },
+        );
         Ok(Some(claims))
     }
 }

@@ -342,3 +342,65 @@ async fn event_grid_tokens_must_come_from_the_event_grid_application() {
         AuthError::Invalid(_)
     ));
 }
+
+#[tokio::test]
+async fn a_token_seen_before_skips_the_signature_check_until_keys_change() {
+    let k1 = keypair("k1");
+    let forger = keypair("k1");
+    let jwks = Arc::new(std::sync::Mutex::new(
+        serde_json::json!({"keys": [k1.jwk.clone()]}),
+    ));
+    let url = oidc_server(jwks.clone(), Arc::new(AtomicUsize::new(0))).await;
+    let v = JwtVerifier::new(
+        reqwest::Client::new(),
+        url,
+        ISS,
+        AUD,
+        Duration::from_secs(0),
+    )
+    .with_min_refresh_interval(Duration::from_secs(3600));
+    v.refresh().await.unwrap();
+    let good = token(&k1, "k1", ISS, AUD, 300);
+    let first = v.verify(&good).await.unwrap();
+    assert_eq!(v.verify(&good).await.unwrap(), first);
+    assert_eq!(v.signature_check_count(), 1, "the same token checked twice");
+
+    // Same header and claims, another signature: checked afresh, and refused.
+    let forged = token(&forger, "k1", ISS, AUD, 300);
+    assert!(matches!(
+        v.verify(&forged).await.unwrap_err(),
+        AuthError::Invalid(_)
+    ));
+    // A refused token is not remembered: it is checked (and refused) every time.
+    assert!(v.verify(&forged).await.is_err());
+    assert_eq!(v.signature_check_count(), 3);
+
+    // A remembered token is only good while its time claims hold.
+    let generation = v.generation.load(std::sync::atomic::Ordering::Acquire);
+    let now = jsonwebtoken::get_current_timestamp();
+    let remembered = |exp: u64, nbf: Option<u64>| {
+        v.remember(
+            "header.claims.signature",
+            generation,
+            VerifiedToken {
+                claims: Claims {
+                    iss: ISS.into(),
+                    exp,
+                    sub: None,
+                    appid: None,
+                    azp: None,
+                },
+                nbf,
+            },
+        );
+        v.remembered("header.claims.signature")
+    };
+    assert!(remembered(now + 60, Some(now - 5)).is_some());
+    assert!(remembered(now - 1, None).is_none(), "expired");
+    assert!(remembered(now + 60, Some(now + 30)).is_none(), "not yet valid");
+
+    // The issuer withdraws k1: after the refresh the remembered token is not trusted.
+    *jwks.lock().unwrap() = serde_json::json!({"keys": []});
+    v.refresh().await.unwrap();
+    assert!(v.verify(&good).await.is_err(), "a withdrawn key's token passed");
+}
