@@ -42,7 +42,14 @@ pub(crate) struct Routing {
     reservation_margin: Duration,
     /// Reservation lifetime once the agent is on the call.
     on_call_ttl: Duration,
+    /// When `switchboard_agents_available` was last recounted from the whole agent list (see
+    /// [`Routing::refresh_available`]).
+    available_counted: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// Least time between two recounts of `switchboard_agents_available` after a release: the
+/// count reads every agent record, and releases come once per call.
+const AVAILABLE_RECOUNT_EVERY: Duration = Duration::from_secs(1);
 
 /// What [`Routing`] is built from.
 pub(crate) struct RoutingParts {
@@ -72,6 +79,7 @@ impl Routing {
             metrics: p.metrics,
             reservation_margin: p.reservation_margin,
             on_call_ttl: p.on_call_ttl,
+            available_counted: std::sync::Mutex::new(None),
         }
     }
 
@@ -152,8 +160,9 @@ impl Routing {
         let Op::Confirm { reservation } = &cmd.op else {
             return Err(crate::calls::not_this_op(cmd));
         };
+        // Reserved → on the call: the agent was not reservable before and is not now, so
+        // `switchboard_agents_available` does not change.
         let held = self.store.confirm(reservation, self.on_call_ttl).await?;
-        self.refresh_available().await;
         Ok(Effect::Done(if held.is_some() {
             format!("agent {} on call", reservation.agent)
         } else {
@@ -197,12 +206,38 @@ impl Routing {
         }))
     }
 
+    /// Recounts `switchboard_agents_available` from the store after a release, at most every
+    /// [`AVAILABLE_RECOUNT_EVERY`] (the gauge is a sample: wrap-ups end with no event, so it was
+    /// never exact between changes), instead of reading every agent record once per call.
     pub(super) async fn refresh_available(&self) {
-        if let Ok(agents) = self.store.list_agents().await {
-            let n = agents.iter().filter(|a| a.is_reservable()).count();
-            self.metrics
-                .set("switchboard_agents_available", &[], n as f64);
+        {
+            let mut last = self
+                .available_counted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < AVAILABLE_RECOUNT_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
         }
+        if let Ok(agents) = self.store.list_agents().await {
+            self.set_available(&agents, None);
+        }
+    }
+
+    /// Sets `switchboard_agents_available` from `agents` as read, less `taken` (an agent
+    /// reserved since the read) when it was counted.
+    pub(super) fn set_available(
+        &self,
+        agents: &[switchboard_store::AgentRecord],
+        taken: Option<&TeamsUserId>,
+    ) {
+        let n = agents
+            .iter()
+            .filter(|a| a.is_reservable() && Some(&a.id) != taken)
+            .count();
+        self.metrics
+            .set("switchboard_agents_available", &[], n as f64);
     }
 }
 

@@ -116,7 +116,8 @@ impl Routing {
                         if queue.strategy.keeps_cursor() {
                             self.move_cursor(&call.queue, &reservation.agent).await;
                         }
-                        self.refresh_available().await;
+                        // From the list this decision read: no second read of every agent.
+                        self.set_available(&records, Some(&reservation.agent));
                         (
                             Internal::Routed {
                                 seq,
