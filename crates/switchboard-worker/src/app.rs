@@ -34,6 +34,7 @@ use crate::backend::{open_backends, open_queues, Backends, EngineHooks, Queues};
 use crate::config::{Config, ConfigError, EventGridAuth, IngressAuth, Role};
 use crate::executor::{Executor, ExecutorOptions, ExecutorParts, Observer};
 use crate::flow::FlowConfig;
+use crate::ingress::coalesce::Coalescer;
 use crate::ingress::jwt::{spawn_refresher, JwtVerifier, TokenRules};
 use crate::ingress::publish::reject_properties;
 use crate::ingress::{
@@ -140,19 +141,40 @@ pub(crate) fn call_automation_client(cfg: &Config) -> Result<CallAutomationClien
         .map_err(|e| ConfigError::new("acs.endpoint", e.to_string()))
 }
 
-/// The ingress's [`Publisher`] over queue handles (by queue name).
+/// The ingress's [`Publisher`] over queue handles (by queue name), with group commit
+/// ([`Coalescer`]) per queue.
 pub struct QueuePublisher {
-    queues: BTreeMap<String, QueueHandle>,
+    queues: BTreeMap<String, Coalescer>,
     rejects: QueueHandle,
     max_message_bytes: usize,
 }
 
+/// Sends in flight per queue: SQLite commits one writer at a time anyway, so one send that
+/// takes everything waiting is the cheapest; over AMQP a few overlap the round trips.
+fn sends_in_flight(queue_kind: &str) -> usize {
+    if queue_kind == "sqlite" {
+        1
+    } else {
+        4
+    }
+}
+
 impl QueuePublisher {
-    /// The deployment's queues, under their configured names.
+    /// The deployment's queues, under their configured names. Spawns the queues' senders on
+    /// the current runtime.
     pub fn new(queues: &Queues, cfg: &Config) -> Self {
+        let in_flight = sends_in_flight(&cfg.queue.kind);
+        let coalescer = |h: &QueueHandle| {
+            Coalescer::spawn(
+                Arc::clone(&h.sender),
+                in_flight,
+                cfg.ingress.max_message_bytes,
+                crate::ingress::publish::PER_MESSAGE_OVERHEAD,
+            )
+        };
         let mut map = BTreeMap::new();
-        map.insert(cfg.queue.incoming_queue.clone(), queues.incoming.clone());
-        map.insert(cfg.queue.events_queue.clone(), queues.events.clone());
+        map.insert(cfg.queue.incoming_queue.clone(), coalescer(&queues.incoming));
+        map.insert(cfg.queue.events_queue.clone(), coalescer(&queues.events));
         Self {
             queues: map,
             rejects: queues.rejects.clone(),
@@ -180,7 +202,7 @@ impl Publisher for QueuePublisher {
             .get(queue)
             .ok_or_else(|| PublishError::permanent(format!("no queue {queue}")))?;
         let batch: Vec<OutgoingMessage> = messages.into_iter().map(outgoing).collect();
-        q.sender.send_batch(batch).await.map_err(publish_error)
+        q.send(batch).await.map_err(publish_error)
     }
 
     async fn reject(&self, reject: RejectMessage) -> Result<(), PublishError> {

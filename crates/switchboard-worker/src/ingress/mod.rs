@@ -26,6 +26,7 @@
 //! status listener ([`status_router`]), never on the public port.
 
 pub mod batch;
+pub mod coalesce;
 pub mod jwt;
 mod message;
 mod port;

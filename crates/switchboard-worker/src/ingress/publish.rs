@@ -22,7 +22,7 @@ use super::state::{error, IngressState};
 
 /// What a message costs beyond [`switchboard_queue::OutgoingMessage::size`] on the wire
 /// (AMQP framing, system properties): a margin so a batch that fits here fits the broker.
-const PER_MESSAGE_OVERHEAD: usize = 512;
+pub(crate) const PER_MESSAGE_OVERHEAD: usize = 512;
 
 /// Publish `split` to `queue` and answer.
 pub(crate) async fn deliver(
