@@ -173,7 +173,10 @@ impl QueuePublisher {
             )
         };
         let mut map = BTreeMap::new();
-        map.insert(cfg.queue.incoming_queue.clone(), coalescer(&queues.incoming));
+        map.insert(
+            cfg.queue.incoming_queue.clone(),
+            coalescer(&queues.incoming),
+        );
         map.insert(cfg.queue.events_queue.clone(), coalescer(&queues.events));
         Self {
             queues: map,

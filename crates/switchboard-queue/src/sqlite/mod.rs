@@ -308,6 +308,15 @@ impl SqliteQueue {
         Ok(found.unwrap_or_default())
     }
 
+    /// Whether a receive on `target` could take something now (a read).
+    async fn probe(&self, target: &Target) -> Result<bool, QueueError> {
+        let target = target.clone();
+        self.read("probe", move |conn, queue, now| {
+            ops::probe(conn, queue, now, &target).map(|p| p.ready)
+        })
+        .await
+    }
+
     async fn settle_via(
         &self,
         delivery: &Delivery,
@@ -359,6 +368,7 @@ impl SqliteQueue {
         session_id: String,
         token: String,
         until: i64,
+        prefetched: Vec<Delivery>,
     ) -> Result<Box<dyn SessionReceiver>, QueueError> {
         Ok(Box::new(SqliteSessionReceiver {
             queue: self.clone(),
@@ -366,6 +376,7 @@ impl SqliteQueue {
             token,
             locked_until: Mutex::new(instant(until)?),
             closed: AtomicBool::new(false),
+            prefetched: Mutex::new(prefetched),
         }))
     }
 }
@@ -500,7 +511,9 @@ impl QueueReceiver for SqliteQueue {
         )
         .await?;
         found
-            .map(|(id, token, until)| self.session_receiver(id, token, until))
+            .map(|(id, token, until, first)| {
+                self.session_receiver(id, token, until, first.into_iter().collect())
+            })
             .transpose()
     }
 
@@ -514,7 +527,7 @@ impl QueueReceiver for SqliteQueue {
                 ops::accept_session(conn, queue, config, now, &id)
             })
             .await?;
-        self.session_receiver(session_id.to_owned(), token, until)
+        self.session_receiver(session_id.to_owned(), token, until, Vec::new())
     }
 
     async fn runtime_properties(&self) -> Result<QueueRuntimeProperties, QueueError> {
@@ -607,6 +620,9 @@ pub struct SqliteSessionReceiver {
     token: String,
     locked_until: Mutex<OffsetDateTime>,
     closed: AtomicBool,
+    /// Messages the accept locked with the session and no receive has returned yet, oldest
+    /// first.
+    prefetched: Mutex<Vec<Delivery>>,
 }
 
 impl fmt::Debug for SqliteSessionReceiver {
@@ -622,6 +638,24 @@ impl fmt::Debug for SqliteSessionReceiver {
 impl SqliteSessionReceiver {
     fn session(&self) -> Option<(String, String)> {
         Some((self.session_id.clone(), self.token.clone()))
+    }
+
+    /// Up to `max` prefetched messages, oldest first.
+    fn take_prefetched(&self, max: usize) -> Vec<Delivery> {
+        let mut prefetched = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let n = max.min(prefetched.len());
+        prefetched.drain(..n).collect()
+    }
+
+    /// Sequence numbers of the prefetched messages never returned (released on close).
+    fn unreturned(&self) -> Vec<i64> {
+        self.take_prefetched(usize::MAX)
+            .iter()
+            .map(|d| d.message.sequence_number)
+            .collect()
     }
 }
 
@@ -639,13 +673,34 @@ impl SessionReceiver for SqliteSessionReceiver {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        check_max(max)?;
+        let target = Target::Session(self.session_id.clone());
+        let mut got = self.take_prefetched(max);
+        if !got.is_empty() {
+            // What the accept locked comes first; the rest of `max` only if already there.
+            if got.len() < max {
+                let more = self
+                    .queue
+                    .receive_via(max - got.len(), Duration::ZERO, target, self.session())
+                    .await?;
+                got.extend(more);
+            }
+            return Ok(got);
+        }
+        let lock_held = {
+            let until = self.locked_until();
+            let now_ms = self.queue.inner.db.clock().now_ms();
+            until.unix_timestamp_nanos() / 1_000_000 > i128::from(now_ms)
+        };
+        if wait.is_zero() && lock_held && !self.queue.probe(&target).await? {
+            // Nothing to take now and no waiting asked for: a read answers that, without the
+            // write lock every process contends for (a consumer asks this after each message
+            // it settles, to see whether the call has another). With the lock expired the
+            // receive goes on, to report it lost.
+            return Ok(Vec::new());
+        }
         self.queue
-            .receive_via(
-                max,
-                wait,
-                Target::Session(self.session_id.clone()),
-                self.session(),
-            )
+            .receive_via(max, wait, target, self.session())
             .await
     }
 
@@ -739,10 +794,11 @@ impl SessionReceiver for SqliteSessionReceiver {
     async fn close(self: Box<Self>) -> Result<(), QueueError> {
         self.closed.store(true, Ordering::SeqCst);
         let (id, token) = (self.session_id.clone(), self.token.clone());
+        let unreturned = self.unreturned();
         let released = self
             .queue
             .write("close session", move |conn, queue, config, _| {
-                ops::close_session(conn, queue, config, &id, &token)
+                ops::close_session(conn, queue, config, &id, &token, &unreturned)
             })
             .await?;
         if released {
@@ -764,10 +820,11 @@ impl Drop for SqliteSessionReceiver {
         };
         let queue = self.queue.clone();
         let (id, token) = (self.session_id.clone(), self.token.clone());
+        let unreturned = self.unreturned();
         runtime.spawn(async move {
             let result = queue
                 .write("close session", move |conn, q, config, _| {
-                    ops::close_session(conn, q, config, &id, &token)
+                    ops::close_session(conn, q, config, &id, &token, &unreturned)
                 })
                 .await;
             match result {

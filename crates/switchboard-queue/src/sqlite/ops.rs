@@ -915,13 +915,19 @@ fn lock_session(
     Ok((token, until))
 }
 
-/// Locks the session holding the oldest receivable message whose session is not locked.
+/// A session locked by [`accept_next_session`]: id, lock token, locked until (Unix ms), and
+/// its first receivable message, already locked under the session.
+pub(crate) type AcceptedSession = (String, String, i64, Option<Delivery>);
+
+/// Locks the session holding the oldest receivable message whose session is not locked, and
+/// that message with it (prefetch: the one transaction a consumer would otherwise follow with
+/// a receive of its own).
 pub(crate) fn accept_next_session(
     conn: &Connection,
     queue: &str,
     config: &QueueConfig,
     now: i64,
-) -> Result<Option<(String, String, i64)>, QueueError> {
+) -> Result<Option<AcceptedSession>, QueueError> {
     require_sessions(queue, config)?;
     sweep(conn, queue, config, now)?;
     let id: Option<String> = conn
@@ -941,7 +947,18 @@ pub(crate) fn accept_next_session(
         return Ok(None);
     };
     let (token, until) = lock_session(conn, queue, &id, config, now)?;
-    Ok(Some((id, token, until)))
+    let first = select_seqs(
+        conn,
+        "SELECT seq FROM sbq_messages
+         WHERE queue = ?1 AND session_id = ?2 AND state = 0 AND lock_token IS NULL
+         ORDER BY seq LIMIT 1",
+        params![queue, id],
+    )?;
+    let prefetched = match first.first() {
+        Some(&seq) => Some(lock_message(conn, seq, until, Some(&token))?),
+        None => None,
+    };
+    Ok(Some((id, token, until, prefetched)))
 }
 
 /// Locks the named session, messages or not.
@@ -1003,13 +1020,16 @@ pub(crate) fn renew_session(
 }
 
 /// Releases the session lock if `token` still holds it; its unsettled messages are abandoned
-/// (dead-lettered at the delivery limit). Returns whether anything was released.
+/// (dead-lettered at the delivery limit). `unreturned`: messages the accept prefetched that
+/// the consumer never received — released as never delivered (their delivery count is given
+/// back), not abandoned. Returns whether anything was released.
 pub(crate) fn close_session(
     conn: &Connection,
     queue: &str,
     config: &QueueConfig,
     id: &str,
     token: &str,
+    unreturned: &[i64],
 ) -> Result<bool, QueueError> {
     const OP: &str = "close session";
     let held: Option<bool> = conn
@@ -1025,6 +1045,15 @@ pub(crate) fn close_session(
     let Some(has_state) = held else {
         return Ok(false);
     };
+    for seq in unreturned {
+        conn.prepare_cached(
+            "UPDATE sbq_messages SET delivery_count = delivery_count - 1
+             WHERE seq = ?1 AND session_lock = ?2 AND lock_token IS NOT NULL
+               AND delivery_count > 0",
+        )
+        .and_then(|mut s| s.execute(params![seq, token]))
+        .op(OP)?;
+    }
     // Messages locked under a session are active or deferred (a dead letter never carries a
     // session lock), so no state filter: it would lead SQLite onto the big state index.
     conn.prepare_cached(

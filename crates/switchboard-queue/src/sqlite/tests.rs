@@ -691,3 +691,84 @@ async fn a_cancelled_receive_rolls_back_its_locks() {
         "the cancelled receive must not have counted"
     );
 }
+
+#[tokio::test]
+async fn an_accepted_session_brings_its_first_message_and_gives_it_back_undelivered() {
+    let f = fixture().await;
+    let q =
+        f.ns.create_queue("q", QueueConfig::sessions())
+            .await
+            .unwrap();
+    q.send_batch(vec![
+        msg("a").with_session_id("s"),
+        msg("b").with_session_id("s"),
+    ])
+    .await
+    .unwrap();
+    // Accepted and closed without a receive: the prefetched message was never delivered.
+    let s = q.accept_next_session(NOW).await.unwrap().unwrap();
+    s.close().await.unwrap();
+    let s = q.accept_next_session(NOW).await.unwrap().unwrap();
+    // The first message came with the accept: receiving it needs no transaction, so it
+    // arrives even while another process holds the write lock.
+    let blocker = rusqlite::Connection::open(f.ns.path()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let first = s.receive(1, NOW).await;
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let first = first.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].message_id, "a");
+    assert_eq!(
+        first[0].delivery_count, 1,
+        "a prefetch counted as a delivery"
+    );
+    // The prefetched message is locked under the session: no other consumer can take it, and
+    // settling it works as for a received one.
+    s.complete(&first[0]).await.unwrap();
+    let second = s.receive(2, NOW).await.unwrap();
+    assert_eq!(
+        second
+            .iter()
+            .map(|d| d.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    s.complete(&second[0]).await.unwrap();
+    assert!(s.receive(1, NOW).await.unwrap().is_empty());
+    s.close().await.unwrap();
+    assert_eq!(
+        q.runtime_properties().await.unwrap().total_message_count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_empty_session_receive_without_waiting_takes_no_write_lock() {
+    let f = fixture().await;
+    let path = f.ns.path().to_path_buf();
+    let ns = SqliteNamespace::open_with(
+        &path,
+        SqliteOptions {
+            busy_timeout: Duration::from_millis(50),
+            clock: Arc::new(f.clock.clone()),
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let q = ns.create_queue("q", QueueConfig::sessions()).await.unwrap();
+    q.send(msg("m").with_session_id("s")).await.unwrap();
+    let s = q.accept_next_session(NOW).await.unwrap().unwrap();
+    let got = s.receive(1, NOW).await.unwrap();
+    s.complete(&got[0]).await.unwrap();
+    // Another process holds the write lock: asking whether the call has another message must
+    // not wait for it (nor fail with busy).
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let next = s.receive(1, NOW).await;
+    blocker.execute_batch("ROLLBACK").unwrap();
+    assert!(next.unwrap().is_empty());
+    // A message that is there is still received.
+    q.send(msg("n").with_session_id("s")).await.unwrap();
+    assert_eq!(s.receive(1, NOW).await.unwrap().len(), 1);
+}

@@ -175,7 +175,9 @@ mod tests {
     use switchboard_queue::QueueConfig;
 
     async fn queue(dir: &tempfile::TempDir) -> switchboard_queue::QueueHandle {
-        let ns = SqliteNamespace::open(dir.path().join("q.db")).await.unwrap();
+        let ns = SqliteNamespace::open(dir.path().join("q.db"))
+            .await
+            .unwrap();
         ns.create_queue("events", QueueConfig::default())
             .await
             .unwrap()

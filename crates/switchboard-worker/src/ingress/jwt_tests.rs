@@ -397,10 +397,16 @@ async fn a_token_seen_before_skips_the_signature_check_until_keys_change() {
     };
     assert!(remembered(now + 60, Some(now - 5)).is_some());
     assert!(remembered(now - 1, None).is_none(), "expired");
-    assert!(remembered(now + 60, Some(now + 30)).is_none(), "not yet valid");
+    assert!(
+        remembered(now + 60, Some(now + 30)).is_none(),
+        "not yet valid"
+    );
 
     // The issuer withdraws k1: after the refresh the remembered token is not trusted.
     *jwks.lock().unwrap() = serde_json::json!({"keys": []});
     v.refresh().await.unwrap();
-    assert!(v.verify(&good).await.is_err(), "a withdrawn key's token passed");
+    assert!(
+        v.verify(&good).await.is_err(),
+        "a withdrawn key's token passed"
+    );
 }
