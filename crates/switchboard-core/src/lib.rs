@@ -8,12 +8,15 @@
 //! - [`entra`]: Microsoft Entra ID bearer tokens ([`entra::TokenCredential`]: managed
 //!   identity, client secret, static) with per-scope caching, for any Azure client.
 //!
+//! - [`busy`]: the busy handler our SQLite connections wait for write locks with.
+//!
 //! It depends on no other Switchboard crate, so every one of them can depend on it.
 #![forbid(unsafe_code)]
 // missing_docs flags public items reachable from outside the crate that have no doc comment;
 // pub(crate) and private items are not checked.
 #![warn(missing_docs)]
 
+pub mod busy;
 pub mod clock;
 pub mod config;
 pub mod entra;

@@ -214,6 +214,7 @@ impl Db {
         caller_gone: impl Fn() -> bool,
     ) -> Result<T, QueueError> {
         let mut conn = self.checkout()?;
+        switchboard_core::busy::set_budget(self.options.busy_timeout);
         let result = (|| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -244,6 +245,7 @@ impl Db {
         f: impl FnOnce(&Connection, i64) -> Result<T, QueueError>,
     ) -> Result<T, QueueError> {
         let mut conn = self.checkout()?;
+        switchboard_core::busy::set_budget(self.options.busy_timeout);
         let result = (|| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
@@ -339,7 +341,11 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, QueueErro
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).op("open")?;
-    conn.busy_timeout(options.busy_timeout).op("open")?;
+    // Our busy handler, not SQLite's timeout: it naps in microseconds, not milliseconds
+    // (`switchboard_core::busy`). The budget is the thread's; set it for the pragmas below.
+    switchboard_core::busy::set_budget(options.busy_timeout);
+    conn.busy_handler(Some(switchboard_core::busy::handler))
+        .op("open")?;
     let sync = if options.synchronous_full {
         "FULL"
     } else {

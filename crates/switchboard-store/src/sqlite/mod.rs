@@ -162,9 +162,11 @@ impl SqliteStore {
     {
         let mut conn = Arc::clone(&self.inner.writer).lock_owned().await;
         let clock = Arc::clone(&self.inner.clock);
+        let budget = self.inner.options.busy_timeout;
         // If `f` panics, the transaction rolls back as it unwinds and the guard is released,
         // so the connection stays clean for the next writer.
         tokio::task::spawn_blocking(move || {
+            switchboard_core::busy::set_budget(budget);
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error(op))?;
@@ -206,6 +208,7 @@ impl SqliteStore {
                     inner.options.durability,
                 )?,
             };
+            switchboard_core::busy::set_budget(inner.options.busy_timeout);
             let now = inner.clock.now_ms();
             let out = f(&conn, now);
             inner

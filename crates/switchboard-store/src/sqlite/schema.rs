@@ -109,7 +109,11 @@ pub fn connect(
     let conn = Connection::open_with_flags(path, flags).map_err(sql_error(op))?;
     // Waits for other connections' write locks (other processes, or the queue in the same
     // file) instead of failing at once; past it the error is `Unavailable` (retryable).
-    conn.busy_timeout(busy_timeout).map_err(sql_error(op))?;
+    // Our busy handler, not SQLite's timeout: it naps in microseconds, not milliseconds
+    // (`switchboard_core::busy`). The budget is the thread's; set it for the pragmas below.
+    switchboard_core::busy::set_budget(busy_timeout);
+    conn.busy_handler(Some(switchboard_core::busy::handler))
+        .map_err(sql_error(op))?;
     // WAL: readers never block the writer and vice versa, and it is safe across processes on
     // one host. The mode is persistent in the file, so this is a no-op after the first open.
     let mode: String = conn
