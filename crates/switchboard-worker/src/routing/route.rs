@@ -63,11 +63,13 @@ impl Routing {
             }
         }
         let records = self.store.list_agents().await?;
-        let mut live = HashMap::new();
+        let mut live = HashMap::with_capacity(records.len());
         let mut stored_presence = PresenceView::new();
+        // With a presence cache the stored observations are not read: no copy of them.
+        let use_stored_presence = self.presence.is_none();
         for r in &records {
             live.insert(r.id.clone(), live_state(r));
-            if let Some(p) = &r.presence {
+            if let Some(p) = r.presence.as_ref().filter(|_| use_stored_presence) {
                 stored_presence.insert(
                     r.id.clone(),
                     PresenceObservation {
