@@ -286,6 +286,15 @@ impl Roster {
             .map(|a| a.snapshot(live.get(&a.oid).cloned().unwrap_or_default()))
             .collect()
     }
+
+    /// Engine snapshots of the roster agents `live` has a state for, in roster order; the
+    /// others are left out (not taken as idle).
+    pub fn snapshots_of(&self, live: &HashMap<TeamsUserId, AgentLiveState>) -> Vec<AgentSnapshot> {
+        self.agents
+            .iter()
+            .filter_map(|a| live.get(&a.oid).map(|l| a.snapshot(l.clone())))
+            .collect()
+    }
 }
 
 /// Extension point: live agent state (active calls, reservations, wrap-up) from wherever

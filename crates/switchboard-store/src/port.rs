@@ -90,6 +90,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every agent with its live state now, ordered by id. Expired reservations do not count.
     async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
 
+    /// The agents [`list_agents`](Store::list_agents) would show as reservable now
+    /// ([`AgentRecord::is_reservable`]: available, a free slot, out of wrap-up), ordered by id.
+    /// What routing reads first; a backend that can select them without reading every agent
+    /// should (the default reads every agent and filters).
+    async fn list_reservable_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        Ok(self
+            .list_agents()
+            .await?
+            .into_iter()
+            .filter(AgentRecord::is_reservable)
+            .collect())
+    }
+
     // ---------------------------------------------------------------- reservations
 
     /// Takes one slot of `agent`'s capacity for `call_key` until now + `ttl`, atomically, if

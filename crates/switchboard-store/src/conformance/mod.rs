@@ -35,8 +35,8 @@ use serde_json::{json, Value};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::model::{
-    AgentProfile, AgentState, AgentStatus, CasOutcome, PresenceSnapshot, ReservationState,
-    TeamsUserId,
+    AgentProfile, AgentRecord, AgentState, AgentStatus, CasOutcome, PresenceSnapshot,
+    ReservationState, TeamsUserId,
 };
 use crate::port::StoreExt;
 
@@ -67,6 +67,7 @@ macro_rules! conformance_tests {
             confirm_marks_on_call,
             reserve_first_of_takes_first_free_in_order,
             reserve_first_of_long_ranking,
+            reservable_agents_are_those_the_full_list_shows_reservable,
             stale_handles_never_touch_new_reservations,
             reservation_listings,
             call_state_compare_and_set,
@@ -671,6 +672,53 @@ pub async fn reserve_first_of_takes_first_free_in_order(f: &dyn StoreFactory) {
         1,
         "duplicate candidates take one slot"
     );
+}
+
+/// `list_reservable_agents` is `list_agents` filtered by `is_reservable`, record for record:
+/// paused, offline, at capacity and in wrap-up agents left out; a free slot of a larger
+/// capacity, an ended wrap-up and an expired reservation let an agent back in.
+pub async fn reservable_agents_are_those_the_full_list_shows_reservable(f: &dyn StoreFactory) {
+    let fx = fixture(f).await;
+    let s = fx.store.as_ref();
+    for (oid, capacity) in [
+        ("a-idle", 1),
+        ("b-paused", 1),
+        ("c-full", 1),
+        ("d-half", 2),
+        ("e-wrap", 1),
+        ("f-wrap-over", 1),
+        ("g-expired", 1),
+        ("h-offline", 1),
+        ("i-on-call", 1),
+    ] {
+        agent(s, oid, capacity).await;
+    }
+    let status = |oid: &'static str, st| async move {
+        ok("set_agent_status", s.set_agent_status(&id(oid), st).await);
+    };
+    status("b-paused", AgentStatus::Paused).await;
+    status("h-offline", AgentStatus::Offline).await;
+    let reserve = |oid: &'static str, call: &'static str, ttl| async move {
+        ok("reserve", s.reserve(&id(oid), call, secs(ttl)).await)
+            .unwrap_or_else(|| panic!("{oid} should be reservable"))
+    };
+    reserve("c-full", "call-c", 300).await;
+    reserve("d-half", "call-d", 300).await;
+    let e = reserve("e-wrap", "call-e", 300).await;
+    assert!(ok("release", s.release(&e, secs(600)).await));
+    let f2 = reserve("f-wrap-over", "call-f", 300).await;
+    assert!(ok("release", s.release(&f2, secs(5)).await));
+    reserve("g-expired", "call-g", 5).await;
+    let i = reserve("i-on-call", "call-i", 300).await;
+    ok("confirm", s.confirm(&i, secs(300)).await);
+    fx.clock.advance(secs(10));
+
+    let all = ok("list_agents", s.list_agents().await);
+    let expected: Vec<AgentRecord> = all.into_iter().filter(|r| r.is_reservable()).collect();
+    let got = ok("list_reservable_agents", s.list_reservable_agents().await);
+    let ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a-idle", "d-half", "f-wrap-over", "g-expired"]);
+    assert_eq!(got, expected, "same records as list_agents shows");
 }
 
 /// A long ranking (the whole roster) keeps its order wherever the free agents are, and the

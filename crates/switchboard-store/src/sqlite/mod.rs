@@ -307,6 +307,11 @@ impl Store for SqliteStore {
         self.read("list_agents", ops::list_agents).await
     }
 
+    async fn list_reservable_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        self.read("list_reservable_agents", ops::list_reservable_agents)
+            .await
+    }
+
     async fn reserve(
         &self,
         agent: &TeamsUserId,

@@ -208,6 +208,42 @@ pub fn list_agents(conn: &Connection, now: i64) -> Result<Vec<AgentRecord>> {
     rows.into_iter().map(|r| agent_record(op, now, r)).collect()
 }
 
+/// The agents reservable at `now` (the rule of `first_free`), counting reservations per
+/// candidate with the `(agent_id, call_key)` index: the rows of busy agents are never decoded.
+const RESERVABLE_AGENT_LIST: &str = "
+SELECT a.agent_id, a.display_name, a.capacity, a.status, a.last_reserved_at,
+       a.last_released_at, a.wrap_up_until, a.presence,
+       (SELECT COUNT(*) FROM store_reservations r
+         WHERE r.agent_id = a.agent_id AND r.expires_at > ?1 AND r.state = 'reserved'),
+       (SELECT COUNT(*) FROM store_reservations r
+         WHERE r.agent_id = a.agent_id AND r.expires_at > ?1 AND r.state = 'on_call')
+FROM store_agents a
+WHERE a.status = 'available'
+  AND (a.wrap_up_until IS NULL OR a.wrap_up_until <= ?1)
+  AND (SELECT COUNT(*) FROM store_reservations r
+        WHERE r.agent_id = a.agent_id AND r.expires_at > ?1) < a.capacity
+ORDER BY a.agent_id";
+
+pub fn list_reservable_agents(conn: &Connection, now: i64) -> Result<Vec<AgentRecord>> {
+    let op = "list_reservable_agents";
+    let rows = conn
+        .prepare_cached(RESERVABLE_AGENT_LIST)
+        .and_then(|mut st| {
+            st.query_map([now], agent_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_error(op))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let record = agent_record(op, now, r)?;
+        // The model's rule has the last word (the SQL above only saves reading the rest).
+        if record.is_reservable() {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
 // ------------------------------------------------------------------------------ reservations
 
 const RES_COLUMNS: &str = "token, agent_id, call_key, state, created_at, expires_at";

@@ -7,9 +7,10 @@ use std::time::Duration;
 use switchboard_events::{CorrelationId, TeamsUserId};
 use switchboard_routing::presence::PresenceObservation;
 use switchboard_routing::{
-    rank_agents, Availability, CallRequirements, PresenceView, QueueName, RoutingDecision,
+    rank_agents, Availability, CallQueueConfig, CallRequirements, PresenceView, QueueName,
+    RoutingDecision,
 };
-use switchboard_store::{AgentStatus, ReservationState};
+use switchboard_store::{AgentRecord, AgentStatus, ReservationState};
 
 use super::{live_state, Routing};
 use crate::calls::{CmdError, Effect};
@@ -62,48 +63,33 @@ impl Routing {
                 return Ok(Effect::Feedback(Box::new(input), detail));
             }
         }
-        let records = self.store.list_agents().await?;
-        let mut live = HashMap::with_capacity(records.len());
-        let mut stored_presence = PresenceView::new();
-        // With a presence cache the stored observations are not read: no copy of them.
-        let use_stored_presence = self.presence.is_none();
-        for r in &records {
-            live.insert(r.id.clone(), live_state(r));
-            if let Some(p) = r.presence.as_ref().filter(|_| use_stored_presence) {
-                stored_presence.insert(
-                    r.id.clone(),
-                    PresenceObservation {
-                        availability: Availability::parse(&p.availability),
-                        activity: p.activity.clone(),
-                        observed_at: p.observed_at,
-                    },
-                );
-            }
-        }
-        // Agents the store does not know (or an operator took offline/paused) cannot be
-        // reserved; leave them out so the engine does not offer them.
-        let reservable_status: HashSet<&TeamsUserId> = records
-            .iter()
-            .filter(|r| r.status == AgentStatus::Available)
-            .map(|r| &r.id)
-            .collect();
-        let mut agents = self.roster.snapshots(&live);
-        for a in &mut agents {
-            if !reservable_status.contains(&a.oid) {
-                a.enabled = false;
-            }
-        }
-        let presence = match &self.presence {
-            Some(cache) => cache.view(&self.roster.ids()).await,
-            None => stored_presence,
-        };
         let excluded: HashSet<TeamsUserId> = excluded.iter().cloned().collect();
         let now = self.clock.now();
         let mut call = call.clone();
         if queue.strategy.keeps_cursor() {
             call.round_robin_cursor = self.cursor(&call.queue).await;
         }
-        let decision = rank_agents(&call, queue, &agents, &presence, now, &excluded);
+        // First only the agents reservable now. The engine offers a call to agents with free
+        // capacity out of wrap-up and ranks those alone, so when one of them can take it the
+        // offer is the one the whole list gives; reading every agent (and building a snapshot
+        // of each) for every decision made its cost grow with the size of the contact centre.
+        // A wait or an overflow depends on the others too (busy, in wrap-up, tried): the whole
+        // list decides those.
+        let free = self.store.list_reservable_agents().await?;
+        let offered = if free.is_empty() {
+            None
+        } else {
+            let decision = self.decide(&free, true, &call, queue, &excluded, now).await;
+            matches!(decision, RoutingDecision::Offer { .. }).then_some((decision, free))
+        };
+        let (decision, records) = match offered {
+            Some(d) => d,
+            None => {
+                let all = self.store.list_agents().await?;
+                let decision = self.decide(&all, false, &call, queue, &excluded, now).await;
+                (decision, all)
+            }
+        };
         let (internal, detail) = match decision {
             RoutingDecision::Offer { ranked } => {
                 let ids: Vec<TeamsUserId> = ranked.iter().map(|c| c.agent.clone()).collect();
@@ -199,6 +185,62 @@ impl Routing {
         if let Err(e) = put.await {
             tracing::warn!(%queue, error = %e, "round-robin cursor not saved");
         }
+    }
+
+    /// The engine's decision over `records` (all agents, or with `subset` only those listed:
+    /// the others are left out, not taken as idle).
+    async fn decide(
+        &self,
+        records: &[AgentRecord],
+        subset: bool,
+        call: &CallRequirements,
+        queue: &CallQueueConfig,
+        excluded: &HashSet<TeamsUserId>,
+        now: time::OffsetDateTime,
+    ) -> RoutingDecision {
+        let mut live = HashMap::with_capacity(records.len());
+        let mut stored_presence = PresenceView::new();
+        // With a presence cache the stored observations are not read: no copy of them.
+        let use_stored_presence = self.presence.is_none();
+        for r in records {
+            live.insert(r.id.clone(), live_state(r));
+            if let Some(p) = r.presence.as_ref().filter(|_| use_stored_presence) {
+                stored_presence.insert(
+                    r.id.clone(),
+                    PresenceObservation {
+                        availability: Availability::parse(&p.availability),
+                        activity: p.activity.clone(),
+                        observed_at: p.observed_at,
+                    },
+                );
+            }
+        }
+        // Agents the store does not know (or an operator took offline/paused) cannot be
+        // reserved; leave them out so the engine does not offer them.
+        let reservable_status: HashSet<&TeamsUserId> = records
+            .iter()
+            .filter(|r| r.status == AgentStatus::Available)
+            .map(|r| &r.id)
+            .collect();
+        let mut agents = if subset {
+            self.roster.snapshots_of(&live)
+        } else {
+            self.roster.snapshots(&live)
+        };
+        for a in &mut agents {
+            if !reservable_status.contains(&a.oid) {
+                a.enabled = false;
+            }
+        }
+        let presence = match &self.presence {
+            Some(cache) if subset => {
+                let ids: Vec<TeamsUserId> = agents.iter().map(|a| a.oid.clone()).collect();
+                cache.view(&ids).await
+            }
+            Some(cache) => cache.view(&self.roster.ids()).await,
+            None => stored_presence,
+        };
+        rank_agents(call, queue, &agents, &presence, now, excluded)
     }
 }
 
