@@ -217,8 +217,35 @@ impl AmqpReceiver {
         max_messages: u32,
         max_wait_time: StdDuration,
     ) -> Result<(), AmqpRecvError> {
+        let never = std::pin::pin!(std::future::pending::<()>());
+        self.receive_messages_with_timeout_or_cut(
+            prefetch_count,
+            buffer,
+            max_messages,
+            max_wait_time,
+            never,
+        )
+        .await
+    }
+
+    /// Switchboard patch: as `receive_messages_with_timeout`, but the wait also ends when
+    /// `cut` completes, the same way as when it runs out (the credit is drained).
+    async fn receive_messages_with_timeout_or_cut(
+        &mut self,
+        prefetch_count: u32,
+        buffer: &mut Vec<ServiceBusReceivedMessage>,
+        max_messages: u32,
+        max_wait_time: StdDuration,
+        cut: std::pin::Pin<&mut (impl std::future::Future<Output = ()> + ?Sized)>,
+    ) -> Result<(), AmqpRecvError> {
+        let ended = async {
+            tokio::select! {
+                _ = crate::util::time::sleep(max_wait_time) => {}
+                _ = cut => {}
+            }
+        };
         tokio::select! {
-            _ = crate::util::time::sleep(max_wait_time) => {
+            _ = ended => {
                 if prefetch_count == 0 { // credit mode is manual
                     if let Err(err) = self.receiver.drain().await {
                         log::error!("{}", err);
@@ -231,6 +258,37 @@ impl AmqpReceiver {
                 Ok(())
             }
         }
+    }
+
+    /// Switchboard patch: `receive_messages_with_max_wait_time`, with a wait that also ends,
+    /// the same way (credit drained), when `cut` completes.
+    pub(crate) async fn receive_messages_with_max_wait_time_or_cut(
+        &mut self,
+        max_messages: u32,
+        max_wait_time: Option<StdDuration>,
+        cut: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<ServiceBusReceivedMessage>, RetryError<AmqpRecvError>> {
+        let max_wait_time =
+            max_wait_time.unwrap_or_else(|| self.retry_policy.options().try_timeout);
+        let prefetch_count = self.prefetch_count;
+        let mut try_timeout = self.retry_policy.calculate_try_timeout(0);
+        let mut buffer = Vec::with_capacity(max_messages as usize);
+        // Fused: a retry after the cut (its drain timed out) polls it again.
+        let mut cut = std::pin::pin!(futures_util::FutureExt::fuse(cut));
+        run_operation!(
+            { &self.retry_policy },
+            AmqpRecvError,
+            try_timeout,
+            self.receive_messages_with_timeout_or_cut(
+                prefetch_count,
+                &mut buffer,
+                max_messages,
+                max_wait_time,
+                cut.as_mut()
+            ),
+            self.recover()
+        )?;
+        Ok(buffer)
     }
 
     async fn complete_message(
