@@ -1063,13 +1063,19 @@ async fn receive_on(
     let max = u32::try_from(max).unwrap_or(u32::MAX);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
+        // The rest after a drain holds the link too: a settle cuts it short as well.
+        tokio::select! {
+            () = slot.drain.settle() => {}
+            () = slot.wanted.wanted() => {}
+        }
         if slot.wanted.is_wanted() {
             // The link's mutex is fair: a settle that asked for it before this goes first.
+            // Then back to the rest, which counts from the drain.
             let link = OwnedMutexGuard::mutex(&guard).clone();
             drop(guard);
             guard = link.lock_owned().await;
+            continue;
         }
-        slot.drain.settle().await;
         let Some(r) = guard.as_mut() else {
             return (
                 guard,
