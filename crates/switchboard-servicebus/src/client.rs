@@ -1083,7 +1083,17 @@ async fn receive_on(
             );
         };
         let slice = receive_slice(&ctx.ns.options, deadline);
-        let result = receive_on_inner(ctx, r, max, slice, slot.wanted.wanted()).await;
+        let result = match receive_on_inner(ctx, r, max, slice, slot.wanted.wanted()).await {
+            Ok(Received::Cut) => {
+                // Cut for a settle: the link keeps its credit (not drained, so no rest), and
+                // this receive goes on after the settle — past the deadline too, for one last
+                // slice that drains it: a cut is never where a receive ends.
+                slot.drain.drained(false);
+                continue;
+            }
+            Ok(Received::Got(got)) => Ok(got),
+            Err(e) => Err(e),
+        };
         // Fewer than asked for means the SDK drained the link (or the receive failed).
         slot.drain
             .drained(result.as_ref().map_or(true, |got| got.len() < max as usize));
@@ -1094,17 +1104,28 @@ async fn receive_on(
     }
 }
 
+/// How one slice of a receive ended.
+enum Received {
+    /// Its wait ran out (the link drained) or messages came.
+    Got(Vec<ServiceBusReceivedMessage>),
+    /// A settle cut its wait short; the link keeps its credit.
+    Cut,
+}
+
 async fn receive_on_inner(
     ctx: &Ctx,
     r: &mut ServiceBusReceiver,
     max: u32,
     wait: Duration,
     cut: impl std::future::Future<Output = ()>,
-) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
-    let mut got = r
+) -> Result<Received, QueueError> {
+    let (mut got, was_cut) = r
         .receive_messages_with_max_wait_time_or_cut(1, wait, cut)
         .await
         .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
+    if was_cut && got.is_empty() {
+        return Ok(Received::Cut);
+    }
     if !got.is_empty() && max > 1 {
         // The first message is here: collect what is already on its way, briefly, rather than
         // waiting the whole `wait` for a full batch (the port returns as soon as one is
@@ -1115,7 +1136,7 @@ async fn receive_on_inner(
             .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
         got.extend(more);
     }
-    Ok(got)
+    Ok(Received::Got(got))
 }
 
 fn check_max(max: usize) -> Result<(), QueueError> {

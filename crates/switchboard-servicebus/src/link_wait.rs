@@ -10,10 +10,14 @@
 //! Other links are no way out: settlements spread over several links reach the broker in no
 //! defined order (a dead-letter and a purge right after it must see it). Instead the settle
 //! says it wants the link ([`LinkWanted::want`]), and a receive waiting on it ends its wait at
-//! once ([`LinkWanted::wanted`] is its cut), the same way as when the wait runs out — the
-//! SDK drains the link's credit (AMQP 1.0 flow with `drain`), so nothing arrives in a buffer
-//! nobody reads — hands the link over (the link's mutex is fair: the settle queued first),
-//! and then takes it back to wait out the rest of its wait.
+//! once ([`LinkWanted::wanted`] is its cut), hands the link over (the link's mutex is fair:
+//! the settle queued first), and then takes it back to wait out the rest of its wait.
+//!
+//! The cut leaves the link's credit as it is (AMQP 1.0 flow control: the broker may still send
+//! the one message it was granted), and the receive asks again on the same link right after
+//! the settle, so a message already on its way is simply the next one it gets; only a wait
+//! that runs out drains the credit. Draining on a cut would cost a rest of a round trip
+//! before the next receive (see `DrainGuard` in `client.rs`) for every settle under load.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
