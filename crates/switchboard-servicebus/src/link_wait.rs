@@ -8,10 +8,12 @@
 //! first message a whole second late.
 //!
 //! Other links are no way out: settlements spread over several links reach the broker in no
-//! defined order (a dead-letter and a purge right after it must see it). Instead the settle
-//! says it wants the link ([`LinkWanted::want`]), and a receive waiting on it ends its wait at
-//! once ([`LinkWanted::wanted`] is its cut), hands the link over (the link's mutex is fair:
-//! the settle queued first), and then takes it back to wait out the rest of its wait.
+//! defined order (a dead-letter and a purge right after it must see it). Instead a settle
+//! that has waited a little for the link (`CUT_AFTER` in `client.rs`: under load the receive
+//! ends on its own by then) says it wants it ([`LinkWanted::want`]), and a receive waiting on
+//! it ends its wait at once ([`LinkWanted::wanted`] is its cut), hands the link over (the
+//! link's mutex is fair: the settle queued first), and then takes it back to wait out the rest
+//! of its wait.
 //!
 //! The cut leaves the link's credit as it is (AMQP 1.0 flow control: the broker may still send
 //! the one message it was granted), and the receive asks again on the same link right after
