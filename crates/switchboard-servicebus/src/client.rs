@@ -1055,7 +1055,7 @@ const CUT_AFTER: Duration = Duration::from_millis(20);
 type LinkGuard = OwnedMutexGuard<Option<ServiceBusReceiver>>;
 
 /// Receives on `slot`'s link (held by `guard`) for up to `wait`. A settle that needs the link
-/// meanwhile cuts the SDK's wait short (drained as if it ran out) and gets the link before
+/// meanwhile cuts the SDK's wait short (the link keeps its credit) and gets the link before
 /// the wait goes on; the guard handed back holds the link again.
 async fn receive_on(
     ctx: &Ctx,
@@ -1081,6 +1081,10 @@ async fn receive_on(
             let link = OwnedMutexGuard::mutex(&guard).clone();
             drop(guard);
             guard = link.lock_owned().await;
+            if guard.is_none() {
+                // Closed meanwhile (the queue handle is going away): nothing more to get.
+                return (guard, Ok(Vec::new()));
+            }
             continue;
         }
         let Some(r) = guard.as_mut() else {
