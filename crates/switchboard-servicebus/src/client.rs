@@ -35,6 +35,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::convert::{self, LOCKED_UNTIL};
 use crate::error::{map, Subject};
+use crate::link_wait::LinkWanted;
 use crate::options::{ServiceBusAuth, ServiceBusOptions};
 
 type Client = ServiceBusClient<BasicRetryPolicy>;
@@ -711,6 +712,8 @@ const PENDING_PATIENCE: Duration = Duration::from_secs(10);
 struct Slot {
     link: Arc<Mutex<Option<ServiceBusReceiver>>>,
     drain: DrainGuard,
+    /// Settles waiting for this link: a receive holding it cuts its wait short for them.
+    wanted: LinkWanted,
     /// Bumped whenever the link is (re-)opened: deliveries of an earlier link cannot be
     /// settled through the new one (their lock went with the old link).
     generation: std::sync::atomic::AtomicU64,
@@ -785,6 +788,7 @@ impl Pool {
                     let slot = Arc::new(Slot {
                         link: Arc::new(Mutex::new(None)),
                         drain: DrainGuard::default(),
+                        wanted: LinkWanted::default(),
                         generation: std::sync::atomic::AtomicU64::new(0),
                         connection: AtomicU64::new(0),
                     });
@@ -837,9 +841,9 @@ impl Pool {
                 })
                 .collect()
         };
-        for (slot, mut guard) in idle {
-            let Some(r) = guard.as_mut() else { continue };
-            match receive_on(&self.ctx, r, &slot.drain, max, MIN_WAIT).await {
+        for (slot, guard) in idle {
+            let (_guard, got) = receive_on(&self.ctx, &slot, guard, max, MIN_WAIT).await;
+            match got {
                 Ok(got) if !got.is_empty() => return Some((slot, got)),
                 Ok(_) => {}
                 Err(e) => {
@@ -970,7 +974,7 @@ async fn settle_on_link(
         *msg = None;
         return Err(ctx.lock_lost(h.sequence_number));
     }
-    let mut link = slot.link.lock().await;
+    let mut link = lock_for_settle(slot).await;
     let Some(r) = link
         .as_mut()
         .filter(|_| slot.generation.load(Ordering::Acquire) == h.generation)
@@ -1016,7 +1020,7 @@ async fn renew_on_link(ctx: &Ctx, h: &Held, slot: &Slot) -> Result<OffsetDateTim
         *msg = None;
         return Err(ctx.lock_lost(h.sequence_number));
     }
-    let mut link = slot.link.lock().await;
+    let mut link = lock_for_settle(slot).await;
     let Some(r) = link
         .as_mut()
         .filter(|_| slot.generation.load(Ordering::Acquire) == h.generation)
@@ -1034,26 +1038,89 @@ async fn renew_on_link(ctx: &Ctx, h: &Held, slot: &Slot) -> Result<OffsetDateTim
     Ok(until)
 }
 
+/// The link's lock for a settle or renewal: a receive waiting on the link hands it over
+/// (see [`crate::link_wait`]) instead of making the settle wait out its whole wait.
+async fn lock_for_settle(slot: &Slot) -> tokio::sync::MutexGuard<'_, Option<ServiceBusReceiver>> {
+    if let Ok(link) = tokio::time::timeout(CUT_AFTER, slot.link.lock()).await {
+        return link;
+    }
+    let _want = slot.wanted.want();
+    slot.link.lock().await
+}
+
+/// How long a settle waits for its link before it cuts a receive short: under load the
+/// receive ends on its own by then (a message came), and it is not held up for the settle.
+const CUT_AFTER: Duration = Duration::from_millis(20);
+
+type LinkGuard = OwnedMutexGuard<Option<ServiceBusReceiver>>;
+
+/// Receives on `slot`'s link (held by `guard`) for up to `wait`. A settle that needs the link
+/// meanwhile cuts the SDK's wait short (the link keeps its credit) and gets the link before
+/// the wait goes on; the guard handed back holds the link again.
 async fn receive_on(
     ctx: &Ctx,
-    r: &mut ServiceBusReceiver,
-    drain: &DrainGuard,
+    slot: &Slot,
+    mut guard: LinkGuard,
     max: usize,
     wait: Duration,
-) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
+) -> (
+    LinkGuard,
+    Result<Vec<ServiceBusReceivedMessage>, QueueError>,
+) {
     let max = u32::try_from(max).unwrap_or(u32::MAX);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        drain.settle().await;
+        // The rest after a drain holds the link too: a settle cuts it short as well.
+        tokio::select! {
+            () = slot.drain.settle() => {}
+            () = slot.wanted.wanted() => {}
+        }
+        if slot.wanted.is_wanted() {
+            // The link's mutex is fair: a settle that asked for it before this goes first.
+            // Then back to the rest, which counts from the drain.
+            let link = OwnedMutexGuard::mutex(&guard).clone();
+            drop(guard);
+            guard = link.lock_owned().await;
+            if guard.is_none() {
+                // Closed meanwhile (the queue handle is going away): nothing more to get.
+                return (guard, Ok(Vec::new()));
+            }
+            continue;
+        }
+        let Some(r) = guard.as_mut() else {
+            return (
+                guard,
+                Err(QueueError::corrupt("receive", "receiver link missing")),
+            );
+        };
         let slice = receive_slice(&ctx.ns.options, deadline);
-        let result = receive_on_inner(ctx, r, max, slice).await;
+        let result = match receive_on_inner(ctx, r, max, slice, slot.wanted.wanted()).await {
+            Ok(Received::Cut) => {
+                // Cut for a settle: the link keeps its credit (not drained, so no rest), and
+                // this receive goes on after the settle — past the deadline too, for one last
+                // slice that drains it: a cut is never where a receive ends.
+                slot.drain.drained(false);
+                continue;
+            }
+            Ok(Received::Got(got)) => Ok(got),
+            Err(e) => Err(e),
+        };
         // Fewer than asked for means the SDK drained the link (or the receive failed).
-        drain.drained(result.as_ref().map_or(true, |got| got.len() < max as usize));
+        slot.drain
+            .drained(result.as_ref().map_or(true, |got| got.len() < max as usize));
         match result {
             Ok(got) if got.is_empty() && tokio::time::Instant::now() < deadline => {}
-            other => return other,
+            other => return (guard, other),
         }
     }
+}
+
+/// How one slice of a receive ended.
+enum Received {
+    /// Its wait ran out (the link drained) or messages came.
+    Got(Vec<ServiceBusReceivedMessage>),
+    /// A settle cut its wait short; the link keeps its credit.
+    Cut,
 }
 
 async fn receive_on_inner(
@@ -1061,11 +1128,15 @@ async fn receive_on_inner(
     r: &mut ServiceBusReceiver,
     max: u32,
     wait: Duration,
-) -> Result<Vec<ServiceBusReceivedMessage>, QueueError> {
-    let mut got = r
-        .receive_messages_with_max_wait_time(1, wait)
+    cut: impl std::future::Future<Output = ()>,
+) -> Result<Received, QueueError> {
+    let (mut got, was_cut) = r
+        .receive_messages_with_max_wait_time_or_cut(1, wait, cut)
         .await
         .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
+    if was_cut && got.is_empty() {
+        return Ok(Received::Cut);
+    }
     if !got.is_empty() && max > 1 {
         // The first message is here: collect what is already on its way, briefly, rather than
         // waiting the whole `wait` for a full batch (the port returns as soon as one is
@@ -1076,7 +1147,7 @@ async fn receive_on_inner(
             .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
         got.extend(more);
     }
-    Ok(got)
+    Ok(Received::Got(got))
 }
 
 fn check_max(max: usize) -> Result<(), QueueError> {
@@ -1144,11 +1215,9 @@ impl QueueReceiver for SbReceiver {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         check_max(max)?;
         self.ctx.check_plain("receive")?;
-        let (slot, mut guard) = self.pool.take().await?;
-        let r = guard
-            .as_mut()
-            .ok_or_else(|| QueueError::corrupt("receive", "receiver link missing"))?;
-        let got = match receive_on(&self.ctx, r, &slot.drain, max, wait).await {
+        let (slot, guard) = self.pool.take().await?;
+        let (mut guard, got) = receive_on(&self.ctx, &slot, guard, max, wait).await;
+        let got = match got {
             Ok(got) => got,
             Err(e) => {
                 if e.is_retryable() {
@@ -1871,11 +1940,9 @@ impl DeadLetterQueue for SbDeadLetters {
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         check_max(max)?;
-        let (slot, mut guard) = self.pool.take().await?;
-        let r = guard
-            .as_mut()
-            .ok_or_else(|| QueueError::corrupt("receive", "receiver link missing"))?;
-        let got = match receive_on(&self.ctx, r, &slot.drain, max, wait).await {
+        let (slot, guard) = self.pool.take().await?;
+        let (mut guard, got) = receive_on(&self.ctx, &slot, guard, max, wait).await;
+        let got = match got {
             Ok(got) => got,
             Err(e) => {
                 if e.is_retryable() {

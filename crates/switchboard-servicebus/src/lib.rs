@@ -52,6 +52,7 @@ pub mod client;
 pub mod convert;
 mod credential;
 mod error;
+mod link_wait;
 mod management;
 pub mod options;
 #[cfg(feature = "test-peer")]

@@ -261,3 +261,139 @@ async fn a_settlement_that_beats_the_sender_is_not_lost() {
     connection.close().await.expect("close connection");
     peer.shutdown().await;
 }
+
+/// How long the concurrent receive below waits on an empty queue (as a worker's
+/// `receive_wait`, made long): a settle must not wait it out.
+const LONG_WAIT: Duration = Duration::from_secs(10);
+
+/// A worker handles a message while its receive loop already waits for the next one on the
+/// same link (an empty queue). The settle cuts that wait short instead of waiting it out — a
+/// worker started from zero settled its first message one `receive_wait` late — and the
+/// receive then goes on waiting on the same link and still gets the next message: its credit
+/// was drained, not lost, and nothing was left in a buffer nobody reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settle_cuts_a_waiting_receive_short_and_the_receive_goes_on() {
+    let config = QueueConfig::default();
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 206), &[("calls", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("calls", config).expect("queue");
+    q.sender
+        .send(OutgoingMessage::new("m1", "hello"))
+        .await
+        .expect("send");
+    let got = q
+        .receiver
+        .receive(1, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    let receiver = std::sync::Arc::clone(&q.receiver);
+    let waiting = tokio::spawn(async move { receiver.receive(1, LONG_WAIT).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the empty queue's receive returned early"
+    );
+    tokio::time::timeout(LONG_WAIT / 2, q.receiver.complete(&got[0]))
+        .await
+        .expect("the settle waited for the concurrent receive to run out")
+        .expect("complete");
+    // Ordering, not a stopwatch: the settle is done while that receive still waits.
+    assert!(
+        !waiting.is_finished(),
+        "the receive ended instead of waiting on after the settle"
+    );
+    // Read from the peer's backing queue, outside the AMQP connection, so the broker may
+    // apply the disposition a moment later; it must not need the receive to end for that.
+    let backing = peer.backing_queue("calls").expect("backing");
+    let mut active = 1;
+    for _ in 0..100 {
+        active = backing
+            .receiver
+            .runtime_properties()
+            .await
+            .expect("props")
+            .active_message_count;
+        if active == 0 || waiting.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(active, 0, "the message is settled");
+    assert!(!waiting.is_finished(), "the receive stopped waiting");
+    // The receive that was cut short is still asking for the next message.
+    q.sender
+        .send(OutgoingMessage::new("m2", "next"))
+        .await
+        .expect("send");
+    let next = tokio::time::timeout(LONG_WAIT, waiting)
+        .await
+        .expect("the waiting receive ends")
+        .expect("join")
+        .expect("receive");
+    assert_eq!(
+        next.iter()
+            .map(|d| d.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["m2"]
+    );
+    q.receiver.complete(&next[0]).await.expect("complete m2");
+    peer.shutdown().await;
+}
+
+/// A dead-letter made while a receive waits on its link reaches the broker before the settle
+/// returns, so what follows sees it (the order the reverted multi-link fix lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_made_while_a_receive_waits_is_seen_right_after() {
+    let config = QueueConfig::default();
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 207), &[("calls", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("calls", config).expect("queue");
+    for id in ["d1", "d2"] {
+        q.sender
+            .send(OutgoingMessage::new(id, "x"))
+            .await
+            .expect("send");
+    }
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.extend(
+            q.receiver
+                .receive(2 - got.len(), Duration::from_secs(5))
+                .await
+                .expect("receive"),
+        );
+    }
+    let receiver = std::sync::Arc::clone(&q.receiver);
+    let waiting = tokio::spawn(async move { receiver.receive(1, LONG_WAIT).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (i, d) in got.iter().enumerate() {
+        tokio::time::timeout(
+            LONG_WAIT / 2,
+            q.receiver
+                .dead_letter(d, &format!("reason-{i}"), "described"),
+        )
+        .await
+        .expect("the dead-letter waited for the concurrent receive to run out")
+        .expect("dead-letter");
+    }
+    assert!(!waiting.is_finished(), "the receive stopped waiting");
+    let dead = q.dead_letters.peek(0, 10).await.expect("peek");
+    assert_eq!(
+        dead.iter()
+            .map(|m| m.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["d1", "d2"]
+    );
+    assert_eq!(q.dead_letters.purge().await.expect("purge"), 2);
+    waiting.abort();
+    peer.shutdown().await;
+}

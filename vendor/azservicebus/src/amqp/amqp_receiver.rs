@@ -217,6 +217,33 @@ impl AmqpReceiver {
         max_messages: u32,
         max_wait_time: StdDuration,
     ) -> Result<(), AmqpRecvError> {
+        let never = std::pin::pin!(std::future::pending::<()>());
+        let mut was_cut = false;
+        self.receive_messages_with_timeout_or_cut(
+            prefetch_count,
+            buffer,
+            max_messages,
+            max_wait_time,
+            never,
+            &mut was_cut,
+        )
+        .await
+    }
+
+    /// Switchboard patch: as `receive_messages_with_timeout`, but the wait also ends when
+    /// `cut` completes. Then the link's credit is left as it is (no drain; `was_cut` is set):
+    /// the caller receives on this link again, and a message already on its way is the next
+    /// one it gets (`recv` is cancel safe). Credit is re-granted, not drained and asked again,
+    /// so no flow races the broker's answer to a drain.
+    async fn receive_messages_with_timeout_or_cut(
+        &mut self,
+        prefetch_count: u32,
+        buffer: &mut Vec<ServiceBusReceivedMessage>,
+        max_messages: u32,
+        max_wait_time: StdDuration,
+        cut: std::pin::Pin<&mut (impl std::future::Future<Output = ()> + ?Sized)>,
+        was_cut: &mut bool,
+    ) -> Result<(), AmqpRecvError> {
         tokio::select! {
             _ = crate::util::time::sleep(max_wait_time) => {
                 if prefetch_count == 0 { // credit mode is manual
@@ -226,11 +253,49 @@ impl AmqpReceiver {
                 }
                 Ok(())
             }
+            _ = cut => {
+                *was_cut = true;
+                Ok(())
+            }
             result = receive_messages(&mut self.receiver, prefetch_count, &self.receive_mode, buffer, max_messages) => {
                 result?;
                 Ok(())
             }
         }
+    }
+
+    /// Switchboard patch: `receive_messages_with_max_wait_time`, with a wait that also ends
+    /// when `cut` completes; then the `bool` is true and the link's credit is left as it is
+    /// (see `receive_messages_with_timeout_or_cut`).
+    pub(crate) async fn receive_messages_with_max_wait_time_or_cut(
+        &mut self,
+        max_messages: u32,
+        max_wait_time: Option<StdDuration>,
+        cut: impl std::future::Future<Output = ()>,
+    ) -> Result<(Vec<ServiceBusReceivedMessage>, bool), RetryError<AmqpRecvError>> {
+        let max_wait_time =
+            max_wait_time.unwrap_or_else(|| self.retry_policy.options().try_timeout);
+        let prefetch_count = self.prefetch_count;
+        let mut try_timeout = self.retry_policy.calculate_try_timeout(0);
+        let mut buffer = Vec::with_capacity(max_messages as usize);
+        // Fused: never polled again once it completed, should a retry follow.
+        let mut cut = std::pin::pin!(futures_util::FutureExt::fuse(cut));
+        let mut was_cut = false;
+        run_operation!(
+            { &self.retry_policy },
+            AmqpRecvError,
+            try_timeout,
+            self.receive_messages_with_timeout_or_cut(
+                prefetch_count,
+                &mut buffer,
+                max_messages,
+                max_wait_time,
+                cut.as_mut(),
+                &mut was_cut
+            ),
+            self.recover()
+        )?;
+        Ok((buffer, was_cut))
     }
 
     async fn complete_message(

@@ -136,6 +136,22 @@ impl ServiceBusReceiver {
             .map_err(Into::into)
     }
 
+    /// Switchboard patch: as [`Self::receive_messages_with_max_wait_time`], but the wait also
+    /// ends when `cut` completes, for a settle that needs this receiver while it waits. Then
+    /// the `bool` is true and the link's credit is left as it is, not drained: receive on this
+    /// receiver again, and a message already on its way is the next one returned.
+    pub async fn receive_messages_with_max_wait_time_or_cut(
+        &mut self,
+        max_messages: u32,
+        max_wait_time: impl Into<Option<std::time::Duration>>,
+        cut: impl std::future::Future<Output = ()>,
+    ) -> Result<(Vec<ServiceBusReceivedMessage>, bool), azure_core::Error> {
+        self.inner
+            .receive_messages_with_max_wait_time_or_cut(max_messages, max_wait_time.into(), cut)
+            .await
+            .map_err(Into::into)
+    }
+
     /// Completes a [`ServiceBusReceivedMessage`]. This will delete the message from the service.
     pub async fn complete_message(
         &mut self,
