@@ -178,6 +178,13 @@ pub trait SessionReceiver: Send + Sync + fmt::Debug {
     /// duration from now.
     async fn renew_session_lock(&self) -> Result<OffsetDateTime, QueueError>;
 
+    /// A hint that the consumer closes this session as soon as a receive finds nothing to
+    /// take. A backend may then settle a completion and act on what follows in one step: hand
+    /// over the session's next message (the next receive returns it) or, with none left, give
+    /// the session up (the next receive returns nothing and `close` has nothing left to do).
+    /// The default ignores the hint.
+    fn release_when_drained(&self) {}
+
     /// The session state blob, if one was set. Kept while the session has no messages.
     async fn session_state(&self) -> Result<Option<Bytes>, QueueError>;
 

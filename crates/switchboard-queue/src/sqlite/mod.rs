@@ -377,6 +377,8 @@ impl SqliteQueue {
             locked_until: Mutex::new(instant(until)?),
             closed: AtomicBool::new(false),
             prefetched: Mutex::new(prefetched),
+            release_when_drained: AtomicBool::new(false),
+            released: AtomicBool::new(false),
         }))
     }
 }
@@ -623,6 +625,10 @@ pub struct SqliteSessionReceiver {
     /// Messages the accept locked with the session and no receive has returned yet, oldest
     /// first.
     prefetched: Mutex<Vec<Delivery>>,
+    /// The consumer's hint ([`SessionReceiver::release_when_drained`]).
+    release_when_drained: AtomicBool,
+    /// A completion gave the session up (nothing was left in it).
+    released: AtomicBool,
 }
 
 impl fmt::Debug for SqliteSessionReceiver {
@@ -674,6 +680,10 @@ impl SessionReceiver for SqliteSessionReceiver {
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         check_max(max)?;
+        if self.released.load(Ordering::SeqCst) {
+            // Given up by the completion that left it empty: nothing is ours to take.
+            return Ok(Vec::new());
+        }
         let target = Target::Session(self.session_id.clone());
         let mut got = self.take_prefetched(max);
         if !got.is_empty() {
@@ -714,9 +724,42 @@ impl SessionReceiver for SqliteSessionReceiver {
     }
 
     async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
-        self.queue
-            .settle_via(delivery, Settle::Complete, self.session(), false)
-            .await
+        let prefetched_none = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        if !(self.release_when_drained.load(Ordering::SeqCst) && prefetched_none) {
+            return self
+                .queue
+                .settle_via(delivery, Settle::Complete, self.session(), false)
+                .await;
+        }
+        // One transaction for the completion and what the consumer does next anyway (a
+        // receive, then a close when it finds nothing).
+        let lock = LockRef::of(delivery);
+        let (id, token) = (self.session_id.clone(), self.token.clone());
+        let after = self
+            .queue
+            .write("complete", move |conn, queue, config, now| {
+                ops::complete_then_next_or_release(conn, queue, config, now, &lock, &id, &token)
+            })
+            .await?;
+        match after {
+            ops::AfterComplete::Next(next) => self
+                .prefetched
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(*next),
+            ops::AfterComplete::Released(woke) => {
+                self.released.store(true, Ordering::SeqCst);
+                self.closed.store(true, Ordering::SeqCst);
+                if woke {
+                    self.queue.wake();
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn abandon(
@@ -732,6 +775,10 @@ impl SessionReceiver for SqliteSessionReceiver {
                 false,
             )
             .await
+    }
+
+    fn release_when_drained(&self) {
+        self.release_when_drained.store(true, Ordering::SeqCst);
     }
 
     async fn dead_letter(
@@ -792,6 +839,9 @@ impl SessionReceiver for SqliteSessionReceiver {
     }
 
     async fn close(self: Box<Self>) -> Result<(), QueueError> {
+        if self.released.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         self.closed.store(true, Ordering::SeqCst);
         let (id, token) = (self.session_id.clone(), self.token.clone());
         let unreturned = self.unreturned();

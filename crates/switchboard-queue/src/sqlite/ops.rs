@@ -851,6 +851,48 @@ pub(crate) fn settle(
     }
 }
 
+/// What follows a session's completion when its consumer closes drained sessions.
+pub(crate) enum AfterComplete {
+    /// The session's next receivable message, locked under the session.
+    Next(Box<Delivery>),
+    /// None left: the session lock was given up; whether that made anything receivable.
+    Released(bool),
+}
+
+/// Completes `lock` in session `id` and, in the same transaction, locks the session's next
+/// receivable message or, with none, releases the session (see
+/// [`crate::SessionReceiver::release_when_drained`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn complete_then_next_or_release(
+    conn: &Connection,
+    queue: &str,
+    config: &QueueConfig,
+    now: i64,
+    lock: &LockRef,
+    id: &str,
+    token: &str,
+) -> Result<AfterComplete, QueueError> {
+    let via = Via::Session { id, token };
+    settle(conn, queue, config, now, lock, Settle::Complete, via)?;
+    let until = check_session_lock(conn, queue, id, token, now)?;
+    let next = select_seqs(
+        conn,
+        "SELECT seq FROM sbq_messages
+         WHERE queue = ?1 AND session_id = ?2 AND state = 0 AND lock_token IS NULL
+         ORDER BY seq LIMIT 1",
+        params![queue, id],
+    )?;
+    match next.first() {
+        Some(&seq) => Ok(AfterComplete::Next(Box::new(lock_message(
+            conn,
+            seq,
+            until,
+            Some(token),
+        )?))),
+        None => close_session(conn, queue, config, id, token, &[]).map(AfterComplete::Released),
+    }
+}
+
 /// Extends a (non-session) message lock; returns the new expiry.
 pub(crate) fn renew_lock(
     conn: &Connection,

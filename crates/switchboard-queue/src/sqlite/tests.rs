@@ -772,3 +772,46 @@ async fn an_empty_session_receive_without_waiting_takes_no_write_lock() {
     q.send(msg("n").with_session_id("s")).await.unwrap();
     assert_eq!(s.receive(1, NOW).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_drained_session_is_given_up_by_the_completion_that_empties_it() {
+    let f = fixture().await;
+    let q =
+        f.ns.create_queue("q", QueueConfig::sessions())
+            .await
+            .unwrap();
+    q.send_batch(vec![
+        msg("a").with_session_id("s"),
+        msg("b").with_session_id("s"),
+    ])
+    .await
+    .unwrap();
+    let s = q.accept_next_session(NOW).await.unwrap().unwrap();
+    s.release_when_drained();
+    let a = s.receive(1, NOW).await.unwrap();
+    // Completing `a` hands `b` over in the same transaction: it is received while another
+    // process holds the write lock.
+    s.complete(&a[0]).await.unwrap();
+    let blocker = rusqlite::Connection::open(f.ns.path()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let b = s.receive(1, NOW).await;
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let b = b.unwrap();
+    assert_eq!(b[0].message_id, "b");
+    assert_eq!(b[0].delivery_count, 1);
+    // Completing the last message gives the session up: another consumer can take the
+    // session's next message at once, before this one's close.
+    s.complete(&b[0]).await.unwrap();
+    assert!(s.receive(1, NOW).await.unwrap().is_empty());
+    q.send(msg("c").with_session_id("s")).await.unwrap();
+    let other = q
+        .accept_next_session(NOW)
+        .await
+        .unwrap()
+        .expect("the session was released with its last completion");
+    assert_eq!(other.receive(1, NOW).await.unwrap()[0].message_id, "c");
+    s.close().await.unwrap();
+    // The first receiver's close did not touch the new holder's lock.
+    assert!(q.accept_session("s").await.is_err());
+    assert_eq!(other.receive(1, NOW).await.unwrap().len(), 0);
+}

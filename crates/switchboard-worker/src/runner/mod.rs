@@ -368,6 +368,11 @@ impl Runner {
         // Sessions held = calls this replica is serving right now: the scaling signal that
         // queue depth alone misses (KEDA's Service Bus scaler cannot count sessions).
         let _held = SessionGauge::hold(&self.metrics, queue);
+        if self.options.session_idle.is_zero() {
+            // This loop closes the session as soon as a receive finds nothing: the queue may
+            // complete a message and hand over the next one (or give the session up) at once.
+            session.release_when_drained();
+        }
         async {
             loop {
                 if shutdown.is_cancelled() {
