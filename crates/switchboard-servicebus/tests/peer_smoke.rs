@@ -397,3 +397,58 @@ async fn a_dead_letter_made_while_a_receive_waits_is_seen_right_after() {
     waiting.abort();
     peer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_session_consumer_hands_what_is_left_to_the_next_accept() {
+    let config = QueueConfig::sessions();
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 205), &[("events", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("events", config).expect("queue");
+    q.sender
+        .send_batch(vec![
+            OutgoingMessage::new("a", "1").with_session_id("call-1"),
+            OutgoingMessage::new("b", "2").with_session_id("call-1"),
+        ])
+        .await
+        .expect("send");
+    let s = q
+        .receiver
+        .accept_next_session(Duration::from_secs(5))
+        .await
+        .expect("accept")
+        .expect("a session");
+    s.release_when_drained();
+    let a = s.receive(1, Duration::from_secs(5)).await.expect("receive");
+    assert_eq!(a[0].message_id, "a");
+    s.complete(&a[0]).await.expect("complete");
+    // Right after the completion a zero-wait receive answers nothing without asking the
+    // broker; `b` is left for the next accept, in order.
+    assert!(s
+        .receive(1, Duration::ZERO)
+        .await
+        .expect("receive")
+        .is_empty());
+    s.close().await.expect("close");
+    let s = q
+        .receiver
+        .accept_next_session(Duration::from_secs(5))
+        .await
+        .expect("accept")
+        .expect("the session again");
+    let b = s.receive(1, Duration::from_secs(5)).await.expect("receive");
+    assert_eq!(b[0].message_id, "b");
+    assert_eq!(b[0].delivery_count, 1);
+    s.complete(&b[0]).await.expect("complete");
+    // A receive that waits still asks the broker.
+    assert!(s
+        .receive(1, Duration::from_millis(200))
+        .await
+        .expect("receive")
+        .is_empty());
+    s.close().await.expect("close");
+    peer.shutdown().await;
+}
