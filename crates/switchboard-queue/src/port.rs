@@ -182,9 +182,7 @@ pub trait SessionReceiver: Send + Sync + fmt::Debug {
     /// take. A backend may then settle a completion and act on what follows in one step: hand
     /// over the session's next message (the next receive returns it) or, with none left, give
     /// the session up (the next receive returns nothing and `close` has nothing left to do).
-    /// One that cannot tell cheaply may answer the zero-wait receive right after a completion
-    /// with nothing, leaving the session's next message to the next accept (order holds: the
-    /// completion is settled first). The default ignores the hint.
+    /// The default ignores the hint.
     fn release_when_drained(&self) {}
 
     /// The session state blob, if one was set. Kept while the session has no messages.

@@ -1536,13 +1536,6 @@ struct SbSession {
     link: Arc<SessionLink>,
     /// Generation of the session connection this session was accepted on.
     generation: u64,
-    /// The consumer closes this session once a receive finds nothing
-    /// ([`SessionReceiver::release_when_drained`]).
-    release_when_drained: AtomicBool,
-    /// Set by a completion, cleared by a receive: with the hint, the receive right after a
-    /// completion answers nothing at once instead of asking the broker (which takes at least
-    /// `MIN_WAIT` with the session held); what is left goes to the next accept.
-    completed_last: AtomicBool,
 }
 
 impl std::fmt::Debug for SbSession {
@@ -1562,8 +1555,6 @@ impl SbSession {
             ctx,
             session_id,
             generation,
-            release_when_drained: AtomicBool::new(false),
-            completed_last: AtomicBool::new(false),
             link: Arc::new(SessionLink {
                 receiver: Mutex::new(Some(receiver)),
                 drain: DrainGuard::default(),
@@ -1767,18 +1758,8 @@ impl SessionReceiver for SbSession {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
-        let after_complete = self.completed_last.swap(false, Ordering::SeqCst);
-        if after_complete && wait.is_zero() && self.release_when_drained.load(Ordering::SeqCst) {
-            // The consumer closes the session now; the session's next message, if any, is
-            // the next accept's (in order: the completion is settled at the broker already).
-            return Ok(Vec::new());
-        }
         let got = self.receive_unwatched(max, wait).await;
         self.watch(got)
-    }
-
-    fn release_when_drained(&self) {
-        self.release_when_drained.store(true, Ordering::SeqCst);
     }
 
     async fn receive_deferred(
@@ -1797,9 +1778,7 @@ impl SessionReceiver for SbSession {
     }
 
     async fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
-        self.settle(delivery, Settle::Complete).await?;
-        self.completed_last.store(true, Ordering::SeqCst);
-        Ok(())
+        self.settle(delivery, Settle::Complete).await
     }
 
     async fn abandon(
