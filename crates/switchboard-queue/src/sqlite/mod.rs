@@ -20,6 +20,14 @@
 //!
 //! The tables are prefixed `sbq_` so the store (or anything else) can share the file.
 //!
+//! Sessions cost as few write transactions as the consumer allows, since every write waits
+//! for the one lock all processes share: an accept locks the session's first message with it
+//! (returned by the first receive, given back undelivered on close); a zero-wait receive that
+//! finds nothing only reads; and with [`SessionReceiver::release_when_drained`] a completion
+//! locks the session's next message or, with none left, releases the session in its own
+//! transaction. Locks are acquired through `switchboard_core::busy`'s handler (naps from
+//! 50 µs), not SQLite's millisecond sleeps.
+//!
 //! # Layout
 //! - `options`: [`SqliteOptions`], how the namespace uses SQLite.
 //! - `db`: connections, pragmas, schema (with its version in `sbq_meta`), the write gate, and
