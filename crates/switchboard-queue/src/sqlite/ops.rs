@@ -875,20 +875,8 @@ pub(crate) fn complete_then_next_or_release(
     let via = Via::Session { id, token };
     settle(conn, queue, config, now, lock, Settle::Complete, via)?;
     let until = check_session_lock(conn, queue, id, token, now)?;
-    let next = select_seqs(
-        conn,
-        "SELECT seq FROM sbq_messages
-         WHERE queue = ?1 AND session_id = ?2 AND state = 0 AND lock_token IS NULL
-         ORDER BY seq LIMIT 1",
-        params![queue, id],
-    )?;
-    match next.first() {
-        Some(&seq) => Ok(AfterComplete::Next(Box::new(lock_message(
-            conn,
-            seq,
-            until,
-            Some(token),
-        )?))),
+    match lock_first_in_session(conn, queue, id, until, token)? {
+        Some(next) => Ok(AfterComplete::Next(Box::new(next))),
         None => close_session(conn, queue, config, id, token, &[]).map(AfterComplete::Released),
     }
 }
@@ -989,6 +977,18 @@ pub(crate) fn accept_next_session(
         return Ok(None);
     };
     let (token, until) = lock_session(conn, queue, &id, config, now)?;
+    let prefetched = lock_first_in_session(conn, queue, &id, until, &token)?;
+    Ok(Some((id, token, until, prefetched)))
+}
+
+/// Locks the oldest receivable message of session `id` under its lock `token`, if any.
+fn lock_first_in_session(
+    conn: &Connection,
+    queue: &str,
+    id: &str,
+    until: i64,
+    token: &str,
+) -> Result<Option<Delivery>, QueueError> {
     let first = select_seqs(
         conn,
         "SELECT seq FROM sbq_messages
@@ -996,11 +996,10 @@ pub(crate) fn accept_next_session(
          ORDER BY seq LIMIT 1",
         params![queue, id],
     )?;
-    let prefetched = match first.first() {
-        Some(&seq) => Some(lock_message(conn, seq, until, Some(&token))?),
-        None => None,
-    };
-    Ok(Some((id, token, until, prefetched)))
+    first
+        .first()
+        .map(|&seq| lock_message(conn, seq, until, Some(token)))
+        .transpose()
 }
 
 /// Locks the named session, messages or not.

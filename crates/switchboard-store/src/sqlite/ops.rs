@@ -197,9 +197,13 @@ LEFT JOIN (SELECT agent_id,
 ORDER BY a.agent_id";
 
 pub fn list_agents(conn: &Connection, now: i64) -> Result<Vec<AgentRecord>> {
-    let op = "list_agents";
+    agents_of(conn, "list_agents", AGENT_LIST, now)
+}
+
+/// The agent records `sql` (an `agent_row` select taking `now` as `?1`) selects.
+fn agents_of(conn: &Connection, op: &'static str, sql: &str, now: i64) -> Result<Vec<AgentRecord>> {
     let rows = conn
-        .prepare_cached(AGENT_LIST)
+        .prepare_cached(sql)
         .and_then(|mut st| {
             st.query_map([now], agent_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -225,23 +229,10 @@ WHERE a.status = 'available'
 ORDER BY a.agent_id";
 
 pub fn list_reservable_agents(conn: &Connection, now: i64) -> Result<Vec<AgentRecord>> {
-    let op = "list_reservable_agents";
-    let rows = conn
-        .prepare_cached(RESERVABLE_AGENT_LIST)
-        .and_then(|mut st| {
-            st.query_map([now], agent_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(sql_error(op))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let record = agent_record(op, now, r)?;
-        // The model's rule has the last word (the SQL above only saves reading the rest).
-        if record.is_reservable() {
-            out.push(record);
-        }
-    }
-    Ok(out)
+    let mut agents = agents_of(conn, "list_reservable_agents", RESERVABLE_AGENT_LIST, now)?;
+    // The model's rule has the last word (the SQL above only saves reading the rest).
+    agents.retain(AgentRecord::is_reservable);
+    Ok(agents)
 }
 
 // ------------------------------------------------------------------------------ reservations
