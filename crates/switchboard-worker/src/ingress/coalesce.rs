@@ -221,8 +221,13 @@ mod tests {
         OutgoingMessage::new(id, format!("{{\"id\":\"{id}\"}}").into_bytes())
     }
 
-    #[tokio::test]
-    async fn deliveries_waiting_for_a_send_share_the_next_one_and_all_are_durable() {
+    /// A queue, its sender wrapped in [`Counting`], and a coalescer with one send in flight.
+    async fn rig() -> (
+        tempfile::TempDir,
+        switchboard_queue::QueueHandle,
+        Arc<Counting>,
+        Arc<Coalescer>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let h = queue(&dir).await;
         let counting = Arc::new(Counting {
@@ -236,21 +241,51 @@ mod tests {
             256 * 1024,
             512,
         ));
+        (dir, h, counting, c)
+    }
+
+    impl Counting {
+        /// Until the first send reached the queue (and is held at the gate).
+        async fn first_send_in_flight(&self) {
+            while self.sends.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Lets the deliveries spawned meanwhile reach the coalescer's channel.
+    async fn let_the_others_queue() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The ids of the messages on the queue, sorted.
+    async fn received_ids(h: &switchboard_queue::QueueHandle) -> Vec<String> {
+        let got = h
+            .receiver
+            .receive(20, std::time::Duration::from_millis(100))
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = got.iter().map(|d| d.message_id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn deliveries_waiting_for_a_send_share_the_next_one_and_all_are_durable() {
+        let (_dir, h, counting, c) = rig().await;
         let mut tasks = tokio::task::JoinSet::new();
         let first = Arc::clone(&c);
         tasks.spawn(async move { first.send(vec![msg("m0")]).await });
         // The first send is in flight (held at the gate) before the others arrive.
-        while counting.sends.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        counting.first_send_in_flight().await;
         for i in 1..=9 {
             let c = Arc::clone(&c);
             tasks.spawn(async move { c.send(vec![msg(&format!("m{i}"))]).await });
         }
         // Let all nine reach the channel, then release the sends.
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        let_the_others_queue().await;
         counting.gate.add_permits(100);
         while let Some(r) = tasks.join_next().await {
             r.unwrap().unwrap();
@@ -260,45 +295,23 @@ mod tests {
             2,
             "nine deliveries waiting behind one send went out in one"
         );
-        let got = h
-            .receiver
-            .receive(20, std::time::Duration::from_millis(100))
-            .await
-            .unwrap();
-        let mut ids: Vec<String> = got.iter().map(|d| d.message_id.clone()).collect();
-        ids.sort();
+        let ids = received_ids(&h).await;
         assert_eq!(ids.len(), 10, "{ids:?}");
     }
 
     #[tokio::test]
     async fn a_refused_delivery_does_not_fail_the_ones_sent_with_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let h = queue(&dir).await;
-        let counting = Arc::new(Counting {
-            inner: Arc::clone(&h.sender),
-            sends: AtomicUsize::new(0),
-            gate: tokio::sync::Semaphore::new(0),
-        });
-        let c = Arc::new(Coalescer::spawn(
-            Arc::clone(&counting) as Arc<dyn QueueSender>,
-            1,
-            256 * 1024,
-            512,
-        ));
+        let (_dir, h, counting, c) = rig().await;
         let mut tasks = tokio::task::JoinSet::new();
         let first = Arc::clone(&c);
         tasks.spawn(async move { (0, first.send(vec![msg("a")]).await) });
-        while counting.sends.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        counting.first_send_in_flight().await;
         // An empty message id: the queue refuses it, permanently.
         let bad = Arc::clone(&c);
         tasks.spawn(async move { (1, bad.send(vec![msg("")]).await) });
         let good = Arc::clone(&c);
         tasks.spawn(async move { (2, good.send(vec![msg("b")]).await) });
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        let_the_others_queue().await;
         counting.gate.add_permits(100);
         let mut outcomes = Vec::new();
         while let Some(r) = tasks.join_next().await {
@@ -309,13 +322,7 @@ mod tests {
         let refused = outcomes[1].1.as_ref().unwrap_err();
         assert!(!refused.is_retryable(), "{refused}");
         assert!(outcomes[2].1.is_ok(), "{:?}", outcomes[2].1);
-        let got = h
-            .receiver
-            .receive(20, std::time::Duration::from_millis(100))
-            .await
-            .unwrap();
-        let mut ids: Vec<String> = got.iter().map(|d| d.message_id.clone()).collect();
-        ids.sort();
+        let ids = received_ids(&h).await;
         assert_eq!(ids, ["a", "b"]);
     }
 }
