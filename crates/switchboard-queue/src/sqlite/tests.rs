@@ -692,9 +692,21 @@ async fn a_cancelled_receive_rolls_back_its_locks() {
     );
 }
 
-#[tokio::test]
-async fn an_accepted_session_brings_its_first_message_and_gives_it_back_undelivered() {
-    let f = fixture().await;
+/// Awaits `f` while another connection holds the file's write lock, as another process's
+/// transaction would.
+async fn while_another_process_writes<T>(
+    path: impl AsRef<std::path::Path>,
+    f: impl std::future::Future<Output = T>,
+) -> T {
+    let blocker = rusqlite::Connection::open(path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = f.await;
+    blocker.execute_batch("ROLLBACK").unwrap();
+    out
+}
+
+/// A session queue `q` holding `a` then `b` in session `s`.
+async fn session_queue_with_a_and_b(f: &Fixture) -> SqliteQueue {
     let q =
         f.ns.create_queue("q", QueueConfig::sessions())
             .await
@@ -705,16 +717,20 @@ async fn an_accepted_session_brings_its_first_message_and_gives_it_back_undelive
     ])
     .await
     .unwrap();
+    q
+}
+
+#[tokio::test]
+async fn an_accepted_session_brings_its_first_message_and_gives_it_back_undelivered() {
+    let f = fixture().await;
+    let q = session_queue_with_a_and_b(&f).await;
     // Accepted and closed without a receive: the prefetched message was never delivered.
     let s = q.accept_next_session(NOW).await.unwrap().unwrap();
     s.close().await.unwrap();
     let s = q.accept_next_session(NOW).await.unwrap().unwrap();
     // The first message came with the accept: receiving it needs no transaction, so it
     // arrives even while another process holds the write lock.
-    let blocker = rusqlite::Connection::open(f.ns.path()).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let first = s.receive(1, NOW).await;
-    blocker.execute_batch("ROLLBACK").unwrap();
+    let first = while_another_process_writes(f.ns.path(), s.receive(1, NOW)).await;
     let first = first.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].message_id, "a");
@@ -763,10 +779,7 @@ async fn an_empty_session_receive_without_waiting_takes_no_write_lock() {
     s.complete(&got[0]).await.unwrap();
     // Another process holds the write lock: asking whether the call has another message must
     // not wait for it (nor fail with busy).
-    let blocker = rusqlite::Connection::open(&path).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let next = s.receive(1, NOW).await;
-    blocker.execute_batch("ROLLBACK").unwrap();
+    let next = while_another_process_writes(&path, s.receive(1, NOW)).await;
     assert!(next.unwrap().is_empty());
     // A message that is there is still received.
     q.send(msg("n").with_session_id("s")).await.unwrap();
@@ -776,26 +789,14 @@ async fn an_empty_session_receive_without_waiting_takes_no_write_lock() {
 #[tokio::test]
 async fn a_drained_session_is_given_up_by_the_completion_that_empties_it() {
     let f = fixture().await;
-    let q =
-        f.ns.create_queue("q", QueueConfig::sessions())
-            .await
-            .unwrap();
-    q.send_batch(vec![
-        msg("a").with_session_id("s"),
-        msg("b").with_session_id("s"),
-    ])
-    .await
-    .unwrap();
+    let q = session_queue_with_a_and_b(&f).await;
     let s = q.accept_next_session(NOW).await.unwrap().unwrap();
     s.release_when_drained();
     let a = s.receive(1, NOW).await.unwrap();
     // Completing `a` hands `b` over in the same transaction: it is received while another
     // process holds the write lock.
     s.complete(&a[0]).await.unwrap();
-    let blocker = rusqlite::Connection::open(f.ns.path()).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let b = s.receive(1, NOW).await;
-    blocker.execute_batch("ROLLBACK").unwrap();
+    let b = while_another_process_writes(f.ns.path(), s.receive(1, NOW)).await;
     let b = b.unwrap();
     assert_eq!(b[0].message_id, "b");
     assert_eq!(b[0].delivery_count, 1);
