@@ -5,12 +5,13 @@
 //! would read first and fail to upgrade under WAL). "Now" is read *after* the lock is held, so
 //! a transaction that waited on another process still judges expiry with the current time.
 //!
-//! Blocking SQLite calls run on Tokio's blocking pool; connections are pooled per namespace.
-//! Writers of one namespace queue on an async gate (one at a time) before they touch SQLite:
-//! SQLite admits one writer per file anyway, and waiting on the gate is a cheap async wait,
-//! where waiting inside SQLite's busy handler means sleeping in growing steps. Other processes
-//! are still arbitrated by SQLite's file lock and busy timeout. Readers (probes, peeks) are
-//! limited to `max_idle_connections` at once, so the pool stays bounded.
+//! Writes go to the namespace's [`GroupWriter`]: one connection on a thread of its own that
+//! runs every write queued while the previous transaction ran in one transaction, each write
+//! in its own savepoint (`switchboard_sqlite`'s docs say what a caller sees). SQLite admits
+//! one writer per file anyway; this way a busy process pays for one transaction per batch,
+//! not per transition. Other processes are arbitrated by SQLite's file lock and our busy
+//! handler. Reads (probes, peeks) run on Tokio's blocking pool on pooled connections, at most
+//! `max_idle_connections` at once, so the pool stays bounded.
 //!
 //! The tables are prefixed `sbq_` because the store may share the file; the schema version
 //! lives in `sbq_meta`, not in `PRAGMA user_version`, for the same reason.
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use switchboard_sqlite::{Failure, GroupWriter, WriterOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::Clock;
@@ -123,7 +125,7 @@ impl<T> SqlResultExt<T> for rusqlite::Result<T> {
 pub(crate) struct Db {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    writers: Arc<Semaphore>,
+    writer: GroupWriter,
     readers: Arc<Semaphore>,
     options: SqliteOptions,
 }
@@ -161,10 +163,26 @@ impl Db {
             retryable: false,
             source: Some(Box::new(e)),
         })?;
+        let clock = Arc::clone(&options.clock);
+        let writer = GroupWriter::start(
+            "sqlite-queue-writer",
+            conn,
+            WriterOptions {
+                busy_budget: options.busy_timeout,
+                ..WriterOptions::default()
+            },
+            move || clock.now_ms(),
+        )
+        .map_err(|e| QueueError::Backend {
+            op: "open",
+            message: format!("starting the writer thread: {e}"),
+            retryable: false,
+            source: Some(Box::new(e)),
+        })?;
         Ok(Self {
             path,
-            idle: Mutex::new(vec![conn]),
-            writers: Arc::new(Semaphore::new(1)),
+            idle: Mutex::new(Vec::new()),
+            writer,
             readers: Arc::new(Semaphore::new(options.max_idle_connections.max(1))),
             options,
         })
@@ -202,42 +220,6 @@ impl Db {
         }
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction with the current time (Unix ms, read
-    /// after the write lock is held); commits if `f` returns `Ok`, rolls back otherwise.
-    ///
-    /// `caller_gone` is checked just before committing: if it says the caller stopped waiting
-    /// (its future was dropped), the transaction rolls back instead.
-    pub(crate) fn write_blocking<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&Connection, i64) -> Result<T, QueueError>,
-        caller_gone: impl Fn() -> bool,
-    ) -> Result<T, QueueError> {
-        let mut conn = self.checkout()?;
-        switchboard_core::busy::set_budget(self.options.busy_timeout);
-        let result = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .op(op)?;
-            let now = self.options.clock.now_ms();
-            let value = f(&tx, now)?;
-            if caller_gone() {
-                // Dropping `tx` rolls back: nobody would see the result (e.g. the messages a
-                // receive locked), so nothing must change.
-                return Err(QueueError::Backend {
-                    op,
-                    message: "cancelled by the caller before commit".into(),
-                    retryable: true,
-                    source: None,
-                });
-            }
-            tx.commit().op(op)?;
-            Ok(value)
-        })();
-        self.checkin(conn);
-        result
-    }
-
     /// Runs read-only `f` in one (deferred) transaction, so its queries see one snapshot.
     pub(crate) fn read_blocking<T>(
         &self,
@@ -259,34 +241,21 @@ impl Db {
         result
     }
 
-    /// [`Db::write_blocking`] on the blocking pool.
+    /// Runs `f` as one all-or-nothing write with the current time (Unix ms, read after the
+    /// write lock is held), in the next batch of the namespace's writer; returns once it
+    /// committed.
     ///
-    /// Cancellation: if the returned future is dropped while waiting for the write gate,
-    /// nothing runs; dropped while the transaction runs, the transaction rolls back unless it
-    /// is already committing. So a receive cancelled by a shutdown `select!` almost never
-    /// leaves messages locked; if it loses that race, the locks expire and the messages are
-    /// redelivered (count + 1), as after a cancelled Service Bus receive.
-    pub(crate) async fn write<T, F>(
-        self: &Arc<Self>,
-        op: &'static str,
-        f: F,
-    ) -> Result<T, QueueError>
+    /// Cancellation: if the returned future is dropped before the writer reaches `f`, `f`
+    /// does not run; dropped while `f` runs, its changes are rolled back. So a receive
+    /// cancelled by a shutdown `select!` almost never leaves messages locked; if it loses that
+    /// race (the batch commits as the future is dropped), the locks expire and the messages
+    /// are redelivered (count + 1), as after a cancelled Service Bus receive.
+    pub(crate) async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, QueueError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, QueueError> + Send + 'static,
     {
-        let permit = gate(&self.writers, op).await?;
-        let db = Arc::clone(self);
-        // Held by this future: dropping the future closes the channel, which the blocking task
-        // sees before it commits.
-        let (watch, caller) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            db.write_blocking(op, f, || watch.is_closed())
-        });
-        let result = task.await.map_err(|e| join_error(op, e))?;
-        drop(caller);
-        result
+        self.writer.write(op, writer_failure, f).await
     }
 
     /// [`Db::read_blocking`] on the blocking pool.
@@ -324,6 +293,15 @@ async fn gate(
             retryable: false,
             source: None,
         })
+}
+
+fn writer_failure(op: &'static str, f: Failure<'_>) -> QueueError {
+    QueueError::Backend {
+        op,
+        message: f.to_string(),
+        retryable: f.is_retryable(),
+        source: None,
+    }
 }
 
 fn join_error(op: &'static str, e: tokio::task::JoinError) -> QueueError {

@@ -23,8 +23,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use serde_json::Value;
+use switchboard_sqlite::{Failure, GroupWriter, WriterOptions};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -73,8 +74,9 @@ struct Inner {
     path: PathBuf,
     options: SqliteOptions,
     clock: Arc<dyn Clock>,
-    /// Async mutex: queued writers wait as tasks, not as blocked threads, and in FIFO order.
-    writer: Arc<tokio::sync::Mutex<Connection>>,
+    /// Every write of this handle, in FIFO order, batched into shared transactions
+    /// (`switchboard_sqlite`).
+    writer: GroupWriter,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
 }
@@ -86,6 +88,15 @@ impl fmt::Debug for SqliteStore {
             .field("options", &self.inner.options)
             .field("clock", &self.inner.clock)
             .finish_non_exhaustive()
+    }
+}
+
+fn writer_failure(op: &'static str, f: Failure<'_>) -> StoreError {
+    let source = f.to_string().into();
+    if f.is_retryable() {
+        StoreError::Unavailable { op, source }
+    } else {
+        StoreError::Backend { op, source }
     }
 }
 
@@ -131,11 +142,25 @@ impl SqliteStore {
         let mut writer = schema::connect(&path, options.busy_timeout, options.durability)?;
         schema::migrate(&mut writer)?;
         let max_readers = options.max_readers.max(1);
+        let now = Arc::clone(&clock);
+        let writer = GroupWriter::start(
+            "sqlite-store-writer",
+            writer,
+            WriterOptions {
+                busy_budget: options.busy_timeout,
+                ..WriterOptions::default()
+            },
+            move || now.now_ms(),
+        )
+        .map_err(|e| StoreError::Backend {
+            op: "open",
+            source: Box::new(e),
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 clock,
-                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                writer,
                 readers: Mutex::new(Vec::with_capacity(max_readers)),
                 reader_permits: Arc::new(Semaphore::new(max_readers)),
                 options,
@@ -160,23 +185,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
     {
-        let mut conn = Arc::clone(&self.inner.writer).lock_owned().await;
-        let clock = Arc::clone(&self.inner.clock);
-        let budget = self.inner.options.busy_timeout;
-        // If `f` panics, the transaction rolls back as it unwinds and the guard is released,
-        // so the connection stays clean for the next writer.
-        tokio::task::spawn_blocking(move || {
-            switchboard_core::busy::set_budget(budget);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql_error(op))?;
-            let now = clock.now_ms();
-            let out = f(&tx, now)?;
-            tx.commit().map_err(sql_error(op))?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| join_error(op, e))?
+        self.inner.writer.write(op, writer_failure, f).await
     }
 
     /// Runs `f` on a reader connection (one statement = one consistent snapshot).

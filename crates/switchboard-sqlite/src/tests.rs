@@ -1,0 +1,278 @@
+use std::path::Path;
+
+use rusqlite::OpenFlags;
+
+use super::*;
+
+#[derive(Debug, PartialEq, Eq)]
+enum TestError {
+    Own(String),
+    Writer { op: &'static str, retryable: bool },
+}
+
+fn map(op: &'static str, f: Failure<'_>) -> TestError {
+    TestError::Writer {
+        op,
+        retryable: f.is_retryable(),
+    }
+}
+
+fn connect(path: &Path) -> Connection {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )
+    .unwrap();
+    conn.busy_handler(Some(switchboard_core::busy::handler))
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    conn
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    writer: Arc<GroupWriter>,
+}
+
+fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let conn = connect(&path);
+    conn.execute_batch(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE t (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,
+             parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+    )
+    .unwrap();
+    let writer = GroupWriter::start("test-writer", conn, WriterOptions::default(), || 42).unwrap();
+    Rig {
+        _dir: dir,
+        path,
+        writer: Arc::new(writer),
+    }
+}
+
+impl Rig {
+    fn ids(&self) -> Vec<i64> {
+        let conn = connect(&self.path);
+        let mut st = conn.prepare("SELECT id FROM t ORDER BY id").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Holds the file's write lock from another connection until the returned sender fires
+    /// (or is dropped), so writes queued meanwhile wait for the same batch.
+    fn hold_write_lock(&self) -> std::sync::mpsc::Sender<()> {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let path = self.path.clone();
+        std::thread::spawn(move || {
+            let conn = connect(&path);
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            locked.send(()).unwrap();
+            let _ = wait.recv();
+            conn.execute_batch("COMMIT").unwrap();
+        });
+        is_locked.recv().unwrap();
+        release
+    }
+
+    fn insert(
+        &self,
+        id: i64,
+    ) -> impl std::future::Future<Output = Result<i64, TestError>> + Send + 'static {
+        let writer = Arc::clone(&self.writer);
+        async move {
+            writer
+                .write("insert", map, move |c, now| {
+                    c.execute("INSERT INTO t (id, at) VALUES (?1, ?2)", [id, now])
+                        .map_err(|e| TestError::Own(e.to_string()))?;
+                    Ok(id)
+                })
+                .await
+        }
+    }
+}
+
+/// What a write of a batch that failed as a whole gets.
+fn gone<T>(op: &'static str) -> Result<T, TestError> {
+    Err(TestError::Writer {
+        op,
+        retryable: true,
+    })
+}
+
+/// Lets every spawned write reach the channel (they are queued in spawn order).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+#[tokio::test]
+async fn writes_queued_behind_a_lock_share_one_transaction() {
+    let rig = rig();
+    let release = rig.hold_write_lock();
+    let tasks: Vec<_> = (1..=10).map(|i| tokio::spawn(rig.insert(i))).collect();
+    settle().await;
+    release.send(()).unwrap();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap(), Ok(i as i64 + 1));
+    }
+    assert_eq!(rig.ids(), (1..=10).collect::<Vec<_>>());
+    let stats = rig.writer.stats();
+    assert_eq!(stats.writes, 10);
+    // The first write may have been taken alone before the others were queued.
+    assert!(stats.batches <= 2, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_failing_write_rolls_back_only_itself() {
+    let rig = rig();
+    let release = rig.hold_write_lock();
+    let writer = Arc::clone(&rig.writer);
+    let first = tokio::spawn(rig.insert(1));
+    settle().await;
+    let failing = tokio::spawn(async move {
+        writer
+            .write("half", map, |c, now| -> Result<(), TestError> {
+                c.execute("INSERT INTO t (id, at) VALUES (2, ?1)", [now])
+                    .unwrap();
+                Err(TestError::Own("changed my mind".into()))
+            })
+            .await
+    });
+    let writer = Arc::clone(&rig.writer);
+    let panicking = tokio::spawn(async move {
+        writer
+            .write("panics", map, |c, now| -> Result<(), TestError> {
+                c.execute("INSERT INTO t (id, at) VALUES (3, ?1)", [now])
+                    .unwrap();
+                panic!("a bug in a write");
+            })
+            .await
+    });
+    let last = tokio::spawn(rig.insert(4));
+    settle().await;
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), Ok(1));
+    assert_eq!(
+        failing.await.unwrap(),
+        Err(TestError::Own("changed my mind".into()))
+    );
+    assert_eq!(
+        panicking.await.unwrap(),
+        Err(TestError::Writer {
+            op: "panics",
+            retryable: false
+        })
+    );
+    assert_eq!(last.await.unwrap(), Ok(4));
+    assert_eq!(rig.ids(), vec![1, 4]);
+    // The writer thread survived the panic.
+    assert_eq!(rig.insert(5).await, Ok(5));
+}
+
+#[tokio::test]
+async fn a_failed_commit_fails_every_write_of_the_batch_and_the_writer_goes_on() {
+    let rig = rig();
+    let release = rig.hold_write_lock();
+    // Taken alone by the writer, which then waits for the lock: what follows is one batch.
+    let blocker = tokio::spawn(rig.insert(100));
+    settle().await;
+    let ok = tokio::spawn(rig.insert(1));
+    let writer = Arc::clone(&rig.writer);
+    // A deferred foreign key is checked at COMMIT only: this write succeeds, the commit fails.
+    let orphan = tokio::spawn(async move {
+        writer
+            .write("orphan", map, |c, now| {
+                c.execute("INSERT INTO t (id, at, parent) VALUES (2, ?1, 99)", [now])
+                    .map_err(|e| TestError::Own(e.to_string()))
+            })
+            .await
+    });
+    settle().await;
+    release.send(()).unwrap();
+    assert_eq!(blocker.await.unwrap(), Ok(100));
+    assert_eq!(ok.await.unwrap(), gone("insert"));
+    assert_eq!(orphan.await.unwrap(), gone("orphan"));
+    assert_eq!(rig.writer.stats().batches, 2);
+    assert_eq!(rig.ids(), vec![100]);
+    assert_eq!(rig.insert(3).await, Ok(3));
+    assert_eq!(rig.ids(), vec![3, 100]);
+}
+
+#[tokio::test]
+async fn a_write_that_ends_the_transaction_fails_the_whole_batch() {
+    let rig = rig();
+    let release = rig.hold_write_lock();
+    let blocker = tokio::spawn(rig.insert(100));
+    settle().await;
+    let ok = tokio::spawn(rig.insert(1));
+    settle().await;
+    let writer = Arc::clone(&rig.writer);
+    let rogue = tokio::spawn(async move {
+        writer
+            .write("rogue", map, |c, _| {
+                c.execute_batch("ROLLBACK")
+                    .map_err(|e| TestError::Own(e.to_string()))
+            })
+            .await
+    });
+    settle().await;
+    let after = tokio::spawn(rig.insert(2));
+    settle().await;
+    release.send(()).unwrap();
+    assert_eq!(blocker.await.unwrap(), Ok(100));
+    assert_eq!(ok.await.unwrap(), gone("insert"));
+    assert_eq!(rogue.await.unwrap(), gone("rogue"));
+    // Queued after the rogue write: it never ran in that transaction.
+    assert_eq!(after.await.unwrap(), gone("insert"));
+    assert_eq!(rig.ids(), vec![100]);
+    assert_eq!(rig.insert(3).await, Ok(3));
+}
+
+#[tokio::test]
+async fn a_write_whose_caller_left_does_not_run() {
+    let rig = rig();
+    let release = rig.hold_write_lock();
+    let blocker = tokio::spawn(rig.insert(1));
+    settle().await;
+    // Queued behind the lock, then abandoned before the writer reaches it.
+    let abandoned = tokio::spawn(rig.insert(2));
+    settle().await;
+    abandoned.abort();
+    let _ = abandoned.await;
+    release.send(()).unwrap();
+    assert_eq!(blocker.await.unwrap(), Ok(1));
+    assert_eq!(rig.insert(3).await, Ok(3));
+    assert_eq!(rig.ids(), vec![1, 3]);
+}
+
+#[tokio::test]
+async fn writes_get_the_clock_and_a_stopped_writer_says_so() {
+    let rig = rig();
+    assert_eq!(rig.insert(7).await, Ok(7));
+    let conn = connect(&rig.path);
+    let at: i64 = conn
+        .query_row("SELECT at FROM t WHERE id = 7", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(at, 42);
+
+    let dir = tempfile::tempdir().unwrap();
+    let conn = connect(&dir.path().join("x.db"));
+    let writer = GroupWriter::start("test-panicky-clock", conn, WriterOptions::default(), || {
+        panic!("clock broke")
+    })
+    .unwrap();
+    let r = writer.write("w", map, |_, _| Ok::<_, TestError>(())).await;
+    assert_eq!(
+        r,
+        Err(TestError::Writer {
+            op: "w",
+            retryable: true
+        })
+    );
+}
