@@ -21,18 +21,24 @@
 //!   on its own after an I/O or disk-full error), every write of the batch fails with that
 //!   error, and none of them happened;
 //! - `now` (the caller's clock, Unix ms) is read once the write lock is held, so instants
-//!   follow commit order across processes; the writes of one batch share it.
+//!   follow commit order across processes.
 //!
 //! A write whose caller's future is dropped before the batch reaches it does not run.
+//!
+//! [`shared`] gives every handle of one file in a process the same writer (the queue and the
+//! store share the embedded file): one connection writes, so the writers of one process
+//! never wait for each other's lock or empty each other's page cache.
 //!
 //! Data flow: [`GroupWriter::write`] boxes the closure with a one-shot reply channel and
 //! sends it over a `std::sync::mpsc` channel → the writer thread (`batch_loop`) collects a
 //! batch, runs it (`run_batch`), and sends each reply.
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, OnceLock, PoisonError, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,8 +94,11 @@ impl std::fmt::Display for Failure<'_> {
 /// Turns a [`Failure`] of operation `op` into the caller's error.
 pub type MapFailure<E> = fn(&'static str, Failure<'_>) -> E;
 
+/// A caller's clock: Unix milliseconds.
+pub type NowMs = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// How a [`GroupWriter`] runs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WriterOptions {
     /// How long the writer may wait, in all, for another process's write lock
     /// (`switchboard_core::busy`'s budget; the connection must use that busy handler).
@@ -138,27 +147,28 @@ impl std::fmt::Debug for GroupWriter {
 }
 
 impl GroupWriter {
-    /// Starts the writer thread (named `name`) owning `conn`; `now_ms` is the clock the
-    /// writes get. `conn` must not be in a transaction.
-    pub fn start(
-        name: &str,
-        conn: Connection,
-        options: WriterOptions,
-        now_ms: impl Fn() -> i64 + Send + 'static,
-    ) -> std::io::Result<Self> {
+    /// Starts the writer thread (named `name`) owning `conn`, which must not be in a
+    /// transaction and must use `switchboard_core::busy::handler`.
+    pub fn start(name: &str, conn: Connection, options: WriterOptions) -> std::io::Result<Self> {
         let (jobs, queued) = mpsc::channel::<Box<dyn Job>>();
         let counters = Arc::new(Counters::default());
         let c = Arc::clone(&counters);
         std::thread::Builder::new()
             .name(name.to_string())
-            .spawn(move || batch_loop(&conn, &queued, &options, &now_ms, &c))?;
+            .spawn(move || batch_loop(&conn, &queued, &options, &c))?;
         Ok(Self { jobs, counters })
     }
 
-    /// Runs `f` (in a savepoint of the next batch's transaction, with that batch's `now`)
-    /// and returns its result once the batch committed. `map` builds the error for a write
-    /// that failed for a reason other than its own `Err`.
-    pub async fn write<T, E, F>(&self, op: &'static str, map: MapFailure<E>, f: F) -> Result<T, E>
+    /// Runs `f` in a savepoint of the next batch's transaction, with `now` read from `clock`
+    /// once the write lock is held, and returns its result once the batch committed. `map`
+    /// builds the error for a write that failed for a reason other than its own `Err`.
+    pub async fn write<T, E, F>(
+        &self,
+        op: &'static str,
+        map: MapFailure<E>,
+        clock: &NowMs,
+        f: F,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: Send + 'static,
@@ -168,6 +178,7 @@ impl GroupWriter {
         let job = Pending {
             op,
             map,
+            clock: Arc::clone(clock),
             f: Some(f),
             out: None,
             reply,
@@ -195,7 +206,7 @@ trait Job: Send {
     /// Whether its caller still waits for the answer.
     fn wanted(&self) -> bool;
     /// Runs it inside the batch's transaction; whether its changes are to be kept.
-    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool;
+    fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller: `committed` is the batch's outcome.
     fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
 }
@@ -203,6 +214,7 @@ trait Job: Send {
 struct Pending<T, E, F> {
     op: &'static str,
     map: MapFailure<E>,
+    clock: NowMs,
     f: Option<F>,
     out: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
@@ -218,11 +230,12 @@ where
         !self.reply.is_closed()
     }
 
-    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
+    fn run(&mut self, conn: &Connection) -> bool {
         let Some(f) = self.f.take() else {
             return false;
         };
-        let out = catch_unwind(AssertUnwindSafe(|| f(conn, now_ms)))
+        let clock = &self.clock;
+        let out = catch_unwind(AssertUnwindSafe(|| f(conn, clock())))
             .unwrap_or_else(|_| Err((self.map)(self.op, Failure::Panicked)));
         let keep = out.is_ok();
         self.out = Some(out);
@@ -254,7 +267,6 @@ fn batch_loop(
     conn: &Connection,
     queued: &mpsc::Receiver<Box<dyn Job>>,
     options: &WriterOptions,
-    now_ms: &dyn Fn() -> i64,
     counters: &Counters,
 ) {
     switchboard_core::busy::set_budget(options.busy_budget);
@@ -276,7 +288,7 @@ fn batch_loop(
         counters
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let outcome = run_batch(conn, &mut batch, now_ms);
+        let outcome = run_batch(conn, &mut batch);
         if outcome.is_err() && !conn.is_autocommit() {
             // Best effort: the error that matters is the one the callers get.
             let _ = conn.execute_batch("ROLLBACK");
@@ -288,16 +300,11 @@ fn batch_loop(
 }
 
 /// One transaction: every write of `batch` in its own savepoint, then the commit.
-fn run_batch(
-    conn: &Connection,
-    batch: &mut [Box<dyn Job>],
-    now_ms: &dyn Fn() -> i64,
-) -> Result<(), rusqlite::Error> {
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), rusqlite::Error> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    let now = now_ms();
     for job in batch.iter_mut() {
         conn.prepare_cached("SAVEPOINT w")?.execute([])?;
-        let keep = job.run(conn, now) && job.wanted();
+        let keep = job.run(conn) && job.wanted();
         if conn.is_autocommit() {
             // SQLite ended the whole transaction itself (after SQLITE_FULL, SQLITE_IOERR, …),
             // or the write did: the writes before this one are gone too.
@@ -313,6 +320,47 @@ fn run_batch(
     }
     conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(())
+}
+
+/// What makes two handles' writes safe to share one connection: the same file and the same
+/// settings (the engines open their connections alike otherwise: WAL, our busy handler).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WriterKey {
+    /// The file, canonical (two spellings of one path must meet).
+    pub path: PathBuf,
+    /// `PRAGMA synchronous = FULL` rather than `NORMAL`.
+    pub synchronous_full: bool,
+    /// How the writer runs.
+    pub options: WriterOptions,
+}
+
+/// Statements each engine keeps prepared on the writer it shares (the queue's and the store's).
+const SHARED_STATEMENT_CACHE: usize = 128;
+
+/// The running writer for `key` in this process, or a new one on the connection `connect`
+/// opens (with `key`'s settings). Handles keep it alive; the last one dropped stops it.
+pub fn shared<E>(
+    key: WriterKey,
+    name: &str,
+    connect: impl FnOnce(&Path) -> Result<Connection, E>,
+    thread_error: impl FnOnce(std::io::Error) -> E,
+) -> Result<Arc<GroupWriter>, E> {
+    type Registry = Mutex<HashMap<WriterKey, Weak<GroupWriter>>>;
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    let mut writers = REGISTRY
+        .get_or_init(Registry::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(w) = writers.get(&key).and_then(Weak::upgrade) {
+        return Ok(w);
+    }
+    // Opening under the registry lock: two handles opened at once must not start two writers.
+    let conn = connect(&key.path)?;
+    conn.set_prepared_statement_cache_capacity(SHARED_STATEMENT_CACHE);
+    let writer = Arc::new(GroupWriter::start(name, conn, key.options.clone()).map_err(thread_error)?);
+    writers.retain(|_, w| w.strong_count() > 0);
+    writers.insert(key, Arc::downgrade(&writer));
+    Ok(writer)
 }
 
 #[cfg(test)]

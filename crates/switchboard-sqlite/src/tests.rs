@@ -30,6 +30,10 @@ fn connect(path: &Path) -> Connection {
     conn
 }
 
+fn clock() -> NowMs {
+    Arc::new(|| 42)
+}
+
 struct Rig {
     _dir: tempfile::TempDir,
     path: std::path::PathBuf,
@@ -46,7 +50,7 @@ fn rig() -> Rig {
              parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
     )
     .unwrap();
-    let writer = GroupWriter::start("test-writer", conn, WriterOptions::default(), || 42).unwrap();
+    let writer = GroupWriter::start("test-writer", conn, WriterOptions::default()).unwrap();
     Rig {
         _dir: dir,
         path,
@@ -88,7 +92,7 @@ impl Rig {
         let writer = Arc::clone(&self.writer);
         async move {
             writer
-                .write("insert", map, move |c, now| {
+                .write("insert", map, &clock(), move |c, now| {
                     c.execute("INSERT INTO t (id, at) VALUES (?1, ?2)", [id, now])
                         .map_err(|e| TestError::Own(e.to_string()))?;
                     Ok(id)
@@ -137,7 +141,7 @@ async fn a_failing_write_rolls_back_only_itself() {
     settle().await;
     let failing = tokio::spawn(async move {
         writer
-            .write("half", map, |c, now| -> Result<(), TestError> {
+            .write("half", map, &clock(), |c, now| -> Result<(), TestError> {
                 c.execute("INSERT INTO t (id, at) VALUES (2, ?1)", [now])
                     .unwrap();
                 Err(TestError::Own("changed my mind".into()))
@@ -147,7 +151,7 @@ async fn a_failing_write_rolls_back_only_itself() {
     let writer = Arc::clone(&rig.writer);
     let panicking = tokio::spawn(async move {
         writer
-            .write("panics", map, |c, now| -> Result<(), TestError> {
+            .write("panics", map, &clock(), |c, now| -> Result<(), TestError> {
                 c.execute("INSERT INTO t (id, at) VALUES (3, ?1)", [now])
                     .unwrap();
                 panic!("a bug in a write");
@@ -187,7 +191,7 @@ async fn a_failed_commit_fails_every_write_of_the_batch_and_the_writer_goes_on()
     // A deferred foreign key is checked at COMMIT only: this write succeeds, the commit fails.
     let orphan = tokio::spawn(async move {
         writer
-            .write("orphan", map, |c, now| {
+            .write("orphan", map, &clock(), |c, now| {
                 c.execute("INSERT INTO t (id, at, parent) VALUES (2, ?1, 99)", [now])
                     .map_err(|e| TestError::Own(e.to_string()))
             })
@@ -215,7 +219,7 @@ async fn a_write_that_ends_the_transaction_fails_the_whole_batch() {
     let writer = Arc::clone(&rig.writer);
     let rogue = tokio::spawn(async move {
         writer
-            .write("rogue", map, |c, _| {
+            .write("rogue", map, &clock(), |c, _| {
                 c.execute_batch("ROLLBACK")
                     .map_err(|e| TestError::Own(e.to_string()))
             })
@@ -252,7 +256,7 @@ async fn a_write_whose_caller_left_does_not_run() {
 }
 
 #[tokio::test]
-async fn writes_get_the_clock_and_a_stopped_writer_says_so() {
+async fn writes_read_their_own_clock_and_a_broken_one_fails_only_its_write() {
     let rig = rig();
     assert_eq!(rig.insert(7).await, Ok(7));
     let conn = connect(&rig.path);
@@ -261,18 +265,42 @@ async fn writes_get_the_clock_and_a_stopped_writer_says_so() {
         .unwrap();
     assert_eq!(at, 42);
 
-    let dir = tempfile::tempdir().unwrap();
-    let conn = connect(&dir.path().join("x.db"));
-    let writer = GroupWriter::start("test-panicky-clock", conn, WriterOptions::default(), || {
-        panic!("clock broke")
-    })
-    .unwrap();
-    let r = writer.write("w", map, |_, _| Ok::<_, TestError>(())).await;
+    let broken: NowMs = Arc::new(|| panic!("clock broke"));
+    let r = rig
+        .writer
+        .write("w", map, &broken, |_, _| Ok::<_, TestError>(()))
+        .await;
     assert_eq!(
         r,
         Err(TestError::Writer {
             op: "w",
-            retryable: true
+            retryable: false
         })
     );
+    assert_eq!(rig.insert(8).await, Ok(8));
+}
+
+#[tokio::test]
+async fn handles_of_one_file_and_settings_share_a_writer_while_one_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |path: &Path, full| WriterKey {
+        path: path.to_path_buf(),
+        synchronous_full: full,
+        options: WriterOptions::default(),
+    };
+    let a = dir.path().join("a.db");
+    let b = dir.path().join("b.db");
+    let open = |p: &Path| Ok::<_, std::io::Error>(connect(p));
+    let first = shared(key(&a, false), "t", open, |e| e).unwrap();
+    let again = shared(key(&a, false), "t", |_: &Path| panic!("not opened again"), |e| e).unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    let stricter = shared(key(&a, true), "t", open, |e| e).unwrap();
+    assert!(!Arc::ptr_eq(&first, &stricter));
+    let other = shared(key(&b, false), "t", open, |e| e).unwrap();
+    assert!(!Arc::ptr_eq(&first, &other));
+    let weak = Arc::downgrade(&first);
+    drop((first, again));
+    assert!(weak.upgrade().is_none());
+    let fresh = shared(key(&a, false), "t", open, |e| e).unwrap();
+    assert_eq!(fresh.stats(), WriterStats::default());
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
-use switchboard_sqlite::{Failure, GroupWriter, WriterOptions};
+use switchboard_sqlite::{Failure, GroupWriter, NowMs, WriterKey, WriterOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::Clock;
@@ -125,7 +125,8 @@ impl<T> SqlResultExt<T> for rusqlite::Result<T> {
 pub(crate) struct Db {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    writer: GroupWriter,
+    writer: Arc<GroupWriter>,
+    now: NowMs,
     readers: Arc<Semaphore>,
     options: SqliteOptions,
 }
@@ -163,26 +164,32 @@ impl Db {
             retryable: false,
             source: Some(Box::new(e)),
         })?;
-        let clock = Arc::clone(&options.clock);
-        let writer = GroupWriter::start(
-            "sqlite-queue-writer",
-            conn,
-            WriterOptions {
+        let key = WriterKey {
+            path: path.clone(),
+            synchronous_full: options.synchronous_full,
+            options: WriterOptions {
                 busy_budget: options.busy_timeout,
                 ..WriterOptions::default()
             },
-            move || clock.now_ms(),
-        )
-        .map_err(|e| QueueError::Backend {
-            op: "open",
-            message: format!("starting the writer thread: {e}"),
-            retryable: false,
-            source: Some(Box::new(e)),
-        })?;
+        };
+        // The store, when it shares the file, writes on the same connection.
+        let writer = switchboard_sqlite::shared(
+            key,
+            "sqlite-writer",
+            |_| Ok(conn),
+            |e| QueueError::Backend {
+                op: "open",
+                message: format!("starting the writer thread: {e}"),
+                retryable: false,
+                source: Some(Box::new(e)),
+            },
+        )?;
+        let clock = Arc::clone(&options.clock);
         Ok(Self {
             path,
             idle: Mutex::new(Vec::new()),
             writer,
+            now: Arc::new(move || clock.now_ms()),
             readers: Arc::new(Semaphore::new(options.max_idle_connections.max(1))),
             options,
         })
@@ -255,7 +262,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, QueueError> + Send + 'static,
     {
-        self.writer.write(op, writer_failure, f).await
+        self.writer.write(op, writer_failure, &self.now, f).await
     }
 
     /// [`Db::read_blocking`] on the blocking pool.

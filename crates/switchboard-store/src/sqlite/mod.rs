@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::Connection;
 use serde_json::Value;
-use switchboard_sqlite::{Failure, GroupWriter, WriterOptions};
+use switchboard_sqlite::{Failure, GroupWriter, NowMs, WriterKey, WriterOptions};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -75,8 +75,9 @@ struct Inner {
     options: SqliteOptions,
     clock: Arc<dyn Clock>,
     /// Every write of this handle, in FIFO order, batched into shared transactions
-    /// (`switchboard_sqlite`).
-    writer: GroupWriter,
+    /// (`switchboard_sqlite`); shared with the queue and other handles on the same file.
+    writer: Arc<GroupWriter>,
+    now: NowMs,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
 }
@@ -142,25 +143,38 @@ impl SqliteStore {
         let mut writer = schema::connect(&path, options.busy_timeout, options.durability)?;
         schema::migrate(&mut writer)?;
         let max_readers = options.max_readers.max(1);
-        let now = Arc::clone(&clock);
-        let writer = GroupWriter::start(
-            "sqlite-store-writer",
-            writer,
-            WriterOptions {
-                busy_budget: options.busy_timeout,
-                ..WriterOptions::default()
-            },
-            move || now.now_ms(),
-        )
-        .map_err(|e| StoreError::Backend {
+        let canonical = std::fs::canonicalize(&path).map_err(|e| StoreError::Unavailable {
             op: "open",
             source: Box::new(e),
         })?;
+        let key = WriterKey {
+            path: canonical,
+            synchronous_full: matches!(options.durability, Durability::Full),
+            options: WriterOptions {
+                busy_budget: options.busy_timeout,
+                ..WriterOptions::default()
+            },
+        };
+        // The queue, when it shares the file, writes on the same connection.
+        let writer = switchboard_sqlite::shared(
+            key,
+            "sqlite-writer",
+            |_| Ok(writer),
+            |e| StoreError::Backend {
+                op: "open",
+                source: Box::new(e),
+            },
+        )?;
+        let now: NowMs = {
+            let clock = Arc::clone(&clock);
+            Arc::new(move || clock.now_ms())
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 clock,
                 writer,
+                now,
                 readers: Mutex::new(Vec::with_capacity(max_readers)),
                 reader_permits: Arc::new(Semaphore::new(max_readers)),
                 options,
@@ -185,7 +199,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
     {
-        self.inner.writer.write(op, writer_failure, f).await
+        self.inner
+            .writer
+            .write(op, writer_failure, &self.inner.now, f)
+            .await
     }
 
     /// Runs `f` on a reader connection (one statement = one consistent snapshot).
