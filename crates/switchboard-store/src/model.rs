@@ -486,6 +486,20 @@ pub fn decode_member(
 pub fn encode_doc(op: &'static str, doc: &serde_json::Value) -> Result<String, StoreError> {
     let text = serde_json::to_string(doc)
         .map_err(|e| StoreError::invalid(op, format!("document does not serialize: {e}")))?;
+    check_doc_size(op, &text)?;
+    Ok(text)
+}
+
+/// A document given as JSON text: one JSON value, within [`MAX_DOC_BYTES`]. The text is
+/// checked, not kept parsed: it is stored as given.
+pub fn check_doc_text(op: &'static str, text: &str) -> Result<(), StoreError> {
+    check_doc_size(op, text)?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| StoreError::invalid(op, format!("document is not JSON: {e}")))?;
+    Ok(())
+}
+
+fn check_doc_size(op: &'static str, text: &str) -> Result<(), StoreError> {
     if text.len() > MAX_DOC_BYTES {
         return Err(StoreError::invalid(
             op,
@@ -495,7 +509,7 @@ pub fn encode_doc(op: &'static str, doc: &serde_json::Value) -> Result<String, S
             ),
         ));
     }
-    Ok(text)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -188,6 +188,38 @@ pub trait Store: Send + Sync + fmt::Debug {
         ttl: Duration,
     ) -> Result<CasOutcome, StoreError>;
 
+    /// [`Store::get_call`] as the document's JSON text, for callers that decode it into their
+    /// own type: a backend that stores text returns it without building a [`Value`] first.
+    async fn get_call_text(&self, call_key: &str) -> Result<Option<Versioned<String>>, StoreError> {
+        let Some(v) = self.get_call(call_key).await? else {
+            return Ok(None);
+        };
+        let text = serde_json::to_string(&v.value).map_err(|e| {
+            StoreError::corrupt("get_call", format!("call state does not serialize: {e}"))
+        })?;
+        Ok(Some(Versioned {
+            version: v.version,
+            value: text,
+            updated_at: v.updated_at,
+            expires_at: v.expires_at,
+        }))
+    }
+
+    /// [`Store::put_call_if`] with the document as JSON text (a caller's own type serialized
+    /// straight to text). Text that is not one JSON value is [`StoreError::InvalidInput`].
+    async fn put_call_text_if(
+        &self,
+        call_key: &str,
+        expected: Option<u64>,
+        doc: String,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError> {
+        let value: Value = serde_json::from_str(&doc).map_err(|e| {
+            StoreError::invalid("put_call_if", format!("document is not JSON: {e}"))
+        })?;
+        self.put_call_if(call_key, expected, &value, ttl).await
+    }
+
     /// Deletes the call's state document. `false` if absent.
     async fn delete_call(&self, call_key: &str) -> Result<bool, StoreError>;
 
@@ -264,10 +296,10 @@ pub trait StoreExt: Store {
         &self,
         call_key: &str,
     ) -> Result<Option<Versioned<T>>, StoreError> {
-        let Some(v) = self.get_call(call_key).await? else {
+        let Some(v) = self.get_call_text(call_key).await? else {
             return Ok(None);
         };
-        let value = serde_json::from_value(v.value).map_err(|e| {
+        let value = serde_json::from_str(&v.value).map_err(|e| {
             StoreError::corrupt(
                 "get_call",
                 format!("call state for {call_key:?} does not decode: {e}"),
@@ -289,10 +321,10 @@ pub trait StoreExt: Store {
         doc: &T,
         ttl: Duration,
     ) -> Result<CasOutcome, StoreError> {
-        let value = serde_json::to_value(doc).map_err(|e| {
+        let text = serde_json::to_string(doc).map_err(|e| {
             StoreError::invalid("put_call_if", format!("document does not serialize: {e}"))
         })?;
-        self.put_call_if(call_key, expected, &value, ttl).await
+        self.put_call_text_if(call_key, expected, text, ttl).await
     }
 }
 

@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             stale_handles_never_touch_new_reservations,
             reservation_listings,
             call_state_compare_and_set,
+            call_state_as_text_is_the_same_document,
             call_state_expiry_and_versions_never_reused,
             concurrent_cas_loses_no_update,
             archive_moves_call_to_audit_record,
@@ -844,6 +845,58 @@ pub async fn reservation_listings(f: &dyn StoreFactory) {
 }
 
 // ---------------------------------------------------------------------------- call state
+
+/// The text forms (what typed callers use) and the [`Value`] forms read and write one
+/// document, with one version sequence and the same compare-and-set rule.
+pub async fn call_state_as_text_is_the_same_document(f: &dyn StoreFactory) {
+    let fx = fixture(f).await;
+    let s = fx.store.as_ref();
+    let ttl = secs(3600);
+    assert!(ok("get_call_text", s.get_call_text("call-t").await).is_none());
+    let v1 = ok(
+        "put_call_text_if",
+        s.put_call_text_if("call-t", None, r#"{"step":1,"who":"a"}"#.into(), ttl)
+            .await,
+    )
+    .written()
+    .expect("create from text");
+    let got = ok("get_call", s.get_call("call-t").await).expect("written");
+    assert_eq!(
+        (got.version, &got.value),
+        (v1, &json!({"step": 1, "who": "a"}))
+    );
+    assert_eq!(got.expires_at, fx.clock.now() + ttl);
+    assert_eq!(
+        ok(
+            "put_call_text_if",
+            s.put_call_text_if("call-t", None, "{}".into(), ttl).await
+        ),
+        CasOutcome::Conflict { current: Some(v1) },
+        "create-only from text on an existing key must conflict"
+    );
+    let v2 = ok(
+        "put_call_if",
+        s.put_call_if("call-t", Some(v1), &json!({"step": 2}), ttl)
+            .await,
+    )
+    .written()
+    .expect("update as a value");
+    let text = ok("get_call_text", s.get_call_text("call-t").await).expect("present");
+    assert_eq!(text.version, v2);
+    let parsed: Value = serde_json::from_str(&text.value).expect("the text is JSON");
+    assert_eq!(parsed, json!({"step": 2}));
+    assert!(
+        matches!(
+            s.put_call_text_if("call-t", Some(v2), "{not json".into(), ttl)
+                .await,
+            Err(StoreError::InvalidInput { .. })
+        ),
+        "text that is not JSON is refused"
+    );
+    let typed: crate::model::Versioned<Value> =
+        ok("get_call_as", s.get_call_as("call-t").await).expect("present");
+    assert_eq!((typed.version, typed.value), (v2, json!({"step": 2})));
+}
 
 /// Create-only, update with the right version, conflict with a stale one or on a missing doc.
 pub async fn call_state_compare_and_set(f: &dyn StoreFactory) {

@@ -32,9 +32,9 @@ use tokio::sync::Semaphore;
 use crate::clock::{to_unix_ms, Clock, SystemClock};
 use crate::error::StoreError;
 use crate::model::{
-    duration_ms, encode_doc, validate_candidates, validate_key, validate_member, AgentProfile,
-    AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot, Reservation, SweepReport,
-    TeamsUserId, Versioned,
+    check_doc_text, duration_ms, encode_doc, validate_candidates, validate_key, validate_member,
+    AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
+    Reservation, SweepReport, TeamsUserId, Versioned,
 };
 use crate::port::Store;
 
@@ -466,6 +466,34 @@ impl Store for SqliteStore {
         validate_key(op, "call key", call_key)?;
         let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
         let doc = encode_doc(op, doc)?;
+        let call_key = call_key.to_owned();
+        self.write(op, move |conn, now| {
+            ops::put_call_if(conn, now, &call_key, expected, &doc, ttl_ms)
+        })
+        .await
+    }
+
+    async fn get_call_text(&self, call_key: &str) -> Result<Option<Versioned<String>>, StoreError> {
+        let op = "get_call";
+        validate_key(op, "call key", call_key)?;
+        let call_key = call_key.to_owned();
+        self.read(op, move |conn, now| {
+            ops::get_call_text(conn, now, &call_key)
+        })
+        .await
+    }
+
+    async fn put_call_text_if(
+        &self,
+        call_key: &str,
+        expected: Option<u64>,
+        doc: String,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError> {
+        let op = "put_call_if";
+        validate_key(op, "call key", call_key)?;
+        let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
+        check_doc_text(op, &doc)?;
         let call_key = call_key.to_owned();
         self.write(op, move |conn, now| {
             ops::put_call_if(conn, now, &call_key, expected, &doc, ttl_ms)

@@ -535,6 +535,25 @@ pub fn sweep_expired(conn: &Connection, now: i64) -> Result<SweepReport> {
 // -------------------------------------------------------------------------------- call state
 
 pub fn get_call(conn: &Connection, now: i64, key: &str) -> Result<Option<Versioned<Value>>> {
+    let Some(v) = get_call_text(conn, now, key)? else {
+        return Ok(None);
+    };
+    let value = serde_json::from_str(&v.value).map_err(|e| {
+        StoreError::corrupt(
+            "get_call",
+            format!("call state for {key:?} is not JSON: {e}"),
+        )
+    })?;
+    Ok(Some(Versioned {
+        version: v.version,
+        value,
+        updated_at: v.updated_at,
+        expires_at: v.expires_at,
+    }))
+}
+
+/// The stored text of a call's document, not parsed (its reader decodes it into its type).
+pub fn get_call_text(conn: &Connection, now: i64, key: &str) -> Result<Option<Versioned<String>>> {
     let op = "get_call";
     let row: Option<(i64, String, i64, i64)> = conn
         .prepare_cached(
@@ -551,11 +570,9 @@ pub fn get_call(conn: &Connection, now: i64, key: &str) -> Result<Option<Version
     let Some((version, doc, updated_at, expires_at)) = row else {
         return Ok(None);
     };
-    let value = serde_json::from_str(&doc)
-        .map_err(|e| StoreError::corrupt(op, format!("call state for {key:?} is not JSON: {e}")))?;
     Ok(Some(Versioned {
         version: unsigned(op, "version", version)?,
-        value,
+        value: doc,
         updated_at: ts(op, updated_at)?,
         expires_at: ts(op, expires_at)?,
     }))
