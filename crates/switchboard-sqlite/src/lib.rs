@@ -38,8 +38,8 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, OnceLock, PoisonError, Weak};
 use std::sync::Arc;
+use std::sync::{mpsc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -357,7 +357,8 @@ pub fn shared<E>(
     // Opening under the registry lock: two handles opened at once must not start two writers.
     let conn = connect(&key.path)?;
     conn.set_prepared_statement_cache_capacity(SHARED_STATEMENT_CACHE);
-    let writer = Arc::new(GroupWriter::start(name, conn, key.options.clone()).map_err(thread_error)?);
+    let writer =
+        Arc::new(GroupWriter::start(name, conn, key.options.clone()).map_err(thread_error)?);
     writers.retain(|_, w| w.strong_count() > 0);
     writers.insert(key, Arc::downgrade(&writer));
     Ok(writer)

@@ -292,7 +292,13 @@ async fn handles_of_one_file_and_settings_share_a_writer_while_one_lives() {
     let b = dir.path().join("b.db");
     let open = |p: &Path| Ok::<_, std::io::Error>(connect(p));
     let first = shared(key(&a, false), "t", open, |e| e).unwrap();
-    let again = shared(key(&a, false), "t", |_: &Path| panic!("not opened again"), |e| e).unwrap();
+    let again = shared(
+        key(&a, false),
+        "t",
+        |_: &Path| panic!("not opened again"),
+        |e| e,
+    )
+    .unwrap();
     assert!(Arc::ptr_eq(&first, &again));
     let stricter = shared(key(&a, true), "t", open, |e| e).unwrap();
     assert!(!Arc::ptr_eq(&first, &stricter));
