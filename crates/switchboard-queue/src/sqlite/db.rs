@@ -1,9 +1,10 @@
 //! The SQLite file: connections, pragmas, schema, and running work off the async runtime.
 //!
-//! Every state transition is one `BEGIN IMMEDIATE` transaction: the write lock is taken at the
-//! start, so two processes never both decide to lock the same message (a deferred transaction
-//! would read first and fail to upgrade under WAL). "Now" is read *after* the lock is held, so
-//! a transaction that waited on another process still judges expiry with the current time.
+//! Every state transition runs inside a `BEGIN IMMEDIATE` transaction (alone, or in a savepoint
+//! of a batch): the write lock is taken at the start, so two processes never both decide to
+//! lock the same message (a deferred transaction would read first and fail to upgrade under
+//! WAL). "Now" is read *after* the lock is held, so a transition that waited on another
+//! process still judges expiry with the current time.
 //!
 //! Writes go to the namespace's [`GroupWriter`]: one connection on a thread of its own that
 //! runs every write queued while the previous transaction ran in one transaction, each write
@@ -221,7 +222,7 @@ impl Db {
 
     fn checkin(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        // Readers plus the one writer can all be checked out at once; keep them all.
+        // Every reader can be checked out at once; keep them all.
         if idle.len() <= self.options.max_idle_connections {
             idle.push(conn);
         }

@@ -7,7 +7,8 @@
 //! [`SqliteSessionReceiver`]s.
 //!
 //! Several processes may open the same file at once (worker, ingress, simulator, replay CLI):
-//! every transition is one `BEGIN IMMEDIATE` transaction, and every time rule (lock expiry,
+//! every transition is all or nothing inside a `BEGIN IMMEDIATE` transaction (a process
+//! batches its transitions into one, each in a savepoint), and every time rule (lock expiry,
 //! scheduled enqueue, time-to-live, the duplicate window) is evaluated from stored instants by
 //! the next transaction that looks, so no process has to be alive for a lock to expire and
 //! there is no background task to run. The file must be on a local disk (SQLite locking does not work
@@ -30,8 +31,8 @@
 //!
 //! # Layout
 //! - `options`: [`SqliteOptions`], how the namespace uses SQLite.
-//! - `db`: connections, pragmas, schema (with its version in `sbq_meta`), the write gate, and
-//!   running transactions on the blocking pool.
+//! - `db`: connections, pragmas, schema (with its version in `sbq_meta`), writes through the
+//!   file's group writer (`switchboard_sqlite`), reads on the blocking pool.
 //! - `ops`: every state transition as a synchronous function of one transaction, including
 //!   the lazy time-driven sweep.
 //! - `codec`: rows to [`Message`]/[`Delivery`], properties and queue config encodings.

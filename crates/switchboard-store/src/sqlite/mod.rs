@@ -1,15 +1,17 @@
 //! The embedded store: the [`Store`] port on one SQLite file.
 //!
 //! Data flow: each async port method validates its input, then runs one synchronous function
-//! from `ops` on Tokio's blocking pool. Writes go through the single writer connection of this
-//! handle inside `BEGIN IMMEDIATE`, which takes SQLite's file write lock up front: that makes
-//! each operation atomic against every other connection, in this process or another (a second
-//! worker, the ingress, the simulator). Reads use a small pool of reader connections; in WAL
-//! mode they see the last committed state and never wait for the writer.
+//! from `ops`. Writes go to the file's group writer (`switchboard_sqlite`, shared with the
+//! queue when it uses the same file and settings): one connection on a thread of its own
+//! runs the writes queued meanwhile in one `BEGIN IMMEDIATE` transaction, each in its own
+//! savepoint, and answers once it committed. `BEGIN IMMEDIATE` takes SQLite's file write lock
+//! up front, so each operation is atomic against every other connection, in this process or
+//! another (a second worker, the ingress, the simulator). Reads run on Tokio's blocking pool
+//! on a small pool of reader connections; in WAL mode they see the last committed state and
+//! never wait for the writer.
 //!
-//! In-process writers queue (as tasks, in FIFO order) on an async mutex rather than on
-//! SQLite's busy handler, which sleeps in steps of milliseconds; other processes wait on the
-//! busy handler up to
+//! In-process writers queue (in FIFO order) on the group writer rather than on SQLite's busy
+//! handler; other processes wait on the busy handler up to
 //! [`SqliteOptions::busy_timeout`], after which the operation fails with
 //! [`StoreError::Unavailable`] (retryable).
 
@@ -192,8 +194,9 @@ impl SqliteStore {
         &self.inner.clock
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection, committing if it
-    /// returns `Ok`. `now` is read after the lock is held, so instants follow commit order.
+    /// Runs `f` as one all-or-nothing write (a savepoint of the group writer's next
+    /// transaction), kept if it returns `Ok` and answered once committed. `now` is read after
+    /// the lock is held, so instants follow commit order.
     async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
