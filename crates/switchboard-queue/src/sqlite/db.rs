@@ -208,6 +208,10 @@ impl Db {
         &self.options
     }
 
+    pub(crate) fn writer_stats(&self) -> switchboard_sqlite::WriterStats {
+        self.writer.stats()
+    }
+
     fn checkout(&self) -> Result<Connection, QueueError> {
         let pooled = self
             .idle

@@ -104,6 +104,12 @@ impl SqliteNamespace {
         self.db.path()
     }
 
+    /// Transactions and writes of the writer this namespace writes through (shared with every
+    /// handle of the same file and settings in this process, the store's included).
+    pub fn writer_stats(&self) -> switchboard_sqlite::WriterStats {
+        self.db.writer_stats()
+    }
+
     /// Creates a queue; fails with [`QueueError::QueueExists`] if the name is taken.
     pub async fn create_queue(
         &self,

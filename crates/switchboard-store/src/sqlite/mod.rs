@@ -194,6 +194,12 @@ impl SqliteStore {
         &self.inner.clock
     }
 
+    /// Transactions and writes of the writer this store writes through (shared with every
+    /// handle of the same file and settings in this process, the queue's included).
+    pub fn writer_stats(&self) -> switchboard_sqlite::WriterStats {
+        self.inner.writer.stats()
+    }
+
     /// Runs `f` as one all-or-nothing write (a savepoint of the group writer's next
     /// transaction), kept if it returns `Ok` and answered once committed. `now` is read after
     /// the lock is held, so instants follow commit order.

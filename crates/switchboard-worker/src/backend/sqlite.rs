@@ -130,3 +130,43 @@ impl Config {
             .map_or_else(|| self.queue_sqlite_path(), PathBuf::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use switchboard_queue::{OutgoingMessage, QueueConfig, QueueSender as _};
+    use switchboard_store::Store as _;
+
+    use super::*;
+
+    /// The embedded deployment's default: the queue and the store in one file. Their writes
+    /// must meet in one writer (one transaction stream, one page cache), not contend for
+    /// the file's lock from two connections of the same process.
+    #[tokio::test]
+    async fn the_queue_and_the_store_of_one_file_write_through_one_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        let ns = SqliteNamespace::open(&path).await.unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let q = ns
+            .ensure_queue("work", QueueConfig::default())
+            .await
+            .unwrap();
+        let before = ns.writer_stats();
+        assert_eq!(before, store.writer_stats());
+        q.send(OutgoingMessage::new("m1", "hello")).await.unwrap();
+        store
+            .put_call_if(
+                "call-1",
+                None,
+                &serde_json::json!({"step": 1}),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        let after = ns.writer_stats();
+        assert_eq!(after, store.writer_stats(), "one writer for both");
+        assert_eq!(after.writes, before.writes + 2);
+    }
+}
