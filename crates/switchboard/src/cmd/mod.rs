@@ -17,5 +17,6 @@ pub mod sidebyside;
 pub mod sim;
 pub mod startup;
 pub mod stats;
+pub mod timeline;
 pub mod wallboard;
 pub mod worker;

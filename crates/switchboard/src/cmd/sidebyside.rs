@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use serde_json::{json, Value};
-use switchboard_sim::{AgentSpec, Behaviour, Ledger, TimelineEntry, TimelineKind};
+use switchboard_sim::{AgentSpec, Behaviour, Ledger, TimelineEntry};
 use tokio::process::Command;
 
 use super::benchsim::{
     agent_oid, as_shipped, scrub, start_sim, write_ours_config, Sim, LINE, READY,
 };
 use super::procs::{free_port, Proc};
+use super::timeline::{median_timeline, setup_of};
 
 /// The peer the runner compares us with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -461,63 +462,6 @@ async fn run_side(
     })
 }
 
-/// Caller dialled → `AddParticipantSucceeded` delivered, from one call's timeline.
-fn setup_of(t: &[TimelineEntry]) -> Option<Duration> {
-    let dialled = t
-        .iter()
-        .find(|e| e.kind == TimelineKind::Caller && e.what == "dialled")?;
-    let added = t.iter().find(|e| {
-        e.kind == TimelineKind::Callback
-            && e.what == "AddParticipantSucceeded"
-            && e.detail["outcome"] == "delivered"
-    })?;
-    Some(Duration::from_millis(
-        added.elapsed_ms.saturating_sub(dialled.elapsed_ms),
-    ))
-}
-
-/// Each milestone (the n-th entry of a kind and name, with a callback's outcome) → the
-/// median of its time after dialling over the calls that have it, in time order.
-fn median_timeline(side: &str, load: usize, timelines: &[Vec<TimelineEntry>]) -> String {
-    let mut at: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
-    for t in timelines {
-        let Some(dialled) = t
-            .iter()
-            .find(|e| e.kind == TimelineKind::Caller && e.what == "dialled")
-        else {
-            continue;
-        };
-        let mut seen: std::collections::HashMap<String, usize> = Default::default();
-        for e in t {
-            let mut name = format!("{:?} {}", e.kind, e.what);
-            if let Some(o) = e.detail["outcome"].as_str() {
-                name = format!("{name} ({o})");
-            }
-            let n = seen.entry(name.clone()).or_default();
-            *n += 1;
-            if *n > 1 {
-                name = format!("{name} #{n}");
-            }
-            at.entry(name)
-                .or_default()
-                .push(e.elapsed_ms.saturating_sub(dialled.elapsed_ms));
-        }
-    }
-    let mut rows: Vec<(u64, String, usize)> = at
-        .into_iter()
-        .map(|(name, mut v)| {
-            v.sort_unstable();
-            (v[v.len() / 2], name, v.len())
-        })
-        .collect();
-    rows.sort();
-    let mut s = format!("median timeline: {side}, {load} in flight\n");
-    for (ms, name, n) in rows {
-        s.push_str(&format!("  {ms:>6} ms  {name}  ({n} calls)\n"));
-    }
-    s
-}
-
 /// Places `calls` calls keeping `load` in flight; returns the calls placed, how many ended
 /// and the time from the first placed to the last ended.
 async fn drive(
@@ -661,60 +605,6 @@ mod tests {
             cpu: Duration::from_millis(cpu_ms),
             rss_kib: vec![("p".into(), 2048)],
         }
-    }
-
-    fn entry(ms: u64, kind: TimelineKind, what: &str, outcome: Option<&str>) -> TimelineEntry {
-        TimelineEntry {
-            seq: ms,
-            elapsed_ms: ms,
-            correlation_id: "c".into(),
-            call_connection_id: None,
-            kind,
-            what: what.into(),
-            detail: outcome.map_or(json!({}), |o| json!({ "outcome": o })),
-        }
-    }
-
-    #[test]
-    fn median_timeline_orders_milestones_and_numbers_repeats() {
-        let call = |start: u64, added: u64| {
-            vec![
-                entry(start, TimelineKind::Caller, "dialled", None),
-                entry(
-                    start + 5,
-                    TimelineKind::Callback,
-                    "ParticipantsUpdated",
-                    Some("delivered"),
-                ),
-                entry(
-                    start + added,
-                    TimelineKind::Callback,
-                    "AddParticipantSucceeded",
-                    Some("delivered"),
-                ),
-                entry(
-                    start + added + 1,
-                    TimelineKind::Callback,
-                    "ParticipantsUpdated",
-                    Some("delivered"),
-                ),
-            ]
-        };
-        let timelines = vec![call(1000, 50), call(2000, 70), call(3000, 90)];
-        assert_eq!(setup_of(&timelines[1]), Some(Duration::from_millis(70)));
-        let t = median_timeline("ours", 60, &timelines);
-        let lines: Vec<&str> = t.lines().map(str::trim).collect();
-        assert_eq!(
-            lines,
-            vec![
-                "median timeline: ours, 60 in flight",
-                "0 ms  Caller dialled  (3 calls)",
-                "5 ms  Callback ParticipantsUpdated (delivered)  (3 calls)",
-                "70 ms  Callback AddParticipantSucceeded (delivered)  (3 calls)",
-                "71 ms  Callback ParticipantsUpdated (delivered) #2  (3 calls)",
-            ],
-            "{t}"
-        );
     }
 
     #[test]
