@@ -306,6 +306,32 @@ pub struct Reservation {
     pub expires_at: OffsetDateTime,
 }
 
+impl<T> Versioned<T> {
+    /// The same version with its value converted (e.g. text ↔ a decoded document).
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Versioned<U>, E> {
+        Ok(Versioned {
+            version: self.version,
+            value: f(self.value)?,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// A call's stored document text decoded as `T`; text that does not decode is
+/// [`StoreError::Corrupt`].
+pub fn decode_call_doc<T: serde::de::DeserializeOwned>(
+    call_key: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::corrupt(
+            "get_call",
+            format!("call state for {call_key:?} does not decode: {e}"),
+        )
+    })
+}
+
 /// A value with the version the store gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Versioned<T> {

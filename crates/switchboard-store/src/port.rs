@@ -47,8 +47,8 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::model::{
-    AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
-    Reservation, SweepReport, TeamsUserId, Versioned,
+    decode_call_doc, AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome,
+    PresenceSnapshot, Reservation, SweepReport, TeamsUserId, Versioned,
 };
 
 /// Shared state for many worker replicas: agent roster state, reservations, per-call state
@@ -194,15 +194,12 @@ pub trait Store: Send + Sync + fmt::Debug {
         let Some(v) = self.get_call(call_key).await? else {
             return Ok(None);
         };
-        let text = serde_json::to_string(&v.value).map_err(|e| {
-            StoreError::corrupt("get_call", format!("call state does not serialize: {e}"))
-        })?;
-        Ok(Some(Versioned {
-            version: v.version,
-            value: text,
-            updated_at: v.updated_at,
-            expires_at: v.expires_at,
-        }))
+        v.try_map(|value| {
+            serde_json::to_string(&value).map_err(|e| {
+                StoreError::corrupt("get_call", format!("call state does not serialize: {e}"))
+            })
+        })
+        .map(Some)
     }
 
     /// [`Store::put_call_if`] with the document as JSON text (a caller's own type serialized
@@ -299,18 +296,7 @@ pub trait StoreExt: Store {
         let Some(v) = self.get_call_text(call_key).await? else {
             return Ok(None);
         };
-        let value = serde_json::from_str(&v.value).map_err(|e| {
-            StoreError::corrupt(
-                "get_call",
-                format!("call state for {call_key:?} does not decode: {e}"),
-            )
-        })?;
-        Ok(Some(Versioned {
-            version: v.version,
-            value,
-            updated_at: v.updated_at,
-            expires_at: v.expires_at,
-        }))
+        v.try_map(|text| decode_call_doc(call_key, &text)).map(Some)
     }
 
     /// [`Store::put_call_if`] with a typed document.

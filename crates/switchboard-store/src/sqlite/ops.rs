@@ -13,9 +13,9 @@ use super::failure::sql_error;
 use crate::clock::from_unix_ms;
 use crate::error::StoreError;
 use crate::model::{
-    decode_member, AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome,
-    PresenceSnapshot, Reservation, ReservationState, ReservationToken, SweepReport, TeamsUserId,
-    Versioned,
+    decode_call_doc, decode_member, AgentProfile, AgentRecord, AgentStatus, ArchivedCall,
+    CasOutcome, PresenceSnapshot, Reservation, ReservationState, ReservationToken, SweepReport,
+    TeamsUserId, Versioned,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -535,21 +535,9 @@ pub fn sweep_expired(conn: &Connection, now: i64) -> Result<SweepReport> {
 // -------------------------------------------------------------------------------- call state
 
 pub fn get_call(conn: &Connection, now: i64, key: &str) -> Result<Option<Versioned<Value>>> {
-    let Some(v) = get_call_text(conn, now, key)? else {
-        return Ok(None);
-    };
-    let value = serde_json::from_str(&v.value).map_err(|e| {
-        StoreError::corrupt(
-            "get_call",
-            format!("call state for {key:?} is not JSON: {e}"),
-        )
-    })?;
-    Ok(Some(Versioned {
-        version: v.version,
-        value,
-        updated_at: v.updated_at,
-        expires_at: v.expires_at,
-    }))
+    get_call_text(conn, now, key)?
+        .map(|v| v.try_map(|text| decode_call_doc(key, &text)))
+        .transpose()
 }
 
 /// The stored text of a call's document, not parsed (its reader decodes it into its type).
