@@ -334,6 +334,21 @@ pub struct WriterKey {
     pub options: WriterOptions,
 }
 
+impl WriterKey {
+    /// The key of a file (canonical path) written with these settings, the writer's other
+    /// options at their defaults.
+    pub fn new(path: PathBuf, synchronous_full: bool, busy_budget: Duration) -> Self {
+        Self {
+            path,
+            synchronous_full,
+            options: WriterOptions {
+                busy_budget,
+                ..WriterOptions::default()
+            },
+        }
+    }
+}
+
 /// Statements each engine keeps prepared on the writer it shares (the queue's and the store's).
 const SHARED_STATEMENT_CACHE: usize = 128;
 

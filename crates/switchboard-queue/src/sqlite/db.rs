@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
-use switchboard_sqlite::{Failure, GroupWriter, NowMs, WriterKey, WriterOptions};
+use switchboard_sqlite::{Failure, GroupWriter, NowMs, WriterKey};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::Clock;
@@ -165,19 +165,15 @@ impl Db {
             retryable: false,
             source: Some(Box::new(e)),
         })?;
-        let key = WriterKey {
-            path: path.clone(),
-            synchronous_full: options.synchronous_full,
-            options: WriterOptions {
-                busy_budget: options.busy_timeout,
-                ..WriterOptions::default()
-            },
-        };
-        // The store, when it shares the file, writes on the same connection.
+        let key = WriterKey::new(path.clone(), options.synchronous_full, options.busy_timeout);
+        // The store, when it shares the file, writes on the same connection. If a writer runs
+        // already, the schema's connection serves readers instead.
+        let mut spare = Some(conn);
         let writer = switchboard_sqlite::shared(
             key,
             "sqlite-writer",
-            |_| Ok(conn),
+            // Called at most once, so the connection is there.
+            |p| spare.take().map_or_else(|| connect(p, &options), Ok),
             |e| QueueError::Backend {
                 op: "open",
                 message: format!("starting the writer thread: {e}"),
@@ -188,7 +184,7 @@ impl Db {
         let clock = Arc::clone(&options.clock);
         Ok(Self {
             path,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(spare.into_iter().collect()),
             writer,
             now: Arc::new(move || clock.now_ms()),
             readers: Arc::new(Semaphore::new(options.max_idle_connections.max(1))),

@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::Connection;
 use serde_json::Value;
-use switchboard_sqlite::{Failure, GroupWriter, NowMs, WriterKey, WriterOptions};
+use switchboard_sqlite::{Failure, GroupWriter, NowMs, WriterKey};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -149,14 +149,11 @@ impl SqliteStore {
             op: "open",
             source: Box::new(e),
         })?;
-        let key = WriterKey {
-            path: canonical,
-            synchronous_full: matches!(options.durability, Durability::Full),
-            options: WriterOptions {
-                busy_budget: options.busy_timeout,
-                ..WriterOptions::default()
-            },
-        };
+        let key = WriterKey::new(
+            canonical,
+            matches!(options.durability, Durability::Full),
+            options.busy_timeout,
+        );
         // The queue, when it shares the file, writes on the same connection.
         let writer = switchboard_sqlite::shared(
             key,
