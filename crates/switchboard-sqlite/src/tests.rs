@@ -85,6 +85,16 @@ impl Rig {
         release
     }
 
+    /// Queues `f` as write `op` from a task of its own.
+    fn spawn_write<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Connection, i64) -> Result<T, TestError> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<T, TestError>> {
+        let writer = Arc::clone(&self.writer);
+        tokio::spawn(async move { writer.write(op, map, &clock(), f).await })
+    }
+
     fn insert(
         &self,
         id: i64,
@@ -136,27 +146,17 @@ async fn writes_queued_behind_a_lock_share_one_transaction() {
 async fn a_failing_write_rolls_back_only_itself() {
     let rig = rig();
     let release = rig.hold_write_lock();
-    let writer = Arc::clone(&rig.writer);
     let first = tokio::spawn(rig.insert(1));
     settle().await;
-    let failing = tokio::spawn(async move {
-        writer
-            .write("half", map, &clock(), |c, now| -> Result<(), TestError> {
-                c.execute("INSERT INTO t (id, at) VALUES (2, ?1)", [now])
-                    .unwrap();
-                Err(TestError::Own("changed my mind".into()))
-            })
-            .await
+    let failing = rig.spawn_write("half", |c, now| -> Result<(), TestError> {
+        c.execute("INSERT INTO t (id, at) VALUES (2, ?1)", [now])
+            .unwrap();
+        Err(TestError::Own("changed my mind".into()))
     });
-    let writer = Arc::clone(&rig.writer);
-    let panicking = tokio::spawn(async move {
-        writer
-            .write("panics", map, &clock(), |c, now| -> Result<(), TestError> {
-                c.execute("INSERT INTO t (id, at) VALUES (3, ?1)", [now])
-                    .unwrap();
-                panic!("a bug in a write");
-            })
-            .await
+    let panicking = rig.spawn_write("panics", |c, now| -> Result<(), TestError> {
+        c.execute("INSERT INTO t (id, at) VALUES (3, ?1)", [now])
+            .unwrap();
+        panic!("a bug in a write");
     });
     let last = tokio::spawn(rig.insert(4));
     settle().await;
@@ -187,15 +187,10 @@ async fn a_failed_commit_fails_every_write_of_the_batch_and_the_writer_goes_on()
     let blocker = tokio::spawn(rig.insert(100));
     settle().await;
     let ok = tokio::spawn(rig.insert(1));
-    let writer = Arc::clone(&rig.writer);
     // A deferred foreign key is checked at COMMIT only: this write succeeds, the commit fails.
-    let orphan = tokio::spawn(async move {
-        writer
-            .write("orphan", map, &clock(), |c, now| {
-                c.execute("INSERT INTO t (id, at, parent) VALUES (2, ?1, 99)", [now])
-                    .map_err(|e| TestError::Own(e.to_string()))
-            })
-            .await
+    let orphan = rig.spawn_write("orphan", |c, now| {
+        c.execute("INSERT INTO t (id, at, parent) VALUES (2, ?1, 99)", [now])
+            .map_err(|e| TestError::Own(e.to_string()))
     });
     settle().await;
     release.send(()).unwrap();
@@ -216,14 +211,9 @@ async fn a_write_that_ends_the_transaction_fails_the_whole_batch() {
     settle().await;
     let ok = tokio::spawn(rig.insert(1));
     settle().await;
-    let writer = Arc::clone(&rig.writer);
-    let rogue = tokio::spawn(async move {
-        writer
-            .write("rogue", map, &clock(), |c, _| {
-                c.execute_batch("ROLLBACK")
-                    .map_err(|e| TestError::Own(e.to_string()))
-            })
-            .await
+    let rogue = rig.spawn_write("rogue", |c, _| {
+        c.execute_batch("ROLLBACK")
+            .map_err(|e| TestError::Own(e.to_string()))
     });
     settle().await;
     let after = tokio::spawn(rig.insert(2));
