@@ -29,10 +29,16 @@
 //! store share the embedded file): one connection writes, so the writers of one process
 //! never wait for each other's lock or empty each other's page cache.
 //!
+//! Reads do not go through the writer: [`snapshot_now`] lets a reader run on the caller's
+//! thread when it can take its snapshot without waiting.
+//!
 //! Data flow: [`GroupWriter::write`] boxes the closure with a one-shot reply channel and
 //! sends it over a `std::sync::mpsc` channel → the writer thread (`batch_loop`) collects a
 //! batch, runs it (`run_batch`), and sends each reply.
 #![forbid(unsafe_code)]
+
+mod read;
+pub use read::snapshot_now;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -300,3 +300,72 @@ async fn handles_of_one_file_and_settings_share_a_writer_while_one_lives() {
     let fresh = shared(key(&a, false), "t", open, |e| e).unwrap();
     assert_eq!(fresh.stats(), WriterStats::default());
 }
+
+#[test]
+fn a_snapshot_taken_now_reads_what_was_committed_and_keeps_it() {
+    let rig = rig();
+    let writer = connect(&rig.path);
+    writer
+        .execute("INSERT INTO t (id, at) VALUES (1, 1)", [])
+        .unwrap();
+    let reader = connect(&rig.path);
+    let tx = snapshot_now(&reader, Duration::from_secs(5))
+        .unwrap()
+        .expect("nobody holds a lock");
+    // A commit after the snapshot is not seen by it.
+    writer
+        .execute("INSERT INTO t (id, at) VALUES (2, 2)", [])
+        .unwrap();
+    let n: i64 = tx
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_snapshot_that_would_wait_is_refused_at_once_and_the_budget_is_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    connect(&path)
+        .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)")
+        .unwrap();
+    // A connection in exclusive locking mode keeps others from reading the file at all
+    // once it has written: the one case a WAL reader must wait for a lock, made to last.
+    let hog = connect(&path);
+    hog.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .unwrap();
+    hog.execute("INSERT INTO t (id, at) VALUES (1, 1)", [])
+        .unwrap();
+    let reader = Connection::open(&path).unwrap();
+    reader
+        .busy_handler(Some(switchboard_core::busy::handler))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let got = snapshot_now(&reader, Duration::from_millis(300)).unwrap();
+    assert!(got.is_none(), "the reader would have had to wait");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "refused without napping through the budget: {:?}",
+        started.elapsed()
+    );
+    // The budget given applies again to what the thread runs next: a plain read now waits
+    // for it (about 300 ms) before it gives up.
+    let started = std::time::Instant::now();
+    let err = reader
+        .query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+        .unwrap_err();
+    assert_eq!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once the lock is gone, the snapshot is taken at once.
+    drop(hog);
+    let tx = snapshot_now(&reader, Duration::from_secs(5)).unwrap();
+    assert!(tx.is_some());
+}
