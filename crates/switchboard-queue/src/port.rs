@@ -117,6 +117,13 @@ pub trait QueueReceiver: Send + Sync {
         wait: Duration,
     ) -> Result<Option<Box<dyn SessionReceiver>>, QueueError>;
 
+    /// How many [`QueueReceiver::accept_next_session`] calls this receiver runs side by side;
+    /// a consumer gains nothing from more. Default: one (the embedded queue answers an accept
+    /// in one local write, and more accepts only poll more).
+    fn concurrent_accepts(&self) -> usize {
+        1
+    }
+
     /// Locks one named session, whether or not it has messages. Fails with
     /// [`QueueError::SessionCannotBeLocked`] if another receiver holds it.
     async fn accept_session(

@@ -92,22 +92,62 @@ struct Ns {
     links: Mutex<Client>,
     /// Bumped each time `links` is replaced (see `replace_links_connection_from`).
     links_generation: AtomicU64,
-    /// Session accepts wait on the broker; they get their own connection so they never hold
-    /// up link creation.
-    sessions: Mutex<Client>,
-    /// Bumped each time `sessions` is replaced, so many sessions noticing the same dead
-    /// connection replace it once.
-    sessions_generation: AtomicU64,
+    /// Session accepts wait on the broker; they get connections of their own so they never
+    /// hold up link creation. The SDK's accept borrows its client mutably, so a connection
+    /// runs one accept at a time: [`SESSION_CONNECTIONS`] of them let that many accepts run
+    /// side by side (one, and a worker's sessions queued behind each 5–10 ms attach).
+    sessions: Vec<SessionConn>,
+    /// Where the next accept starts looking for a free session connection.
+    next_session: AtomicUsize,
     /// The management API, for what AMQP cannot count (session queues).
     management: Option<crate::management::Management>,
 }
 
+/// One of the connections session accepts go through.
+struct SessionConn {
+    client: Mutex<Client>,
+    /// Bumped each time `client` is replaced, so many sessions noticing the same dead
+    /// connection replace it once.
+    generation: AtomicU64,
+}
+
+/// Which session connection a session was accepted on, and its generation then.
+#[derive(Clone, Copy, Debug)]
+struct SessionTicket {
+    conn: usize,
+    generation: u64,
+}
+
+/// Session connections per namespace handle: accepts that can run at once.
+const SESSION_CONNECTIONS: usize = 4;
+
 impl Ns {
-    /// Swaps the session connection for a fresh one and closes the old one (see
+    /// A session connection to accept on: a free one if any (round robin), else the next in
+    /// turn, once its accept is done.
+    async fn session_client(&self) -> (tokio::sync::MutexGuard<'_, Client>, SessionTicket) {
+        let n = self.sessions.len();
+        let start = self.next_session.fetch_add(1, Ordering::Relaxed) % n;
+        for i in (0..n).map(|k| (start + k) % n) {
+            if let Ok(guard) = self.sessions[i].client.try_lock() {
+                return (guard, self.ticket(i));
+            }
+        }
+        let guard = self.sessions[start].client.lock().await;
+        (guard, self.ticket(start))
+    }
+
+    fn ticket(&self, conn: usize) -> SessionTicket {
+        SessionTicket {
+            conn,
+            generation: self.sessions[conn].generation.load(Ordering::Acquire),
+        }
+    }
+
+    /// Swaps session connection `conn` for a fresh one and closes the old one (see
     /// `accept_next_session`). Session receivers on the old connection lose their locks.
-    async fn replace_sessions_connection(&self, why: &str) {
-        let seen = self.sessions_generation.load(Ordering::Acquire);
-        self.replace_sessions_connection_from(seen, why).await;
+    async fn replace_sessions_connection(&self, conn: usize, why: &str) {
+        self.replace_sessions_connection_from(self.ticket(conn), why)
+            .await;
     }
 
     /// Replaces the link connection if it is still generation `seen` (a send on it got no
@@ -117,22 +157,23 @@ impl Ns {
             .await;
     }
 
-    /// Replaces the session connection if it is still generation `seen` (a session accepted
-    /// on it saw it stop answering); a later generation means someone already did.
-    async fn replace_sessions_connection_from(&self, seen: u64, why: &str) {
+    /// Replaces the session connection of `seen` if it is still that generation (a session
+    /// accepted on it saw it stop answering); a later generation means someone already did.
+    async fn replace_sessions_connection_from(&self, seen: SessionTicket, why: &str) {
+        let conn = &self.sessions[seen.conn];
         self.replace_connection(
-            &self.sessions,
-            &self.sessions_generation,
-            seen,
+            &conn.client,
+            &conn.generation,
+            seen.generation,
             "session",
             why,
         )
         .await;
     }
 
-    /// An operation on the session connection (generation `seen`) said its AMQP session
-    /// ended (see [`dead_connection`]).
-    async fn session_connection_ended(&self, seen: u64) {
+    /// An operation on the session connection of `seen` said its AMQP session ended (see
+    /// [`dead_connection`]).
+    async fn session_connection_ended(&self, seen: SessionTicket) {
         self.replace_sessions_connection_from(seen, "the session connection's AMQP session ended")
             .await;
     }
@@ -204,16 +245,25 @@ fn management_for(options: &ServiceBusOptions) -> Option<crate::management::Mana
 }
 
 impl ServiceBusNamespace {
-    /// Connects (twice: links, session accepts) with the options' credentials.
+    /// Connects (links, and [`SESSION_CONNECTIONS`] for session accepts, side by side) with
+    /// the options' credentials.
     pub async fn connect(options: ServiceBusOptions) -> Result<Self, QueueError> {
-        let links = open_client(&options).await?;
-        let sessions = open_client(&options).await?;
+        let links = open_client(&options);
+        let sessions =
+            futures::future::try_join_all((0..SESSION_CONNECTIONS).map(|_| open_client(&options)));
+        let (links, sessions) = futures::future::try_join(links, sessions).await?;
         Ok(Self {
             inner: Arc::new(Ns {
                 links: Mutex::new(links),
                 links_generation: AtomicU64::new(0),
-                sessions: Mutex::new(sessions),
-                sessions_generation: AtomicU64::new(0),
+                sessions: sessions
+                    .into_iter()
+                    .map(|c| SessionConn {
+                        client: Mutex::new(c),
+                        generation: AtomicU64::new(0),
+                    })
+                    .collect(),
+                next_session: AtomicUsize::new(0),
                 management: management_for(&options),
                 options,
             }),
@@ -1324,16 +1374,15 @@ impl QueueReceiver for SbReceiver {
                 identifier: None,
             };
             let asked = tokio::time::Instant::now();
-            let (attempt, generation, waited) = {
-                let mut client = self.ctx.ns.sessions.lock().await;
+            let (attempt, ticket, waited) = {
+                let (mut client, ticket) = self.ctx.ns.session_client().await;
                 let waited = asked.elapsed();
-                let generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
                 let attempt = tokio::time::timeout(
                     wait + ACCEPT_GRACE,
                     client.accept_next_session_for_queue(self.ctx.name.clone(), options),
                 )
                 .await;
-                (attempt, generation, waited)
+                (attempt, ticket, waited)
             };
             tracing::debug!(
                 queue = %self.ctx.name,
@@ -1351,7 +1400,7 @@ impl QueueReceiver for SbReceiver {
                     return Ok(Some(Box::new(SbSession::new(
                         Arc::clone(&self.ctx),
                         receiver,
-                        generation,
+                        ticket,
                     ))))
                 }
                 Ok(Err(e)) => {
@@ -1368,7 +1417,7 @@ impl QueueReceiver for SbReceiver {
                         if replaced {
                             return Err(err);
                         }
-                        self.ctx.ns.session_connection_ended(generation).await;
+                        self.ctx.ns.session_connection_ended(ticket).await;
                         replaced = true;
                         continue;
                     }
@@ -1390,7 +1439,7 @@ impl QueueReceiver for SbReceiver {
                     }
                     self.ctx
                         .ns
-                        .replace_sessions_connection("session accept got no answer")
+                        .replace_sessions_connection(ticket.conn, "session accept got no answer")
                         .await;
                     replaced = true;
                     deadline = tokio::time::Instant::now() + wait;
@@ -1403,6 +1452,10 @@ impl QueueReceiver for SbReceiver {
         }
     }
 
+    fn concurrent_accepts(&self) -> usize {
+        self.ctx.ns.sessions.len()
+    }
+
     async fn accept_session(
         &self,
         session_id: &str,
@@ -1413,21 +1466,25 @@ impl QueueReceiver for SbReceiver {
             receive_mode: ServiceBusReceiveMode::PeekLock,
             identifier: None,
         };
-        let mut generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
+        let mut ticket = None;
         let accepted = tokio::time::timeout(NAMED_ACCEPT_BOUND, async {
-            let mut client = self.ctx.ns.sessions.lock().await;
-            generation = self.ctx.ns.sessions_generation.load(Ordering::Acquire);
-            client
+            let (mut client, t) = self.ctx.ns.session_client().await;
+            ticket = Some(t);
+            let accepted = client
                 .accept_session_for_queue(self.ctx.name.clone(), session_id.to_owned(), options)
-                .await
+                .await;
+            (t, accepted)
         })
         .await;
-        let Ok(receiver) = accepted else {
+        let Ok((ticket, receiver)) = accepted else {
             // As in `accept_next_session`: no answer means the connection stopped delivering.
-            self.ctx
-                .ns
-                .replace_sessions_connection_from(generation, "a session accept got no answer")
-                .await;
+            // No ticket: every session connection was busy for the whole bound.
+            if let Some(ticket) = ticket {
+                self.ctx
+                    .ns
+                    .replace_sessions_connection_from(ticket, "a session accept got no answer")
+                    .await;
+            }
             return Err(QueueError::Backend {
                 op: "accept_session",
                 message: format!("no answer within {NAMED_ACCEPT_BOUND:?}"),
@@ -1436,11 +1493,7 @@ impl QueueReceiver for SbReceiver {
             });
         };
         match receiver {
-            Ok(r) => Ok(Box::new(SbSession::new(
-                Arc::clone(&self.ctx),
-                r,
-                generation,
-            ))),
+            Ok(r) => Ok(Box::new(SbSession::new(Arc::clone(&self.ctx), r, ticket))),
             Err(e) => {
                 let text = format!("{e} {e:?}").to_ascii_lowercase();
                 let err = self
@@ -1455,7 +1508,7 @@ impl QueueReceiver for SbReceiver {
                     });
                 }
                 if dead_connection(&err) {
-                    self.ctx.ns.session_connection_ended(generation).await;
+                    self.ctx.ns.session_connection_ended(ticket).await;
                 }
                 Err(err)
             }
@@ -1534,8 +1587,8 @@ struct SbSession {
     ctx: Arc<Ctx>,
     session_id: String,
     link: Arc<SessionLink>,
-    /// Generation of the session connection this session was accepted on.
-    generation: u64,
+    /// The session connection this session was accepted on, and its generation then.
+    ticket: SessionTicket,
 }
 
 impl std::fmt::Debug for SbSession {
@@ -1548,13 +1601,13 @@ impl std::fmt::Debug for SbSession {
 }
 
 impl SbSession {
-    fn new(ctx: Arc<Ctx>, receiver: ServiceBusSessionReceiver, generation: u64) -> Self {
+    fn new(ctx: Arc<Ctx>, receiver: ServiceBusSessionReceiver, ticket: SessionTicket) -> Self {
         let session_id = receiver.session_id().to_owned();
         let until = receiver.session_locked_until();
         Self {
             ctx,
             session_id,
-            generation,
+            ticket,
             link: Arc::new(SessionLink {
                 receiver: Mutex::new(Some(receiver)),
                 drain: DrainGuard::default(),
@@ -1601,7 +1654,7 @@ impl SbSession {
     fn connection_lost(&self, why: &'static str) -> QueueError {
         self.link.closed.store(true, Ordering::Release);
         let ns = Arc::clone(&self.ctx.ns);
-        let seen = self.generation;
+        let seen = self.ticket;
         tokio::spawn(async move {
             ns.replace_sessions_connection_from(seen, why).await;
         });

@@ -397,3 +397,52 @@ async fn a_dead_letter_made_while_a_receive_waits_is_seen_right_after() {
     waiting.abort();
     peer.shutdown().await;
 }
+
+/// An accept waiting on the broker for a session does not hold up another accept: the SDK's
+/// accept borrows its connection for the whole wait, so with one session connection a named
+/// accept waited out the other accept's attempt (the peer answers one within 1 s: about
+/// 900 ms here); with several it is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accept_waiting_for_a_session_does_not_hold_up_another() {
+    let config = QueueConfig {
+        requires_session: true,
+        ..QueueConfig::default()
+    };
+    let peer = TestPeer::start_near(Ipv4Addr::new(127, 0, 0, 208), &[("events", config.clone())])
+        .await
+        .expect("peer");
+    let ns = ServiceBusNamespace::connect(peer.options())
+        .await
+        .expect("connect");
+    let q = ns.queue("events", config).expect("queue");
+    assert!(q.receiver.concurrent_accepts() > 1);
+    let receiver = std::sync::Arc::clone(&q.receiver);
+    let waiting = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let got = receiver.accept_next_session(Duration::from_secs(3)).await;
+        (got.map(|s| s.is_none()), started.elapsed())
+    });
+    // Let the first accept reach the broker and wait there.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let named = q
+        .receiver
+        .accept_session("call-1")
+        .await
+        .expect("named accept");
+    let took = started.elapsed();
+    assert_eq!(named.session_id(), "call-1");
+    assert!(
+        took < Duration::from_millis(500),
+        "the named accept waited {took:?}"
+    );
+    assert!(
+        !waiting.is_finished(),
+        "the first accept is still waiting on the broker"
+    );
+    named.close().await.expect("close");
+    let (none, waited) = waiting.await.expect("join");
+    assert!(none.expect("accept"), "no session had messages");
+    assert!(waited >= Duration::from_secs(2), "{waited:?}");
+    peer.shutdown().await;
+}

@@ -176,15 +176,29 @@ impl Runner {
         let mut loops = JoinSet::new();
         let tasks = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
         for source in this.sources.clone() {
-            let this = Arc::clone(&this);
-            let permits = permits.clone();
-            let shutdown = shutdown.clone();
-            let hard_stop = hard_stop.clone();
-            let tasks = Arc::clone(&tasks);
-            loops.spawn(async move {
-                this.receive_loop(source, permits, shutdown, hard_stop, tasks)
-                    .await;
-            });
+            // A session accept waits on the broker for a round trip or more; with one loop, a
+            // worker's new sessions queue behind each other when the backend can run several
+            // (`QueueReceiver::concurrent_accepts`). Each loop holds a permit while it waits.
+            let loops_for_source = if source.sessions {
+                source
+                    .receiver
+                    .concurrent_accepts()
+                    .clamp(1, this.options.concurrency.max(1))
+            } else {
+                1
+            };
+            for _ in 0..loops_for_source {
+                let this = Arc::clone(&this);
+                let source = source.clone();
+                let permits = permits.clone();
+                let shutdown = shutdown.clone();
+                let hard_stop = hard_stop.clone();
+                let tasks = Arc::clone(&tasks);
+                loops.spawn(async move {
+                    this.receive_loop(source, permits, shutdown, hard_stop, tasks)
+                        .await;
+                });
+            }
         }
         if let Some(every) = this.options.sweep_every.filter(|d| !d.is_zero()) {
             let executor = Arc::clone(&this.executor);
