@@ -245,8 +245,8 @@ fn management_for(options: &ServiceBusOptions) -> Option<crate::management::Mana
 }
 
 impl ServiceBusNamespace {
-    /// Connects (links, and [`SESSION_CONNECTIONS`] for session accepts, side by side) with
-    /// the options' credentials.
+    /// Connects with the options' credentials: one connection for links, and four for
+    /// session accepts (so that many accepts run side by side), opened in parallel.
     pub async fn connect(options: ServiceBusOptions) -> Result<Self, QueueError> {
         let links = open_client(&options);
         let sessions =
