@@ -816,3 +816,28 @@ async fn a_drained_session_is_given_up_by_the_completion_that_empties_it() {
     assert!(q.accept_session("s").await.is_err());
     assert_eq!(other.receive(1, NOW).await.unwrap().len(), 0);
 }
+
+/// A drained session's probe asks when its next scheduled message is due. It must read that
+/// session's rows only: the queue-wide schedule index would visit every call's pending timer.
+#[tokio::test]
+async fn a_sessions_next_due_time_reads_only_that_session() {
+    let f = fixture().await;
+    f.ns.create_queue("q", cfg(30)).await.unwrap();
+    let conn = rusqlite::Connection::open(f.ns.path()).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::ops::SESSION_NEXT_DUE
+        ))
+        .unwrap()
+        .query_map(rusqlite::params!["q", 0, "s"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("sbq_messages_by_session (queue=? AND session_id=? AND state=?)")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|p| p.contains("schedule")), "{plan:?}");
+}
