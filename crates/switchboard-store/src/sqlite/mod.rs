@@ -253,8 +253,16 @@ impl SqliteStore {
                 )?,
             };
             switchboard_core::busy::set_budget(inner.options.busy_timeout);
-            let now = inner.clock.now_ms();
-            let out = f(&conn, now);
+            // One snapshot for all of `f`, as on the calling thread.
+            let out = conn
+                .unchecked_transaction()
+                .map_err(sql_error(op))
+                .and_then(|tx| {
+                    let now = inner.clock.now_ms();
+                    let value = f(&tx, now)?;
+                    tx.commit().map_err(sql_error(op))?;
+                    Ok(value)
+                });
             inner.push_reader(conn);
             out
         })
