@@ -38,7 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod read;
-pub use read::snapshot_now;
+pub use read::{read_now, snapshot_now};
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -39,3 +39,29 @@ pub fn snapshot_now(
         Err(e) => Err(e),
     }
 }
+
+/// Runs read-only `f` on `conn` now, in one snapshot taken by [`snapshot_now`] and committed
+/// after it, with `now` read once the snapshot is held; or gives `f` back untouched (`Err`) if
+/// taking the snapshot would have meant waiting, for the caller to run it where waiting stalls
+/// nothing. SQLite failures of the snapshot or the commit go through `map`.
+pub fn read_now<T, E, F>(
+    conn: &Connection,
+    budget: Duration,
+    now: impl FnOnce() -> i64,
+    map: impl Fn(rusqlite::Error) -> E,
+    f: F,
+) -> Result<Result<T, E>, F>
+where
+    F: FnOnce(&Connection, i64) -> Result<T, E>,
+{
+    let tx = match snapshot_now(conn, budget) {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return Err(f),
+        Err(e) => return Ok(Err(map(e))),
+    };
+    let now = now();
+    Ok(f(&tx, now).and_then(|value| {
+        tx.commit().map_err(map)?;
+        Ok(value)
+    }))
+}

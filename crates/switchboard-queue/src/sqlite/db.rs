@@ -290,7 +290,13 @@ impl Db {
                 .pop()
         });
         if let Some(conn) = pooled {
-            let ran = self.read_now(op, &conn, f);
+            let ran = switchboard_sqlite::read_now(
+                &conn,
+                self.options.busy_timeout,
+                || self.options.clock.now_ms(),
+                |e| map_err(op, e),
+                f,
+            );
             self.checkin(conn);
             match ran {
                 Ok(done) => return done,
@@ -299,28 +305,6 @@ impl Db {
         }
         drop(free);
         self.read_pooled(op, f).await
-    }
-
-    /// `f` on `conn` now, or `Err(f)` untouched if its snapshot would have to wait.
-    fn read_now<T, F>(
-        &self,
-        op: &'static str,
-        conn: &Connection,
-        f: F,
-    ) -> Result<Result<T, QueueError>, F>
-    where
-        F: FnOnce(&Connection, i64) -> Result<T, QueueError>,
-    {
-        let tx = match switchboard_sqlite::snapshot_now(conn, self.options.busy_timeout) {
-            Ok(Some(tx)) => tx,
-            Ok(None) => return Err(f),
-            Err(e) => return Ok(Err(e).op(op)),
-        };
-        let now = self.options.clock.now_ms();
-        Ok(f(&tx, now).and_then(|value| {
-            tx.commit().op(op)?;
-            Ok(value)
-        }))
     }
 
     /// [`Db::read_blocking`] on the blocking pool.

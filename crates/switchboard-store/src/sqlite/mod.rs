@@ -226,7 +226,13 @@ impl SqliteStore {
             .ok();
         let pooled = free.as_ref().and_then(|_| self.inner.pop_reader());
         if let Some(conn) = pooled {
-            let ran = self.inner.read_now(op, &conn, f);
+            let ran = switchboard_sqlite::read_now(
+                &conn,
+                self.inner.options.busy_timeout,
+                || self.inner.clock.now_ms(),
+                sql_error(op),
+                f,
+            );
             self.inner.push_reader(conn);
             match ran {
                 Ok(done) => return done,
@@ -284,28 +290,6 @@ impl Inner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(conn);
-    }
-
-    /// `f` on `conn` now, or `Err(f)` untouched if its snapshot would have to wait.
-    fn read_now<T, F>(
-        &self,
-        op: &'static str,
-        conn: &Connection,
-        f: F,
-    ) -> Result<Result<T, StoreError>, F>
-    where
-        F: FnOnce(&Connection, i64) -> Result<T, StoreError>,
-    {
-        let tx = match switchboard_sqlite::snapshot_now(conn, self.options.busy_timeout) {
-            Ok(Some(tx)) => tx,
-            Ok(None) => return Err(f),
-            Err(e) => return Ok(Err(sql_error(op)(e))),
-        };
-        let now = self.clock.now_ms();
-        Ok(f(&tx, now).and_then(|value| {
-            tx.commit().map_err(sql_error(op))?;
-            Ok(value)
-        }))
     }
 }
 
