@@ -112,6 +112,26 @@ fn join_error(op: &'static str, e: tokio::task::JoinError) -> StoreError {
 }
 
 impl SqliteStore {
+    /// `put_call_if` and `put_call_text_if`: the key and the TTL checked, then the document
+    /// `doc` gives as JSON text, written if the version is still `expected`.
+    async fn put_call_doc(
+        &self,
+        call_key: &str,
+        expected: Option<u64>,
+        ttl: Duration,
+        doc: impl FnOnce(&'static str) -> Result<String, StoreError>,
+    ) -> Result<CasOutcome, StoreError> {
+        let op = "put_call_if";
+        validate_key(op, "call key", call_key)?;
+        let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
+        let doc = doc(op)?;
+        let call_key = call_key.to_owned();
+        self.write(op, move |conn, now| {
+            ops::put_call_if(conn, now, &call_key, expected, &doc, ttl_ms)
+        })
+        .await
+    }
+
     /// Opens (creating if needed) the store in `path` with the OS clock and default options.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path, Arc::new(SystemClock), SqliteOptions::default()).await
@@ -506,15 +526,8 @@ impl Store for SqliteStore {
         doc: &Value,
         ttl: Duration,
     ) -> Result<CasOutcome, StoreError> {
-        let op = "put_call_if";
-        validate_key(op, "call key", call_key)?;
-        let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
-        let doc = encode_doc(op, doc)?;
-        let call_key = call_key.to_owned();
-        self.write(op, move |conn, now| {
-            ops::put_call_if(conn, now, &call_key, expected, &doc, ttl_ms)
-        })
-        .await
+        self.put_call_doc(call_key, expected, ttl, |op| encode_doc(op, doc))
+            .await
     }
 
     async fn get_call_text(&self, call_key: &str) -> Result<Option<Versioned<String>>, StoreError> {
@@ -534,13 +547,9 @@ impl Store for SqliteStore {
         doc: String,
         ttl: Duration,
     ) -> Result<CasOutcome, StoreError> {
-        let op = "put_call_if";
-        validate_key(op, "call key", call_key)?;
-        let ttl_ms = duration_ms(op, "ttl", ttl, false)?;
-        check_doc_text(op, &doc)?;
-        let call_key = call_key.to_owned();
-        self.write(op, move |conn, now| {
-            ops::put_call_if(conn, now, &call_key, expected, &doc, ttl_ms)
+        self.put_call_doc(call_key, expected, ttl, |op| {
+            check_doc_text(op, &doc)?;
+            Ok(doc)
         })
         .await
     }
