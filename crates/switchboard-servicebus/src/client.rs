@@ -95,8 +95,9 @@ struct Ns {
     /// Session accepts wait on the broker; they get connections of their own so they never
     /// hold up link creation. The SDK's accept borrows its client mutably, so a connection
     /// runs one accept at a time: [`SESSION_CONNECTIONS`] of them let that many accepts run
-    /// side by side (one, and a worker's sessions queued behind each 5–10 ms attach).
-    sessions: Vec<SessionConn>,
+    /// side by side (one, and a worker's sessions queued behind each 5–10 ms attach). Opened
+    /// by the first accept: a process that only sends (the ingress) never opens them.
+    sessions: tokio::sync::OnceCell<Vec<SessionConn>>,
     /// Where the next accept starts looking for a free session connection.
     next_session: AtomicUsize,
     /// The management API, for what AMQP cannot count (session queues).
@@ -121,32 +122,56 @@ struct SessionTicket {
 /// Session connections per namespace handle: accepts that can run at once.
 const SESSION_CONNECTIONS: usize = 4;
 
+/// Connection `conn` of `conns`, with its generation now.
+fn ticket(conns: &[SessionConn], conn: usize) -> SessionTicket {
+    SessionTicket {
+        conn,
+        generation: conns[conn].generation.load(Ordering::Acquire),
+    }
+}
+
 impl Ns {
     /// A session connection to accept on: a free one if any (round robin), else the next in
-    /// turn, once its accept is done.
-    async fn session_client(&self) -> (tokio::sync::MutexGuard<'_, Client>, SessionTicket) {
-        let n = self.sessions.len();
+    /// turn, once its accept is done. The first call opens them all, side by side.
+    async fn session_client(
+        &self,
+    ) -> Result<(tokio::sync::MutexGuard<'_, Client>, SessionTicket), QueueError> {
+        let conns = self
+            .sessions
+            .get_or_try_init(|| async {
+                let clients = futures::future::try_join_all(
+                    (0..SESSION_CONNECTIONS).map(|_| open_client(&self.options)),
+                )
+                .await?;
+                Ok::<_, QueueError>(
+                    clients
+                        .into_iter()
+                        .map(|c| SessionConn {
+                            client: Mutex::new(c),
+                            generation: AtomicU64::new(0),
+                        })
+                        .collect(),
+                )
+            })
+            .await?;
+        let n = conns.len();
         let start = self.next_session.fetch_add(1, Ordering::Relaxed) % n;
         for i in (0..n).map(|k| (start + k) % n) {
-            if let Ok(guard) = self.sessions[i].client.try_lock() {
-                return (guard, self.ticket(i));
+            if let Ok(guard) = conns[i].client.try_lock() {
+                return Ok((guard, ticket(conns, i)));
             }
         }
-        let guard = self.sessions[start].client.lock().await;
-        (guard, self.ticket(start))
-    }
-
-    fn ticket(&self, conn: usize) -> SessionTicket {
-        SessionTicket {
-            conn,
-            generation: self.sessions[conn].generation.load(Ordering::Acquire),
-        }
+        let guard = conns[start].client.lock().await;
+        Ok((guard, ticket(conns, start)))
     }
 
     /// Swaps session connection `conn` for a fresh one and closes the old one (see
     /// `accept_next_session`). Session receivers on the old connection lose their locks.
     async fn replace_sessions_connection(&self, conn: usize, why: &str) {
-        self.replace_sessions_connection_from(self.ticket(conn), why)
+        let Some(conns) = self.sessions.get() else {
+            return;
+        };
+        self.replace_sessions_connection_from(ticket(conns, conn), why)
             .await;
     }
 
@@ -160,7 +185,10 @@ impl Ns {
     /// Replaces the session connection of `seen` if it is still that generation (a session
     /// accepted on it saw it stop answering); a later generation means someone already did.
     async fn replace_sessions_connection_from(&self, seen: SessionTicket, why: &str) {
-        let conn = &self.sessions[seen.conn];
+        // A ticket comes from `session_client`, so the connections are open.
+        let Some(conn) = self.sessions.get().and_then(|c| c.get(seen.conn)) else {
+            return;
+        };
         self.replace_connection(
             &conn.client,
             &conn.generation,
@@ -245,24 +273,15 @@ fn management_for(options: &ServiceBusOptions) -> Option<crate::management::Mana
 }
 
 impl ServiceBusNamespace {
-    /// Connects with the options' credentials: one connection for links, and four for
-    /// session accepts (so that many accepts run side by side), opened in parallel.
+    /// Connects with the options' credentials: the connection for links now; the four for
+    /// session accepts (so that many accepts run side by side) with the first accept.
     pub async fn connect(options: ServiceBusOptions) -> Result<Self, QueueError> {
-        let links = open_client(&options);
-        let sessions =
-            futures::future::try_join_all((0..SESSION_CONNECTIONS).map(|_| open_client(&options)));
-        let (links, sessions) = futures::future::try_join(links, sessions).await?;
+        let links = open_client(&options).await?;
         Ok(Self {
             inner: Arc::new(Ns {
                 links: Mutex::new(links),
                 links_generation: AtomicU64::new(0),
-                sessions: sessions
-                    .into_iter()
-                    .map(|c| SessionConn {
-                        client: Mutex::new(c),
-                        generation: AtomicU64::new(0),
-                    })
-                    .collect(),
+                sessions: tokio::sync::OnceCell::new(),
                 next_session: AtomicUsize::new(0),
                 management: management_for(&options),
                 options,
@@ -1375,7 +1394,7 @@ impl QueueReceiver for SbReceiver {
             };
             let asked = tokio::time::Instant::now();
             let (attempt, ticket, waited) = {
-                let (mut client, ticket) = self.ctx.ns.session_client().await;
+                let (mut client, ticket) = self.ctx.ns.session_client().await?;
                 let waited = asked.elapsed();
                 let attempt = tokio::time::timeout(
                     wait + ACCEPT_GRACE,
@@ -1453,7 +1472,7 @@ impl QueueReceiver for SbReceiver {
     }
 
     fn concurrent_accepts(&self) -> usize {
-        self.ctx.ns.sessions.len()
+        SESSION_CONNECTIONS
     }
 
     async fn accept_session(
@@ -1468,17 +1487,17 @@ impl QueueReceiver for SbReceiver {
         };
         let mut ticket = None;
         let accepted = tokio::time::timeout(NAMED_ACCEPT_BOUND, async {
-            let (mut client, t) = self.ctx.ns.session_client().await;
+            let (mut client, t) = self.ctx.ns.session_client().await?;
             ticket = Some(t);
             let accepted = client
                 .accept_session_for_queue(self.ctx.name.clone(), session_id.to_owned(), options)
                 .await;
-            (t, accepted)
+            Ok::<_, QueueError>((t, accepted))
         })
         .await;
-        let Ok((ticket, receiver)) = accepted else {
+        let Ok(accepted) = accepted else {
             // As in `accept_next_session`: no answer means the connection stopped delivering.
-            // No ticket: every session connection was busy for the whole bound.
+            // No ticket: the session connections were opening, or all busy, the whole bound.
             if let Some(ticket) = ticket {
                 self.ctx
                     .ns
@@ -1492,6 +1511,7 @@ impl QueueReceiver for SbReceiver {
                 source: None,
             });
         };
+        let (ticket, receiver) = accepted?;
         match receiver {
             Ok(r) => Ok(Box::new(SbSession::new(Arc::clone(&self.ctx), r, ticket))),
             Err(e) => {

@@ -4,9 +4,10 @@
 //! whole system run) without Azure.
 //!
 //! # How data flows
-//! [`ServiceBusNamespace::connect`] opens two AMQP connections to the namespace (one for
-//! links, one for session accepts, which wait on the broker) with a SAS connection string or
-//! Microsoft Entra (managed identity, optionally user-assigned; workload identity).
+//! [`ServiceBusNamespace::connect`] opens an AMQP connection to the namespace for links with a
+//! SAS connection string or Microsoft Entra (managed identity, optionally user-assigned;
+//! workload identity); the first session accept opens four more, so that many accepts (which
+//! wait on the broker) run side by side.
 //! [`ServiceBusNamespace::queue`] hands out a [`switchboard_queue::QueueHandle`]:
 //!
 //! - **send**: an [`switchboard_queue::OutgoingMessage`] becomes an AMQP message (ids in the
