@@ -25,6 +25,11 @@
 //!
 //! A write whose caller's future is dropped before the batch reaches it does not run.
 //!
+//! The writer also decides when the WAL is copied back into the file (SQLite's own
+//! `wal_autocheckpoint` is off on its connection): after answering a batch, at most once per
+//! [`WriterOptions::checkpoint_interval`], once the WAL holds
+//! [`WriterOptions::checkpoint_frames`] frames. See the `checkpoint` module for why.
+//!
 //! [`shared`] gives every handle of one file in a process the same writer (the queue and the
 //! store share the embedded file): one connection writes, so the writers of one process
 //! never wait for each other's lock or empty each other's page cache.
@@ -34,9 +39,10 @@
 //!
 //! Data flow: [`GroupWriter::write`] boxes the closure with a one-shot reply channel and
 //! sends it over a `std::sync::mpsc` channel → the writer thread (`batch_loop`) collects a
-//! batch, runs it (`run_batch`), and sends each reply.
+//! batch, runs it (`run_batch`), sends each reply, then checkpoints if due.
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod read;
 pub use read::{read_now, snapshot_now};
 
@@ -111,6 +117,11 @@ pub struct WriterOptions {
     pub busy_budget: Duration,
     /// The most writes one transaction holds.
     pub max_batch: usize,
+    /// WAL frames (pages) after a commit from which the writer checkpoints (see the
+    /// `checkpoint` module's docs for why the writer, not SQLite, decides).
+    pub checkpoint_frames: u32,
+    /// The least time between two checkpoints of one writer.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for WriterOptions {
@@ -118,6 +129,9 @@ impl Default for WriterOptions {
         Self {
             busy_budget: switchboard_core::busy::DEFAULT_BUDGET,
             max_batch: 64,
+            // SQLite's own default threshold.
+            checkpoint_frames: 1_000,
+            checkpoint_interval: Duration::from_millis(100),
         }
     }
 }
@@ -129,12 +143,18 @@ pub struct WriterStats {
     pub batches: u64,
     /// Writes run in them.
     pub writes: u64,
+    /// Checkpoints run (`PASSIVE` or `RESTART`).
+    pub checkpoints: u64,
+    /// Frames in the WAL after the last commit, as SQLite reported it (0 before the first).
+    pub wal_frames: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     batches: AtomicU64,
     writes: AtomicU64,
+    checkpoints: AtomicU64,
+    wal_frames: AtomicU64,
 }
 
 /// One connection's writes, run in batches on a thread of its own. Cheap to share (`Arc`);
@@ -203,6 +223,8 @@ impl GroupWriter {
         WriterStats {
             batches: self.counters.batches.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
+            checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
+            wal_frames: self.counters.wal_frames.load(Ordering::Relaxed),
         }
     }
 }
@@ -276,6 +298,14 @@ fn batch_loop(
     counters: &Counters,
 ) {
     switchboard_core::busy::set_budget(options.busy_budget);
+    let mut checkpointer = match checkpoint::Checkpointer::install(conn, options) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            // SQLite's own checkpoints stay on: slower under load, never wrong.
+            tracing::warn!(error = %e, "could not take over WAL checkpoints");
+            None
+        }
+    };
     let max = options.max_batch.max(1);
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max);
     while let Ok(first) = queued.recv() {
@@ -301,6 +331,23 @@ fn batch_loop(
         }
         for job in batch.drain(..) {
             job.finish(outcome.as_ref().map(|_| ()));
+        }
+        // Only after a commit that wrote: the WAL grew (an empty batch leaves it as it was).
+        if let (Ok(()), Some(frames)) = (&outcome, checkpoint::take_wal_frames()) {
+            counters
+                .wal_frames
+                .store(u64::from(frames), Ordering::Relaxed);
+            if let Some(c) = checkpointer.as_mut() {
+                match c.after_commit(conn, frames) {
+                    Ok(checkpoint::Ran::No) => {}
+                    Ok(_) => {
+                        counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "checkpoint failed; the next one copies its frames")
+                    }
+                }
+            }
         }
     }
 }

@@ -369,3 +369,112 @@ fn a_snapshot_that_would_wait_is_refused_at_once_and_the_budget_is_restored() {
     let tx = snapshot_now(&reader, Duration::from_secs(5)).unwrap();
     assert!(tx.is_some());
 }
+
+/// A writer with these checkpoint settings, on a fresh WAL file with a table of blobs, and
+/// the main file's path.
+fn checkpoint_rig(frames: u32, interval: Duration) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let conn = connect(&path);
+    conn.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")
+        .unwrap();
+    let options = WriterOptions {
+        checkpoint_frames: frames,
+        checkpoint_interval: interval,
+        ..WriterOptions::default()
+    };
+    let writer = GroupWriter::start("test-checkpoints", conn, options).unwrap();
+    Rig {
+        _dir: dir,
+        path,
+        writer: Arc::new(writer),
+    }
+}
+
+impl Rig {
+    /// One write (one transaction) of `rows` blobs of 3,000 bytes: about a page each.
+    async fn write_pages(&self, rows: usize) {
+        self.writer
+            .write("blobs", map, &clock(), move |c, _| {
+                let mut st = c
+                    .prepare_cached("INSERT INTO blobs (b) VALUES (zeroblob(3000))")
+                    .unwrap();
+                for _ in 0..rows {
+                    st.execute([]).unwrap();
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Returns once the writer finished everything it did after the writes before this one
+    /// (a checkpoint runs after the batch's callers are answered; writes run in order).
+    async fn barrier(&self) {
+        self.write_pages(0).await;
+    }
+
+    fn main_file_len(&self) -> u64 {
+        std::fs::metadata(&self.path).unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn sqlite_does_not_checkpoint_the_writers_commits_on_its_own() {
+    let rig = checkpoint_rig(u32::MAX, Duration::ZERO);
+    let before = rig.main_file_len();
+    // Past SQLite's own threshold (1,000 frames), in commits of 100 pages.
+    for _ in 0..12 {
+        rig.write_pages(100).await;
+    }
+    rig.barrier().await;
+    let stats = rig.writer.stats();
+    assert!(stats.wal_frames >= 1_200, "{stats:?}");
+    assert_eq!(stats.checkpoints, 0);
+    // `wal_autocheckpoint` would have copied the first 1,000 frames back by now.
+    assert_eq!(rig.main_file_len(), before);
+}
+
+#[tokio::test]
+async fn the_writer_checkpoints_past_its_threshold_at_most_once_per_interval() {
+    let rig = checkpoint_rig(50, Duration::from_secs(3_600));
+    for _ in 0..3 {
+        rig.write_pages(10).await;
+    }
+    rig.barrier().await;
+    assert_eq!(rig.writer.stats().checkpoints, 0, "below the threshold");
+    let before = rig.main_file_len();
+    rig.write_pages(20).await;
+    rig.barrier().await;
+    assert_eq!(rig.writer.stats().checkpoints, 1);
+    assert!(
+        rig.main_file_len() > before + 50 * 3_000,
+        "the frames were copied back"
+    );
+    for _ in 0..5 {
+        rig.write_pages(20).await;
+    }
+    rig.barrier().await;
+    assert_eq!(
+        rig.writer.stats().checkpoints,
+        1,
+        "not again within the interval"
+    );
+}
+
+#[tokio::test]
+async fn after_a_checkpoint_the_next_write_starts_the_wal_from_the_top() {
+    // A plain checkpoint (60 frames, threshold 50) and one that restarts the WAL (over 16
+    // times the threshold of 2).
+    for (threshold, rows) in [(50, 60), (2, 40)] {
+        let rig = checkpoint_rig(threshold, Duration::ZERO);
+        rig.write_pages(rows).await;
+        let stats = rig.writer.stats();
+        assert!(stats.wal_frames >= rows as u64, "{stats:?}");
+        rig.barrier().await;
+        assert_eq!(rig.writer.stats().checkpoints, 1);
+        rig.write_pages(1).await;
+        let stats = rig.writer.stats();
+        assert!(stats.wal_frames < 5, "the WAL restarted: {stats:?}");
+    }
+}
