@@ -35,6 +35,8 @@ COPY --from=planner /src/recipe.json recipe.json
 # The recipe holds only workspace members; the [patch.crates-io] crates (Cargo.toml) are path
 # dependencies cargo must find while cooking, so they come in before the dependency layer.
 COPY vendor vendor
+# Cargo's [env] settings (how the bundled SQLite is compiled) apply to the cooked layer too.
+COPY .cargo .cargo
 # --no-default-features: the shipped binary leaves out the in-process Service Bus test peer
 # (feature `servicebus-peer`, only for `demo`/`bench --servicebus-peer`). Same features in both
 # steps, or the cooked dependency layer would not be reused.

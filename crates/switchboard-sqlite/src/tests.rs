@@ -478,3 +478,24 @@ async fn after_a_checkpoint_the_next_write_starts_the_wal_from_the_top() {
         assert!(stats.wal_frames < 5, "the WAL restarted: {stats:?}");
     }
 }
+
+#[test]
+fn the_bundled_sqlite_is_built_with_the_repositorys_flags() {
+    // `.cargo/config.toml` sets them (LIBSQLITE3_FLAGS); a build that missed it (cargo run
+    // from outside the repository, a Dockerfile that copies the config too late) fails here.
+    let conn = Connection::open_in_memory().unwrap();
+    let mut st = conn.prepare("PRAGMA compile_options").unwrap();
+    let options: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "{options:?}"
+    );
+    assert!(
+        !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "{options:?}"
+    );
+}
