@@ -186,6 +186,72 @@ async fn a_writer_holding_the_lock_past_the_busy_timeout_is_a_retryable_error() 
 }
 
 #[tokio::test]
+async fn a_version_1_file_is_migrated_and_its_calls_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    // The tables of version 1 that matter here, as that version created them.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE store_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE store_calls (
+             call_key   TEXT PRIMARY KEY,
+             version    INTEGER NOT NULL,
+             doc        TEXT NOT NULL,
+             updated_at INTEGER NOT NULL,
+             expires_at INTEGER NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX store_calls_expiry ON store_calls (expires_at);
+         INSERT INTO store_meta (name, value) VALUES ('seq', 7), ('schema_version', 1);
+         INSERT INTO store_calls VALUES ('call-1', 7, '{\"phase\":\"talking\"}', 0, 32503680000000);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let clock = ManualClock::at_fixed_instant();
+    let store = open(&path, &clock).await;
+    let got = store.get_call("call-1").await.unwrap().expect("kept");
+    assert_eq!(got.version, 7);
+    assert_eq!(got.value, json!({"phase": "talking"}));
+    // Compare-and-set goes on from the stored version, and versions keep growing.
+    let written = store
+        .put_call_if("call-1", Some(7), &json!({"phase": "ended"}), secs(60))
+        .await
+        .unwrap();
+    assert!(
+        matches!(written, switchboard_store::CasOutcome::Written { version } if version > 7),
+        "{written:?}"
+    );
+
+    let conn = Connection::open(&path).unwrap();
+    let (version, sql): (i64, String) = conn
+        .query_row(
+            "SELECT (SELECT value FROM store_meta WHERE name = 'schema_version'),
+                    (SELECT sql FROM sqlite_master WHERE name = 'store_calls')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(version, switchboard_store::sqlite::SCHEMA_VERSION);
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    let index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'store_calls_expiry'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1);
+    // Opening it again changes nothing.
+    drop(store);
+    let store = open(&path, &clock).await;
+    assert_eq!(
+        store.get_call("call-1").await.unwrap().unwrap().value,
+        json!({"phase": "ended"})
+    );
+}
+
+#[tokio::test]
 async fn a_newer_schema_is_refused_not_misread() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("future.db");
