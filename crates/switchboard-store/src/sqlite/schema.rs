@@ -25,7 +25,8 @@ pub enum Durability {
 }
 
 /// Version of the schema below; stored in `store_meta`. A file written by a newer version is
-/// refused rather than misread; an older one is migrated when opened (see [`MIGRATE_1_TO_2`]).
+/// refused rather than misread; an older one is migrated when opened (version 1 → 2: call
+/// documents moved to a rowid table).
 pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
