@@ -115,7 +115,7 @@ param workerMaxReplicas int = 10
 
 @description('worker.concurrency of the worker configuration: units of work one replica handles at once (infra/validate.py checks the two agree).')
 @minValue(2)
-param workerConcurrency int = 16
+param workerConcurrency int = 64
 
 @description('worker.incoming_reserved of the worker configuration: of workerConcurrency, the slots only IncomingCall may use.')
 @minValue(1)

@@ -308,7 +308,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            concurrency: 16,
+            concurrency: 64,
             incoming_reserved: 2,
             grace_period_secs: 20,
             metrics_port: None,

@@ -72,7 +72,7 @@ pub struct RunnerOptions {
 impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
-            concurrency: 16,
+            concurrency: 64,
             reserved_for_plain: 2,
             receive_wait: Duration::from_secs(1),
             session_idle: Duration::ZERO,
