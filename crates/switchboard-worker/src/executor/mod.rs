@@ -74,6 +74,9 @@ const MAX_LEASE_WAIT: Duration = Duration::from_secs(35);
 /// How often a waiting handler looks whether the lease was given up.
 const LEASE_POLL: Duration = Duration::from_millis(200);
 
+/// A call's state and its version, as read (`None`: there is none).
+type Loaded = Option<(CallState, u64)>;
+
 /// Runs flow commands. Cheap to share (`Arc`); every method takes `&self`.
 pub struct Executor {
     flow: Arc<FlowConfig>,
@@ -224,7 +227,7 @@ impl Executor {
                 description: format!("{} {} has an empty call key", input.type_name(), input.id),
             });
         }
-        let aliased = self.resolve(key, &input).await?;
+        let (aliased, preloaded) = self.resolve(key, &input).await?;
         let key = aliased.as_ref().unwrap_or(key);
         if let Some(o) = &self.observer {
             o.input(key, &input);
@@ -235,13 +238,18 @@ impl Executor {
             input = input.type_name(),
             input_id = %input.id,
         );
-        self.handle_inner(key, input).instrument(span).await
+        self.handle_inner(key, input, preloaded)
+            .instrument(span)
+            .await
     }
 
+    /// `preloaded`: the call's state as [`Self::resolve`] already read it, for the first
+    /// attempt.
     async fn handle_inner(
         &self,
         key: &CorrelationId,
         input: FlowInput,
+        mut preloaded: Option<Loaded>,
     ) -> Result<Handled, ExecError> {
         let mut executed = 0usize;
         // Identifies this handler as the outbox's executor (random: it names a process's
@@ -260,7 +268,10 @@ impl Executor {
             if attempt > 1 {
                 self.metrics.inc("switchboard_state_conflicts_total", &[]);
             }
-            let loaded = self.load(key).await?;
+            let loaded = match preloaded.take() {
+                Some(loaded) => loaded,
+                None => self.load(key).await?,
+            };
             let (mut state, mut version) = match loaded {
                 Some((s, v)) => (Some(s), Some(v)),
                 None => (None, None),
@@ -394,17 +405,32 @@ impl Executor {
 
     /// The events of a call a callback placed carry that call's correlation id: they belong
     /// to the callback's state (`crate::calls` stored the key when it placed the call).
+    /// Returns that key, if it is another, and the state under `key` if it was read here.
+    ///
+    /// A call with state under its own key is never a placed call (only `IncomingCall` and
+    /// a callback's start create state, each under its own key, and a placed call has
+    /// neither), so the state is read first: most events are of such calls, and the alias
+    /// lookup (one more read per event) is needed only when there is none.
     async fn resolve(
         &self,
         key: &CorrelationId,
         input: &FlowInput,
-    ) -> Result<Option<CorrelationId>, ExecError> {
+    ) -> Result<(Option<CorrelationId>, Option<Loaded>), ExecError> {
         match &input.kind {
             InputKind::Acs(switchboard_events::AcsEvent::IncomingCall(_))
-            | InputKind::Internal(_) => Ok(None),
-            InputKind::Acs(_) => crate::calls::alias::resolve_alias(self.store.as_ref(), key)
-                .await
-                .map_err(store_err),
+            | InputKind::Internal(_) => Ok((None, None)),
+            InputKind::Acs(_) => {
+                let own = self.load(key).await?;
+                if own.is_some() {
+                    return Ok((None, Some(own)));
+                }
+                let alias = crate::calls::alias::resolve_alias(self.store.as_ref(), key)
+                    .await
+                    .map_err(store_err)?;
+                // No alias: the state under `key` was just read (none).
+                let preloaded = alias.is_none().then_some(own);
+                Ok((alias, preloaded))
+            }
         }
     }
 
@@ -415,7 +441,7 @@ impl Executor {
         );
     }
 
-    async fn load(&self, key: &CorrelationId) -> Result<Option<(CallState, u64)>, ExecError> {
+    async fn load(&self, key: &CorrelationId) -> Result<Loaded, ExecError> {
         match self.store.get_call_as::<CallState>(key.as_str()).await {
             Ok(Some(v)) => Ok(Some((v.value, v.version))),
             Ok(None) => Ok(None),
