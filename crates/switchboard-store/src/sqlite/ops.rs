@@ -214,7 +214,7 @@ fn agents_of(conn: &Connection, op: &'static str, sql: &str, now: i64) -> Result
 
 /// The agents reservable at `now` (the rule of `first_free`), counting reservations per
 /// candidate with the `(agent_id, call_key)` index: the rows of busy agents are never decoded.
-const RESERVABLE_AGENT_LIST: &str = "
+pub(super) const RESERVABLE_AGENT_LIST: &str = "
 SELECT a.agent_id, a.display_name, a.capacity, a.status, a.last_reserved_at,
        a.last_released_at, a.wrap_up_until, a.presence,
        (SELECT COUNT(*) FROM store_reservations r

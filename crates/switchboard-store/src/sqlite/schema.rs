@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS store_reservations (
     UNIQUE (agent_id, call_key)
 );
 CREATE INDEX IF NOT EXISTS store_reservations_call ON store_reservations (call_key);
+-- Added without a version bump (older builds ignore it): counts an agent's live reservations
+-- from the index alone. A routing decision counts them for every available agent
+-- (`list_reservable_agents`); through the (agent_id, call_key) index each count also looked up
+-- every reservation row for its expiry and state.
+CREATE INDEX IF NOT EXISTS store_reservations_agent
+    ON store_reservations (agent_id, expires_at, state);
 CREATE INDEX IF NOT EXISTS store_reservations_expiry ON store_reservations (expires_at);
 
 -- A rowid table, unlike the others: see MIGRATE_1_TO_2.
@@ -208,4 +214,43 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         }
     }
     tx.commit().map_err(sql_error(op))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservable_agents_count_reservations_from_the_covering_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(
+            &dir.path().join("plan.db"),
+            Duration::from_secs(1),
+            Durability::Normal,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut st = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::super::ops::RESERVABLE_AGENT_LIST
+            ))
+            .unwrap();
+        let plan: Vec<String> = st
+            .query_map([0_i64], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let counts: Vec<&String> = plan
+            .iter()
+            .filter(|p| p.contains("store_reservations"))
+            .collect();
+        assert_eq!(counts.len(), 3, "{plan:#?}");
+        assert!(
+            counts
+                .iter()
+                .all(|p| p.contains("COVERING INDEX store_reservations_agent ")),
+            "{plan:#?}"
+        );
+    }
 }
