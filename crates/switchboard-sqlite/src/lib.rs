@@ -329,23 +329,28 @@ fn batch_loop(
             // Best effort: the error that matters is the one the callers get.
             let _ = conn.execute_batch("ROLLBACK");
         }
+        // Only a commit that wrote reports frames (an empty batch leaves the WAL as it was).
+        // Counted before the answers, so a caller that got its answer sees its commit here.
+        let frames = match (&outcome, checkpoint::take_wal_frames()) {
+            (Ok(()), Some(frames)) => {
+                counters
+                    .wal_frames
+                    .store(u64::from(frames), Ordering::Relaxed);
+                Some(frames)
+            }
+            _ => None,
+        };
         for job in batch.drain(..) {
             job.finish(outcome.as_ref().map(|_| ()));
         }
-        // Only after a commit that wrote: the WAL grew (an empty batch leaves it as it was).
-        if let (Ok(()), Some(frames)) = (&outcome, checkpoint::take_wal_frames()) {
-            counters
-                .wal_frames
-                .store(u64::from(frames), Ordering::Relaxed);
-            if let Some(c) = checkpointer.as_mut() {
-                match c.after_commit(conn, frames) {
-                    Ok(checkpoint::Ran::No) => {}
-                    Ok(_) => {
-                        counters.checkpoints.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "checkpoint failed; the next one copies its frames")
-                    }
+        if let (Some(frames), Some(c)) = (frames, checkpointer.as_mut()) {
+            match c.after_commit(conn, frames) {
+                Ok(checkpoint::Ran::No) => {}
+                Ok(_) => {
+                    counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "checkpoint failed; the next one copies its frames")
                 }
             }
         }

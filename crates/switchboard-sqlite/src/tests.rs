@@ -476,6 +476,12 @@ async fn after_a_checkpoint_the_next_write_starts_the_wal_from_the_top() {
         rig.write_pages(1).await;
         let stats = rig.writer.stats();
         assert!(stats.wal_frames < 5, "the WAL restarted: {stats:?}");
+        rig.barrier().await;
+        assert_eq!(
+            rig.writer.stats().checkpoints,
+            if threshold < 3 { 2 } else { 1 },
+            "a WAL of 3 frames is past a threshold of 2 only"
+        );
     }
 }
 
