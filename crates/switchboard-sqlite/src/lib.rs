@@ -44,7 +44,9 @@
 
 mod checkpoint;
 mod read;
+mod wal;
 pub use read::{read_now, snapshot_now};
+pub use wal::enable_wal;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -147,10 +147,9 @@ impl Db {
     /// Opens (creating if needed) the file and its schema. Blocking.
     pub(crate) fn open_blocking(path: &Path, options: SqliteOptions) -> Result<Self, QueueError> {
         let conn = connect(path, &options)?;
-        // journal_mode=WAL is persistent in the file and must run outside a transaction.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .op("open")?;
+        // journal_mode=WAL is persistent in the file and must run outside a transaction; a
+        // first open racing another one tries again (`enable_wal`).
+        let mode = switchboard_sqlite::enable_wal(&conn, options.busy_timeout).op("open")?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(QueueError::Backend {
                 op: "open",

@@ -147,10 +147,9 @@ pub fn connect(
     conn.busy_handler(Some(switchboard_core::busy::handler))
         .map_err(sql_error(op))?;
     // WAL: readers never block the writer and vice versa, and it is safe across processes on
-    // one host. The mode is persistent in the file, so this is a no-op after the first open.
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(sql_error(op))?;
+    // one host. The mode is persistent in the file, so this is a no-op after the first open;
+    // a first open racing another one tries again (`enable_wal`).
+    let mode = switchboard_sqlite::enable_wal(&conn, busy_timeout).map_err(sql_error(op))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::invalid(
             op,
