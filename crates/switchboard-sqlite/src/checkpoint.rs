@@ -60,17 +60,6 @@ pub(crate) struct Checkpointer {
     last: Option<Instant>,
 }
 
-/// What one checkpoint did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ran {
-    /// Nothing was due.
-    No,
-    /// A `PASSIVE` checkpoint ran.
-    Passive,
-    /// A `RESTART` checkpoint ran.
-    Restart,
-}
-
 impl Checkpointer {
     /// Takes over checkpointing from SQLite on `conn` (the writer's connection; must run on
     /// the writer thread, which commits on it).
@@ -87,19 +76,23 @@ impl Checkpointer {
         })
     }
 
-    /// Checkpoints if due, after a commit on `conn` that left `frames` in the WAL. Errors are
-    /// the checkpoint's own: a failed checkpoint loses nothing (the frames stay in the WAL
-    /// for the next one).
-    pub(crate) fn after_commit(&mut self, conn: &Connection, frames: u32) -> rusqlite::Result<Ran> {
+    /// Checkpoints if due, after a commit on `conn` that left `frames` in the WAL; whether one
+    /// ran. Errors are the checkpoint's own: a failed checkpoint loses nothing (the frames stay
+    /// in the WAL for the next one).
+    pub(crate) fn after_commit(
+        &mut self,
+        conn: &Connection,
+        frames: u32,
+    ) -> rusqlite::Result<bool> {
         if frames < self.frames {
-            return Ok(Ran::No);
+            return Ok(false);
         }
         let now = Instant::now();
         if self
             .last
             .is_some_and(|t| now.duration_since(t) < self.interval)
         {
-            return Ok(Ran::No);
+            return Ok(false);
         }
         self.last = Some(now);
         if frames >= self.frames.saturating_mul(RESTART_FACTOR) {
@@ -107,10 +100,10 @@ impl Checkpointer {
             let out = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
             switchboard_core::busy::set_budget(self.budget);
             out?;
-            Ok(Ran::Restart)
+            Ok(true)
         } else {
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-            Ok(Ran::Passive)
+            Ok(true)
         }
     }
 }

@@ -347,8 +347,8 @@ fn batch_loop(
         }
         if let (Some(frames), Some(c)) = (frames, checkpointer.as_mut()) {
             match c.after_commit(conn, frames) {
-                Ok(checkpoint::Ran::No) => {}
-                Ok(_) => {
+                Ok(false) => {}
+                Ok(true) => {
                     counters.checkpoints.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
