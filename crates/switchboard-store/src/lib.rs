@@ -46,8 +46,9 @@ pub mod sqlite;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use error::StoreError;
 pub use model::{
-    AgentProfile, AgentRecord, AgentState, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
-    Reservation, ReservationState, ReservationToken, SweepReport, TeamsUserId, Versioned,
+    AgentProfile, AgentRecord, AgentState, AgentStatus, ArchivedCall, CasOutcome, JsonText,
+    PresenceSnapshot, Reservation, ReservationState, ReservationToken, SweepReport, TeamsUserId,
+    Versioned,
 };
 pub use port::{Store, StoreExt};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

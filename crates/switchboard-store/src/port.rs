@@ -47,7 +47,7 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::model::{
-    decode_call_doc, AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome,
+    decode_call_doc, AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, JsonText,
     PresenceSnapshot, Reservation, SweepReport, TeamsUserId, Versioned,
 };
 
@@ -217,6 +217,19 @@ pub trait Store: Send + Sync + fmt::Debug {
         self.put_call_if(call_key, expected, &value, ttl).await
     }
 
+    /// [`Store::put_call_text_if`] with text that is JSON by construction, so a backend that
+    /// stores text keeps it without parsing it again.
+    async fn put_call_json_if(
+        &self,
+        call_key: &str,
+        expected: Option<u64>,
+        doc: JsonText,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError> {
+        self.put_call_text_if(call_key, expected, doc.into_string(), ttl)
+            .await
+    }
+
     /// Deletes the call's state document. `false` if absent.
     async fn delete_call(&self, call_key: &str) -> Result<bool, StoreError>;
 
@@ -307,10 +320,10 @@ pub trait StoreExt: Store {
         doc: &T,
         ttl: Duration,
     ) -> Result<CasOutcome, StoreError> {
-        let text = serde_json::to_string(doc).map_err(|e| {
+        let text = JsonText::serialize(doc).map_err(|e| {
             StoreError::invalid("put_call_if", format!("document does not serialize: {e}"))
         })?;
-        self.put_call_text_if(call_key, expected, text, ttl).await
+        self.put_call_json_if(call_key, expected, text, ttl).await
     }
 }
 

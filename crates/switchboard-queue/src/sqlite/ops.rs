@@ -110,7 +110,32 @@ pub(crate) fn load_config(conn: &Connection, queue: &str) -> Result<QueueConfig,
     let text = text.ok_or_else(|| QueueError::QueueNotFound {
         queue: queue.to_owned(),
     })?;
-    decode_config(&text).map_err(|e| QueueError::corrupt("load queue", format!("{queue:?}: {e}")))
+    // Every receive, send and settle reads its queue's properties (another process may have
+    // changed them), but they rarely change: the text last decoded on this thread is kept
+    // with its decoding, and text equal to it is not decoded again.
+    thread_local! {
+        static DECODED: std::cell::RefCell<Vec<(String, String, QueueConfig)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let hit = DECODED.with_borrow(|seen| {
+        seen.iter()
+            .find(|(q, t, _)| q == queue && *t == text)
+            .map(|(_, _, config)| config.clone())
+    });
+    if let Some(config) = hit {
+        return Ok(config);
+    }
+    let config = decode_config(&text)
+        .map_err(|e| QueueError::corrupt("load queue", format!("{queue:?}: {e}")))?;
+    DECODED.with_borrow_mut(|seen| {
+        seen.retain(|(q, _, _)| q != queue);
+        // A handful of queues per process; bounded all the same.
+        if seen.len() >= 16 {
+            seen.remove(0);
+        }
+        seen.push((queue.to_owned(), text, config.clone()));
+    });
+    Ok(config)
 }
 
 /// Creates the queue. `replace`: update the properties of an existing queue (all but

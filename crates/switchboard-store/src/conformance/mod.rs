@@ -896,6 +896,37 @@ pub async fn call_state_as_text_is_the_same_document(f: &dyn StoreFactory) {
     let typed: crate::model::Versioned<Value> =
         ok("get_call_as", s.get_call_as("call-t").await).expect("present");
     assert_eq!((typed.version, typed.value), (v2, json!({"step": 2})));
+    // Text that is JSON by construction: the same document and versions, the same rules.
+    let doc = crate::model::JsonText::serialize(&json!({"step": 3, "who": "b"})).expect("json");
+    assert_eq!(
+        ok(
+            "put_call_json_if",
+            s.put_call_json_if("call-t", Some(v1), doc.clone(), ttl)
+                .await
+        ),
+        CasOutcome::Conflict { current: Some(v2) },
+        "a stale version conflicts"
+    );
+    let v3 = ok(
+        "put_call_json_if",
+        s.put_call_json_if("call-t", Some(v2), doc, ttl).await,
+    )
+    .written()
+    .expect("update from JSON text");
+    let got = ok("get_call", s.get_call("call-t").await).expect("written");
+    assert_eq!(
+        (got.version, &got.value),
+        (v3, &json!({"step": 3, "who": "b"}))
+    );
+    let huge =
+        crate::model::JsonText::serialize(&"x".repeat(crate::model::MAX_DOC_BYTES)).expect("json");
+    assert!(
+        matches!(
+            s.put_call_json_if("call-t", Some(v3), huge, ttl).await,
+            Err(StoreError::InvalidInput { .. })
+        ),
+        "a document over the size limit is refused"
+    );
 }
 
 /// Create-only, update with the right version, conflict with a stale one or on a missing doc.

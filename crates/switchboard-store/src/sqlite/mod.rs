@@ -34,9 +34,9 @@ use tokio::sync::Semaphore;
 use crate::clock::{to_unix_ms, Clock, SystemClock};
 use crate::error::StoreError;
 use crate::model::{
-    check_doc_text, duration_ms, encode_doc, validate_candidates, validate_key, validate_member,
-    AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, PresenceSnapshot,
-    Reservation, SweepReport, TeamsUserId, Versioned,
+    check_doc_text, check_json_text, duration_ms, encode_doc, validate_candidates, validate_key,
+    validate_member, AgentProfile, AgentRecord, AgentStatus, ArchivedCall, CasOutcome, JsonText,
+    PresenceSnapshot, Reservation, SweepReport, TeamsUserId, Versioned,
 };
 use crate::port::Store;
 
@@ -552,6 +552,17 @@ impl Store for SqliteStore {
             Ok(doc)
         })
         .await
+    }
+
+    async fn put_call_json_if(
+        &self,
+        call_key: &str,
+        expected: Option<u64>,
+        doc: JsonText,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError> {
+        self.put_call_doc(call_key, expected, ttl, |op| check_json_text(op, doc))
+            .await
     }
 
     async fn delete_call(&self, call_key: &str) -> Result<bool, StoreError> {
