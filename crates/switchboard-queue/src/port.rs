@@ -118,8 +118,8 @@ pub trait QueueReceiver: Send + Sync {
     ) -> Result<Option<Box<dyn SessionReceiver>>, QueueError>;
 
     /// How many [`QueueReceiver::accept_next_session`] calls this receiver runs side by side;
-    /// a consumer gains nothing from more. Default: one (the embedded queue answers an accept
-    /// in one local write, and more accepts only poll more).
+    /// a consumer gains nothing from more. Default: one (the embedded queue says how many in
+    /// its options).
     fn concurrent_accepts(&self) -> usize {
         1
     }

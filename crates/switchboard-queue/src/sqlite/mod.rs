@@ -446,6 +446,10 @@ impl QueueReceiver for SqliteQueue {
         &self.inner.name
     }
 
+    fn concurrent_accepts(&self) -> usize {
+        self.inner.db.options().concurrent_accepts.max(1)
+    }
+
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         self.receive_via(max, wait, Target::Queue, None).await
     }

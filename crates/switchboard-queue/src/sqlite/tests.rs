@@ -841,3 +841,49 @@ async fn a_sessions_next_due_time_reads_only_that_session() {
     );
     assert!(!plan.iter().any(|p| p.contains("schedule")), "{plan:?}");
 }
+
+/// Session accepts run side by side (the runner starts `concurrent_accepts` of them): those
+/// that reach the writer together share a transaction, and each sees the session the one
+/// before it locked, so no two take the same call.
+#[tokio::test]
+async fn accepts_side_by_side_never_take_the_same_session() {
+    let f = fixture().await;
+    let q =
+        f.ns.create_queue(
+            "q",
+            QueueConfig {
+                requires_session: true,
+                ..cfg(30)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.concurrent_accepts(), 2, "the default");
+    // Earlier rounds' sessions stay held, so each round's accepts see only its two.
+    let mut held = Vec::new();
+    for round in 0..20 {
+        let a = format!("a{round}");
+        let b = format!("b{round}");
+        q.send_batch(vec![
+            msg(&format!("{a}-1")).with_session_id(&a),
+            msg(&format!("{a}-2")).with_session_id(&a),
+            msg(&format!("{b}-1")).with_session_id(&b),
+        ])
+        .await
+        .unwrap();
+        let (x, y, z) = tokio::join!(
+            q.accept_next_session(NOW),
+            q.accept_next_session(NOW),
+            q.accept_next_session(NOW)
+        );
+        let sessions: Vec<_> = [x, y, z].into_iter().filter_map(|r| r.unwrap()).collect();
+        let mut got: Vec<String> = sessions.iter().map(|s| s.session_id().to_owned()).collect();
+        got.sort();
+        held.extend(sessions);
+        assert_eq!(
+            got,
+            vec![a, b],
+            "round {round}: two sessions, each taken once"
+        );
+    }
+}
