@@ -55,10 +55,11 @@ LABEL org.opencontainers.image.title="switchboard" \
 COPY --from=builder /out/switchboard /usr/local/bin/switchboard
 USER 65532:65532
 # Two malloc arenas instead of glibc's 8 per core (glibc's malloc serves SQLite's allocations):
-# the worker's blocking-pool threads (SQLite) each got an arena of their own; at 300 calls in flight one worker's peak RSS was 38-40 MiB
-# with the default and 31-33 MiB with 2 (anonymous memory 19 → 11 MiB), CPU per call within
-# run-to-run noise (issue 18, README Benchmarks). `switchboard bench` runs our processes with
-# the same setting (`--malloc-arena-max`).
+# the worker's blocking-pool threads (SQLite) each got an arena of their own; at 300 calls in
+# flight one worker's peak RSS was 38-40 MiB with the default and 31-33 MiB with 2 (anonymous
+# memory 19 → 11 MiB; measured before mimalloc), CPU per call within run-to-run noise (issue
+# 18, README Benchmarks). `switchboard bench` runs our processes with the same setting
+# (`--malloc-arena-max`).
 ENV MALLOC_ARENA_MAX=2
 # Rust's allocations go to mimalloc (crates/switchboard/src/main.rs): give freed pages back at
 # once, not a second later (a worker's peak RSS at 300 in flight: 35-39 MiB with it, 39-40
