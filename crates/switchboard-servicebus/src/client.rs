@@ -42,8 +42,13 @@ type Client = ServiceBusClient<BasicRetryPolicy>;
 
 /// Shortest wait handed to the SDK: a zero wait would race the transfer already in flight.
 const MIN_WAIT: Duration = Duration::from_millis(50);
-/// After the first message of a batch, how long to collect the ones already on their way.
-const TOP_UP_WAIT: Duration = Duration::from_millis(30);
+// A receive asks the broker for one message at a time (credit 1) and returns it as soon as it
+// comes, whatever `max` is: the port returns as soon as one message is available. It used to
+// "top up" after the first message (credit `max - 1`, 30 ms), but at anything below full load
+// nothing more came: the top-up ran out its wait, the SDK drained the link, and the drained
+// link then rested `DRAIN_SETTLE` (60 ms) before its next receive. Every IncomingCall was
+// answered ~50 ms late on this transport (`switchboard bench --phases`, issue 18). A message
+// that comes needs no drain, so a link that got one goes straight back to receiving.
 
 /// The longest one SDK receive may wait: half the per-try timeout. azservicebus runs each
 /// receive inside its try timeout and, when the try times out first, drops the receive
@@ -886,18 +891,16 @@ impl Pool {
         &self,
         slot: Arc<Slot>,
         got: Vec<ServiceBusReceivedMessage>,
-        max: usize,
     ) -> (Arc<Slot>, Vec<ServiceBusReceivedMessage>) {
         if !got.is_empty() {
             return (slot, got);
         }
-        self.late_arrivals(&slot, max).await.unwrap_or((slot, got))
+        self.late_arrivals(&slot).await.unwrap_or((slot, got))
     }
 
     async fn late_arrivals(
         &self,
         used: &Arc<Slot>,
-        max: usize,
     ) -> Option<(Arc<Slot>, Vec<ServiceBusReceivedMessage>)> {
         let idle: Vec<_> = {
             let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
@@ -911,7 +914,7 @@ impl Pool {
                 .collect()
         };
         for (slot, guard) in idle {
-            let (_guard, got) = receive_on(&self.ctx, &slot, guard, max, MIN_WAIT).await;
+            let (_guard, got) = receive_on(&self.ctx, &slot, guard, MIN_WAIT).await;
             match got {
                 Ok(got) if !got.is_empty() => return Some((slot, got)),
                 Ok(_) => {}
@@ -1123,20 +1126,19 @@ const CUT_AFTER: Duration = Duration::from_millis(20);
 
 type LinkGuard = OwnedMutexGuard<Option<ServiceBusReceiver>>;
 
-/// Receives on `slot`'s link (held by `guard`) for up to `wait`. A settle that needs the link
-/// meanwhile cuts the SDK's wait short (the link keeps its credit) and gets the link before
-/// the wait goes on; the guard handed back holds the link again.
+/// Receives one message on `slot`'s link (held by `guard`) within `wait` (see the note at the
+/// top of this file on why one). A settle that needs the link meanwhile cuts the SDK's wait
+/// short (the link keeps its credit) and gets the link before the wait goes on; the guard
+/// handed back holds the link again.
 async fn receive_on(
     ctx: &Ctx,
     slot: &Slot,
     mut guard: LinkGuard,
-    max: usize,
     wait: Duration,
 ) -> (
     LinkGuard,
     Result<Vec<ServiceBusReceivedMessage>, QueueError>,
 ) {
-    let max = u32::try_from(max).unwrap_or(u32::MAX);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         // The rest after a drain holds the link too: a settle cuts it short as well.
@@ -1163,7 +1165,7 @@ async fn receive_on(
             );
         };
         let slice = receive_slice(&ctx.ns.options, deadline);
-        let result = match receive_on_inner(ctx, r, max, slice, slot.wanted.wanted()).await {
+        let result = match receive_on_inner(ctx, r, slice, slot.wanted.wanted()).await {
             Ok(Received::Cut) => {
                 // Cut for a settle: the link keeps its credit (not drained, so no rest), and
                 // this receive goes on after the settle — past the deadline too, for one last
@@ -1174,9 +1176,9 @@ async fn receive_on(
             Ok(Received::Got(got)) => Ok(got),
             Err(e) => Err(e),
         };
-        // Fewer than asked for means the SDK drained the link (or the receive failed).
+        // Nothing came: the wait ran out and the SDK drained the link (or the receive failed).
         slot.drain
-            .drained(result.as_ref().map_or(true, |got| got.len() < max as usize));
+            .drained(result.as_ref().map_or(true, Vec::is_empty));
         match result {
             Ok(got) if got.is_empty() && tokio::time::Instant::now() < deadline => {}
             other => return (guard, other),
@@ -1195,26 +1197,15 @@ enum Received {
 async fn receive_on_inner(
     ctx: &Ctx,
     r: &mut ServiceBusReceiver,
-    max: u32,
     wait: Duration,
     cut: impl std::future::Future<Output = ()>,
 ) -> Result<Received, QueueError> {
-    let (mut got, was_cut) = r
+    let (got, was_cut) = r
         .receive_messages_with_max_wait_time_or_cut(1, wait, cut)
         .await
         .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
     if was_cut && got.is_empty() {
         return Ok(Received::Cut);
-    }
-    if !got.is_empty() && max > 1 {
-        // The first message is here: collect what is already on its way, briefly, rather than
-        // waiting the whole `wait` for a full batch (the port returns as soon as one is
-        // available).
-        let more = r
-            .receive_messages_with_max_wait_time(max - 1, TOP_UP_WAIT)
-            .await
-            .map_err(|e| ctx.err("receive", Subject::Queue, e))?;
-        got.extend(more);
     }
     Ok(Received::Got(got))
 }
@@ -1285,7 +1276,7 @@ impl QueueReceiver for SbReceiver {
         check_max(max)?;
         self.ctx.check_plain("receive")?;
         let (slot, guard) = self.pool.take().await?;
-        let (mut guard, got) = receive_on(&self.ctx, &slot, guard, max, wait).await;
+        let (mut guard, got) = receive_on(&self.ctx, &slot, guard, wait).await;
         let got = match got {
             Ok(got) => got,
             Err(e) => {
@@ -1299,7 +1290,7 @@ impl QueueReceiver for SbReceiver {
             }
         };
         drop(guard);
-        let (slot, got) = self.pool.or_late_arrivals(slot, got, max).await;
+        let (slot, got) = self.pool.or_late_arrivals(slot, got).await;
         got.into_iter()
             .map(|m| to_delivery(&self.ctx, m, Link::Queue(Arc::clone(&slot)), false, None))
             .collect()
@@ -1770,14 +1761,13 @@ impl SbSession {
         check_max(max)?;
         let mut guard = self.live().await?;
         let r = guard.as_mut().ok_or_else(|| self.lost())?;
-        let max32 = u32::try_from(max).unwrap_or(u32::MAX);
-
         let deadline = tokio::time::Instant::now() + wait;
         let mut got = Vec::new();
         // Slices inside the try timeout, as for plain receives (see `receive_slice`).
         while got.is_empty() {
             self.link.drain.settle().await;
             let slice = receive_slice(&self.ctx.ns.options, deadline);
+            // One at a time, as plain receives (see the note at the top of this file).
             got = r
                 .receive_messages_with_max_wait_time(1, slice)
                 .await
@@ -1785,17 +1775,7 @@ impl SbSession {
                     self.ctx
                         .err("receive", Subject::Session(&self.session_id), e)
                 })?;
-            if !got.is_empty() && max32 > 1 {
-                let more = r
-                    .receive_messages_with_max_wait_time(max32 - 1, TOP_UP_WAIT)
-                    .await
-                    .map_err(|e| {
-                        self.ctx
-                            .err("receive", Subject::Session(&self.session_id), e)
-                    })?;
-                got.extend(more);
-            }
-            self.link.drain.drained(got.len() < max);
+            self.link.drain.drained(got.is_empty());
             if tokio::time::Instant::now() >= deadline {
                 break;
             }
@@ -2014,7 +1994,7 @@ impl DeadLetterQueue for SbDeadLetters {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         check_max(max)?;
         let (slot, guard) = self.pool.take().await?;
-        let (mut guard, got) = receive_on(&self.ctx, &slot, guard, max, wait).await;
+        let (mut guard, got) = receive_on(&self.ctx, &slot, guard, wait).await;
         let got = match got {
             Ok(got) => got,
             Err(e) => {
@@ -2027,7 +2007,7 @@ impl DeadLetterQueue for SbDeadLetters {
             }
         };
         drop(guard);
-        let (slot, got) = self.pool.or_late_arrivals(slot, got, max).await;
+        let (slot, got) = self.pool.or_late_arrivals(slot, got).await;
         got.into_iter()
             .map(|m| {
                 to_delivery(
