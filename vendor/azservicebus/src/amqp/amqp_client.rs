@@ -213,7 +213,7 @@ where
             receive_mode,
             _is_processor: false,
             prefetch_count,
-            management_link,
+            management_link: Some(management_link),
             request_response_locked_messages: Default::default(),
             last_peeked_sequence_number: DEFAULT_LAST_PEEKED_SEQUENCE_NUMBER,
             cbs_command_sender,
@@ -241,9 +241,9 @@ where
                 prefetch_count,
             )
             .await?;
-        let management_link = connection_scope
-            .open_management_link(&self.service_endpoint, &entity_path, &identifier)
-            .await?;
+        // Switchboard patch: the management link is opened on first use, not with every
+        // accepted session (see VENDORED.md, change 3).
+        drop(connection_scope);
         let retry_policy = RP::from(retry_options);
         let inner = AmqpReceiver {
             id: link_identifier,
@@ -255,7 +255,7 @@ where
             receive_mode,
             _is_processor: false,
             prefetch_count,
-            management_link,
+            management_link: None,
             request_response_locked_messages: Default::default(),
             last_peeked_sequence_number: DEFAULT_LAST_PEEKED_SEQUENCE_NUMBER,
             cbs_command_sender,

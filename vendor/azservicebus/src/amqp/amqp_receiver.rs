@@ -127,7 +127,9 @@ pub struct AmqpReceiver {
     pub(crate) receive_mode: ServiceBusReceiveMode,
     pub(crate) _is_processor: bool, // TODO: implement processor
 
-    pub(crate) management_link: AmqpManagementLink,
+    /// Switchboard patch: opened on first use (`management_client`) for session receivers,
+    /// not when the session is accepted. See VENDORED.md, change 3.
+    pub(crate) management_link: Option<AmqpManagementLink>,
     pub(crate) request_response_locked_messages: HashSet<fe2o3_amqp::types::primitives::Uuid>,
     pub(crate) last_peeked_sequence_number: i64,
 
@@ -197,19 +199,49 @@ impl RecoverableTransport for AmqpReceiver {
                 }
             }
         }
-        self.management_link = connection_scope
-            .open_management_link(
-                &self.service_endpoint,
-                &self.entity_path,
-                &self.identifier_str,
-            )
-            .await?;
+        // Switchboard patch: reopened on its next use (`management_client`).
+        self.management_link = None;
         self.cbs_command_sender = connection_scope.cbs_link.command_sender().clone();
         Ok(())
     }
 }
 
 impl AmqpReceiver {
+    /// Switchboard patch: the management link, opened now if it is not open yet (see
+    /// VENDORED.md, change 3). A failure to open it is reported as the illegal session state
+    /// that makes the retry policy recover the connection and try again.
+    pub(crate) async fn management_client(
+        &mut self,
+    ) -> Result<&mut fe2o3_amqp_management::MgmtClient, fe2o3_amqp_management::error::Error> {
+        if self.management_link.is_none() {
+            let opened = self
+                .connection_scope
+                .lock()
+                .await
+                .open_management_link(
+                    &self.service_endpoint,
+                    &self.entity_path,
+                    &self.identifier_str,
+                )
+                .await;
+            match opened {
+                Ok(link) => self.management_link = Some(link),
+                Err(err) => {
+                    log::error!("Failed to open the management link: {}", err);
+                    return Err(fe2o3_amqp_management::error::Error::Send(
+                        fe2o3_amqp::link::SendError::LinkStateError(
+                            fe2o3_amqp::link::LinkStateError::IllegalSessionState,
+                        ),
+                    ));
+                }
+            }
+        }
+        match self.management_link.as_mut() {
+            Some(link) => Ok(link.client_mut()),
+            None => unreachable!("opened above"),
+        }
+    }
+
     async fn receive_messages_with_timeout(
         &mut self,
         prefetch_count: u32,
@@ -399,7 +431,7 @@ impl AmqpReceiver {
         let server_timeout = try_timeout.as_millis() as u32;
         request.set_server_timeout(Some(server_timeout));
 
-        let response = self.management_link.client_mut().call(request).await?;
+        let response = self.management_client().await?.call(request).await?;
         Ok(response)
     }
 
@@ -410,7 +442,7 @@ impl AmqpReceiver {
     ) -> Result<(), fe2o3_amqp_management::error::Error> {
         let server_timeout = try_timeout.as_millis() as u32;
         request.set_server_timeout(Some(server_timeout));
-        let _response = self.management_link.client_mut().call(request).await?;
+        let _response = self.management_client().await?.call(request).await?;
         Ok(())
     }
 
@@ -422,7 +454,7 @@ impl AmqpReceiver {
         let server_timeout = try_timeout.as_millis() as u32;
         request.set_server_timeout(Some(server_timeout));
 
-        let response = self.management_link.client_mut().call(request).await?;
+        let response = self.management_client().await?.call(request).await?;
         Ok(response)
     }
 
@@ -434,7 +466,7 @@ impl AmqpReceiver {
         let server_timeout = try_timeout.as_millis() as u32;
         request.set_server_timeout(Some(server_timeout));
 
-        let response = self.management_link.client_mut().call(request).await?;
+        let response = self.management_client().await?.call(request).await?;
         Ok(response)
     }
 
@@ -446,7 +478,7 @@ impl AmqpReceiver {
         let server_timeout = try_timeout.as_millis() as u32;
         request.set_server_timeout(Some(server_timeout));
 
-        let response = self.management_link.client_mut().call(request).await?;
+        let response = self.management_client().await?.call(request).await?;
         Ok(response)
     }
 }
@@ -541,7 +573,9 @@ impl TransportReceiver for AmqpReceiver {
             .await;
         self.receiver.drain().await?; // This is only mentioned in an issue but not implemented in the dotnet sdk yet
         self.receiver.close().await?;
-        self.management_link.close().await?;
+        if let Some(management_link) = self.management_link {
+            management_link.close().await?;
+        }
         Ok(())
     }
 
