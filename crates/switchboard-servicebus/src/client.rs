@@ -546,9 +546,8 @@ fn replace_links_if_dead(ns: &Arc<Ns>, seen: u64, e: QueueError) -> QueueError {
 /// Sender links per queue handle. The SDK's send takes the link exclusively until the broker
 /// settles the transfer, so one link carries one send per round trip: at 200 concurrent calls
 /// the ingress's callbacks queued for seconds behind each other. A few links carry that many
-/// sends in parallel; each is opened on first use. Eight, not four, since the ingress keeps
-/// eight sends in flight over AMQP (`switchboard_worker::app`, issue 18).
-const SEND_LINKS: usize = 8;
+/// sends in parallel; each is opened on first use.
+const SEND_LINKS: usize = 4;
 
 /// A sender link and the generation of the link connection it was opened on.
 type SendLink = Option<(ServiceBusSender, u64)>;

@@ -150,17 +150,12 @@ pub struct QueuePublisher {
 }
 
 /// Sends in flight per queue: SQLite commits one writer at a time anyway, so one send that
-/// takes everything waiting is the cheapest; over AMQP a few overlap the round trips. Eight
-/// rather than four (with as many sender links, `switchboard-servicebus`): a callback waited
-/// for a free send and then for its own (`switchboard bench --only-ours --servicebus-peer`, 300
-/// calls in flight, two A/B pairs: calls/s 138.5 / 143.9 → 172.1 / 178.8, setup p50 674 / 605
-/// → 333 / 405 ms, CPU per call 7.9 / 7.7 → 6.4 / 6.2 ms; within noise at 60; ingress peak RSS
-/// +4 MiB).
+/// takes everything waiting is the cheapest; over AMQP a few overlap the round trips.
 fn sends_in_flight(queue_kind: &str) -> usize {
     if queue_kind == "sqlite" {
         1
     } else {
-        8
+        4
     }
 }
 
