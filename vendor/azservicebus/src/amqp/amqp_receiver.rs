@@ -213,8 +213,9 @@ impl AmqpReceiver {
     pub(crate) async fn management_client(
         &mut self,
     ) -> Result<&mut fe2o3_amqp_management::MgmtClient, fe2o3_amqp_management::error::Error> {
-        if self.management_link.is_none() {
-            let opened = self
+        let link = match self.management_link.take() {
+            Some(link) => link,
+            None => self
                 .connection_scope
                 .lock()
                 .await
@@ -223,23 +224,17 @@ impl AmqpReceiver {
                     &self.entity_path,
                     &self.identifier_str,
                 )
-                .await;
-            match opened {
-                Ok(link) => self.management_link = Some(link),
-                Err(err) => {
+                .await
+                .map_err(|err| {
                     log::error!("Failed to open the management link: {}", err);
-                    return Err(fe2o3_amqp_management::error::Error::Send(
+                    fe2o3_amqp_management::error::Error::Send(
                         fe2o3_amqp::link::SendError::LinkStateError(
                             fe2o3_amqp::link::LinkStateError::IllegalSessionState,
                         ),
-                    ));
-                }
-            }
-        }
-        match self.management_link.as_mut() {
-            Some(link) => Ok(link.client_mut()),
-            None => unreachable!("opened above"),
-        }
+                    )
+                })?,
+        };
+        Ok(self.management_link.insert(link).client_mut())
     }
 
     async fn receive_messages_with_timeout(
